@@ -1,0 +1,347 @@
+"""LAPOR-SP4N v3 client (``lapor.md``): one object per agency integration account.
+
+Institutions and categories are referred to by name in configuration and
+resolved to ids once, at start-up (:class:`Directory`). Times on the wire are
+``dd-mm-YYYY HH:MM:SS`` WIB with no offset.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from bridge.errors import Ambiguous, NotFound, Rejected, Transient, Unavailable
+from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client
+from bridge.model import Complaint, FollowUp, NationalTicket, Status
+from bridge.ports import CreateRequest, Photo
+from bridge.tags import tags_raw
+from bridge.text import compose_content, compose_title
+from bridge.timefmt import WIB
+
+FALLBACK_TOPIC = "TOPIK LAINNYA"
+CHANNEL_INTEGRATION = 13
+CLASSIFICATION_COMPLAINT = 1
+
+STATUS_BY_CODE = {
+    10: Status.SUBMITTED,
+    20: Status.SUBMITTED,
+    30: Status.VERIFIED,
+    40: Status.IN_PROGRESS,
+    50: Status.IN_PROGRESS,
+    60: Status.DONE,
+    90: Status.REJECTED,
+}
+
+
+def parse_time(text: str) -> datetime:
+    """``28-09-2020 10:15:00`` (WIB) → aware UTC."""
+    return datetime.strptime(text, "%d-%m-%Y %H:%M:%S").replace(tzinfo=WIB).astimezone(UTC)
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(WIB).strftime("%d-%m-%Y %H:%M:%S")
+
+
+def canonical_status(code: int) -> Status:
+    try:
+        return STATUS_BY_CODE[code]
+    except KeyError:
+        raise ValueError(f"unknown LAPOR status code {code}") from None
+
+
+def ticket_from(data: dict[str, Any]) -> NationalTicket:
+    code = int(data["status_code"])
+    return NationalTicket(
+        id=int(data["id"]),
+        status_code=code,
+        status=canonical_status(code),
+        disposition_id=data.get("disposition_id"),
+        disposition_name=data.get("disposition_name"),
+        tags=tuple(data.get("tags") or ()),
+        created_at=parse_time(data["created_at"]),
+        updated_at=parse_time(data["updated_at"]),
+    )
+
+
+class LaporConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    base_url: str
+    requests_per_second: float = 5.0
+    timeout_seconds: float = 30.0
+
+
+class AccountConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    api_secret: SecretStr
+    token: SecretStr
+    institution: str
+    home_source: str | None = None
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if not isinstance(body, dict):
+        return f"HTTP {response.status_code}"
+    message = str(body.get("message") or f"HTTP {response.status_code}")
+    errors = body.get("errors")
+    if isinstance(errors, dict) and errors:
+        details = "; ".join(
+            f"{name}: {' '.join(str(t) for t in texts) if isinstance(texts, list) else texts}"
+            for name, texts in errors.items()
+        )
+        message = f"{message} ({details})"
+    return message
+
+
+def _check_envelope(response: httpx.Response) -> None:
+    """A gateway can answer 200 with an HTML page; that is not a LAPOR answer."""
+    if response.is_success:
+        ctype = response.headers.get("content-type", "")
+        if "json" not in ctype:
+            raise Transient(f"LAPOR answered {response.status_code} with {ctype or 'no type'}")
+
+
+@dataclass
+class Directory:
+    """Institutions and categories by name, resolved once."""
+
+    institutions: dict[str, int]
+    categories: dict[str, int]  # "TOPIC" and "TOPIC/SUBTOPIC"
+    unresolved: dict[str, int] = field(default_factory=dict)
+
+    def institution(self, name: str) -> int:
+        try:
+            return self.institutions[name]
+        except KeyError:
+            raise Unavailable(f"LAPOR has no institution named {name!r}") from None
+
+    def category(self, name: str) -> int:
+        """The id of a topic path; falls back to the topic, then to TOPIK LAINNYA (counted)."""
+        path = name.strip().upper()
+        if path in self.categories:
+            return self.categories[path]
+        self.unresolved[path] = self.unresolved.get(path, 0) + 1
+        topic = path.split("/", 1)[0]
+        if topic in self.categories:
+            return self.categories[topic]
+        return self.categories[FALLBACK_TOPIC]
+
+
+class LaporAccount:
+    """LAPOR-SP4N through one agency's account; implements ``bridge.ports.National``."""
+
+    def __init__(
+        self,
+        account: str,
+        endpoint: Endpoint,
+        institution: str,
+        directory: Directory | None = None,
+    ) -> None:
+        self.account = account
+        self.endpoint = endpoint
+        self.institution = institution
+        self._directory = directory
+
+    # plumbing --------------------------------------------------------------
+    def _send(self, method: str, path: str, *, idempotent: bool = True, **kw: Any) -> Any:
+        response = self.endpoint.send(
+            method, path, idempotent=idempotent, check=_check_envelope, **kw
+        )
+        if response.status_code == 404:
+            raise NotFound(404, _message(response))
+        if response.status_code >= 400:
+            raise Rejected(response.status_code, _message(response))
+        try:
+            body = response.json()
+        except ValueError:
+            if idempotent:
+                raise Unavailable("LAPOR answered with a body that is not JSON") from None
+            raise Ambiguous("LAPOR answered a write with a body that is not JSON") from None
+        if not isinstance(body, dict) or not body.get("success", False):
+            raise Rejected(response.status_code, _message(response))
+        return body.get("results") or {}
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """Follow ``next_page_url`` to the end."""
+        url: str | None = path
+        query: dict[str, Any] | None = params
+        while url:
+            results = self._send("GET", url, params=query)
+            yield list(results.get("data") or [])
+            url = results.get("next_page_url")
+            query = None  # the next page's URL carries every parameter
+
+    @property
+    def directory(self) -> Directory:
+        if self._directory is None:
+            self._directory = self.load_directory()
+        return self._directory
+
+    def load_directory(self) -> Directory:
+        institutions: dict[str, int] = {}
+        for page in self._pages("/masters/institutions/external", {"page_size": 1000}):
+            for item in page:
+                institutions[str(item["name"])] = int(item["id"])
+        rows = [row for page in self._pages("/masters/categories", {}) for row in page]
+        by_id = {int(r["id"]): r for r in rows}
+        categories: dict[str, int] = {}
+        for row in rows:
+            name = str(row["name"]).upper()
+            parent = by_id.get(row["parent_id"]) if row.get("parent_id") is not None else None
+            path = f"{str(parent['name']).upper()}/{name}" if parent else name
+            categories[path] = int(row["id"])
+        if FALLBACK_TOPIC not in categories:
+            raise Unavailable(f"LAPOR's category tree has no {FALLBACK_TOPIC}")
+        directory = Directory(institutions, categories)
+        directory.institution(self.institution)
+        return directory
+
+    def check(self) -> None:
+        self._directory = self.load_directory()
+
+    @property
+    def institution_id(self) -> int:
+        return self.directory.institution(self.institution)
+
+    # National --------------------------------------------------------------
+    def upload(self, files: Sequence[Photo]) -> list[int]:
+        if not files:
+            return []
+        multipart = [("attachments[]", (f.name, f.data, f.content_type)) for f in files]
+        # an upload with a lost answer leaves an orphan file at worst: safe to repeat
+        results = self._send("POST", "/complaints/complaint/file", files=multipart)
+        return [int(doc["id"]) for doc in results.get("docs") or []]
+
+    def prepare_create(
+        self, complaint: Complaint, tags: tuple[str, ...], attachment_ids: Sequence[int]
+    ) -> CreateRequest:
+        where = f"{complaint.source} {complaint.display_id or complaint.local_id}"
+        context = [
+            f"Kategori: {complaint.local_category}" if complaint.local_category else "",
+            f"Lokasi: {complaint.location.address}"
+            if complaint.location and complaint.location.address
+            else "",
+        ]
+        body: dict[str, Any] = {
+            "title": compose_title(complaint.title, complaint.content, _topic_label(complaint)),
+            "content": compose_content(complaint.content, context, where),
+            "classification_id": CLASSIFICATION_COMPLAINT,
+            "category_id": self.directory.category(complaint.category),
+            "disposition_id": self.institution_id,
+            "location_id": complaint.region,
+            "date_of_incident": complaint.created_at.astimezone(WIB).strftime("%d-%m-%Y"),
+            "channel": CHANNEL_INTEGRATION,
+            "is_anonymous": int(complaint.anonymous),
+            "is_secret": int(complaint.confidential),
+            "tags_raw": tags_raw(tags),
+            "attachments": json.dumps(list(attachment_ids)),
+        }
+        if not complaint.anonymous and complaint.reporter is not None:
+            reporter = {
+                key: secret.get_secret_value()
+                for key, secret in (
+                    ("name", complaint.reporter.name),
+                    ("phone", complaint.reporter.phone),
+                    ("email", complaint.reporter.email),
+                    ("nik", complaint.reporter.nik),
+                )
+                if secret is not None
+            }
+            if reporter:
+                body["reporter"] = reporter
+        if complaint.location is not None:
+            if complaint.location.latitude is not None and complaint.location.longitude is not None:
+                body["latitude"] = complaint.location.latitude
+                body["longitude"] = complaint.location.longitude
+            if complaint.location.address:
+                body["address"] = complaint.location.address
+        return CreateRequest(tag=tags[-1], body=body)
+
+    def create(self, request: CreateRequest) -> NationalTicket:
+        results = self._send(
+            "POST", "/complaints/complaint", idempotent=False, json=dict(request.body)
+        )
+        return ticket_from(results["complaint"])
+
+    def find_by_tag(self, tag: str) -> list[NationalTicket]:
+        found: list[NationalTicket] = []
+        for page in self._pages("/complaints", {"tag": tag, "page": 1}):
+            found.extend(ticket_from(item) for item in page if tag in (item.get("tags") or ()))
+        return found
+
+    def get(self, national_id: int) -> NationalTicket | None:
+        try:
+            results = self._send("GET", f"/complaints/{national_id}/complaint")
+        except NotFound:
+            return None
+        return ticket_from(results["data"])
+
+    def follow_ups(self, national_id: int) -> list[FollowUp]:
+        out: list[FollowUp] = []
+        for page in self._pages(f"/complaints/{national_id}/followups", {"page": 1}):
+            for item in page:
+                out.append(
+                    FollowUp(
+                        id=str(item["id"]),
+                        author=str(item.get("author_type") or ""),
+                        content=str(item.get("content") or ""),
+                        at=parse_time(item["created_at"]),
+                    )
+                )
+        return out
+
+    def close(self) -> None:
+        self.endpoint.client.close()
+
+
+def _topic_label(complaint: Complaint) -> str:
+    return (complaint.local_category or complaint.category.split("/")[-1]).capitalize()
+
+
+def connect(
+    config: LaporConfig,
+    accounts: dict[str, AccountConfig],
+    *,
+    policy: RetryPolicy | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> dict[str, LaporAccount]:
+    """One :class:`LaporAccount` per configured account, sharing one rate limit."""
+    limiter = RateLimiter(config.requests_per_second, burst=max(1, int(config.requests_per_second)))
+    out: dict[str, LaporAccount] = {}
+    for name, account in accounts.items():
+        client = make_client(
+            config.base_url,
+            timeout=config.timeout_seconds,
+            headers={
+                "Authorization": f"Bearer {account.api_secret.get_secret_value()}",
+                "token": account.token.get_secret_value(),
+            },
+            transport=transport,
+        )
+        endpoint = Endpoint("LAPOR", client, limiter, policy or RetryPolicy())
+        out[name] = LaporAccount(name, endpoint, account.institution)
+    return out
+
+
+__all__ = [
+    "AccountConfig",
+    "Directory",
+    "LaporAccount",
+    "LaporConfig",
+    "canonical_status",
+    "connect",
+    "format_time",
+    "parse_time",
+    "ticket_from",
+]

@@ -1,0 +1,160 @@
+"""Tanjak API client (``tanjak.md``): the feed, one aduan, the write-back, photos."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from adapters.local.tanjak.normalize import normalize
+from bridge.errors import NotFound, Rejected, Unavailable
+from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client
+from bridge.model import Attachment, Complaint
+from bridge.ports import Page, RawRecord
+
+EPOCH = "1970-01-01T00:00:00+00:00"
+
+
+class TanjakConfig(BaseModel):
+    """``[sources.NAME]`` keys of a Tanjak source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    account: str
+    base_url: str
+    api_key: SecretStr
+    location_id: str
+    categories: dict[str, str] = Field(default_factory=dict)
+    requests_per_second: float = 10.0
+    timeout_seconds: float = 30.0
+    page_size: int = Field(default=100, ge=1, le=100)
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if isinstance(body, dict) and isinstance(body.get("pesan"), str):
+        return str(body["pesan"])
+    return f"HTTP {response.status_code}"
+
+
+class TanjakSource:
+    """A Tanjak app as a ``bridge.ports.LocalSource``."""
+
+    def __init__(self, name: str, config: TanjakConfig, endpoint: Endpoint) -> None:
+        self.name = name
+        self.account = config.account
+        self.config = config
+        self.endpoint = endpoint
+        self._host = urlsplit(config.base_url).netloc
+
+    def _send(self, method: str, path: str, **kw: Any) -> Any:
+        response = self.endpoint.send(method, path, **kw)
+        if response.status_code == 401:
+            raise Unavailable("Tanjak refused the API key (401): check sources.*.api_key")
+        if response.status_code == 404:
+            raise NotFound(404, _message(response))
+        if response.status_code >= 400:
+            raise Rejected(response.status_code, _message(response))
+        try:
+            return response.json()
+        except ValueError:
+            raise Unavailable("Tanjak answered with a body that is not JSON") from None
+
+    def pull(self, cursor: str | None) -> Iterator[Page]:
+        """Keyset paging on ``diperbarui_pada``: pages shift while we read, keys do not.
+
+        Each page's cursor is the last record's ``diperbarui_pada``; the feed is
+        ``≥`` so the edge record comes again and is recognised as unchanged.
+        """
+        since = cursor or EPOCH
+        page_no = 1
+        while True:
+            body = self._send(
+                "GET",
+                "/api/aduan",
+                params={
+                    "diperbarui_sejak": since,
+                    "halaman": page_no,
+                    "per_halaman": self.config.page_size,
+                },
+            )
+            items = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise Unavailable("Tanjak's feed answer has no data list")
+            records = [_raw(item) for item in items]
+            last = _last_time(items)
+            advanced = last is not None and last != since
+            yield Page(records, last if advanced else None)
+            total = body.get("total_halaman")
+            if not items or not isinstance(total, int) or page_no >= total:
+                return
+            if advanced and last is not None:
+                since, page_no = last, 1
+            else:
+                page_no += 1  # a whole page at the cursor's second: step through it
+
+    def fetch(self, local_id: str) -> RawRecord | None:
+        try:
+            item = self._send("GET", f"/api/aduan/{local_id}")
+        except NotFound:
+            return None
+        return _raw(item)
+
+    def normalize(self, raw: RawRecord) -> Complaint:
+        return normalize(
+            raw.payload,
+            source=self.name,
+            region=self.config.location_id,
+            categories=self.config.categories,
+        )
+
+    def fetch_attachment(self, attachment: Attachment) -> bytes:
+        if urlsplit(attachment.url).netloc != self._host:
+            raise Rejected(0, "photo URL is not on the app's host; not fetched")
+        response = self.endpoint.send("GET", attachment.url)
+        if response.status_code >= 400:
+            raise Rejected(response.status_code, f"photo answered HTTP {response.status_code}")
+        return response.content
+
+    def link_national(self, local_id: str, national_id: int) -> None:
+        self._send("PATCH", f"/api/aduan/{local_id}", json={"lapor_id": f"#{national_id}"})
+
+    def close(self) -> None:
+        self.endpoint.client.close()
+
+
+def _raw(item: Any) -> RawRecord:
+    local_id = item.get("id") if isinstance(item, Mapping) else None
+    return RawRecord(str(local_id), item if isinstance(item, Mapping) else {"value": item})
+
+
+def _last_time(items: list[Any]) -> str | None:
+    for item in reversed(items):
+        if isinstance(item, Mapping) and isinstance(item.get("diperbarui_pada"), str):
+            return str(item["diperbarui_pada"])
+    return None
+
+
+def connect(
+    name: str,
+    config: TanjakConfig,
+    *,
+    policy: RetryPolicy | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> TanjakSource:
+    client = make_client(
+        config.base_url,
+        timeout=config.timeout_seconds,
+        headers={"X-Api-Key": config.api_key.get_secret_value()},
+        transport=transport,
+    )
+    limiter = RateLimiter(config.requests_per_second, burst=max(1, int(config.requests_per_second)))
+    return TanjakSource(
+        name, config, Endpoint(f"Tanjak ({name})", client, limiter, policy or RetryPolicy())
+    )

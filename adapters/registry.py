@@ -1,0 +1,78 @@
+"""Which adapter serves which ``kind``; the only place that knows every app.
+
+Adding a city app: write ``adapters/local/<app>/`` (config model, client,
+normalizer, sandbox) and add one line to :data:`KINDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from adapters.lapor import client as lapor
+from adapters.local.tanjak import client as tanjak
+from bridge.http import RetryPolicy
+from bridge.ports import LocalSource, National
+from bridge.settings import ConfigError, Settings, SourceSection, adapter_config
+
+
+@dataclass(frozen=True)
+class Kind:
+    config: type[BaseModel]
+    connect: Callable[[str, BaseModel, RetryPolicy | None], LocalSource]
+
+
+def _tanjak(name: str, config: BaseModel, policy: RetryPolicy | None) -> LocalSource:
+    assert isinstance(config, tanjak.TanjakConfig)
+    return tanjak.connect(name, config, policy=policy)
+
+
+KINDS: dict[str, Kind] = {
+    "tanjak": Kind(tanjak.TanjakConfig, _tanjak),
+}
+
+
+def source_config(name: str, section: SourceSection) -> tuple[Kind, BaseModel]:
+    kind = KINDS.get(section.kind)
+    if kind is None:
+        known = ", ".join(sorted(KINDS))
+        raise ConfigError(f"sources.{name}.kind", f"unknown kind {section.kind!r} ({known})")
+    return kind, adapter_config(kind.config, name, section)
+
+
+def validate(settings: Settings) -> None:
+    """Check every source section with its adapter's model; raises ``ConfigError``."""
+    for name, section in settings.sources.items():
+        source_config(name, section)
+
+
+def connect_sources(
+    settings: Settings, only: Iterable[str] | None = None, policy: RetryPolicy | None = None
+) -> dict[str, LocalSource]:
+    names = list(only) if only is not None else list(settings.sources)
+    out: dict[str, LocalSource] = {}
+    for name in names:
+        section = settings.sources.get(name)
+        if section is None:
+            raise ConfigError("--source", f"no [sources.{name}] section in the configuration")
+        kind, config = source_config(name, section)
+        out[name] = kind.connect(name, config, policy)
+    return out
+
+
+def connect_nationals(settings: Settings, policy: RetryPolicy | None = None) -> dict[str, National]:
+    config = lapor.LaporConfig.model_validate(settings.lapor.model_dump())
+    accounts = {
+        name: lapor.AccountConfig.model_validate(account.model_dump())
+        for name, account in settings.lapor.accounts.items()
+    }
+    return dict(lapor.connect(config, accounts, policy=policy))
+
+
+def close_all(sources: Mapping[str, LocalSource], nationals: Mapping[str, National]) -> None:
+    for source in sources.values():
+        source.close()
+    for national in nationals.values():
+        national.close()

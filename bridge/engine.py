@@ -1,0 +1,438 @@
+"""The executor: one pass over each source, performing what :func:`bridge.plan.plan` decides.
+
+Crash safety, in order: the create intent (frozen body + tag) is committed
+before the POST; the mapping after the answer; the cursor after every record
+of its page is committed. An intent left without an answer (lost answer,
+crash, outage) is resolved at the start of the next pass by a tag search
+before anything is posted again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge import photos as photo_rules
+from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable
+from bridge.logs import get_logger
+from bridge.model import Complaint, NationalTicket, Status
+from bridge.plan import Create, Known, Link, Record, Recover, WriteBack, fingerprint, plan
+from bridge.ports import CreateRequest, LocalSource, National, Photo, RawRecord
+from bridge.store import Store
+from bridge.tags import tags_for
+
+log = get_logger("bridge.engine")
+
+#: how many times one pass re-tries a create whose answer was lost
+LOST_ANSWER_ROUNDS = 3
+
+
+class CrashPoint(BaseException):
+    """Raised by test crash hooks to stop the engine as a kill would (not an Exception)."""
+
+
+@dataclass
+class SourceReport:
+    name: str
+    seen: int = 0
+    created: int = 0
+    linked: int = 0
+    updated: int = 0
+    quarantined: int = 0
+    recovered: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class PassReport:
+    sources: dict[str, SourceReport] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.sources.values())
+
+
+class Engine:
+    """Runs passes of the sources it is given against their accounts on LAPOR."""
+
+    def __init__(
+        self,
+        store: Store,
+        sources: Mapping[str, LocalSource],
+        nationals: Mapping[str, National],
+        *,
+        crash_hook: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.store = store
+        self.sources = dict(sources)
+        self.nationals = dict(nationals)
+        self._crash = crash_hook or (lambda point: None)
+        self._should_stop = should_stop
+
+    # passes ----------------------------------------------------------------
+    def sync(self, names: Iterable[str] | None = None) -> PassReport:
+        report = PassReport()
+        for name in names if names is not None else self.sources:
+            if self._should_stop():
+                break
+            report.sources[name] = self.sync_source(name)
+        return report
+
+    def sync_source(self, name: str) -> SourceReport:
+        source = self.sources[name]
+        national = self.nationals[source.account]
+        report = SourceReport(name)
+        self.store.pass_started(f"source:{name}", "source")
+        try:
+            self._recover_in_doubt(source, national, report)
+            self._write_back_pending(source)
+            cursor_name = f"source:{name}"
+            for page in source.pull(self.store.cursor(cursor_name)):
+                for raw in page.records:
+                    if self._should_stop():
+                        raise Unavailable("stopping: interrupted by a signal")
+                    self.process(source, national, raw, report)
+                if page.cursor is not None:
+                    with self.store.atomic():
+                        self.store.set_cursor(cursor_name, page.cursor)
+        except (Unavailable, Ambiguous, Rejected) as exc:
+            report.error = str(exc)
+            log.warning("pass_failed", source=name, error=report.error)
+        self.store.pass_finished(f"source:{name}", report.error)
+        log.info(
+            "pass_done",
+            source=name,
+            seen=report.seen,
+            created=report.created,
+            linked=report.linked,
+            quarantined=report.quarantined,
+            recovered=report.recovered,
+            ok=report.ok,
+        )
+        return report
+
+    # one record ------------------------------------------------------------
+    def process(
+        self, source: LocalSource, national: National, raw: RawRecord, report: SourceReport
+    ) -> None:
+        report.seen += 1
+        try:
+            complaint = source.normalize(raw)
+        except NormalizeError as exc:
+            self._quarantine(source.name, raw.local_id, raw.payload, str(exc), report)
+            return
+        known = self._known(source.name, complaint.local_id)
+        for action in plan(complaint, known):
+            match action:
+                case Create():
+                    self._create(source, national, complaint, raw, report)
+                case Recover():
+                    self._recover(source, national, complaint.local_id, report)
+                case Link(national_id=national_id):
+                    self._link(source, national, complaint, national_id, report)
+                case Record():
+                    self._record(complaint, report)
+                case WriteBack(national_id=national_id):
+                    self._write_back(source, complaint.local_id, national_id)
+
+    def _known(self, source: str, local_id: str) -> Known | None:
+        mapping = self.store.mapping(source, local_id)
+        intent = self.store.pending_intent(source, local_id, "create")
+        if mapping is None and intent is None:
+            return None
+        if mapping is None:
+            return Known(intent_pending=True)
+        return Known(
+            national_id=mapping["national_id"],
+            fingerprint=mapping["fingerprint"],
+            linked=mapping["link_state"] == "done",
+            intent_pending=intent is not None,
+        )
+
+    def _quarantine(
+        self, source: str, local_id: str, raw: Any, reason: str, report: SourceReport
+    ) -> None:
+        with self.store.atomic():
+            entry = self.store.quarantine(source, local_id, raw, reason)
+            self.store.event("quarantined", source, local_id, reason=reason, entry=entry)
+        report.quarantined += 1
+        log.warning("quarantined", source=source, local_id=local_id, reason=reason)
+
+    # create ----------------------------------------------------------------
+    def _create(
+        self,
+        source: LocalSource,
+        national: National,
+        complaint: Complaint,
+        raw: RawRecord,
+        report: SourceReport,
+    ) -> None:
+        tags = tags_for(source.name, complaint.local_id)
+        try:
+            ids = national.upload(self._photos(source, complaint))
+            request = national.prepare_create(complaint, tags, ids)
+        except Rejected as exc:
+            self._quarantine(source.name, complaint.local_id, raw.payload, exc.message, report)
+            return
+        payload = {"tag": request.tag, "body": dict(request.body), "summary": _summary(complaint)}
+        with self.store.atomic():
+            intent_id = self.store.add_intent(
+                "create", source.name, complaint.local_id, payload, tag=request.tag
+            )
+            self.store.event("create_intent", source.name, complaint.local_id, tag=request.tag)
+        self._crash("intent_committed")
+        self._post_or_find(
+            source, national, intent_id, complaint.local_id, payload, report, raw=raw.payload
+        )
+
+    def _recover_in_doubt(
+        self, source: LocalSource, national: National, report: SourceReport
+    ) -> None:
+        for intent in self.store.pending_intents(source.name, "create"):
+            if self._should_stop():
+                raise Unavailable("stopping: interrupted by a signal")
+            self._post_or_find(
+                source,
+                national,
+                intent["id"],
+                intent["local_id"],
+                intent["payload"],
+                report,
+                search_first=True,
+            )
+
+    def _recover(
+        self, source: LocalSource, national: National, local_id: str, report: SourceReport
+    ) -> None:
+        intent = self.store.pending_intent(source.name, local_id, "create")
+        if intent is not None:
+            self._post_or_find(
+                source,
+                national,
+                intent["id"],
+                local_id,
+                intent["payload"],
+                report,
+                search_first=True,
+            )
+
+    def _post_or_find(
+        self,
+        source: LocalSource,
+        national: National,
+        intent_id: int,
+        local_id: str,
+        payload: dict[str, Any],
+        report: SourceReport,
+        *,
+        search_first: bool = False,
+        raw: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Post a create, or find the one a lost answer left behind. Never posts blind twice."""
+        request = CreateRequest(tag=payload["tag"], body=payload["body"])
+        ticket: NationalTicket | None = None
+        for round_ in range(LOST_ANSWER_ROUNDS):
+            if search_first or round_ > 0:
+                found = national.find_by_tag(request.tag)
+                if found:
+                    ticket = min(found, key=lambda t: t.id)
+                    if len(found) > 1:
+                        self.store.event(
+                            "duplicates_on_lapor",
+                            source.name,
+                            local_id,
+                            ids=[t.id for t in found],
+                        )
+                    report.recovered += 1
+                    break
+            try:
+                ticket = national.create(request)
+                break
+            except Ambiguous as exc:
+                with self.store.atomic():
+                    self.store.note_attempt(intent_id, str(exc))
+                log.warning("create_answer_lost", source=source.name, local_id=local_id)
+            except Rejected as exc:
+                with self.store.atomic():
+                    self.store.finish_intent(intent_id, "failed", exc.message)
+                    self.store.event(
+                        "create_rejected",
+                        source.name,
+                        local_id,
+                        status=exc.status,
+                        message=exc.message,
+                    )
+                kept = raw if raw is not None else payload["summary"]
+                self._quarantine(source.name, local_id, kept, exc.message, report)
+                return
+        if ticket is None:
+            raise Unavailable("LAPOR lost the answer to a create several times; left in doubt")
+        self._crash("create_answered")
+        self._commit_created(source, intent_id, local_id, payload["summary"], ticket, report)
+
+    def _commit_created(
+        self,
+        source: LocalSource,
+        intent_id: int,
+        local_id: str,
+        summary: dict[str, Any],
+        ticket: NationalTicket,
+        report: SourceReport,
+    ) -> None:
+        with self.store.atomic():
+            self.store.insert_mapping(
+                source=source.name,
+                local_id=local_id,
+                national_id=ticket.id,
+                origin="local",
+                status=_converged(summary["status"], ticket.status).value,
+                local_status=summary["local_status"],
+                national_status=ticket.status_code,
+                local_updated_at=summary["updated_at"],
+                national_updated_at=ticket.updated_at.isoformat(),
+                fingerprint=summary["fingerprint"],
+                category=summary["category"],
+                agency=summary["agency"],
+                confidential=int(summary["confidential"]),
+                anonymous=int(summary["anonymous"]),
+                created_at=summary["created_at"],
+            )
+            self.store.finish_intent(intent_id)
+            self.store.release_quarantine(source.name, local_id)
+            self.store.event("created", source.name, local_id, ticket.id, tag=ticket.tags)
+        report.created += 1
+        log.info("created", source=source.name, local_id=local_id, tracking_id=ticket.tracking_id)
+        self._write_back(source, local_id, ticket.id)
+
+    # link, record, write back ---------------------------------------------
+    def _link(
+        self,
+        source: LocalSource,
+        national: National,
+        complaint: Complaint,
+        national_id: int,
+        report: SourceReport,
+    ) -> None:
+        ticket = national.get(national_id)
+        if ticket is None:
+            self._quarantine(
+                source.name,
+                complaint.local_id,
+                _summary(complaint),
+                f"the record names national complaint #{national_id}, which LAPOR does not know",
+                report,
+            )
+            return
+        owners = [m for m in self.store.mappings_for_national(national_id) if not m["duplicate_of"]]
+        duplicate_of = f"{owners[0]['source']}:{owners[0]['local_id']}" if owners else None
+        summary = _summary(complaint)
+        with self.store.atomic():
+            self.store.insert_mapping(
+                source=source.name,
+                local_id=complaint.local_id,
+                national_id=national_id,
+                duplicate_of=duplicate_of,
+                origin="local",
+                status=_converged(summary["status"], ticket.status).value,
+                local_status=complaint.local_status,
+                national_status=ticket.status_code,
+                local_updated_at=summary["updated_at"],
+                national_updated_at=ticket.updated_at.isoformat(),
+                fingerprint=summary["fingerprint"],
+                category=complaint.category,
+                agency=complaint.agency,
+                confidential=int(complaint.confidential),
+                anonymous=int(complaint.anonymous),
+                created_at=summary["created_at"],
+                link_state="done",
+            )
+            self.store.release_quarantine(source.name, complaint.local_id)
+            self.store.event(
+                "linked",
+                source.name,
+                complaint.local_id,
+                national_id,
+                rule="link_field",
+                duplicate_of=duplicate_of,
+            )
+        report.linked += 1
+
+    def _record(self, complaint: Complaint, report: SourceReport) -> None:
+        with self.store.atomic():
+            self.store.update_mapping(
+                complaint.source,
+                complaint.local_id,
+                fingerprint=fingerprint(complaint),
+                local_status=complaint.local_status,
+                local_updated_at=complaint.updated_at.isoformat(),
+                category=complaint.category,
+                agency=complaint.agency,
+            )
+            self.store.release_quarantine(complaint.source, complaint.local_id)
+            self.store.event("local_changed", complaint.source, complaint.local_id)
+        report.updated += 1
+
+    def _write_back_pending(self, source: LocalSource) -> None:
+        for mapping in self.store.unlinked(source.name):
+            self._write_back(source, mapping["local_id"], mapping["national_id"])
+
+    def _write_back(self, source: LocalSource, local_id: str, national_id: int) -> None:
+        try:
+            source.link_national(local_id, national_id)
+        except Rejected as exc:
+            with self.store.atomic():
+                self.store.event(
+                    "link_rejected", source.name, local_id, national_id, message=exc.message
+                )
+            log.warning("link_rejected", source=source.name, local_id=local_id)
+            return
+        with self.store.atomic():
+            self.store.update_mapping(source.name, local_id, link_state="done")
+            self.store.event("tracking_id_written", source.name, local_id, national_id)
+
+    # photos ----------------------------------------------------------------
+    def _photos(self, source: LocalSource, complaint: Complaint) -> list[Photo]:
+        """Fetch, check and fit the photos; a bad one is noted and skipped, never blocking."""
+        ready: list[Photo] = []
+        for index, attachment in enumerate(complaint.attachments[: photo_rules.MAX_PHOTOS]):
+            try:
+                data = source.fetch_attachment(attachment)
+                ready.append(photo_rules.prepare(data, f"{complaint.local_id}-{index + 1}"))
+            except (photo_rules.PhotoError, Rejected, Unavailable) as exc:
+                with self.store.atomic():
+                    self.store.event(
+                        "photo_skipped",
+                        complaint.source,
+                        complaint.local_id,
+                        index=index,
+                        reason=str(exc),
+                    )
+        return ready
+
+
+def _converged(local: str, national: Status) -> Status:
+    local_status = Status(local)
+    if local_status.terminal and national.terminal and local_status != national:
+        return local_status
+    return local_status if local_status.rank >= national.rank else national
+
+
+def _summary(complaint: Complaint) -> dict[str, Any]:
+    """What the bridge keeps of a complaint: no personal data."""
+    return {
+        "fingerprint": fingerprint(complaint),
+        "status": complaint.status.value,
+        "local_status": complaint.local_status,
+        "category": complaint.category,
+        "agency": complaint.agency,
+        "confidential": complaint.confidential,
+        "anonymous": complaint.anonymous,
+        "created_at": complaint.created_at.isoformat(),
+        "updated_at": complaint.updated_at.isoformat(),
+    }

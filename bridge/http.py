@@ -1,0 +1,203 @@
+"""The one way the bridge talks HTTP: client factory, rate limit, retries.
+
+Retry rules (the same for every destination):
+
+* connection failures before the request was sent, and ``429`` (honouring
+  ``Retry-After``), are always retried: nothing was applied;
+* ``5xx``, HTML gateway pages and broken answers are retried for idempotent
+  requests; for a non-idempotent write they raise :class:`Ambiguous`, and the
+  caller looks the record up before writing again;
+* any other ``4xx`` is returned to the adapter, which raises :class:`Rejected`.
+
+Back-off is exponential with full jitter, capped, and bounded in attempts;
+after the last one :class:`Unavailable` is raised.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+import tenacity
+
+from bridge import __version__
+from bridge.errors import Ambiguous, Transient, Unavailable
+
+USER_AGENT = f"lapor-bridge/{__version__} (+https://github.com/lapor-bridge)"
+
+
+def make_client(
+    base_url: str,
+    *,
+    timeout: float = 30.0,
+    headers: dict[str, str] | None = None,
+    auth: httpx.Auth | tuple[str, str] | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    """An ``httpx.Client`` with the bridge's defaults: TLS verified, timeouts, user agent."""
+    return httpx.Client(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+        auth=auth,
+        verify=True,
+        follow_redirects=False,
+        transport=transport,
+        limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+    )
+
+
+class RateLimiter:
+    """A token bucket: at most ``rate`` requests a second, bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: int = 1, clock: Callable[[], float] = time.monotonic):
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._clock = clock
+        self._tokens = float(self.burst)
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+                self._last = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                wait = (1 - self._tokens) / self.rate
+            time.sleep(wait)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6
+    initial: float = 0.5
+    maximum: float = 30.0
+
+    def backoff(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max, initial * 2**(attempt-1))]."""
+        ceiling = min(self.maximum, self.initial * 2 ** max(0, attempt - 1))
+        return random.uniform(0, ceiling)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: an integer, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass
+class EndpointStats:
+    requests: int = 0
+    retries: int = 0
+    last_error: str | None = None
+
+
+Check = Callable[[httpx.Response], None]
+
+
+@dataclass
+class Endpoint:
+    """One destination: its client, its rate limit and its retry policy."""
+
+    name: str
+    client: httpx.Client
+    limiter: RateLimiter
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    stats: EndpointStats = field(default_factory=EndpointStats)
+    sleep: Callable[[float], None] = time.sleep
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        idempotent: bool = True,
+        check: Check | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """Send with retries; returns any answer below 500 except 429.
+
+        ``check`` may raise :class:`Transient` for answers that look fine but
+        are not (an HTML page inside a 200, an error inside a 200).
+        """
+
+        def attempt() -> httpx.Response:
+            self.limiter.acquire()
+            self.stats.requests += 1
+            try:
+                response = self.client.request(method, url, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                raise Transient(f"cannot connect to {self.name} ({type(exc).__name__})") from None
+            except httpx.TransportError as exc:
+                reason = f"{self.name} dropped the request ({type(exc).__name__})"
+                if idempotent:
+                    raise Transient(reason) from None
+                raise Ambiguous(reason) from None
+            if response.status_code == 429:
+                raise Transient(
+                    f"{self.name} rate limit (429)",
+                    retry_after_seconds(response.headers.get("Retry-After")),
+                )
+            if response.status_code >= 500:
+                reason = f"{self.name} answered {response.status_code}"
+                if idempotent:
+                    raise Transient(reason)
+                raise Ambiguous(reason)
+            if check is not None:
+                try:
+                    check(response)
+                except Transient as exc:
+                    if idempotent:
+                        raise
+                    raise Ambiguous(str(exc)) from None
+            return response
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            backoff = self.policy.backoff(state.attempt_number)
+            outcome = state.outcome
+            exc = outcome.exception() if outcome is not None else None
+            if isinstance(exc, Transient) and exc.retry_after is not None:
+                return max(exc.retry_after, backoff)
+            return backoff
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            self.stats.retries += 1
+            outcome = state.outcome
+            exc = outcome.exception() if outcome is not None else None
+            self.stats.last_error = str(exc)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(Transient),
+            stop=tenacity.stop_after_attempt(self.policy.attempts),
+            wait=wait,
+            sleep=self.sleep,
+            before_sleep=before_sleep,
+            reraise=False,
+        )
+        try:
+            return retrying(attempt)
+        except tenacity.RetryError as exc:
+            last = exc.last_attempt.exception()
+            self.stats.last_error = str(last)
+            raise Unavailable(f"{last} (gave up after {self.policy.attempts} attempts)") from None
+        except Ambiguous as exc:
+            self.stats.last_error = str(exc)
+            raise

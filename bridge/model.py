@@ -1,0 +1,127 @@
+"""The canonical complaint model every adapter normalizes into.
+
+Times are aware datetimes in UTC; phone numbers are E.164 (``+62…``);
+categories are LAPOR topic names (``"TOPIC"`` or ``"TOPIC/SUBTOPIC"``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("datetime must carry a time zone")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+class Status(StrEnum):
+    """Canonical status; see bridge.md for each side's values."""
+
+    SUBMITTED = "submitted"
+    VERIFIED = "verified"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    REJECTED = "rejected"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Status.DONE, Status.REJECTED)
+
+
+_RANK = {
+    Status.SUBMITTED: 0,
+    Status.VERIFIED: 1,
+    Status.IN_PROGRESS: 2,
+    Status.DONE: 3,
+    Status.REJECTED: 3,
+}
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Reporter(_Frozen):
+    """The citizen. Every field is personal data: never logged, never exported."""
+
+    name: SecretStr | None = None
+    phone: SecretStr | None = None  # E.164
+    email: SecretStr | None = None
+    nik: SecretStr | None = None
+
+
+class Location(_Frozen):
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+    address: str | None = None
+
+
+class Attachment(_Frozen):
+    """A photo the local app holds; fetched only when it is sent."""
+
+    url: str
+    content_type: str | None = None
+
+
+class FollowUp(_Frozen):
+    """A response on either side: a city agency's answer, an admin's or a reporter's note."""
+
+    id: str
+    author: str
+    content: str
+    at: UtcDatetime
+    ref: str | None = None  # the writer's own reference, when the side keeps one
+
+
+class Complaint(_Frozen):
+    """One local record, normalized."""
+
+    source: str
+    local_id: str
+    display_id: str | None = None
+    title: str
+    content: str
+    category: str  # LAPOR topic name, "TOPIC" or "TOPIC/SUBTOPIC"
+    local_category: str | None = None
+    status: Status
+    local_status: str
+    anonymous: bool = False
+    confidential: bool = False
+    reporter: Reporter | None = None
+    location: Location | None = None
+    attachments: tuple[Attachment, ...] = ()
+    follow_ups: tuple[FollowUp, ...] = ()
+    agency: str | None = None
+    region: str  # LAPOR location_id of the city, e.g. "21.72"
+    national_id: int | None = None  # the link field, when the local side already names one
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class NationalTicket(_Frozen):
+    """What the bridge keeps of a LAPOR complaint."""
+
+    id: int
+    status_code: int
+    status: Status
+    disposition_id: int | None = None
+    disposition_name: str | None = None
+    tags: tuple[str, ...] = ()
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+    @property
+    def tracking_id(self) -> str:
+        return f"#{self.id}"

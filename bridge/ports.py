@@ -1,0 +1,108 @@
+"""The seam between the core and the adapters.
+
+The core drives any local app through :class:`LocalSource` and the national
+system through :class:`National`; it never imports an adapter. Adapters
+raise the errors of :mod:`bridge.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bridge.model import Attachment, Complaint, FollowUp, NationalTicket
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A local record as the app sent it; kept verbatim for quarantine."""
+
+    local_id: str
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Page:
+    """Records from a feed, and the cursor to store once all of them are committed."""
+
+    records: Sequence[RawRecord]
+    cursor: str | None
+
+
+class LocalSource(Protocol):
+    """A city app, as the core sees it."""
+
+    name: str
+    account: str
+
+    def pull(self, cursor: str | None) -> Iterator[Page]:
+        """Records changed since ``cursor`` (``None``: from the start), page by page."""
+        ...
+
+    def fetch(self, local_id: str) -> RawRecord | None:
+        """One record, or ``None`` when the app does not know it."""
+        ...
+
+    def normalize(self, raw: RawRecord) -> Complaint:
+        """The canonical complaint; raises ``NormalizeError`` for bad input."""
+        ...
+
+    def fetch_attachment(self, attachment: Attachment) -> bytes:
+        """The bytes of one photo, with the app's credentials."""
+        ...
+
+    def link_national(self, local_id: str, national_id: int) -> None:
+        """Write the national tracking id back to the local record (idempotent)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A photo ready for upload: checked to be an image, within the size limit."""
+
+    name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class CreateRequest:
+    """A frozen create: the exact body that will be posted, and its identifying tag."""
+
+    tag: str
+    body: Mapping[str, Any]
+
+
+class National(Protocol):
+    """LAPOR-SP4N through one agency's integration account."""
+
+    account: str
+
+    def check(self) -> None:
+        """Reach LAPOR with the account's credentials and resolve its institution."""
+        ...
+
+    def upload(self, files: Sequence[Photo]) -> list[int]:
+        """Upload photos; their ids go into a create."""
+        ...
+
+    def prepare_create(
+        self, complaint: Complaint, tags: tuple[str, ...], attachment_ids: Sequence[int]
+    ) -> CreateRequest:
+        """Build the exact create body; nothing is sent."""
+        ...
+
+    def create(self, request: CreateRequest) -> NationalTicket:
+        """Post the create; raises ``Ambiguous`` when the answer was lost."""
+        ...
+
+    def find_by_tag(self, tag: str) -> list[NationalTicket]: ...
+
+    def get(self, national_id: int) -> NationalTicket | None: ...
+
+    def follow_ups(self, national_id: int) -> list[FollowUp]: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,195 @@
+"""Configuration: one TOML file, ``LAPOR_BRIDGE_<SECTION>__<KEY>`` overrides, ``<secret>_file``.
+
+Adapters own the keys peculiar to their app: a source section keeps its
+extra keys (``model_extra``) and the adapter validates them with its own
+model through :func:`adapter_config`, so a bad key is still reported with
+its full dotted name.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bridge.tags import SOURCE_NAME
+
+SECRET_KEYS = frozenset({"api_secret", "token", "api_key", "client_secret", "password"})
+DEFAULT_PATH = Path("config.toml")
+ENV_PATH = "LAPOR_BRIDGE_CONFIG"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the operator; names the key, never a value."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}" if key else problem)
+        self.key = key
+        self.problem = problem
+
+
+def _read_secret_files(data: Any) -> Any:
+    """Replace ``<secret>_file = "/path"`` by the secret read from that file."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for key in list(out):
+        if not key.endswith("_file"):
+            continue
+        base = key.removesuffix("_file")
+        if base not in SECRET_KEYS:
+            continue
+        path = Path(str(out.pop(key)))
+        try:
+            out[base] = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read {key} ({exc.strerror or 'unreadable'})") from None
+    return out
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_files(cls, data: Any) -> Any:
+        return _read_secret_files(data)
+
+
+class BridgeSection(_Section):
+    database: Path = Path("bridge.db")
+    poll_interval_seconds: float = Field(default=60, gt=0)
+    http_listen: str = "127.0.0.1:9464"
+    log_level: str = "info"
+    log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+
+
+class AccountSection(_Section):
+    api_secret: SecretStr
+    token: SecretStr
+    institution: str = Field(min_length=1)
+    home_source: str | None = None
+
+
+class LaporSection(_Section):
+    base_url: str = Field(pattern=r"^https?://")
+    requests_per_second: float = Field(default=5.0, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    accounts: dict[str, AccountSection] = Field(min_length=1)
+
+
+class SourceSection(_Section):
+    """Keys every source has; the adapter of ``kind`` validates the rest."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+    account: str
+    base_url: str = Field(pattern=r"^https?://")
+    location_id: str = Field(pattern=r"^\d{2}(\.\d{2})*$")
+    categories: dict[str, str] = Field(default_factory=dict)
+    requests_per_second: float = Field(default=10.0, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    page_size: int = Field(default=100, gt=0)
+
+
+class Settings(BaseSettings):
+    """The whole configuration, validated."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LAPOR_BRIDGE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    bridge: BridgeSection = Field(default_factory=BridgeSection)
+    lapor: LaporSection
+    sources: dict[str, SourceSection] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # the environment overrides the file, which arrives as init values
+        return env_settings, init_settings
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Settings:
+        for name, source in self.sources.items():
+            if not SOURCE_NAME.match(name):
+                raise _KeyError(f"sources.{name}", "a source name is [a-z0-9-]{1,24}")
+            if source.account not in self.lapor.accounts:
+                raise _KeyError(
+                    f"sources.{name}.account", f"no [lapor.accounts.{source.account}] section"
+                )
+        for name, account in self.lapor.accounts.items():
+            if account.home_source is not None and account.home_source not in self.sources:
+                raise _KeyError(
+                    f"lapor.accounts.{name}.home_source",
+                    f"no [sources.{account.home_source}] section",
+                )
+        return self
+
+
+class _KeyError(ValueError):
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(problem)
+        self.key = key
+        self.problem = problem
+
+
+def config_path(explicit: Path | None) -> Path:
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(ENV_PATH)
+    return Path(from_env) if from_env else DEFAULT_PATH
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read, merge and validate the configuration; raise :class:`ConfigError`."""
+    path = config_path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("", f"configuration file {path} not found") from None
+    except OSError as exc:
+        raise ConfigError("", f"cannot read configuration file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{path} is not valid TOML: {exc}") from None
+    try:
+        return Settings(**raw)
+    except ValidationError as exc:
+        raise _config_error(exc) from None
+    except _KeyError as exc:
+        raise ConfigError(exc.key, exc.problem) from None
+
+
+def _config_error(exc: ValidationError, prefix: str = "") -> ConfigError:
+    error = exc.errors(include_url=False, include_input=False)[0]
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, _KeyError):
+        return ConfigError(cause.key, cause.problem)
+    key = ".".join(str(part) for part in (prefix, *error["loc"]) if part != "")
+    message = str(cause) if isinstance(cause, ValueError) else error["msg"]
+    return ConfigError(key, message.removeprefix("Value error, "))
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def adapter_config(model: type[M], name: str, section: SourceSection) -> M:
+    """Validate a source section with its adapter's model (which may add keys)."""
+    data = {**section.model_dump(exclude={"kind"}), **(section.model_extra or {})}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _config_error(exc, f"sources.{name}") from None
+    except ValueError as exc:
+        raise ConfigError(f"sources.{name}", str(exc)) from None

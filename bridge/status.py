@@ -1,0 +1,67 @@
+"""``status``: the state of every source and account, and whether the bridge is healthy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from bridge.store import Store
+from bridge.timefmt import parse_rfc3339, rfc3339, utcnow
+
+
+def _time(value: str | None) -> datetime | None:
+    return parse_rfc3339(value) if value else None
+
+
+def collect(
+    store: Store,
+    sources: Iterable[str],
+    accounts: Iterable[str],
+    poll_interval: float,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The ``status --json`` object of bridge.md, with a reason for each problem."""
+    now = now or utcnow()
+    stale_after = timedelta(seconds=3 * poll_interval)
+    passes = store.passes()
+    problems: list[str] = []
+
+    def pass_info(key: str, label: str) -> dict[str, Any]:
+        row = passes.get(key, {})
+        ok_at = _time(row.get("ok_at"))
+        finished = _time(row.get("finished_at"))
+        error = row.get("last_error")
+        if finished is None:
+            problems.append(f"{label}: no pass has run yet")
+        elif error:
+            problems.append(f"{label}: last pass failed: {error}")
+        elif now - finished > stale_after:
+            problems.append(f"{label}: last pass ended {rfc3339(finished)}, over 3 intervals ago")
+        return {
+            "last_pull_at": rfc3339(ok_at) or None,
+            "last_pass_at": rfc3339(finished) or None,
+            "last_error": error,
+            "cursor": store.cursor(key),
+        }
+
+    source_rows: dict[str, Any] = {}
+    for name in sources:
+        info = pass_info(f"source:{name}", f"source {name}")
+        counts = store.counts(name)
+        if counts["in_doubt"]:
+            problems.append(f"source {name}: {counts['in_doubt']} create(s) in doubt")
+        if counts["quarantined"]:
+            problems.append(f"source {name}: {counts['quarantined']} record(s) quarantined")
+        source_rows[name] = {**info, **counts}
+    account_rows: dict[str, Any] = {}
+    for name in accounts:
+        info = pass_info(f"account:{name}", f"account {name}")
+        account_rows[name] = {**info, "pending": store.account_pending(name)}
+    return {
+        "healthy": not problems,
+        "problems": problems,
+        "checked_at": rfc3339(now),
+        "sources": source_rows,
+        "accounts": account_rows,
+    }

@@ -1,0 +1,397 @@
+"""The bridge's state in SQLite (WAL): mappings, cursors, intents, quarantine, audit log.
+
+Every remote side effect is preceded by a committed *intent*; the mapping is
+committed after the answer. The audit log is append-only (triggers refuse
+updates and deletes). The schema is versioned with sqlite-utils migrations.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("lapor-bridge")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE mappings (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            local_id TEXT NOT NULL,
+            national_id INTEGER,
+            duplicate_of TEXT,
+            origin TEXT NOT NULL DEFAULT 'local',
+            status TEXT,
+            local_status TEXT,
+            national_status INTEGER,
+            local_updated_at TEXT,
+            national_updated_at TEXT,
+            fingerprint TEXT,
+            category TEXT,
+            agency TEXT,
+            confidential INTEGER NOT NULL DEFAULT 0,
+            anonymous INTEGER NOT NULL DEFAULT 0,
+            link_state TEXT NOT NULL DEFAULT 'pending',
+            conflict INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT,
+            first_synced_at TEXT NOT NULL,
+            last_synced_at TEXT NOT NULL,
+            UNIQUE (source, local_id)
+        );
+        -- one national complaint per local record, and one owning record per complaint
+        CREATE UNIQUE INDEX mappings_national ON mappings (national_id)
+            WHERE duplicate_of IS NULL AND national_id IS NOT NULL;
+        CREATE INDEX mappings_link_state ON mappings (source, link_state);
+
+        CREATE TABLE cursors (
+            name TEXT PRIMARY KEY,
+            value TEXT,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE intents (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            local_id TEXT NOT NULL,
+            national_id INTEGER,
+            account TEXT,
+            tag TEXT,
+            payload TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX intents_one_pending_create ON intents (source, local_id)
+            WHERE kind = 'create' AND state = 'pending';
+        CREATE INDEX intents_pending ON intents (state, source, kind);
+
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            local_id TEXT NOT NULL,
+            raw TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'open',
+            attempts INTEGER NOT NULL DEFAULT 1,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX quarantine_open ON quarantine (source, local_id)
+            WHERE state = 'open';
+
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            source TEXT,
+            local_id TEXT,
+            national_id INTEGER,
+            detail TEXT
+        );
+        CREATE INDEX events_record ON events (source, local_id);
+        CREATE INDEX events_national ON events (national_id);
+        CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+        CREATE TABLE passes (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            ok_at TEXT,
+            last_error TEXT
+        );
+        """
+    )
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class Store:
+    """One connection to the state database. Use one per thread."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+        self.db = Database(conn)
+        self.db.enable_wal()
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db.execute("PRAGMA foreign_keys = ON")
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[Store]:
+        with self.db.atomic():
+            yield self
+
+    # helpers ---------------------------------------------------------------
+    def _one(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+    ) -> dict[str, Any] | None:
+        rows = list(self.db.query(sql, params))
+        return rows[0] if rows else None
+
+    def _all(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        return list(self.db.query(sql, params))
+
+    def _scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        row = self.db.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    # audit -----------------------------------------------------------------
+    def event(
+        self,
+        kind: str,
+        source: str | None = None,
+        local_id: str | None = None,
+        national_id: int | None = None,
+        **detail: Any,
+    ) -> None:
+        """Append to the audit log. ``detail`` must hold no personal data."""
+        self.db.execute(
+            "INSERT INTO events (at, kind, source, local_id, national_id, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (now_iso(), kind, source, local_id, national_id, json.dumps(detail, default=str)),
+        )
+
+    def events_for(
+        self, source: str | None, local_id: str | None, national_id: int | None
+    ) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT * FROM events WHERE (source = ? AND local_id = ?) OR national_id = ?"
+            " ORDER BY id",
+            (source, local_id, national_id),
+        )
+
+    # mappings --------------------------------------------------------------
+    def mapping(self, source: str, local_id: str) -> dict[str, Any] | None:
+        return self._one(
+            "SELECT * FROM mappings WHERE source = ? AND local_id = ?", (source, local_id)
+        )
+
+    def mappings_for_national(self, national_id: int) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT * FROM mappings WHERE national_id = ? ORDER BY duplicate_of IS NOT NULL, id",
+            (national_id,),
+        )
+
+    def insert_mapping(self, **fields: Any) -> None:
+        stamp = now_iso()
+        fields.setdefault("first_synced_at", stamp)
+        fields.setdefault("last_synced_at", stamp)
+        columns = ", ".join(fields)
+        marks = ", ".join("?" for _ in fields)
+        self.db.execute(
+            f"INSERT INTO mappings ({columns}) VALUES ({marks})", tuple(fields.values())
+        )
+
+    def update_mapping(self, source: str, local_id: str, **fields: Any) -> None:
+        fields.setdefault("last_synced_at", now_iso())
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(
+            f"UPDATE mappings SET {assignments} WHERE source = ? AND local_id = ?",
+            (*fields.values(), source, local_id),
+        )
+
+    def unlinked(self, source: str) -> list[dict[str, Any]]:
+        """Mappings whose tracking id has not yet been written back to the local app."""
+        return self._all(
+            "SELECT * FROM mappings WHERE source = ? AND link_state = 'pending' ORDER BY id",
+            (source,),
+        )
+
+    # intents ---------------------------------------------------------------
+    def add_intent(
+        self,
+        kind: str,
+        source: str,
+        local_id: str,
+        payload: dict[str, Any],
+        *,
+        tag: str | None = None,
+        national_id: int | None = None,
+        account: str | None = None,
+    ) -> int:
+        stamp = now_iso()
+        cursor = self.db.execute(
+            "INSERT INTO intents (kind, source, local_id, national_id, account, tag, payload,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                kind,
+                source,
+                local_id,
+                national_id,
+                account,
+                tag,
+                json.dumps(payload),
+                stamp,
+                stamp,
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def pending_intents(self, source: str, kind: str) -> list[dict[str, Any]]:
+        rows = self._all(
+            "SELECT * FROM intents WHERE state = 'pending' AND source = ? AND kind = ? ORDER BY id",
+            (source, kind),
+        )
+        for row in rows:
+            row["payload"] = json.loads(row["payload"])
+        return rows
+
+    def pending_intent(self, source: str, local_id: str, kind: str) -> dict[str, Any] | None:
+        row = self._one(
+            "SELECT * FROM intents WHERE state = 'pending' AND source = ? AND local_id = ?"
+            " AND kind = ?",
+            (source, local_id, kind),
+        )
+        if row is not None:
+            row["payload"] = json.loads(row["payload"])
+        return row
+
+    def finish_intent(self, intent_id: int, state: str = "done", error: str | None = None) -> None:
+        self.db.execute(
+            "UPDATE intents SET state = ?, last_error = ?, updated_at = ? WHERE id = ?",
+            (state, error, now_iso(), intent_id),
+        )
+
+    def note_attempt(self, intent_id: int, error: str | None) -> None:
+        self.db.execute(
+            "UPDATE intents SET attempts = attempts + 1, last_error = ?, updated_at = ?"
+            " WHERE id = ?",
+            (error, now_iso(), intent_id),
+        )
+
+    # cursors ---------------------------------------------------------------
+    def cursor(self, name: str) -> str | None:
+        value = self._scalar("SELECT value FROM cursors WHERE name = ?", (name,))
+        return str(value) if value is not None else None
+
+    def set_cursor(self, name: str, value: str | None) -> None:
+        self.db.execute(
+            "INSERT INTO cursors (name, value, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at",
+            (name, value, now_iso()),
+        )
+
+    # quarantine ------------------------------------------------------------
+    def quarantine(self, source: str, local_id: str, raw: Any, reason: str) -> int:
+        """Keep a record that could not be processed; repeated sightings count attempts."""
+        stamp = now_iso()
+        existing = self._one(
+            "SELECT id FROM quarantine WHERE source = ? AND local_id = ? AND state = 'open'",
+            (source, local_id),
+        )
+        raw_text = json.dumps(raw, ensure_ascii=False, default=str)
+        if existing is not None:
+            self.db.execute(
+                "UPDATE quarantine SET raw = ?, reason = ?, attempts = attempts + 1,"
+                " last_seen = ? WHERE id = ?",
+                (raw_text, reason, stamp, existing["id"]),
+            )
+            return int(existing["id"])
+        cursor = self.db.execute(
+            "INSERT INTO quarantine (source, local_id, raw, reason, first_seen, last_seen)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (source, local_id, raw_text, reason, stamp, stamp),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def release_quarantine(self, source: str, local_id: str, state: str = "resolved") -> bool:
+        cursor = self.db.execute(
+            "UPDATE quarantine SET state = ?, last_seen = ? WHERE source = ? AND local_id = ?"
+            " AND state = 'open'",
+            (state, now_iso(), source, local_id),
+        )
+        return cursor.rowcount > 0
+
+    def quarantined(self, source: str | None = None) -> list[dict[str, Any]]:
+        if source is None:
+            return self._all("SELECT * FROM quarantine WHERE state = 'open' ORDER BY id")
+        return self._all(
+            "SELECT * FROM quarantine WHERE state = 'open' AND source = ? ORDER BY id", (source,)
+        )
+
+    def quarantine_entry(self, entry_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM quarantine WHERE id = ?", (entry_id,))
+
+    # passes ----------------------------------------------------------------
+    def pass_started(self, name: str, kind: str) -> None:
+        self.db.execute(
+            "INSERT INTO passes (name, kind, started_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at",
+            (name, kind, now_iso()),
+        )
+
+    def pass_finished(self, name: str, error: str | None) -> None:
+        stamp = now_iso()
+        if error is None:
+            self.db.execute(
+                "UPDATE passes SET finished_at = ?, ok_at = ?, last_error = NULL WHERE name = ?",
+                (stamp, stamp, name),
+            )
+        else:
+            self.db.execute(
+                "UPDATE passes SET finished_at = ?, last_error = ? WHERE name = ?",
+                (stamp, error, name),
+            )
+
+    def passes(self) -> dict[str, dict[str, Any]]:
+        return {row["name"]: row for row in self._all("SELECT * FROM passes")}
+
+    def account_pending(self, account: str) -> int:
+        """National complaints of this account waiting to reach their home app."""
+        return int(
+            self._scalar(
+                "SELECT COUNT(*) FROM intents WHERE account = ? AND state = 'pending'", (account,)
+            )
+            or 0
+        )
+
+    # counts ----------------------------------------------------------------
+    def counts(self, source: str) -> dict[str, int]:
+        def count(sql: str) -> int:
+            return int(self._scalar(sql, (source,)) or 0)
+
+        return {
+            "mapped": count(
+                "SELECT COUNT(*) FROM mappings WHERE source = ? AND national_id IS NOT NULL"
+            ),
+            "pending": count(
+                "SELECT COUNT(*) FROM mappings WHERE source = ? AND link_state = 'pending'"
+            )
+            + count(
+                "SELECT COUNT(*) FROM intents WHERE source = ? AND state = 'pending'"
+                " AND kind != 'create'"
+            ),
+            "quarantined": count(
+                "SELECT COUNT(*) FROM quarantine WHERE source = ? AND state = 'open'"
+            ),
+            "in_doubt": count(
+                "SELECT COUNT(*) FROM intents WHERE source = ? AND state = 'pending'"
+                " AND kind = 'create'"
+            ),
+        }

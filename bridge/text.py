@@ -1,0 +1,64 @@
+"""Fitting a citizen's words into LAPOR's title (10–150) and content (20–5000) rules.
+
+Nothing the citizen wrote is dropped silently: a title cut from the text
+keeps the whole text in the content; a text longer than the content limit is
+cut at a word boundary with a note saying where the full text lives.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+TITLE_MIN, TITLE_MAX = 10, 150
+CONTENT_MIN, CONTENT_MAX = 20, 5000
+_SPACES = re.compile(r"[ \t\r\f\v]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+
+
+def clean(text: str | None) -> str:
+    """Text as a person would read it: control characters removed, spaces collapsed."""
+    if not text:
+        return ""
+    kept = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    lines = [_SPACES.sub(" ", line).strip() for line in kept.splitlines()]
+    return "\n".join(line for line in lines if line)
+
+
+def _cut(text: str, limit: int, marker: str = "…") -> str:
+    if len(text) <= limit:
+        return text
+    room = limit - len(marker)
+    head = text[:room]
+    space = head.rfind(" ")
+    if space >= room // 2:
+        head = head[:space]
+    return head.rstrip(" ,.;:-") + marker
+
+
+def compose_title(title: str | None, content: str, fallback: str) -> str:
+    """A title of 10–150 characters: the citizen's own, else the text's first sentence."""
+    title = clean(title).replace("\n", " ")
+    if len(title) < TITLE_MIN:
+        body = clean(content).replace("\n", " ")
+        first = _SENTENCE_END.split(body, maxsplit=1)[0] if body else ""
+        title = first if len(first) >= TITLE_MIN else (body or title)
+    if len(title) < TITLE_MIN:
+        title = f"{fallback}: {title}".strip(": ") if title else fallback
+    if len(title) < TITLE_MIN:
+        title = title.ljust(TITLE_MIN, ".")
+    return _cut(title, TITLE_MAX)
+
+
+def compose_content(content: str, context: list[str], where: str) -> str:
+    """The citizen's text: completed with context when too short, cut with a note when too long."""
+    body = clean(content)
+    if len(body) < CONTENT_MIN:
+        extra = "\n".join(line for line in context if line)
+        body = f"{body}\n\n{extra}".strip() if extra else body
+    if len(body) < CONTENT_MIN:
+        body = f"{body}\n\n(Laporan dari {where})".strip()
+    if len(body) > CONTENT_MAX:
+        note = f"\n\n[Teks dipotong; teks lengkap di {where}]"
+        body = _cut(body, CONTENT_MAX - len(note)) + note
+    return body

@@ -1,0 +1,95 @@
+"""A world of sandboxes on loopback and a bridge configured against them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from adapters import registry
+from adapters.lapor.sandbox import LaporSandbox
+from adapters.local.tanjak.sandbox import TanjakSandbox
+from bridge.engine import Engine, PassReport
+from bridge.http import RetryPolicy
+from bridge.settings import Settings, load_settings
+from bridge.store import Store
+
+LAPOR_SECRET = "sandbox-secret-tpi"
+LAPOR_TOKEN = "{6f1c2a9e-1b7d-4c1e-9d51-2b1f0c7e8a11}"
+TANJAK_KEY = "tanjak-test-key"
+FAST = RetryPolicy(attempts=6, initial=0.01, maximum=0.05)
+
+
+def config_text(lapor_url: str, tanjak_url: str, database: Path) -> str:
+    return f"""
+[bridge]
+database = "{database}"
+poll_interval_seconds = 60
+http_listen = ""
+log_format = "json"
+log_level = "warning"
+
+[lapor]
+base_url = "{lapor_url}"
+requests_per_second = 1000
+
+[lapor.accounts.tanjungpinang]
+api_secret = "{LAPOR_SECRET}"
+token = "{LAPOR_TOKEN}"
+institution = "Pemerintah Kota Tanjungpinang"
+home_source = "tanjak"
+
+[sources.tanjak]
+kind = "tanjak"
+account = "tanjungpinang"
+base_url = "{tanjak_url}"
+api_key = "{TANJAK_KEY}"
+location_id = "21.72"
+requests_per_second = 1000
+page_size = 20
+"""
+
+
+@dataclass
+class World:
+    tmp: Path
+    lapor: LaporSandbox = field(init=False)
+    tanjak: TanjakSandbox = field(init=False)
+    config_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lapor = LaporSandbox(max_page_size=7)
+        self.lapor.add_account(LAPOR_SECRET, LAPOR_TOKEN, "Pemerintah Kota Tanjungpinang")
+        self.tanjak = TanjakSandbox(api_key=TANJAK_KEY)
+        self.lapor.start()
+        self.tanjak.start()
+        self.config_path = self.tmp / "config.toml"
+        self.config_path.write_text(
+            config_text(self.lapor.url, self.tanjak.url, self.tmp / "bridge.db"), encoding="utf-8"
+        )
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings(self.config_path)
+
+    def sync(self, crash_hook: Callable[[str], None] | None = None) -> PassReport:
+        settings = self.settings
+        sources = registry.connect_sources(settings, policy=FAST)
+        nationals = registry.connect_nationals(settings, policy=FAST)
+        store = Store(settings.bridge.database)
+        try:
+            return Engine(store, sources, nationals, crash_hook=crash_hook).sync()
+        finally:
+            store.close()
+            registry.close_all(sources, nationals)
+
+    def store(self) -> Store:
+        return Store(self.settings.bridge.database)
+
+    def national_for(self, local_id: int | str) -> list[dict[str, Any]]:
+        return self.lapor.find_by_tag(f"ext-tanjak-{local_id}")
+
+    def stop(self) -> None:
+        self.lapor.stop()
+        self.tanjak.stop()

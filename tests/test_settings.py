@@ -1,0 +1,89 @@
+"""Configuration: TOML, environment overrides, secret files, one clear error naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters import registry
+from bridge.settings import ConfigError, load_settings
+from cli import app
+
+EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
+
+
+def _example_with_secrets(tmp_path: Path) -> Path:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for name in ("lapor-tanjungpinang-secret", "lapor-tanjungpinang-token", "tanjak-api-key"):
+        secret = tmp_path / name
+        value = "{11111111-2222-3333-4444-555555555555}" if "token" in name else f"s3cret-{name}"
+        secret.write_text(value + "\n", encoding="utf-8")
+        text = text.replace(f"/run/credentials/lapor-bridge.service/{name}", str(secret))
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_example_config_is_valid(tmp_path: Path) -> None:
+    settings = load_settings(_example_with_secrets(tmp_path))
+    registry.validate(settings)
+    account = settings.lapor.accounts["tanjungpinang"]
+    assert account.token.get_secret_value() == "{11111111-2222-3333-4444-555555555555}"
+    assert settings.sources["tanjak"].categories == {"perizinan": "TOPIK LAINNYA"}
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _example_with_secrets(tmp_path)
+    monkeypatch.setenv("LAPOR_BRIDGE_BRIDGE__DATABASE", "/var/lib/lapor-bridge/state.db")
+    monkeypatch.setenv("LAPOR_BRIDGE_LAPOR__ACCOUNTS__TANJUNGPINANG__INSTITUTION", "Pemerintah Kota Malang")
+    settings = load_settings(path)
+    assert str(settings.bridge.database) == "/var/lib/lapor-bridge/state.db"
+    assert settings.lapor.accounts["tanjungpinang"].institution == "Pemerintah Kota Malang"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('poll_interval_seconds = 60', 'poll_interval_seconds = -1', "bridge.poll_interval_seconds"),
+        ('account = "tanjungpinang"', 'account = "nowhere"', "sources.tanjak.account"),
+        ('kind = "tanjak"', 'kind = "whatsapp"', "sources.tanjak.kind"),
+        ('location_id = "21.72"', 'location_id = "Tanjungpinang"', "sources.tanjak.location_id"),
+        ('page_size = 100', 'page_size = 500', "sources.tanjak.page_size"),
+        ('home_source = "tanjak"', 'home_source = "ujar"', "lapor.accounts.tanjungpinang.home_source"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, old: str, new: str, key: str) -> None:
+    path = _example_with_secrets(tmp_path)
+    path.write_text(path.read_text(encoding="utf-8").replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        registry.validate(load_settings(path))
+    assert caught.value.key == key
+
+
+def test_missing_secret_file_is_named_and_secret_never_printed(tmp_path: Path) -> None:
+    path = _example_with_secrets(tmp_path)
+    (tmp_path / "tanjak-api-key").unlink()
+    result = CliRunner().invoke(app, ["--config", str(path), "status"])
+    assert result.exit_code == 2
+    assert "sources.tanjak" in result.output and "api_key_file" in result.output
+    assert "s3cret" not in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_missing_key_exit_2_one_line(tmp_path: Path) -> None:
+    path = _example_with_secrets(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("api_key_file", "# api_key_file"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["--config", str(path), "sync"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "configuration error: sources.tanjak.api_key: Field required"
+
+
+def test_not_toml(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[bridge\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["--config", str(path), "status"])
+    assert result.exit_code == 2
+    assert "not valid TOML" in result.output

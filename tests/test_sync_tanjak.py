@@ -1,0 +1,132 @@
+"""Tanjak → LAPOR-SP4N over real loopback HTTP: creates, write-back, no doubles."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from bridge.engine import CrashPoint
+from tests.harness import World
+
+
+def test_creates_and_writes_back_tracking_id(world: World) -> None:
+    aduan = world.tanjak.add_aduan(
+        judul="Sampah menumpuk di Jl. Ganet",
+        isi="Sudah tiga hari sampah tidak diangkut di depan rumah warga.",
+        kategori="persampahan",
+    )
+    report = world.sync()
+    assert report.ok, report
+    found = world.national_for(aduan["id"])
+    assert len(found) == 1
+    national = found[0]
+    assert national["title"] == "Sampah menumpuk di Jl. Ganet"
+    assert "tanjak" in national["tags"]
+    assert world.tanjak.aduan(aduan["id"])["lapor_id"] == f"#{national['id']}"
+    store = world.store()
+    mapping = store.mapping("tanjak", str(aduan["id"]))
+    store.close()
+    assert mapping is not None and mapping["national_id"] == national["id"]
+    assert mapping["link_state"] == "done"
+
+
+def test_rerun_creates_nothing_new(world: World) -> None:
+    world.tanjak.seed_sample(random.Random(3), 25, photos=False)
+    world.sync()
+    before = len(world.lapor.complaints())
+    report = world.sync()
+    assert report.sources["tanjak"].created == 0
+    assert len(world.lapor.complaints()) == before == 25
+
+
+def test_edited_record_is_not_recreated(world: World) -> None:
+    aduan = world.tanjak.add_aduan(isi="Lampu jalan mati sejak minggu lalu di Jl. Pramuka.")
+    world.sync()
+    world.tanjak.edit_aduan(aduan["id"], isi="Lampu jalan mati sejak minggu lalu, sudah 8 hari.")
+    report = world.sync()
+    assert report.sources["tanjak"].created == 0
+    assert report.sources["tanjak"].updated == 1
+    assert len(world.national_for(aduan["id"])) == 1
+
+
+@pytest.mark.parametrize("kind", ["500", "503", "html502", "429"])
+def test_transient_failures_are_retried(world: World, kind: str) -> None:
+    aduan = world.tanjak.add_aduan(isi="Genangan air setinggi lutut di depan SD 005 setelah hujan.")
+    world.lapor.faults.inject(kind, method="POST", path=r"/complaints/complaint$", count=2)
+    world.tanjak.faults.inject(kind, method="GET", path=r"/api/aduan$", count=1, retry_after=0)
+    report = world.sync()
+    assert report.ok, report
+    assert len(world.national_for(aduan["id"])) == 1
+    assert world.lapor.faults.pending() == 0
+
+
+def test_lost_answer_on_create_is_recovered_by_tag(world: World) -> None:
+    aduan = world.tanjak.add_aduan(isi="Pohon tumbang menutup jalan di Jl. Sei Timun sejak pagi.")
+    world.lapor.faults.inject("drop_after_write", method="POST", path=r"/complaints/complaint$")
+    report = world.sync()
+    assert report.ok, report
+    assert report.sources["tanjak"].recovered == 1
+    assert len(world.national_for(aduan["id"])) == 1
+    assert len(world.lapor.complaints()) == 1
+
+
+@pytest.mark.parametrize("point", ["intent_committed", "create_answered"])
+def test_crash_between_post_and_commit_leaves_one_complaint(world: World, point: str) -> None:
+    first = world.tanjak.add_aduan(isi="Jalan berlubang besar di depan pasar Bintan Centre.")
+    second = world.tanjak.add_aduan(
+        isi="Saluran air tersumbat sampah di Jl. Wiratno, bau menyengat."
+    )
+
+    def crash(at: str) -> None:
+        if at == point:
+            raise CrashPoint(at)
+
+    with pytest.raises(CrashPoint):
+        world.sync(crash_hook=crash)
+    report = world.sync()  # the restart
+    assert report.ok, report
+    assert len(world.national_for(first["id"])) == 1
+    assert len(world.national_for(second["id"])) == 1
+    assert len(world.lapor.complaints()) == 2
+    for aduan in (first, second):
+        assert world.tanjak.aduan(aduan["id"])["lapor_id"]
+
+
+def test_422_quarantines_the_record_and_the_rest_sync(world: World) -> None:
+    bad = world.tanjak.add_aduan(
+        isi="Parkir liar di depan toko, mengganggu lalu lintas setiap sore."
+    )
+    good = world.tanjak.add_aduan(
+        isi="Lampu penerangan jalan mati di Jl. Basuki Rahmat sejak lama."
+    )
+    world.lapor.validation_body = {
+        "success": False,
+        "message": "The given data was invalid.",
+        "errors": {"location_id": ["lokasi tidak dikenal"]},
+    }
+    world.lapor.faults.inject("422", method="POST", path=r"/complaints/complaint$")
+    report = world.sync()
+    assert report.sources["tanjak"].quarantined == 1
+    assert len(world.national_for(good["id"])) == 1
+    assert world.national_for(bad["id"]) == []
+    store = world.store()
+    entries = store.quarantined("tanjak")
+    store.close()
+    assert [e["local_id"] for e in entries] == [str(bad["id"])]
+    assert "lokasi tidak dikenal" in entries[0]["reason"]
+
+
+def test_bad_record_is_quarantined_with_raw_payload(world: World) -> None:
+    world.tanjak.add_aduan(isi="Pelayanan KTP di kecamatan sangat lambat, antre berjam-jam.")
+    good = world.tanjak.add_aduan(isi="Sampah di TPS Jl. Ganet tidak diangkut selama seminggu.")
+    # a corrupt record in the app: its status outside the contract's list
+    world.tanjak.corrupt(good["id"] - 1, status="entah")
+    report = world.sync()
+    assert report.sources["tanjak"].quarantined == 1
+    assert len(world.national_for(good["id"])) == 1
+    store = world.store()
+    entry = store.quarantined("tanjak")[0]
+    store.close()
+    assert "status" in entry["reason"]
+    assert '"entah"' in entry["raw"]
