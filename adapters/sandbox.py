@@ -12,7 +12,8 @@ faults. Every sandbox gets the same fault injection from this module:
 Fault kinds:
 
 ``500``/``503``      a JSON 5xx, before the request is processed
-``html502``          the gateway's HTML 502 page, before processing
+``html502``          the gateway's HTML 502 page, before processing (``html503``,
+                     ``html504`` likewise)
 ``html200``          an HTML error page with status 200, before processing
 ``429``              ``Retry-After: <retry_after>`` (default 1 s), before processing
 ``422``              the app's validation error (``validation_body``), before processing
@@ -55,6 +56,8 @@ FAULT_KINDS = (
     "500",
     "503",
     "html502",
+    "html503",
+    "html504",
     "html200",
     "429",
     "422",
@@ -307,7 +310,10 @@ class SandboxServer:
 
     def start(self) -> SandboxServer:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name=type(self).__name__, daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=type(self).__name__,
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -351,8 +357,10 @@ class SandboxServer:
     def fault_response(self, kind: str, params: dict[str, float]) -> Response:
         if kind in ("500", "503"):
             return Response.json(int(kind), self.error_body)
-        if kind == "html502":
-            return Response(502, _HTML_502, "text/html")
+        if kind in ("html502", "html503", "html504"):
+            code = int(kind.removeprefix("html"))
+            page = _HTML_502.replace(b"502 Bad Gateway", f"{code} Gateway Error".encode())
+            return Response(code, page, "text/html")
         if kind == "html200":
             return Response(200, _HTML_200, "text/html; charset=utf-8")
         if kind == "422":

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from adapters.local import sample
 from adapters.sandbox import Request, Response, SandboxServer, page_slice
@@ -274,6 +274,8 @@ class TanjakSandbox(SandboxServer):
     ``now()``, truncated to the second.
     """
 
+    error_body: ClassVar[Any] = {"pesan": "terjadi kesalahan pada server"}
+
     def __init__(
         self,
         api_key: str = "tanjak-sandbox-key",
@@ -284,7 +286,6 @@ class TanjakSandbox(SandboxServer):
     ) -> None:
         super().__init__(host, port, seed=seed)
         self.api_key = api_key
-        self.error_body = {"pesan": "terjadi kesalahan pada server"}
         self.now: Callable[[], datetime] = _utc_now
         self._rng = random.Random(seed)
         self._aduan: dict[int, _Aduan] = {}

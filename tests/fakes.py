@@ -1,0 +1,139 @@
+"""In-memory implementations of the core's ports, with scripted faults, for property tests.
+
+Integration tests use the real sandboxes over HTTP; these fakes let hypothesis
+run hundreds of random histories a second against the real engine and store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bridge.errors import Ambiguous, NormalizeError, Unavailable
+from bridge.model import Attachment, Complaint, FollowUp, NationalTicket, Status
+from bridge.ports import CreateRequest, Page, Photo, RawRecord
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class Crash(BaseException):
+    """A kill at a chosen moment."""
+
+
+class FakeNational:
+    account = "acct"
+
+    def __init__(self) -> None:
+        self.complaints: dict[int, dict[str, Any]] = {}
+        self.next_id = 1000
+        #: consumed one per create: "ok", "lost" (applied, answer lost), "down", "crash"
+        self.create_faults: list[str] = []
+
+    def check(self) -> None:
+        return None
+
+    def upload(self, files: Sequence[Photo]) -> list[int]:
+        return []
+
+    def prepare_create(
+        self, complaint: Complaint, tags: tuple[str, ...], attachment_ids: Sequence[int]
+    ) -> CreateRequest:
+        return CreateRequest(tag=tags[-1], body={"tags": list(tags), "title": complaint.title})
+
+    def _ticket(self, item: dict[str, Any]) -> NationalTicket:
+        return NationalTicket(
+            id=item["id"],
+            status_code=10,
+            status=Status.SUBMITTED,
+            tags=tuple(item["tags"]),
+            created_at=T0,
+            updated_at=T0,
+        )
+
+    def create(self, request: CreateRequest) -> NationalTicket:
+        fault = self.create_faults.pop(0) if self.create_faults else "ok"
+        if fault == "down":
+            raise Unavailable("LAPOR down")
+        self.next_id += 1
+        item = {"id": self.next_id, "tags": list(request.body["tags"])}
+        self.complaints[item["id"]] = item
+        if fault == "lost":
+            raise Ambiguous("answer lost")
+        if fault == "crash":
+            raise Crash("killed after the POST")
+        return self._ticket(item)
+
+    def find_by_tag(self, tag: str) -> list[NationalTicket]:
+        return [self._ticket(c) for c in self.complaints.values() if tag in c["tags"]]
+
+    def get(self, national_id: int) -> NationalTicket | None:
+        item = self.complaints.get(national_id)
+        return self._ticket(item) if item else None
+
+    def follow_ups(self, national_id: int) -> list[FollowUp]:
+        return []
+
+    def close(self) -> None:
+        return None
+
+
+class FakeSource:
+    name = "fake"
+    account = "acct"
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {}
+        self.clock = 0
+        self.page_size = 3
+        self.link_faults: list[str] = []
+
+    def touch(self, local_id: str, **changes: Any) -> None:
+        self.clock += 1
+        record = self.records.setdefault(local_id, {"id": local_id, "text": "", "link": None})
+        record.update(changes)
+        record["updated"] = self.clock
+
+    def pull(self, cursor: str | None) -> Iterator[Page]:
+        since = int(cursor or 0)
+        ordered = sorted(self.records.values(), key=lambda r: (r["updated"], r["id"]))
+        items = [dict(r) for r in ordered if r["updated"] >= since]
+        for start in range(0, len(items), self.page_size):
+            chunk = items[start : start + self.page_size]
+            yield Page([RawRecord(r["id"], r) for r in chunk], str(chunk[-1]["updated"]))
+
+    def fetch(self, local_id: str) -> RawRecord | None:
+        record = self.records.get(local_id)
+        return RawRecord(local_id, dict(record)) if record else None
+
+    def normalize(self, raw: RawRecord) -> Complaint:
+        text = raw.payload["text"]
+        if text == "BAD":
+            raise NormalizeError("unreadable")
+        return Complaint(
+            source=self.name,
+            local_id=raw.local_id,
+            title=f"Keluhan nomor {raw.local_id}",
+            content=f"{text} — isi keluhan warga yang cukup panjang",
+            category="TOPIK LAINNYA",
+            status=Status.SUBMITTED,
+            local_status="baru",
+            region="21.72",
+            national_id=raw.payload["link"],
+            created_at=T0,
+            updated_at=T0 + timedelta(seconds=raw.payload["updated"]),
+        )
+
+    def fetch_attachment(self, attachment: Attachment) -> bytes:
+        raise Unavailable("no photos here")
+
+    def link_national(self, local_id: str, national_id: int) -> None:
+        fault = self.link_faults.pop(0) if self.link_faults else "ok"
+        if fault == "down":
+            raise Unavailable("city app down")
+        self.clock += 1
+        self.records[local_id]["link"] = national_id
+        self.records[local_id]["updated"] = self.clock
+
+    def close(self) -> None:
+        return None
