@@ -125,3 +125,29 @@ class NationalTicket(_Frozen):
     @property
     def tracking_id(self) -> str:
         return f"#{self.id}"
+
+
+class NationalComplaint(_Frozen):
+    """A LAPOR complaint as the home app needs it to create a local record.
+
+    ``reporter`` is ``None`` whenever LAPOR hides it (anonymous or confidential).
+    """
+
+    id: int
+    title: str
+    content: str
+    category: str  # LAPOR path, "TOPIC" or "TOPIC/SUBTOPIC"
+    status: Status
+    status_code: int
+    anonymous: bool = False
+    confidential: bool = False
+    reporter: Reporter | None = None
+    location: Location | None = None
+    disposition_name: str | None = None
+    tags: tuple[str, ...] = ()
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+    @property
+    def tracking_id(self) -> str:
+        return f"#{self.id}"

@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
-from bridge.model import Attachment, Complaint, FollowUp, NationalTicket
+from bridge.model import (
+    Attachment,
+    Complaint,
+    FollowUp,
+    NationalComplaint,
+    NationalTicket,
+    Status,
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,29 @@ class LocalSource(Protocol):
 
     def link_national(self, local_id: str, national_id: int) -> None:
         """Write the national tracking id back to the local record (idempotent)."""
+        ...
+
+    def set_status(self, local_id: str, status: Status) -> None:
+        """Move the local record to the app's value for ``status`` (idempotent)."""
+        ...
+
+    def add_response(self, local_id: str, response: FollowUp, ref: str) -> None:
+        """Post a response in the app, carrying ``ref`` in the app's own reference field.
+
+        Not idempotent in most apps: the engine reads the record's responses
+        and looks for ``ref`` before posting again after a lost answer.
+        """
+        ...
+
+    def create(self, complaint: NationalComplaint) -> str:
+        """Create a local record for a national inbox complaint, linked to it; its local id.
+
+        Not idempotent: after a lost answer the engine calls :meth:`find_created`.
+        """
+        ...
+
+    def find_created(self, national_id: int, since: datetime) -> str | None:
+        """The local id of a record linked to ``national_id`` changed since ``since``, if any."""
         ...
 
     def close(self) -> None: ...

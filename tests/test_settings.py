@@ -37,7 +37,9 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
 def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _example_with_secrets(tmp_path)
     monkeypatch.setenv("LAPOR_BRIDGE_BRIDGE__DATABASE", "/var/lib/lapor-bridge/state.db")
-    monkeypatch.setenv("LAPOR_BRIDGE_LAPOR__ACCOUNTS__TANJUNGPINANG__INSTITUTION", "Pemerintah Kota Malang")
+    monkeypatch.setenv(
+        "LAPOR_BRIDGE_LAPOR__ACCOUNTS__TANJUNGPINANG__INSTITUTION", "Pemerintah Kota Malang"
+    )
     settings = load_settings(path)
     assert str(settings.bridge.database) == "/var/lib/lapor-bridge/state.db"
     assert settings.lapor.accounts["tanjungpinang"].institution == "Pemerintah Kota Malang"
@@ -46,12 +48,20 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
 @pytest.mark.parametrize(
     ("old", "new", "key"),
     [
-        ('poll_interval_seconds = 60', 'poll_interval_seconds = -1', "bridge.poll_interval_seconds"),
+        (
+            "poll_interval_seconds = 60",
+            "poll_interval_seconds = -1",
+            "bridge.poll_interval_seconds",
+        ),
         ('account = "tanjungpinang"', 'account = "nowhere"', "sources.tanjak.account"),
         ('kind = "tanjak"', 'kind = "whatsapp"', "sources.tanjak.kind"),
         ('location_id = "21.72"', 'location_id = "Tanjungpinang"', "sources.tanjak.location_id"),
-        ('page_size = 100', 'page_size = 500', "sources.tanjak.page_size"),
-        ('home_source = "tanjak"', 'home_source = "ujar"', "lapor.accounts.tanjungpinang.home_source"),
+        ("page_size = 100", "page_size = 500", "sources.tanjak.page_size"),
+        (
+            'home_source = "tanjak"',
+            'home_source = "ujar"',
+            "lapor.accounts.tanjungpinang.home_source",
+        ),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, old: str, new: str, key: str) -> None:

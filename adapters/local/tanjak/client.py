@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from adapters.local.tanjak.normalize import normalize
+from adapters.local.tanjak.normalize import LOCAL_STATUS, local_category, normalize
 from bridge.errors import NotFound, Rejected, Unavailable
 from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client
-from bridge.model import Attachment, Complaint
+from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
 from bridge.ports import Page, RawRecord
+from bridge.timefmt import to_wib
 
 EPOCH = "1970-01-01T00:00:00+00:00"
 
@@ -124,6 +126,62 @@ class TanjakSource:
 
     def link_national(self, local_id: str, national_id: int) -> None:
         self._send("PATCH", f"/api/aduan/{local_id}", json={"lapor_id": f"#{national_id}"})
+
+    def set_status(self, local_id: str, status: Status) -> None:
+        self._send("PATCH", f"/api/aduan/{local_id}", json={"status": LOCAL_STATUS[status]})
+
+    def add_response(self, local_id: str, response: FollowUp, ref: str) -> None:
+        body = {
+            "oleh": response.author,
+            "isi": response.content,
+            "waktu": to_wib(response.at).isoformat(timespec="seconds"),
+            "ref": ref,
+        }
+        self._send("POST", f"/api/aduan/{local_id}/tanggapan", idempotent=False, json=body)
+
+    def create(self, complaint: NationalComplaint) -> str:
+        reporter = complaint.reporter
+        pelapor = None
+        if reporter is not None and not complaint.anonymous:
+            pelapor = {
+                "nama": reporter.name.get_secret_value() if reporter.name else None,
+                "hp": reporter.phone.get_secret_value() if reporter.phone else None,
+                "nik": reporter.nik.get_secret_value() if reporter.nik else None,
+            }
+        lokasi = None
+        if complaint.location is not None:
+            lokasi = {
+                "lat": complaint.location.latitude,
+                "lng": complaint.location.longitude,
+                "alamat": complaint.location.address,
+            }
+            if lokasi["lat"] is None or lokasi["lng"] is None:
+                lokasi = None
+        body = {
+            "judul": complaint.title,
+            "isi": complaint.content,
+            "kategori": local_category(complaint.category, self.config.categories),
+            "lokasi": lokasi,
+            "pelapor": pelapor,
+            "anonim": complaint.anonymous,
+            "rahasia": complaint.confidential,
+            "opd": None,
+            "lapor_id": complaint.tracking_id,
+        }
+        created = self._send("POST", "/api/aduan", idempotent=False, json=body)
+        if not isinstance(created, Mapping) or not isinstance(created.get("id"), int):
+            raise Unavailable("Tanjak answered a create without an aduan id")
+        return str(created["id"])
+
+    def find_created(self, national_id: int, since: datetime) -> str | None:
+        wanted = f"#{national_id}"
+        start = to_wib(since).isoformat(timespec="seconds")
+        for page in self.pull(start):
+            for raw in page.records:
+                value = raw.payload.get("lapor_id")
+                if value is not None and str(value).lstrip("#") == wanted.lstrip("#"):
+                    return raw.local_id
+        return None
 
     def close(self) -> None:
         self.endpoint.client.close()

@@ -40,6 +40,7 @@ CATEGORIES = {
     "lainnya": "TOPIK LAINNYA",
 }
 FALLBACK = "TOPIK LAINNYA"
+LOCAL_FALLBACK = "lainnya"
 
 _NIK = re.compile(r"^\d{16}$")
 _DIGITS = re.compile(r"\d+")
@@ -206,3 +207,17 @@ def normalize(
         first = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise NormalizeError(f"{where}: {first['msg']}") from None
+
+
+def local_category(path: str, overrides: Mapping[str, str] | None = None) -> str:
+    """LAPOR topic path → Tanjak kategori: the exact path, else its topic, else ``lainnya``."""
+    mapping = {**CATEGORIES, **(overrides or {})}
+    wanted = path.strip().upper()
+    for kategori, target in mapping.items():
+        if target.upper() == wanted and kategori in CATEGORIES:
+            return kategori
+    topic = wanted.split("/", 1)[0]
+    for kategori, target in mapping.items():
+        if target.upper().split("/", 1)[0] == topic and kategori in CATEGORIES:
+            return kategori
+    return LOCAL_FALLBACK

@@ -7,6 +7,24 @@ idempotency on writes, ``pelapor`` null for anonymous citizens, phone
 numbers as typed. Tests act as the citizens and the city agencies (OPD)
 through the control methods (``add_aduan``, ``respond``, ``set_status``...)
 and as the bridge through HTTP.
+
+Decisions where the contract is silent:
+
+* ``diperbarui_sejak`` is required and must be RFC 3339 with ``Z`` or an
+  offset (a ``+`` sent unencoded arrives as a space and is refused);
+  ``halaman`` below 1, ``per_halaman`` outside 1..100 or not a number: ``422``;
+* ``POST /aduan`` also takes an optional ``status`` (default ``baru``);
+  ``isi`` and ``kategori`` are required; a wrongly typed field is ``422``, a
+  body that is not JSON ``400``; ``pelapor`` is stored as null when
+  ``anonim`` is true; ``pelapor`` keys are ``nama``, ``hp``, ``nik``, each
+  a string or null;
+* ``PATCH`` without ``lapor_id`` or ``status`` is ``422``; ``lapor_id`` is a
+  string or null;
+* a ``tanggapan`` without ``waktu`` is dated now; ``waktu`` is shown in WIB;
+* ``diperbarui_pada`` moves only when a write actually changes something
+  (setting the same value again is not a change);
+* photos are numbered from 1; their URL always ends in ``.jpg`` but the
+  Content-Type is the photo's own (``image/png`` for a PNG).
 """
 
 from __future__ import annotations
@@ -21,7 +39,16 @@ from typing import Any, ClassVar
 from adapters.local import sample
 from adapters.sandbox import Request, Response, SandboxServer, page_slice
 
-__all__ = ["KATEGORI", "MAX_PHOTOS", "MAX_PHOTO_BYTES", "STATUS", "WIB", "TanjakSandbox"]
+__all__ = [
+    "KATEGORI",
+    "MAX_PHOTOS",
+    "MAX_PHOTO_BYTES",
+    "STATUS",
+    "WIB",
+    "TanjakSandbox",
+    "format_time",
+    "parse_time",
+]
 
 WIB = timezone(timedelta(hours=7), "WIB")
 

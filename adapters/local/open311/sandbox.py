@@ -1,0 +1,824 @@
+"""Sandbox of an Open311 GeoReport v2 city (contract: ``shared/contract/open311.md``).
+
+It answers JSON only (the ``.json`` suffix; ``.xml`` is refused with 400)
+and its answers validate against the standard's schemas in
+``shared/open311-schema/``. Quirks and decisions, where servers differ or
+the contract is silent:
+
+* ``jurisdiction_id``: when the sandbox has one, every request must carry it
+  (query or form): missing is ``400``, another value ``404``.
+* ``api_key`` on every ``POST`` and on ``GET /servicerequestupdates.json``;
+  missing or wrong is ``403``.
+* Errors are ``[{"code": ..., "description": ...}]``. The body's code may
+  differ from the HTTP status: an unknown ``service_code`` on a write is
+  HTTP ``400`` with code ``404`` in the body.
+* Times are written with the offset in :attr:`Open311Sandbox.utc_offset`
+  (``Z`` by default, e.g. ``+07:00``); times read must carry an offset.
+* ``GET /requests.json``: without dates, the last 90 days; ``end_date``
+  alone means the 90 days before it, ``start_date`` alone runs to now. A
+  window over 90 days is ``400``. The answer is the **newest** 1000 requests
+  (``requested_datetime`` descending, then id descending) with no
+  pagination: a client that gets 1000 narrows ``end_date`` to the oldest
+  ``requested_datetime`` it saw (inclusive) and drops the ids it already has.
+* ``GET /servicerequestupdates.json``: same window rules, oldest first,
+  no cap.
+* A request's ``status`` is ``open``/``closed``; the extended status lives
+  on each update, written as it was given (the city's own updates in lower
+  case, the bridge's in UPPER CASE). Closed: ``closed``, ``fixed``,
+  ``duplicate``, ``not_councils_responsibility``, ``no_further_action``,
+  ``cancelled``; anything else (``reopen`` included) is open.
+* ``POST /servicerequestupdates.json`` wants the status in UPPER CASE
+  (lower case is ``400``) and answers ``[{"update_id": <the writer's id>}]``;
+  a repeated ``update_id`` is ``400`` "already exists" and changes nothing.
+* Queued mode: ``POST /requests.json`` answers ``[{"token"}]``; the first
+  :attr:`Open311Sandbox.token_polls` polls of ``GET /tokens/{token}.json``
+  answer ``[{"token"}]`` alone, the next one creates the request (its
+  ``requested_datetime`` is the time of the POST) and answers with its id.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from adapters.local import sample
+from adapters.sandbox import Request, Response, SandboxServer
+
+__all__ = [
+    "CLOSED_STATUSES",
+    "MAX_WINDOW",
+    "SERVICES",
+    "UPDATE_STATUSES",
+    "Open311Sandbox",
+    "Service",
+]
+
+MAX_WINDOW = timedelta(days=90)
+MAX_REQUESTS = 1000
+MAX_DESCRIPTION = 4000
+
+UPDATE_STATUSES = (
+    "open",
+    "closed",
+    "fixed",
+    "in_progress",
+    "action_scheduled",
+    "investigating",
+    "duplicate",
+    "not_councils_responsibility",
+    "no_further_action",
+    "internal_referral",
+    "cancelled",
+    "reopen",
+)
+CLOSED_STATUSES = frozenset(
+    {
+        "closed",
+        "fixed",
+        "duplicate",
+        "not_councils_responsibility",
+        "no_further_action",
+        "cancelled",
+    }
+)
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_OFFSET_PATTERN = re.compile(r"Z|[+-]\d{2}:\d{2}")
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service (request type) the city offers."""
+
+    code: str
+    name: str
+    group: str
+    agency: str
+    description: str
+    keywords: str
+
+    def render(self) -> dict[str, Any]:
+        return {
+            "service_code": self.code,
+            "service_name": self.name,
+            "description": self.description,
+            "metadata": False,
+            "type": "realtime",
+            "keywords": self.keywords,
+            "group": self.group,
+        }
+
+
+SERVICES = (
+    Service(
+        "DRAINASE",
+        "Saluran air / drainase tersumbat",
+        "Pekerjaan Umum",
+        "Dinas Pekerjaan Umum dan Penataan Ruang",
+        "Parit, gorong-gorong atau saluran yang tersumbat dan menyebabkan genangan.",
+        "banjir,genangan,parit,got,selokan,drainase",
+    ),
+    Service(
+        "SAMPAH",
+        "Sampah tidak diangkut",
+        "Kebersihan",
+        "Dinas Lingkungan Hidup",
+        "Sampah rumah tangga yang belum diangkut atau TPS yang penuh.",
+        "sampah,tps,kebersihan",
+    ),
+    Service(
+        "PJU",
+        "Lampu penerangan jalan mati",
+        "Pekerjaan Umum",
+        "Dinas Perumahan dan Kawasan Permukiman",
+        "Lampu penerangan jalan umum (PJU) yang padam atau berkedip.",
+        "lampu,pju,penerangan",
+    ),
+    Service(
+        "JALAN",
+        "Jalan berlubang",
+        "Pekerjaan Umum",
+        "Dinas Pekerjaan Umum dan Penataan Ruang",
+        "Lubang, aspal amblas atau kerusakan badan jalan.",
+        "jalan,lubang,aspal",
+    ),
+    Service(
+        "POHON",
+        "Pohon tumbang / rawan tumbang",
+        "Lingkungan",
+        "Dinas Lingkungan Hidup",
+        "Pohon atau dahan yang tumbang, patah, atau perlu dipangkas.",
+        "pohon,dahan,pangkas",
+    ),
+    Service(
+        "PARKIR",
+        "Parkir liar",
+        "Perhubungan",
+        "Dinas Perhubungan",
+        "Kendaraan parkir di bahu jalan atau trotoar dan juru parkir liar.",
+        "parkir,jukir,macet",
+    ),
+    Service(
+        "LAIN",
+        "Lainnya",
+        "Lainnya",
+        "Sekretariat Daerah",
+        "Pengaduan yang tidak termasuk jenis layanan lain.",
+        "lain,umum",
+    ),
+)
+
+#: the shared sample topics as this city's service codes
+_TOPIC_SERVICE = {
+    "banjir": "DRAINASE",
+    "sampah": "SAMPAH",
+    "lampu": "PJU",
+    "jalan": "JALAN",
+    "pohon": "POHON",
+    "parkir": "PARKIR",
+}
+#: how the city's back office moves a request along, as update statuses
+_PROGRESS = ("investigating", "action_scheduled", "in_progress")
+
+
+def _errors(status: int, description: str, code: int | None = None) -> Response:
+    """An Open311 error answer; ``code`` is the body's code when it differs."""
+    return Response.json(status, [{"code": code or status, "description": description}])
+
+
+def parse_time(text: str) -> datetime | None:
+    """A W3C/ISO 8601 date-time that carries an offset, or None."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+@dataclass
+class _ServiceRequest:
+    id: str
+    service: Service
+    description: str
+    requested: datetime
+    updated: datetime
+    lat: float | None = None
+    long: float | None = None
+    address: str | None = None
+    media_url: str | None = None
+    first_name: str = ""
+    last_name: str = ""
+    phone: str = ""
+    email: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    status: str = "open"
+    extended_status: str = "open"
+    status_notes: str | None = None
+    expected: datetime | None = None
+
+
+@dataclass
+class _Update:
+    update_id: str
+    service_request_id: str
+    status: str  # as written, upper or lower case
+    updated: datetime
+    description: str
+    media_url: str | None
+    external_status_code: str | None
+    seq: int
+
+
+@dataclass
+class _Token:
+    token: str
+    submission: dict[str, Any]
+    submitted: datetime
+    polls: int = 0
+    service_request_id: str | None = None
+
+
+class _Invalid(Exception):
+    """A write refused with 400; ``code`` is the body's code."""
+
+    def __init__(self, description: str, code: int = 400) -> None:
+        super().__init__(description)
+        self.description = description
+        self.code = code
+
+
+class Open311Sandbox(SandboxServer):
+    """An Open311 GeoReport v2 server on loopback, with a control API for tests.
+
+    ``base_url`` (``url + prefix``) is what an adapter is configured with.
+    ``now`` is a callable giving the current aware datetime; replace it to
+    control time. ``queued`` and ``token_polls`` may be changed at any time.
+    """
+
+    #: injected faults answer in the standard's error shape
+    error_body: ClassVar[Any] = [{"code": 500, "description": "Internal Server Error"}]
+    validation_body: ClassVar[Any] = [{"code": 400, "description": "invalid request"}]
+
+    def __init__(
+        self,
+        api_key: str = "kunci-open311",
+        jurisdiction_id: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        queued: bool = False,
+        token_polls: int = 2,
+        utc_offset: str = "Z",
+        prefix: str = "",
+        max_requests: int = MAX_REQUESTS,
+        seed: int = 0,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__(host, port, seed=seed)
+        self.api_key = api_key
+        self.jurisdiction_id = jurisdiction_id
+        self.queued = queued
+        self.token_polls = token_polls
+        self.max_requests = max_requests
+        self.prefix = prefix.rstrip("/")
+        self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
+        self._offset = "Z"
+        self._zone: tzinfo = UTC
+        self.utc_offset = utc_offset
+        self._services = {s.code: s for s in SERVICES}
+        self._requests: dict[str, _ServiceRequest] = {}
+        self._updates: dict[str, _Update] = {}
+        self._tokens: dict[str, _Token] = {}
+        self._next_id = 40001
+        self._next_update = 1
+
+        p = re.escape(self.prefix)
+        self.router.add("GET", rf"{p}/services\.json", self._services_list)
+        self.router.add("GET", rf"{p}/requests\.json", self._requests_list)
+        self.router.add("POST", rf"{p}/requests\.json", self._create_request)
+        self.router.add("GET", rf"{p}/requests/(?P<id>[^/]+)\.json", self._request_one)
+        self.router.add("GET", rf"{p}/tokens/(?P<token>[^/]+)\.json", self._token)
+        self.router.add("GET", rf"{p}/servicerequestupdates\.json", self._updates_list)
+        self.router.add("POST", rf"{p}/servicerequestupdates\.json", self._create_update)
+
+    @property
+    def base_url(self) -> str:
+        """The endpoint an adapter is configured with."""
+        return f"{self.url}{self.prefix}"
+
+    @property
+    def utc_offset(self) -> str:
+        """The offset the server writes its times with: ``Z`` or ``±HH:MM``."""
+        return self._offset
+
+    @utc_offset.setter
+    def utc_offset(self, offset: str) -> None:
+        if _OFFSET_PATTERN.fullmatch(offset) is None:
+            raise ValueError(f"offset must be Z or ±HH:MM, not {offset!r}")
+        if offset == "Z":
+            self._zone = UTC
+        else:
+            sign = -1 if offset[0] == "-" else 1
+            hours, minutes = int(offset[1:3]), int(offset[4:6])
+            self._zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        self._offset = offset
+
+    # hooks -------------------------------------------------------------------
+    def authorize(self, request: Request) -> Response | None:
+        params = _params(request)
+        if self.jurisdiction_id is not None:
+            given = params.get("jurisdiction_id", "")
+            if not given:
+                return _errors(400, "jurisdiction_id is required")
+            if given != self.jurisdiction_id:
+                return _errors(404, f"jurisdiction_id {given} not found")
+        needs_key = request.method == "POST" or request.path.endswith("/servicerequestupdates.json")
+        if needs_key and params.get("api_key") != self.api_key:
+            return _errors(403, "Invalid api_key received -- can't proceed")
+        return None
+
+    def dispatch(self, request: Request) -> Response:
+        response = super().dispatch(request)
+        if response.status == 405:
+            return _errors(405, f"method {request.method} not allowed")
+        return response
+
+    def not_found(self, request: Request) -> Response:
+        if request.path.endswith(".xml"):
+            return _errors(400, "only the json format is supported")
+        return _errors(404, "not found")
+
+    def fault_response(self, kind: str, params: dict[str, float]) -> Response:
+        if kind in ("500", "503"):
+            return Response.json(int(kind), [{**self.error_body[0], "code": int(kind)}])
+        if kind == "422":  # the standard has no 422: validation failures are 400
+            return Response.json(400, self.validation_body)
+        if kind == "429":
+            retry_after = str(int(params.get("retry_after", 1)))
+            body = [{"code": 429, "description": "Too Many Requests"}]
+            return Response.json(429, body, {"Retry-After": retry_after})
+        return super().fault_response(kind, params)
+
+    # HTTP handlers -----------------------------------------------------------
+    def _services_list(self, request: Request) -> Response:
+        return Response.json(200, [s.render() for s in self._services.values()])
+
+    def _requests_list(self, request: Request) -> Response:
+        try:
+            start, end = self._window(request)
+            statuses = _status_filter(request.arg("status", "") or "")
+        except _Invalid as invalid:
+            return _errors(400, invalid.description, invalid.code)
+        with self.lock:
+            rows = [
+                r
+                for r in self._requests.values()
+                if start <= r.requested <= end and (statuses is None or r.status in statuses)
+            ]
+            rows.sort(key=lambda r: (r.requested, int(r.id)), reverse=True)
+            return Response.json(200, [self._render(r) for r in rows[: self.max_requests]])
+
+    def _request_one(self, request: Request) -> Response:
+        with self.lock:
+            found = self._requests.get(request.params["id"])
+            if found is None:
+                return _errors(404, f"service request {request.params['id']} not found")
+            return Response.json(200, [self._render(found)])
+
+    def _token(self, request: Request) -> Response:
+        with self.lock:
+            token = self._tokens.get(request.params["token"])
+            if token is None:
+                return _errors(404, f"token {request.params['token']} not found")
+            if token.service_request_id is None:
+                token.polls += 1
+                if token.polls > self.token_polls:
+                    self._materialise(token)
+            answer: dict[str, str] = {"token": token.token}
+            if token.service_request_id is not None:
+                answer = {"service_request_id": token.service_request_id, **answer}
+            return Response.json(200, [answer])
+
+    def _updates_list(self, request: Request) -> Response:
+        try:
+            start, end = self._window(request)
+        except _Invalid as invalid:
+            return _errors(400, invalid.description, invalid.code)
+        with self.lock:
+            rows = [u for u in self._updates.values() if start <= u.updated <= end]
+            rows.sort(key=lambda u: (u.updated, u.seq))
+            return Response.json(
+                200, {"service_request_updates": [self._render_update(u) for u in rows]}
+            )
+
+    def _create_request(self, request: Request) -> Response:
+        try:
+            submission = self._read_submission(_form(request))
+        except _Invalid as invalid:
+            return _errors(400, invalid.description, invalid.code)
+        with self.lock:
+            if self.queued:
+                token = _Token(str(uuid.uuid4()), submission, self.now())
+                self._tokens[token.token] = token
+                return Response.json(200, [{"token": token.token}])
+            created = self._new_request(**submission, requested=self.now())
+            notice = "Laporan diterima dan akan ditindaklanjuti dalam 3 hari kerja."
+            return Response.json(
+                200, [{"service_request_id": created.id, "service_notice": notice}]
+            )
+
+    def _create_update(self, request: Request) -> Response:
+        form = _form(request)
+        request_id = form.get("service_request_id", "")
+        update_id = form.get("update_id", "")
+        status = form.get("status", "")
+        for name, value in (
+            ("service_request_id", request_id),
+            ("update_id", update_id),
+            ("status", status),
+            ("updated_datetime", form.get("updated_datetime", "")),
+        ):
+            if not value:
+                return _errors(400, f"{name} is required")
+        with self.lock:
+            if request_id not in self._requests:
+                return _errors(404, f"service request {request_id} not found")
+            if update_id in self._updates:
+                return _errors(400, f"update_id {update_id} already exists")
+            if status.lower() not in UPDATE_STATUSES:
+                return _errors(400, f"unknown status {status}")
+            if status != status.upper():
+                return _errors(400, f"status must be upper case, got {status}")
+            updated = parse_time(form["updated_datetime"])
+            if updated is None:
+                return _errors(400, "updated_datetime must be a W3C date-time with an offset")
+            media_url = form.get("media_url") or None
+            if media_url is not None and not _is_url(media_url):
+                return _errors(400, "media_url must be an http(s) URL")
+            self._new_update(
+                request_id, update_id, status, form.get("description", ""), updated, media_url
+            )
+        return Response.json(200, [{"update_id": update_id}])
+
+    # internals ---------------------------------------------------------------
+    def _format(self, moment: datetime) -> str:
+        text = moment.astimezone(self._zone).isoformat(timespec="seconds")
+        return text.replace("+00:00", "Z") if self._offset == "Z" else text
+
+    def _window(self, request: Request) -> tuple[datetime, datetime]:
+        start_text = request.arg("start_date", "") or ""
+        end_text = request.arg("end_date", "") or ""
+        start = parse_time(start_text) if start_text else None
+        end = parse_time(end_text) if end_text else None
+        if start_text and start is None:
+            raise _Invalid("start_date must be a W3C date-time with an offset")
+        if end_text and end is None:
+            raise _Invalid("end_date must be a W3C date-time with an offset")
+        if end is None:
+            end = self.now()
+        if start is None:
+            start = end - MAX_WINDOW
+        if start > end:
+            raise _Invalid("start_date is after end_date")
+        if end - start > MAX_WINDOW:
+            raise _Invalid("start_date and end_date may be at most 90 days apart")
+        return start, end
+
+    def _read_submission(self, form: dict[str, str]) -> dict[str, Any]:
+        code = form.get("service_code", "")
+        if not code:
+            raise _Invalid("service_code is required")
+        if code not in self._services:
+            raise _Invalid(f"service_code {code} not found", code=404)
+        lat_text, long_text = form.get("lat", ""), form.get("long", "")
+        address = form.get("address_string", "").strip() or None
+        lat = long = None
+        if lat_text or long_text:
+            try:
+                lat, long = float(lat_text), float(long_text)
+            except ValueError:
+                raise _Invalid("lat and long must both be decimal numbers") from None
+            if not (-90 <= lat <= 90 and -180 <= long <= 180):
+                raise _Invalid("lat/long out of range")
+        elif address is None:
+            raise _Invalid("a location is required: lat and long, or address_string")
+        description = form.get("description", "")
+        if len(description) > MAX_DESCRIPTION:
+            raise _Invalid(f"description may be at most {MAX_DESCRIPTION} characters")
+        media_url = form.get("media_url") or None
+        if media_url is not None and not _is_url(media_url):
+            raise _Invalid("media_url must be an http(s) URL")
+        attributes = {
+            match.group(1): value
+            for name, value in form.items()
+            if (match := re.fullmatch(r"attribute\[(.+)\]", name))
+        }
+        return {
+            "service_code": code,
+            "description": description,
+            "lat": lat,
+            "long": long,
+            "address": address,
+            "media_url": media_url,
+            "first_name": form.get("first_name", ""),
+            "last_name": form.get("last_name", ""),
+            "phone": form.get("phone", ""),
+            "email": form.get("email", ""),
+            "attributes": attributes,
+        }
+
+    def _new_request(
+        self, service_code: str, requested: datetime, **fields: Any
+    ) -> _ServiceRequest:
+        service = self._services.get(service_code)
+        if service is None:
+            raise ValueError(f"unknown service_code {service_code!r}")
+        if len(fields.get("description") or "") > MAX_DESCRIPTION:
+            raise ValueError(f"description longer than {MAX_DESCRIPTION} characters")
+        request_id = str(self._next_id)
+        self._next_id += 1
+        created = _ServiceRequest(
+            id=request_id,
+            service=service,
+            description=fields.pop("description", "") or "",
+            requested=requested,
+            updated=fields.pop("updated", None) or requested,
+            **fields,
+        )
+        self._requests[request_id] = created
+        return created
+
+    def _materialise(self, token: _Token) -> None:
+        created = self._new_request(**token.submission, requested=token.submitted)
+        token.service_request_id = created.id
+
+    def _new_update(
+        self,
+        request_id: str,
+        update_id: str,
+        status: str,
+        description: str,
+        updated: datetime,
+        media_url: str | None = None,
+        external_status_code: str | None = None,
+    ) -> _Update:
+        if update_id in self._updates:
+            raise ValueError(f"update_id {update_id} already exists")
+        update = _Update(
+            update_id,
+            request_id,
+            status,
+            updated,
+            description,
+            media_url,
+            external_status_code,
+            self._next_update,
+        )
+        self._next_update += 1
+        self._updates[update_id] = update
+        target = self._requests[request_id]
+        target.extended_status = status.lower()
+        target.status = "closed" if target.extended_status in CLOSED_STATUSES else "open"
+        target.status_notes = description or target.status_notes
+        target.updated = max(target.updated, updated)
+        return update
+
+    def _render(self, found: _ServiceRequest) -> dict[str, Any]:
+        return {
+            "service_request_id": found.id,
+            "status": found.status,
+            "status_notes": found.status_notes,
+            "service_name": found.service.name,
+            "service_code": found.service.code,
+            "description": found.description,
+            "agency_responsible": found.service.agency,
+            "service_notice": None,
+            "requested_datetime": self._format(found.requested),
+            "updated_datetime": self._format(found.updated),
+            "expected_datetime": self._format(found.expected) if found.expected else None,
+            "address": found.address,
+            "address_id": None,
+            "zipcode": None,
+            "lat": found.lat,
+            "long": found.long,
+            "media_url": found.media_url,
+        }
+
+    def _render_update(self, update: _Update) -> dict[str, Any]:
+        return {
+            "update_id": update.update_id,
+            "service_request_id": update.service_request_id,
+            "status": update.status,
+            "updated_datetime": self._format(update.updated),
+            "description": update.description,
+            "media_url": update.media_url,
+            "external_status_code": update.external_status_code,
+        }
+
+    def _require(self, service_request_id: str) -> _ServiceRequest:
+        found = self._requests.get(service_request_id)
+        if found is None:
+            raise KeyError(f"no service request {service_request_id}")
+        return found
+
+    # control API -------------------------------------------------------------
+    def add_request(self, **fields: Any) -> dict[str, Any]:
+        """Create a request as a citizen would; returns it as :meth:`request` does.
+
+        Fields: ``service_code`` (default ``LAIN``), ``description``, ``lat``,
+        ``long``, ``address``, ``media_url``, ``first_name``, ``last_name``,
+        ``phone``, ``email``, ``attributes`` (dict), ``requested_datetime``
+        and ``expected_datetime`` (aware datetimes; requested defaults to now).
+        """
+        requested = fields.pop("requested_datetime", None) or self.now()
+        expected = fields.pop("expected_datetime", None)
+        fields.setdefault("service_code", "LAIN")
+        allowed = {
+            "service_code", "description", "lat", "long", "address", "media_url",
+            "first_name", "last_name", "phone", "email", "attributes",
+        }  # fmt: skip
+        unknown = set(fields) - allowed
+        if unknown:
+            raise TypeError(f"unknown request fields: {sorted(unknown)}")
+        with self.lock:
+            created = self._new_request(**fields, requested=requested)
+            created.expected = expected
+            return self.request(created.id)
+
+    def add_update(
+        self,
+        service_request_id: str,
+        status: str,
+        description: str,
+        *,
+        updated_datetime: datetime | None = None,
+        update_id: str | None = None,
+        media_url: str | None = None,
+        external_status_code: str | None = None,
+    ) -> dict[str, Any]:
+        """The city posts an update on a request; returns it as the feed shows it.
+
+        ``status`` is any of :data:`UPDATE_STATUSES` in either case (stored
+        as given); the request's ``status``/``status_notes`` follow.
+        """
+        if status.lower() not in UPDATE_STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        with self.lock:
+            self._require(service_request_id)
+            if update_id is None:
+                update_id = f"kota-{self._next_update}"
+            update = self._new_update(
+                service_request_id,
+                update_id,
+                status,
+                description,
+                updated_datetime or self.now(),
+                media_url,
+                external_status_code,
+            )
+            return self._render_update(update)
+
+    def request(self, service_request_id: str) -> dict[str, Any]:
+        """A request as ``GET /requests/{id}.json`` shows it, plus what only the city sees.
+
+        The extra keys: ``first_name``, ``last_name``, ``phone``, ``email``,
+        ``attributes`` (e.g. ``{"external_id": ...}``) and ``extended_status``.
+        """
+        with self.lock:
+            found = self._require(service_request_id)
+            return {
+                **self._render(found),
+                "first_name": found.first_name,
+                "last_name": found.last_name,
+                "phone": found.phone,
+                "email": found.email,
+                "attributes": dict(found.attributes),
+                "extended_status": found.extended_status,
+            }
+
+    def all_requests(self) -> list[dict[str, Any]]:
+        """Every request as :meth:`request` shows it, oldest first."""
+        with self.lock:
+            ordered = sorted(self._requests.values(), key=lambda r: (r.requested, int(r.id)))
+            return [self.request(r.id) for r in ordered]
+
+    def updates(self) -> list[dict[str, Any]]:
+        """Every update (the city's and the writers'), as the feed shows them, oldest first."""
+        with self.lock:
+            ordered = sorted(self._updates.values(), key=lambda u: (u.updated, u.seq))
+            return [self._render_update(u) for u in ordered]
+
+    def pending_tokens(self) -> list[str]:
+        """Tokens whose request does not exist yet."""
+        with self.lock:
+            return [t.token for t in self._tokens.values() if t.service_request_id is None]
+
+    def resolve_tokens(self) -> dict[str, str]:
+        """Create the requests of every pending token now; returns token → request id."""
+        resolved: dict[str, str] = {}
+        with self.lock:
+            for token in self._tokens.values():
+                if token.service_request_id is None:
+                    self._materialise(token)
+                    assert token.service_request_id is not None
+                    resolved[token.token] = token.service_request_id
+        return resolved
+
+    def seed_sample(self, rng: random.Random, n: int) -> list[str]:
+        """Add ``n`` realistic requests from the last 60 days, with the city's updates.
+
+        Most carry coordinates (some also an address), some only an address;
+        about two thirds have been moved along by the city, a third of those
+        closed. Returns their ids, oldest first.
+        """
+        now = self.now()
+        moments = sorted(now - timedelta(minutes=rng.randint(30, 60 * 24 * 60)) for _ in range(n))
+        ids: list[str] = []
+        with self.lock:
+            for requested in moments:
+                ids.append(self._seed_one(rng, requested, now))
+        return ids
+
+    def seed_bulk(
+        self, n: int, start: datetime, end: datetime, *, service_code: str = "LAIN"
+    ) -> list[str]:
+        """Add ``n`` plain requests spread evenly over [start, end]; returns their ids.
+
+        For testing the 1000-request cap: e.g. 1500 requests within a day.
+        """
+        step = (end - start) / max(1, n - 1)
+        ids: list[str] = []
+        with self.lock:
+            for index in range(n):
+                created = self._new_request(
+                    service_code,
+                    requested=start + step * index,
+                    description=f"Laporan uji nomor {index + 1}",
+                    address="Jl. Merdeka, Tanjungpinang Kota",
+                )
+                ids.append(created.id)
+        return ids
+
+    def _seed_one(self, rng: random.Random, requested: datetime, now: datetime) -> str:
+        topic = rng.choice(sample.TOPICS)
+        where = sample.place(rng, "tanjungpinang")
+        citizen = sample.person(rng, "tanjungpinang")
+        text = sample.complaint(rng, topic, where)
+        given, _, family = citizen.name.partition(" ")
+        located = rng.random() < 0.8
+        created = self._new_request(
+            _TOPIC_SERVICE.get(topic, "LAIN"),
+            requested=requested,
+            description=text.text,
+            lat=where.lat if located else None,
+            long=where.lng if located else None,
+            address=where.address if not located or rng.random() < 0.5 else None,
+            first_name=given,
+            last_name=family,
+            phone=citizen.phone,
+        )
+        moment = requested
+        for step in range(rng.choices((0, 1, 2, 3), weights=(35, 25, 20, 20))[0]):
+            moment = min(now, moment + timedelta(minutes=rng.randint(60, 4 * 24 * 60)))
+            if step == 2:
+                status = rng.choice(("fixed", "closed", "no_further_action"))
+            else:
+                status = _PROGRESS[step]
+            note = sample.response_text(rng, topic)
+            self._new_update(created.id, f"kota-{self._next_update}", status, note, moment)
+        return created.id
+
+
+def _params(request: Request) -> dict[str, str]:
+    """Query fields, and on a POST the form's fields too (the form wins)."""
+    params = {name: values[0] for name, values in request.query.items() if values}
+    if request.method == "POST":
+        params.update(_form(request))
+    return params
+
+
+def _form(request: Request) -> dict[str, str]:
+    content_type = request.header("content-type") or ""
+    if not content_type.startswith(_FORM_TYPES):
+        return {}  # the standard writes forms; any other body reads as no fields
+    return request.form()
+
+
+def _status_filter(text: str) -> frozenset[str] | None:
+    if not text:
+        return None
+    wanted = frozenset(part.strip().lower() for part in text.split(","))
+    if not wanted <= {"open", "closed"}:
+        raise _Invalid("status must be open, closed or both")
+    return wanted
+
+
+def _is_url(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)

@@ -1,0 +1,191 @@
+"""One suite, every city adapter plugged in: what the core relies on from any app.
+
+Each test runs over real loopback HTTP against the app's sandbox and the
+LAPOR-SP4N sandbox, through the real engine and store.
+"""
+
+from __future__ import annotations
+
+import importlib
+import random
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from adapters.lapor.client import AccountConfig, LaporConfig, connect
+from adapters.lapor.sandbox import LaporSandbox
+from bridge.engine import Engine, PassReport
+from bridge.model import FollowUp, NationalComplaint, Status
+from bridge.store import Store
+from bridge.timefmt import utcnow
+from tests.kits import FAST, Kit
+
+SECRET = "contract-secret"
+TOKEN = "{aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee}"
+KITS = {
+    "tanjak": "tests.kits.tanjak:TanjakKit",
+    "ujar": "tests.kits.ujar:UjarKit",
+    "sambat": "tests.kits.sambat:SambatKit",
+    "open311": "tests.kits.open311:Open311Kit",
+}
+
+
+def _load(spec: str) -> type[Kit] | None:
+    module_name, cls = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        return None
+    kit: type[Kit] = getattr(module, cls)
+    return kit
+
+
+AVAILABLE = {name: kit for name, spec in KITS.items() if (kit := _load(spec)) is not None}
+
+
+class Rig:
+    def __init__(self, kit: Kit, tmp: Path) -> None:
+        self.kit = kit
+        self.lapor = LaporSandbox(max_page_size=10)
+        self.lapor.add_account(SECRET, TOKEN, "Pemerintah Kota Tanjungpinang")
+        self.lapor.start()
+        kit.sandbox.start()
+        self.db = tmp / "bridge.db"
+        self.source = kit.source("city", "acct")
+        self.national = connect(
+            LaporConfig(base_url=self.lapor.url, requests_per_second=1000),
+            {
+                "acct": AccountConfig.model_validate(
+                    {
+                        "api_secret": SECRET,
+                        "token": TOKEN,
+                        "institution": "Pemerintah Kota Tanjungpinang",
+                    }
+                )
+            },
+            policy=FAST,
+        )["acct"]
+
+    def sync(self) -> PassReport:
+        store = Store(self.db)
+        try:
+            return Engine(store, {"city": self.source}, {"acct": self.national}).sync()
+        finally:
+            store.close()
+
+    def national_for(self, local_id: str) -> list[dict[str, object]]:
+        from bridge.tags import ext_tag
+
+        return self.lapor.find_by_tag(ext_tag("city", local_id))
+
+    def close(self) -> None:
+        self.source.close()
+        self.national.close()
+        self.kit.sandbox.stop()
+        self.lapor.stop()
+
+
+@pytest.fixture(params=sorted(AVAILABLE))
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
+    kit = AVAILABLE[request.param]()
+    r = Rig(kit, tmp_path)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def test_creates_and_writes_back(rig: Rig) -> None:
+    rng = random.Random(1)
+    ids = [rig.kit.add_record(rng) for _ in range(3)]
+    report = rig.sync()
+    assert report.ok, report
+    for local_id in ids:
+        found = rig.national_for(local_id)
+        assert len(found) == 1, local_id
+        assert rig.kit.link_value(local_id) == found[0]["id"]
+
+
+def test_rerun_and_edit_create_nothing_new(rig: Rig) -> None:
+    rng = random.Random(2)
+    local_id = rig.kit.add_record(rng)
+    rig.sync()
+    rig.kit.edit_record(local_id, "Isi laporan diubah: genangan makin tinggi sejak kemarin malam.")
+    report = rig.sync()
+    assert report.ok, report
+    assert report.sources["city"].created == 0
+    assert len(rig.lapor.complaints()) == 1
+
+
+def test_feed_failures_are_retried(rig: Rig) -> None:
+    rng = random.Random(3)
+    local_id = rig.kit.add_record(rng)
+    rig.kit.sandbox.faults.inject("503", method="GET", count=2)
+    report = rig.sync()
+    assert report.ok, report
+    assert len(rig.national_for(local_id)) == 1
+
+
+def test_unreadable_record_is_quarantined_and_the_rest_sync(rig: Rig) -> None:
+    rng = random.Random(4)
+    bad = rig.kit.add_record(rng)
+    good = rig.kit.add_record(rng)
+    rig.kit.corrupt(bad)
+    report = rig.sync()
+    assert report.sources["city"].quarantined == 1
+    assert len(rig.national_for(good)) == 1
+    assert rig.national_for(bad) == []
+
+
+def test_status_writes_are_read_back(rig: Rig) -> None:
+    local_id = rig.kit.add_record(random.Random(5))
+    for status in (Status.VERIFIED, Status.IN_PROGRESS, Status.DONE):
+        rig.source.set_status(local_id, status)
+        assert rig.kit.status_of(local_id) == status
+
+
+def test_responses_carry_the_bridge_reference(rig: Rig) -> None:
+    local_id = rig.kit.add_record(random.Random(6))
+    answer = FollowUp(
+        id="lapor-1",
+        author="Admin LAPOR",
+        content="Laporan Anda sudah diteruskan ke dinas terkait.",
+        at=utcnow(),
+    )
+    rig.source.add_response(local_id, answer, "lb-fu-1")
+    assert (answer.content, "lb-fu-1") in [(t, r) for t, r in rig.kit.responses(local_id)]
+    raw = rig.source.fetch(local_id)
+    assert raw is not None
+    complaint = rig.source.normalize(raw)
+    assert any(f.ref == "lb-fu-1" for f in complaint.follow_ups)
+
+
+def test_city_response_is_read_without_reference(rig: Rig) -> None:
+    local_id = rig.kit.add_record(random.Random(7))
+    rig.kit.city_responds(local_id, "Tim kami sudah menuju lokasi hari ini.")
+    raw = rig.source.fetch(local_id)
+    assert raw is not None
+    complaint = rig.source.normalize(raw)
+    texts = [f.content for f in complaint.follow_ups if not f.ref]
+    assert "Tim kami sudah menuju lokasi hari ini." in texts
+
+
+def test_create_from_national_and_find_it_again(rig: Rig) -> None:
+    since = utcnow() - timedelta(minutes=1)
+    national = NationalComplaint(
+        id=9170001,
+        title="Jalan rusak parah di depan sekolah",
+        content="Jalan berlubang besar di depan SD 005, membahayakan anak-anak sekolah setiap pagi.",
+        category="PEKERJAAN UMUM DAN PENATAAN RUANG/JALAN BERLUBANG",
+        status=Status.VERIFIED,
+        status_code=30,
+        created_at=utcnow(),
+        updated_at=utcnow(),
+    )
+    local_id = rig.source.create(national)
+    assert local_id in rig.kit.records()
+    assert rig.kit.link_value(local_id) == national.id
+    assert rig.source.find_created(national.id, since) == local_id
+    assert rig.source.find_created(9179999, since) is None
