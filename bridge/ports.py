@@ -76,11 +76,17 @@ class LocalSource(Protocol):
         """
         ...
 
-    def create(self, complaint: NationalComplaint) -> str:
-        """Create a local record for a national inbox complaint, linked to it; its local id.
+    def create(self, complaint: NationalComplaint) -> Created:
+        """Create a local record for a national inbox complaint, linked to it.
 
         Not idempotent: after a lost answer the engine calls :meth:`find_created`.
+        An app that queues creates answers with a token instead of an id; the
+        engine keeps the token and polls it with :meth:`poll_created`.
         """
+        ...
+
+    def poll_created(self, token: str) -> str | None:
+        """The local id behind a create token, once the app has made the record."""
         ...
 
     def find_created(self, national_id: int, since: datetime) -> str | None:
@@ -88,6 +94,19 @@ class LocalSource(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Created:
+    """The answer to a local create: the new record's id, or a token to poll for it."""
+
+    local_id: str | None
+    token: str | None = None
+
+
+#: the prefix of every reference the bridge writes into an app's reference field
+#: (``ref``, ``clientRef``, Open311 ``update_id``): what carries it is the bridge's own
+BRIDGE_REF_PREFIX = "lb-"
 
 
 @dataclass(frozen=True)

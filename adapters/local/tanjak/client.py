@@ -14,7 +14,7 @@ from adapters.local.tanjak.normalize import LOCAL_STATUS, local_category, normal
 from bridge.errors import NotFound, Rejected, Unavailable
 from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client
 from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
-from bridge.ports import Page, RawRecord
+from bridge.ports import Created, Page, RawRecord
 from bridge.timefmt import to_wib
 
 EPOCH = "1970-01-01T00:00:00+00:00"
@@ -139,7 +139,7 @@ class TanjakSource:
         }
         self._send("POST", f"/api/aduan/{local_id}/tanggapan", idempotent=False, json=body)
 
-    def create(self, complaint: NationalComplaint) -> str:
+    def create(self, complaint: NationalComplaint) -> Created:
         reporter = complaint.reporter
         pelapor = None
         if reporter is not None and not complaint.anonymous:
@@ -171,7 +171,10 @@ class TanjakSource:
         created = self._send("POST", "/api/aduan", idempotent=False, json=body)
         if not isinstance(created, Mapping) or not isinstance(created.get("id"), int):
             raise Unavailable("Tanjak answered a create without an aduan id")
-        return str(created["id"])
+        return Created(str(created["id"]))
+
+    def poll_created(self, token: str) -> str | None:
+        return None  # Tanjak creates synchronously and never hands out tokens
 
     def find_created(self, national_id: int, since: datetime) -> str | None:
         wanted = f"#{national_id}"
