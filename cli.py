@@ -93,7 +93,7 @@ def sync(
         raise fail_config(exc) from None
     nationals = registry.connect_nationals(conf)
     with open_store(conf) as store:
-        engine = Engine(store, sources, nationals)
+        engine = Engine(store, sources, nationals, homes=registry.homes(conf))
         report = engine.sync()
         for item in report.sources.values():
             line = (

@@ -62,7 +62,7 @@ def _pass(config: Path) -> dict[str, Any]:
     nationals = registry.connect_nationals(settings)
     store = Store(settings.bridge.database)
     try:
-        report = Engine(store, sources, nationals).sync()
+        report = Engine(store, sources, nationals, homes=registry.homes(settings)).sync()
         for item in report.sources.values():
             print(
                 f"  {item.name}: seen {item.seen}, created {item.created}, linked {item.linked},"

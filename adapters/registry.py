@@ -71,6 +71,11 @@ def connect_nationals(settings: Settings, policy: RetryPolicy | None = None) -> 
     return dict(lapor.connect(config, accounts, policy=policy))
 
 
+def homes(settings: Settings) -> dict[str, str | None]:
+    """Each account's home source, where its inbox complaints are created."""
+    return {name: account.home_source for name, account in settings.lapor.accounts.items()}
+
+
 def close_all(sources: Mapping[str, LocalSource], nationals: Mapping[str, National]) -> None:
     for source in sources.values():
         source.close()

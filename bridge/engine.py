@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from bridge import photos as photo_rules
@@ -21,6 +22,7 @@ from bridge.plan import Create, Known, Link, Record, Recover, WriteBack, fingerp
 from bridge.ports import CreateRequest, LocalSource, National, Photo, RawRecord
 from bridge.store import Store
 from bridge.tags import tags_for
+from bridge.twoway import PairReport, TwoWay
 
 log = get_logger("bridge.engine")
 
@@ -41,6 +43,18 @@ class SourceReport:
     updated: int = 0
     quarantined: int = 0
     recovered: int = 0
+    pair: PairReport = field(default_factory=PairReport)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class AccountReport:
+    name: str
+    pair: PairReport = field(default_factory=PairReport)
     error: str | None = None
 
     @property
@@ -51,10 +65,12 @@ class SourceReport:
 @dataclass
 class PassReport:
     sources: dict[str, SourceReport] = field(default_factory=dict)
+    accounts: dict[str, AccountReport] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.sources.values())
+        sources_ok = all(r.ok for r in self.sources.values())
+        return sources_ok and all(r.ok for r in self.accounts.values())
 
 
 class Engine:
@@ -66,22 +82,62 @@ class Engine:
         sources: Mapping[str, LocalSource],
         nationals: Mapping[str, National],
         *,
+        homes: Mapping[str, str | None] | None = None,
         crash_hook: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        poll_floor: timedelta = timedelta(minutes=1),
     ) -> None:
+        """``homes`` maps each account to the source its inbox complaints go to."""
         self.store = store
         self.sources = dict(sources)
         self.nationals = dict(nationals)
+        self.homes = dict(homes or {})
         self._crash = crash_hook or (lambda point: None)
         self._should_stop = should_stop
+        self.twoway = TwoWay(store, self.sources, self.nationals, self._crash, poll_floor)
 
     # passes ----------------------------------------------------------------
     def sync(self, names: Iterable[str] | None = None) -> PassReport:
+        """Every source (local → national), then every account (national → local)."""
         report = PassReport()
         for name in names if names is not None else self.sources:
             if self._should_stop():
                 break
             report.sources[name] = self.sync_source(name)
+        for account in self.nationals:
+            if self._should_stop():
+                break
+            home = self.homes.get(account)
+            if home is not None and home not in self.sources:
+                continue  # its home app is not part of this run: its inbox waits
+            if not any(s.account == account for s in self.sources.values()):
+                continue
+            report.accounts[account] = self.sync_account(account)
+        return report
+
+    def sync_account(self, name: str) -> AccountReport:
+        report = AccountReport(name)
+        home_name = self.homes.get(name)
+        home = self.sources.get(home_name) if home_name else None
+        self.store.pass_started(f"account:{name}", "account")
+        try:
+            for source in self.sources.values():
+                if source.account == name:
+                    self.twoway.flush_to_local(source, None, report.pair)
+            self.twoway.sync_account(name, home, report.pair)
+        except (Unavailable, Ambiguous, Rejected) as exc:
+            report.error = str(exc)
+            log.warning("pass_failed", account=name, error=report.error)
+        self.store.pass_finished(f"account:{name}", report.error)
+        log.info(
+            "account_pass_done",
+            account=name,
+            imported=report.pair.imported,
+            responses=report.pair.to_local,
+            statuses=report.pair.statuses,
+            polled=report.pair.polled,
+            ok=report.ok,
+        )
         return report
 
     def sync_source(self, name: str) -> SourceReport:
@@ -92,6 +148,7 @@ class Engine:
         try:
             self._recover_in_doubt(source, national, report)
             self._write_back_pending(source)
+            self.twoway.flush_to_national(source, national, None, report.pair)
             cursor_name = f"source:{name}"
             for page in source.pull(self.store.cursor(cursor_name)):
                 for raw in page.records:
@@ -128,7 +185,8 @@ class Engine:
             self._quarantine(source.name, raw.local_id, raw.payload, str(exc), report)
             return
         known = self._known(source.name, complaint.local_id)
-        for action in plan(complaint, known):
+        actions = plan(complaint, known)
+        for action in actions:
             match action:
                 case Create():
                     self._create(source, national, complaint, raw, report)
@@ -140,6 +198,13 @@ class Engine:
                     self._record(complaint, report)
                 case WriteBack(national_id=national_id):
                     self._write_back(source, complaint.local_id, national_id)
+        if known is not None and not any(isinstance(a, Record) for a in actions):
+            return  # nothing new in the record
+        mapping = self.store.mapping(source.name, complaint.local_id)
+        if mapping is not None and mapping["national_id"] is not None:
+            self.twoway.local_changed(
+                source, national, mapping, complaint.follow_ups, complaint.status, report.pair
+            )
 
     def _known(self, source: str, local_id: str) -> Known | None:
         mapping = self.store.mapping(source, local_id)
@@ -291,11 +356,14 @@ class Engine:
                 local_id=local_id,
                 national_id=ticket.id,
                 origin="local",
+                account=source.account,
+                national_canonical=ticket.status.value,
+                national_updated_at=ticket.updated_at.isoformat(),
+                local_canonical=summary["status"],
                 status=_converged(summary["status"], ticket.status).value,
                 local_status=summary["local_status"],
                 national_status=ticket.status_code,
                 local_updated_at=summary["updated_at"],
-                national_updated_at=ticket.updated_at.isoformat(),
                 fingerprint=summary["fingerprint"],
                 category=summary["category"],
                 agency=summary["agency"],
@@ -339,6 +407,9 @@ class Engine:
                 national_id=national_id,
                 duplicate_of=duplicate_of,
                 origin="local",
+                account=source.account,
+                national_canonical=ticket.status.value,
+                local_canonical=summary["status"],
                 status=_converged(summary["status"], ticket.status).value,
                 local_status=complaint.local_status,
                 national_status=ticket.status_code,

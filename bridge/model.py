@@ -143,7 +143,9 @@ class NationalComplaint(_Frozen):
     confidential: bool = False
     reporter: Reporter | None = None
     location: Location | None = None
+    disposition_id: int | None = None
     disposition_name: str | None = None
+    archive_reason: str | None = None
     tags: tuple[str, ...] = ()
     created_at: UtcDatetime
     updated_at: UtcDatetime

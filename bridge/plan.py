@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from bridge.model import Complaint
+from bridge.model import Complaint, FollowUp, Status
 
 
 @dataclass(frozen=True)
@@ -84,3 +84,75 @@ def plan(complaint: Complaint, known: Known | None) -> list[Action]:
     if not known.linked or complaint.national_id is None:
         actions.append(WriteBack(known.national_id))
     return actions
+
+
+# two-way convergence --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatusMoves:
+    """Where each side should go; nothing ever moves backward."""
+
+    target: Status
+    to_local: Status | None = None
+    complete_national: bool = False
+    reject_national: bool = False
+    conflict: bool = False
+
+
+def converge(local: Status, national: Status, *, national_origin: bool) -> StatusMoves:
+    """Move each side up to the furthest status of the two (bridge.md).
+
+    ``done`` on one side and ``rejected`` on the other is a conflict: nothing
+    is overwritten, it is reported. LAPOR moves only through what an agency
+    may do: a follow-up marked completed (local ``done``), or handing back a
+    complaint that came from LAPOR's inbox (local ``rejected``).
+    """
+    if {local, national} == {Status.DONE, Status.REJECTED}:
+        return StatusMoves(target=local, conflict=True)
+    target = local if local.rank >= national.rank else national
+    to_local = target if target != local else None
+    complete = local == Status.DONE and national != Status.DONE
+    reject = local == Status.REJECTED and national != Status.REJECTED and national_origin
+    return StatusMoves(target, to_local, complete, reject)
+
+
+def responses_to_forward(
+    follow_ups: tuple[FollowUp, ...] | list[FollowUp], known: set[str], bridge_prefix: str
+) -> list[FollowUp]:
+    """A local app's responses that LAPOR has not been sent: the city's own, oldest first."""
+    fresh = [
+        f
+        for f in follow_ups
+        if f.id not in known and not (f.ref or "").startswith(bridge_prefix) and f.content.strip()
+    ]
+    return sorted(fresh, key=lambda f: f.at)
+
+
+#: LAPOR follow-up authors whose words go to the local app (the agency's own are the city's)
+NATIONAL_AUTHORS = {"admin": "Admin LAPOR-SP4N", "pelapor": "Pelapor (via LAPOR-SP4N)"}
+
+
+def follow_ups_to_copy(
+    follow_ups: list[FollowUp], known: set[str], own: set[str]
+) -> list[FollowUp]:
+    """LAPOR follow-ups by the admin or the reporter not yet in the local app, oldest first."""
+    fresh = [
+        f
+        for f in follow_ups
+        if f.author in NATIONAL_AUTHORS
+        and f.id not in known
+        and f.id not in own
+        and f.content.strip()
+    ]
+    return sorted(fresh, key=lambda f: f.at)
+
+
+def followup_text(content: str, author: str | None) -> str:
+    """A follow-up body within LAPOR's 10–5000 characters, the author named when too short."""
+    text = content.strip()
+    if len(text) < 10:
+        text = f"{text} ({author or 'instansi'})".strip()
+    if len(text) < 10:
+        text = text.ljust(10, ".")
+    return text[:5000]

@@ -121,6 +121,45 @@ def m001_initial(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_two_way(db: Database) -> None:
+    db.executescript(
+        """
+        ALTER TABLE mappings ADD COLUMN account TEXT;
+        ALTER TABLE mappings ADD COLUMN local_canonical TEXT;
+        ALTER TABLE mappings ADD COLUMN national_canonical TEXT;
+        ALTER TABLE mappings ADD COLUMN tracked_by TEXT;
+        ALTER TABLE mappings ADD COLUMN next_poll_at TEXT;
+        ALTER TABLE mappings ADD COLUMN last_seen_at TEXT;
+        CREATE INDEX mappings_poll ON mappings (account, next_poll_at);
+
+        -- every follow-up, response, completion and hand-back the bridge carries across,
+        -- recorded before it is sent (the intent) and marked done after the answer
+        CREATE TABLE followups (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            local_id TEXT NOT NULL,
+            national_id INTEGER NOT NULL,
+            direction TEXT NOT NULL,          -- to_national | to_local
+            origin_id TEXT NOT NULL,          -- the item's id on the side it came from
+            kind TEXT NOT NULL DEFAULT 'followup',  -- followup | complete | reject | response
+            ref TEXT,                         -- the reference the bridge writes (to_local)
+            author TEXT,
+            content TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',  -- pending | done | failed
+            remote_id TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (source, local_id, direction, origin_id)
+        );
+        CREATE INDEX followups_pending ON followups (state, direction, source);
+        CREATE INDEX followups_national ON followups (national_id);
+        """
+    )
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -371,6 +410,109 @@ class Store:
             or 0
         )
 
+    # follow-ups ------------------------------------------------------------
+    def add_followup(self, **fields: Any) -> bool:
+        """Record a follow-up to carry across; False when it is already known."""
+        stamp = now_iso()
+        fields.setdefault("created_at", stamp)
+        fields.setdefault("updated_at", stamp)
+        columns = ", ".join(fields)
+        marks = ", ".join("?" for _ in fields)
+        cursor = self.db.execute(
+            f"INSERT OR IGNORE INTO followups ({columns}) VALUES ({marks})",
+            tuple(fields.values()),
+        )
+        return cursor.rowcount > 0
+
+    def followup_origins(self, source: str, local_id: str, direction: str) -> set[str]:
+        rows = self.db.execute(
+            "SELECT origin_id FROM followups WHERE source = ? AND local_id = ? AND direction = ?",
+            (source, local_id, direction),
+        ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    def followup_texts(self, source: str, local_id: str, direction: str) -> set[str]:
+        rows = self.db.execute(
+            "SELECT content FROM followups WHERE source = ? AND local_id = ? AND direction = ?",
+            (source, local_id, direction),
+        ).fetchall()
+        return {str(r[0]).strip() for r in rows}
+
+    def followup_remote_ids(self, national_id: int) -> set[str]:
+        rows = self.db.execute(
+            "SELECT remote_id FROM followups WHERE national_id = ? AND direction = 'to_national'"
+            " AND remote_id IS NOT NULL",
+            (national_id,),
+        ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    def pending_followups(
+        self, direction: str, source: str | None = None, local_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM followups WHERE state = 'pending' AND direction = ?"
+        params: list[Any] = [direction]
+        if source is not None:
+            sql += " AND source = ?"
+            params.append(source)
+        if local_id is not None:
+            sql += " AND local_id = ?"
+            params.append(local_id)
+        return self._all(sql + " ORDER BY id", tuple(params))
+
+    def finish_followup(
+        self, row_id: int, state: str = "done", remote_id: str | None = None,
+        error: str | None = None,
+    ) -> None:  # fmt: skip
+        self.db.execute(
+            "UPDATE followups SET state = ?, remote_id = COALESCE(?, remote_id), last_error = ?,"
+            " updated_at = ? WHERE id = ?",
+            (state, remote_id, error, now_iso(), row_id),
+        )
+
+    def followup_attempt(self, row_id: int, error: str | None = None) -> None:
+        self.db.execute(
+            "UPDATE followups SET attempts = attempts + 1, last_error = ?, updated_at = ?"
+            " WHERE id = ?",
+            (error, now_iso(), row_id),
+        )
+
+    def followup_counts(self, source: str, local_id: str) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT direction, COUNT(*) FROM followups WHERE source = ? AND local_id = ?"
+            " AND state = 'done' GROUP BY direction",
+            (source, local_id),
+        ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    # mappings by account ---------------------------------------------------
+    def mapping_by_national(self, national_id: int) -> dict[str, Any] | None:
+        """The owning (not merged) mapping of a national complaint."""
+        return self._one(
+            "SELECT * FROM mappings WHERE national_id = ? AND duplicate_of IS NULL",
+            (national_id,),
+        )
+
+    def due_for_polling(self, sources: list[str], now: str, limit: int) -> list[dict[str, Any]]:
+        if not sources:
+            return []
+        marks = ", ".join("?" for _ in sources)
+        return self._all(
+            f"SELECT * FROM mappings WHERE source IN ({marks}) AND national_id IS NOT NULL"
+            " AND duplicate_of IS NULL AND (next_poll_at IS NULL OR next_poll_at <= ?)"
+            " ORDER BY next_poll_at IS NOT NULL, next_poll_at LIMIT ?",
+            (*sources, now, limit),
+        )
+
+    def tracked_by_polling(self, sources: list[str]) -> list[dict[str, Any]]:
+        if not sources:
+            return []
+        marks = ", ".join("?" for _ in sources)
+        return self._all(
+            f"SELECT source, local_id, national_id, last_seen_at, next_poll_at FROM mappings"
+            f" WHERE source IN ({marks}) AND tracked_by = 'polling' ORDER BY id",
+            tuple(sources),
+        )
+
     # counts ----------------------------------------------------------------
     def counts(self, source: str) -> dict[str, int]:
         def count(sql: str) -> int:
@@ -386,7 +528,8 @@ class Store:
             + count(
                 "SELECT COUNT(*) FROM intents WHERE source = ? AND state = 'pending'"
                 " AND kind != 'create'"
-            ),
+            )
+            + count("SELECT COUNT(*) FROM followups WHERE source = ? AND state = 'pending'"),
             "quarantined": count(
                 "SELECT COUNT(*) FROM quarantine WHERE source = ? AND state = 'open'"
             ),

@@ -10,8 +10,15 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bridge.errors import Ambiguous, NormalizeError, Unavailable
-from bridge.model import Attachment, Complaint, FollowUp, NationalTicket, Status
+from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable
+from bridge.model import (
+    Attachment,
+    Complaint,
+    FollowUp,
+    NationalComplaint,
+    NationalTicket,
+    Status,
+)
 from bridge.ports import CreateRequest, Page, Photo, RawRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -73,6 +80,31 @@ class FakeNational:
 
     def follow_ups(self, national_id: int) -> list[FollowUp]:
         return []
+
+    def complaint(self, national_id: int) -> NationalComplaint | None:
+        item = self.complaints.get(national_id)
+        if item is None:
+            return None
+        return NationalComplaint(
+            id=item["id"],
+            title="t" * 10,
+            content="c" * 20,
+            category="TOPIK LAINNYA",
+            status=Status.SUBMITTED,
+            status_code=10,
+            tags=tuple(item["tags"]),
+            created_at=T0,
+            updated_at=T0,
+        )
+
+    def inbox(self, updated_from: datetime) -> Iterator[list[NationalComplaint]]:
+        return iter(())  # nothing is disposed to this fake account
+
+    def add_follow_up(self, national_id: int, content: str, mark_completed: bool) -> str:
+        raise Rejected(403, "not disposed to this agency")
+
+    def reject(self, national_id: int, reason: str) -> None:
+        raise Rejected(403, "not disposed to this agency")
 
     def close(self) -> None:
         return None

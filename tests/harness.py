@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,14 @@ class World:
         nationals = registry.connect_nationals(settings, policy=FAST)
         store = Store(settings.bridge.database)
         try:
-            return Engine(store, sources, nationals, crash_hook=crash_hook).sync()
+            return Engine(
+                store,
+                sources,
+                nationals,
+                homes=registry.homes(settings),
+                crash_hook=crash_hook,
+                poll_floor=timedelta(0),
+            ).sync()
         finally:
             store.close()
             registry.close_all(sources, nationals)

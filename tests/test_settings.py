@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
 
 def _example_with_secrets(tmp_path: Path) -> Path:
     text = EXAMPLE.read_text(encoding="utf-8")
-    for name in ("lapor-tanjungpinang-secret", "lapor-tanjungpinang-token", "tanjak-api-key"):
+    for name in set(re.findall(r"/run/credentials/lapor-bridge\.service/([\w.-]+)", text)):
         secret = tmp_path / name
         value = "{11111111-2222-3333-4444-555555555555}" if "token" in name else f"s3cret-{name}"
         secret.write_text(value + "\n", encoding="utf-8")
@@ -59,7 +60,7 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         ("page_size = 100", "page_size = 500", "sources.tanjak.page_size"),
         (
             'home_source = "tanjak"',
-            'home_source = "ujar"',
+            'home_source = "whatsapp"',
             "lapor.accounts.tanjungpinang.home_source",
         ),
     ],

@@ -18,7 +18,16 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 
 from bridge.errors import Ambiguous, NotFound, Rejected, Transient, Unavailable
 from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client
-from bridge.model import Complaint, FollowUp, NationalTicket, Status
+from bridge.model import (
+    Complaint,
+    FollowUp,
+    Location,
+    NationalComplaint,
+    NationalTicket,
+    Reporter,
+    Status,
+)
+from bridge.phone import normalize_phone
 from bridge.ports import CreateRequest, Photo
 from bridge.tags import tags_raw
 from bridge.text import compose_content, compose_title
@@ -119,6 +128,13 @@ class Directory:
     institutions: dict[str, int]
     categories: dict[str, int]  # "TOPIC" and "TOPIC/SUBTOPIC"
     unresolved: dict[str, int] = field(default_factory=dict)
+
+    def path_of(self, category_id: int | None) -> str:
+        """The topic path of a category id; TOPIK LAINNYA when unknown."""
+        for path, known in self.categories.items():
+            if known == category_id:
+                return path
+        return FALLBACK_TOPIC
 
     def institution(self, name: str) -> int:
         try:
@@ -287,6 +303,79 @@ class LaporAccount:
             return None
         return ticket_from(results["data"])
 
+    def complaint_from(
+        self, data: dict[str, Any], logs: list[Any] | None = None
+    ) -> NationalComplaint:
+        """A read complaint as the home app needs it; the reporter only when LAPOR shows one."""
+        code = int(data["status_code"])
+        anonymous, secret = bool(data.get("is_anonymous")), bool(data.get("is_secret"))
+        reporter = None
+        shown = data.get("reporter")
+        if isinstance(shown, dict) and not (anonymous or secret):
+            reporter = Reporter(
+                name=_secret(shown.get("name")),
+                phone=_secret(normalize_phone(shown.get("phone"))),
+                email=_secret(shown.get("email")),
+                nik=_secret(shown.get("nik")),
+            )
+        location = None
+        lat, lng = data.get("latitude"), data.get("longitude")
+        if isinstance(lat, int | float) and isinstance(lng, int | float):
+            location = Location(latitude=lat, longitude=lng, address=data.get("address"))
+        archive_reason = None
+        for entry in reversed(logs or []):
+            if isinstance(entry, dict) and entry.get("status_new") == 90:
+                archive_reason = str(entry.get("content") or "") or None
+                break
+        return NationalComplaint(
+            id=int(data["id"]),
+            title=str(data.get("title") or ""),
+            content=str(data.get("content") or ""),
+            category=self.directory.path_of(data.get("category_id")),
+            status=canonical_status(code),
+            status_code=code,
+            anonymous=anonymous,
+            confidential=secret,
+            reporter=reporter,
+            location=location,
+            disposition_id=data.get("disposition_id"),
+            disposition_name=data.get("disposition_name"),
+            archive_reason=archive_reason,
+            tags=tuple(data.get("tags") or ()),
+            created_at=parse_time(data["created_at"]),
+            updated_at=parse_time(data["updated_at"]),
+        )
+
+    def complaint(self, national_id: int) -> NationalComplaint | None:
+        try:
+            results = self._send("GET", f"/complaints/{national_id}/complaint")
+        except NotFound:
+            return None
+        return self.complaint_from(results["data"], results.get("data_logs"))
+
+    def inbox(self, updated_from: datetime) -> Iterator[list[NationalComplaint]]:
+        """Complaints disposed to this account's agency, changed since ``updated_from``."""
+        params = {"updated_from": format_time(updated_from), "page": 1, "page_size": 100}
+        for page in self._pages("/complaints/inbox", params):
+            yield [self.complaint_from(item) for item in page]
+
+    def add_follow_up(self, national_id: int, content: str, mark_completed: bool) -> str:
+        form = {
+            "complaint_id": str(national_id),
+            "institution_from_id": str(self.institution_id),
+            "content": content,
+            "mark_completed": "1" if mark_completed else "0",
+        }
+        # multipart, as the contract says, even without files
+        files = {key: (None, value) for key, value in form.items()}
+        results = self._send("POST", "/complaints/followup/add", idempotent=False, files=files)
+        return str(results["followup"]["id"])
+
+    def reject(self, national_id: int, reason: str) -> None:
+        body = {"not_authority": 1, "reason_description": reason}
+        # handing back twice is refused by LAPOR (the complaint has left us): safe to retry
+        self._send("POST", f"/complaints/process/{national_id}/reject", json=body)
+
     def follow_ups(self, national_id: int) -> list[FollowUp]:
         out: list[FollowUp] = []
         for page in self._pages(f"/complaints/{national_id}/followups", {"page": 1}):
@@ -303,6 +392,10 @@ class LaporAccount:
 
     def close(self) -> None:
         self.endpoint.client.close()
+
+
+def _secret(value: Any) -> SecretStr | None:
+    return SecretStr(str(value)) if value else None
 
 
 def _topic_label(complaint: Complaint) -> str:

@@ -1,0 +1,570 @@
+"""Keeping a mapped pair converging: statuses and follow-ups, both ways, and the national inbox.
+
+Every write across is recorded in the ``followups`` ledger before it is sent
+and marked done after the answer. A row that was attempted before (a lost
+answer, a crash) is first looked for on the other side — LAPOR follow-ups by
+content, local responses by the reference the bridge wrote — and posted
+again only when it is not there. Rows of one ticket go out in order: a row
+that cannot go yet (LAPOR refuses while the complaint is not disposed to the
+agency) holds back the ones after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bridge.errors import Ambiguous, Rejected, Unavailable
+from bridge.logs import get_logger
+from bridge.model import FollowUp, NationalComplaint, Status
+from bridge.plan import (
+    NATIONAL_AUTHORS,
+    converge,
+    follow_ups_to_copy,
+    followup_text,
+    responses_to_forward,
+)
+from bridge.ports import BRIDGE_REF_PREFIX, LocalSource, National
+from bridge.store import Store
+from bridge.timefmt import parse_rfc3339, utcnow
+
+log = get_logger("bridge.twoway")
+
+#: the inbox read starts here on a first run
+INBOX_EPOCH = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+#: how far back a lost local create is looked for
+FIND_MARGIN = timedelta(minutes=10)
+#: polling of complaints outside the inbox backs off up to once a day
+POLL_MAX = timedelta(days=1)
+POLL_BATCH = 200
+
+
+@dataclass
+class PairReport:
+    to_national: int = 0
+    to_local: int = 0
+    statuses: int = 0
+    imported: int = 0
+    conflicts: int = 0
+    polled: int = 0
+
+
+class _Hold(Exception):
+    """This row cannot go yet; the rows after it wait."""
+
+
+def poll_interval(age: timedelta, idle: timedelta, floor: timedelta) -> timedelta:
+    """Back off with the complaint's age and inactivity, between ``floor`` and a day."""
+    wanted = max(floor, min(age, idle) / 8)
+    return min(POLL_MAX, wanted)
+
+
+class TwoWay:
+    """The convergence half of the engine; called by it for sources and accounts."""
+
+    def __init__(
+        self,
+        store: Store,
+        sources: Mapping[str, LocalSource],
+        nationals: Mapping[str, National],
+        crash: Callable[[str], None],
+        poll_floor: timedelta = timedelta(minutes=1),
+    ) -> None:
+        self.store = store
+        self.sources = sources
+        self.nationals = nationals
+        self._crash = crash
+        self.poll_floor = poll_floor
+
+    # local → national --------------------------------------------------------
+    def local_changed(
+        self,
+        source: LocalSource,
+        national: National,
+        mapping: Mapping[str, Any],
+        follow_ups: tuple[FollowUp, ...],
+        local_status: Status,
+        report: PairReport,
+    ) -> None:
+        """Record what the city did in its app as intents, then send them in order."""
+        local_id, national_id = mapping["local_id"], mapping["national_id"]
+        known = self.store.followup_origins(source.name, local_id, "to_national")
+        with self.store.atomic():
+            for response in responses_to_forward(follow_ups, known, BRIDGE_REF_PREFIX):
+                self.store.add_followup(
+                    source=source.name,
+                    local_id=local_id,
+                    national_id=national_id,
+                    direction="to_national",
+                    origin_id=response.id,
+                    kind="followup",
+                    author=response.author,
+                    content=followup_text(response.content, response.author),
+                )
+            national_status = Status(mapping["national_canonical"] or Status.SUBMITTED.value)
+            moves = converge(
+                local_status, national_status, national_origin=mapping["origin"] == "national"
+            )
+            city_words = [f.content for f in follow_ups if not (f.ref or "").startswith("lb-")]
+            if moves.complete_national:
+                self.store.add_followup(
+                    source=source.name,
+                    local_id=local_id,
+                    national_id=national_id,
+                    direction="to_national",
+                    origin_id="status:done",
+                    kind="complete",
+                    content=followup_text(
+                        "Pengaduan telah selesai ditindaklanjuti oleh "
+                        f"{mapping['agency'] or 'instansi'}.",
+                        None,
+                    ),
+                )
+            if moves.reject_national:
+                reason = city_words[-1] if city_words else "Bukan kewenangan instansi kami."
+                self.store.add_followup(
+                    source=source.name,
+                    local_id=local_id,
+                    national_id=national_id,
+                    direction="to_national",
+                    origin_id="status:rejected",
+                    kind="reject",
+                    content=followup_text(reason, None),
+                )
+            self._note_status(mapping, local_status, national_status, moves.conflict, report)
+            self.store.update_mapping(
+                source.name, local_id, local_canonical=local_status.value, status=moves.target.value
+            )
+        self.flush_to_national(source, national, local_id, report)
+
+    def flush_to_national(
+        self, source: LocalSource, national: National, local_id: str | None, report: PairReport
+    ) -> None:
+        rows = self.store.pending_followups("to_national", source.name, local_id)
+        held: set[str] = set()
+        for row in rows:
+            if row["local_id"] in held:
+                continue
+            try:
+                self._send_to_national(national, row, report)
+            except _Hold as exc:
+                held.add(row["local_id"])
+                with self.store.atomic():
+                    self.store.followup_attempt(row["id"], str(exc))
+
+    def _send_to_national(
+        self, national: National, row: Mapping[str, Any], report: PairReport
+    ) -> None:
+        national_id = int(row["national_id"])
+        if row["attempts"] > 0 and row["kind"] != "reject":
+            found = self._find_national_followup(national, national_id, row["content"])
+            if found is not None:
+                self._done(row, found, report, "to_national")
+                return
+        with self.store.atomic():
+            self.store.followup_attempt(row["id"], None)  # attempted: look before posting again
+        self._crash("followup_intent")
+        try:
+            if row["kind"] == "reject":
+                national.reject(national_id, row["content"])
+                remote = "reject"
+            else:
+                remote = national.add_follow_up(
+                    national_id, row["content"], row["kind"] == "complete"
+                )
+        except Ambiguous as exc:
+            raise _Hold(f"answer lost: {exc}") from None
+        except Rejected as exc:
+            if exc.status == 403:
+                raise _Hold(
+                    "LAPOR refuses: the complaint is not disposed to this agency (yet)"
+                ) from None
+            with self.store.atomic():
+                self.store.finish_followup(row["id"], "failed", error=exc.message)
+                self.store.event(
+                    "followup_refused",
+                    row["source"],
+                    row["local_id"],
+                    national_id,
+                    status=exc.status,
+                    message=exc.message,
+                    item=row["kind"],
+                )
+            return
+        self._crash("followup_posted")
+        self._done(row, remote, report, "to_national")
+        if row["kind"] == "complete":
+            with self.store.atomic():
+                self.store.update_mapping(
+                    row["source"],
+                    row["local_id"],
+                    national_canonical=Status.DONE.value,
+                    national_status=60,
+                )
+
+    def _find_national_followup(
+        self, national: National, national_id: int, content: str
+    ) -> str | None:
+        claimed = self.store.followup_remote_ids(national_id)
+        wanted = " ".join(content.split())
+        for item in national.follow_ups(national_id):
+            mine = item.author == "instansi" and item.id not in claimed
+            if mine and " ".join(item.content.split()) == wanted:
+                return item.id
+        return None
+
+    def _done(
+        self, row: Mapping[str, Any], remote: str, report: PairReport, direction: str
+    ) -> None:
+        with self.store.atomic():
+            self.store.finish_followup(row["id"], remote_id=remote)
+            self.store.event(
+                "followup_sent" if direction == "to_national" else "response_written",
+                row["source"],
+                row["local_id"],
+                int(row["national_id"]),
+                item=row["kind"],
+                origin=row["origin_id"],
+            )
+        if direction == "to_national":
+            report.to_national += 1
+        else:
+            report.to_local += 1
+
+    # national → local --------------------------------------------------------
+    def national_changed(
+        self, mapping: Mapping[str, Any], complaint: NationalComplaint, report: PairReport
+    ) -> None:
+        """Carry a changed LAPOR complaint to its local record: follow-ups, archive, status."""
+        source = self.sources.get(mapping["source"])
+        national = self.nationals.get(mapping["account"] or "")
+        if source is None or national is None:
+            return
+        seen = mapping["national_updated_at"]
+        if seen and complaint.updated_at < parse_rfc3339(seen):
+            self.store.event(
+                "stale_update_ignored", mapping["source"], mapping["local_id"], complaint.id
+            )
+            return  # an older view never moves state
+        # LAPOR times have one-second resolution: an equal time may still hide a change, so
+        # the follow-ups of every complaint the inbox or the poll hands us are read
+        local_id = mapping["local_id"]
+        known = self.store.followup_origins(source.name, local_id, "to_local")
+        own = self.store.followup_remote_ids(complaint.id)
+        fresh = follow_ups_to_copy(national.follow_ups(complaint.id), known, own)
+        with self.store.atomic():
+            for item in fresh:
+                self.store.add_followup(
+                    source=source.name,
+                    local_id=local_id,
+                    national_id=complaint.id,
+                    direction="to_local",
+                    origin_id=item.id,
+                    kind="response",
+                    ref=f"{BRIDGE_REF_PREFIX}f{item.id}",
+                    author=NATIONAL_AUTHORS[item.author],
+                    content=item.content,
+                )
+            if complaint.status_code == 90 and complaint.archive_reason:
+                copied = self.store.followup_texts(source.name, local_id, "to_local")
+                texts = {i.content.strip() for i in fresh} | copied
+                if complaint.archive_reason.strip() not in texts:
+                    self.store.add_followup(
+                        source=source.name,
+                        local_id=local_id,
+                        national_id=complaint.id,
+                        direction="to_local",
+                        origin_id=f"archive:{complaint.id}",
+                        kind="response",
+                        ref=f"{BRIDGE_REF_PREFIX}a{complaint.id}",
+                        author=NATIONAL_AUTHORS["admin"],
+                        content=complaint.archive_reason,
+                    )
+        self.flush_to_local(source, local_id, report)
+        local_status = Status(mapping["local_canonical"] or Status.SUBMITTED.value)
+        moves = converge(
+            local_status, complaint.status, national_origin=mapping["origin"] == "national"
+        )
+        if moves.to_local is not None and not moves.conflict:
+            source.set_status(local_id, moves.to_local)
+            report.statuses += 1
+            with self.store.atomic():
+                self.store.event(
+                    "local_status_moved",
+                    source.name,
+                    local_id,
+                    complaint.id,
+                    old=local_status.value,
+                    new=moves.to_local.value,
+                )
+            local_status = moves.to_local
+        with self.store.atomic():
+            self._note_status(mapping, local_status, complaint.status, moves.conflict, report)
+            self.store.update_mapping(
+                source.name,
+                local_id,
+                national_status=complaint.status_code,
+                national_canonical=complaint.status.value,
+                national_updated_at=complaint.updated_at.isoformat(),
+                local_canonical=local_status.value,
+                status=moves.target.value,
+                last_seen_at=utcnow().isoformat(),
+            )
+
+    def flush_to_local(self, source: LocalSource, local_id: str | None, report: PairReport) -> None:
+        held: set[str] = set()
+        for row in self.store.pending_followups("to_local", source.name, local_id):
+            if row["local_id"] in held:
+                continue
+            try:
+                self._send_to_local(source, row, report)
+            except _Hold as exc:
+                held.add(row["local_id"])
+                with self.store.atomic():
+                    self.store.followup_attempt(row["id"], str(exc))
+
+    def _send_to_local(
+        self, source: LocalSource, row: Mapping[str, Any], report: PairReport
+    ) -> None:
+        if row["attempts"] > 0 and self._local_has_ref(source, row["local_id"], row["ref"]):
+            self._done(row, row["ref"], report, "to_local")
+            return
+        with self.store.atomic():
+            self.store.followup_attempt(row["id"], None)
+        self._crash("response_intent")
+        response = FollowUp(
+            id=row["origin_id"],
+            author=row["author"] or "LAPOR-SP4N",
+            content=row["content"],
+            at=parse_rfc3339(row["created_at"]),
+        )
+        try:
+            source.add_response(row["local_id"], response, row["ref"])
+        except Ambiguous as exc:
+            raise _Hold(f"answer lost: {exc}") from None
+        except Rejected as exc:
+            with self.store.atomic():
+                self.store.finish_followup(row["id"], "failed", error=exc.message)
+                self.store.event(
+                    "response_refused",
+                    row["source"],
+                    row["local_id"],
+                    int(row["national_id"]),
+                    status=exc.status,
+                    message=exc.message,
+                )
+            return
+        self._crash("response_posted")
+        self._done(row, row["ref"], report, "to_local")
+
+    def _local_has_ref(self, source: LocalSource, local_id: str, ref: str) -> bool:
+        raw = source.fetch(local_id)
+        if raw is None:
+            return False
+        try:
+            complaint = source.normalize(raw)
+        except Exception:  # an unreadable record cannot prove the response is there
+            return False
+        return any(f.ref == ref for f in complaint.follow_ups)
+
+    def _note_status(
+        self,
+        mapping: Mapping[str, Any],
+        local: Status,
+        national: Status,
+        conflict: bool,
+        report: PairReport,
+    ) -> None:
+        if conflict and not mapping["conflict"]:
+            report.conflicts += 1
+            self.store.event(
+                "status_conflict",
+                mapping["source"],
+                mapping["local_id"],
+                mapping["national_id"],
+                local=local.value,
+                national=national.value,
+            )
+        self.store.update_mapping(mapping["source"], mapping["local_id"], conflict=int(conflict))
+
+    # the account's pass --------------------------------------------------------
+    def sync_account(self, name: str, home: LocalSource | None, report: PairReport) -> None:
+        national = self.nationals[name]
+        if home is not None:
+            self._resolve_imports(name, home, report)
+        cursor_name = f"account:{name}"
+        stored = self.store.cursor(cursor_name)
+        since = parse_rfc3339(stored) if stored else INBOX_EPOCH
+        for page in national.inbox(since):
+            for complaint in page:
+                self._inbox_item(name, home, complaint, report)
+            if page:
+                last = max(c.updated_at for c in page)
+                with self.store.atomic():
+                    self.store.set_cursor(cursor_name, last.isoformat())
+        self._poll(name, national, report)
+
+    def _inbox_item(
+        self,
+        account: str,
+        home: LocalSource | None,
+        complaint: NationalComplaint,
+        report: PairReport,
+    ) -> None:
+        mapping = self.store.mapping_by_national(complaint.id)
+        if mapping is not None:
+            with self.store.atomic():
+                self.store.update_mapping(
+                    mapping["source"],
+                    mapping["local_id"],
+                    tracked_by="inbox",
+                    next_poll_at=(utcnow() + POLL_MAX).isoformat(),
+                )
+            self.national_changed(mapping, complaint, report)
+            return
+        own = [t for t in complaint.tags if t.startswith("ext-")]
+        if own:
+            # the bridge made it (its tag says so) but holds no mapping: never import it as new
+            with self.store.atomic():
+                self.store.event("own_complaint_unmapped", None, None, complaint.id, tags=own)
+            return
+        if home is None:
+            return
+        if self.store.pending_intent(home.name, f"#{complaint.id}", "import") is not None:
+            return  # being resolved by _resolve_imports
+        with self.store.atomic():
+            intent_id = self.store.add_intent(
+                "import",
+                home.name,
+                f"#{complaint.id}",
+                {"complaint": complaint.model_dump(mode="json", exclude={"reporter"})},
+                national_id=complaint.id,
+                account=account,
+            )
+        self._import(account, home, intent_id, complaint, report)
+
+    def _import(
+        self,
+        account: str,
+        home: LocalSource,
+        intent_id: int,
+        complaint: NationalComplaint,
+        report: PairReport,
+    ) -> None:
+        with self.store.atomic():
+            self.store.note_attempt(intent_id, None)
+        self._crash("import_intent")
+        try:
+            created = home.create(complaint)
+        except Ambiguous as exc:
+            log.warning("import_answer_lost", source=home.name, national_id=complaint.id)
+            with self.store.atomic():
+                self.store.note_attempt(intent_id, str(exc))
+            return
+        except Rejected as exc:
+            with self.store.atomic():
+                self.store.finish_intent(intent_id, "failed", exc.message)
+                self.store.quarantine(
+                    home.name,
+                    f"#{complaint.id}",
+                    complaint.model_dump(mode="json", exclude={"reporter"}),
+                    exc.message,
+                )
+            return
+        if created.local_id is None:
+            with self.store.atomic():
+                self.store.db.execute(
+                    "UPDATE intents SET payload = json_set(payload, '$.token', ?) WHERE id = ?",
+                    (created.token, intent_id),
+                )
+                self.store.event("import_queued", home.name, None, complaint.id)
+            return
+        self._commit_import(account, home, intent_id, complaint, created.local_id, report)
+
+    def _commit_import(
+        self,
+        account: str,
+        home: LocalSource,
+        intent_id: int,
+        complaint: NationalComplaint,
+        local_id: str,
+        report: PairReport,
+    ) -> None:
+        with self.store.atomic():
+            self.store.insert_mapping(
+                source=home.name,
+                local_id=local_id,
+                national_id=complaint.id,
+                origin="national",
+                account=account,
+                status=complaint.status.value,
+                local_status=None,
+                national_status=complaint.status_code,
+                national_canonical=complaint.status.value,
+                local_canonical=Status.SUBMITTED.value,
+                national_updated_at=None,
+                category=complaint.category,
+                confidential=int(complaint.confidential),
+                anonymous=int(complaint.anonymous),
+                created_at=complaint.created_at.isoformat(),
+                link_state="done",
+                tracked_by="inbox",
+            )
+            self.store.finish_intent(intent_id)
+            self.store.event("imported", home.name, local_id, complaint.id)
+        report.imported += 1
+        mapping = self.store.mapping(home.name, local_id)
+        assert mapping is not None
+        self.national_changed(mapping, complaint, report)
+
+    def _resolve_imports(self, account: str, home: LocalSource, report: PairReport) -> None:
+        national = self.nationals[account]
+        for intent in self.store.pending_intents(home.name, "import"):
+            national_id = int(intent["national_id"])
+            token = intent["payload"].get("token")
+            local_id: str | None
+            if token:
+                local_id = home.poll_created(str(token))
+                if local_id is None:
+                    continue  # queued: keep the token, poll again next pass; never re-post
+            elif intent["attempts"] > 0:
+                since = parse_rfc3339(intent["created_at"]) - FIND_MARGIN
+                local_id = home.find_created(national_id, since)
+            else:
+                local_id = None
+            complaint = national.complaint(national_id)
+            if complaint is None:
+                with self.store.atomic():
+                    self.store.finish_intent(intent["id"], "failed", "LAPOR no longer knows it")
+                continue
+            if local_id is not None:
+                self._commit_import(account, home, intent["id"], complaint, local_id, report)
+            else:
+                self._import(account, home, intent["id"], complaint, report)
+
+    def _poll(self, account: str, national: National, report: PairReport) -> None:
+        """Complaints outside the inbox (not yet verified, or disposed elsewhere), by schedule."""
+        names = [s.name for s in self.sources.values() if s.account == account]
+        now = utcnow()
+        for mapping in self.store.due_for_polling(names, now.isoformat(), POLL_BATCH):
+            complaint = national.complaint(int(mapping["national_id"]))
+            report.polled += 1
+            if complaint is None:
+                continue
+            mapping = {**mapping, "account": mapping["account"] or account}
+            self.national_changed(mapping, complaint, report)
+            age = now - complaint.created_at
+            idle = now - complaint.updated_at
+            with self.store.atomic():
+                self.store.update_mapping(
+                    mapping["source"],
+                    mapping["local_id"],
+                    account=account,
+                    tracked_by="polling",
+                    next_poll_at=(now + poll_interval(age, idle, self.poll_floor)).isoformat(),
+                )
+
+
+__all__ = ["PairReport", "TwoWay", "Unavailable", "poll_interval"]

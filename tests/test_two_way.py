@@ -1,0 +1,204 @@
+"""Two-way convergence over real HTTP: Tanjak ↔ LAPOR-SP4N, several passes each."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from bridge.engine import CrashPoint
+from tests.harness import World
+
+INSTITUTION = "Pemerintah Kota Tanjungpinang"
+
+
+def _synced(
+    world: World, isi: str = "Sampah menumpuk di TPS Jl. Ganet sudah tiga hari."
+) -> tuple[int, int]:
+    aduan = world.tanjak.add_aduan(isi=isi, kategori="persampahan")
+    report = world.sync()
+    assert report.ok, report
+    national = world.national_for(aduan["id"])[0]
+    return aduan["id"], national["id"]
+
+
+def _counts(world: World, local_id: int, national_id: int) -> tuple[int, int]:
+    return len(world.tanjak.aduan(local_id)["tanggapan"]), len(world.lapor.followups(national_id))
+
+
+def test_admin_verify_moves_local_status(world: World) -> None:
+    local_id, national_id = _synced(world)
+    world.lapor.verify(national_id, INSTITUTION)
+    assert world.sync().ok
+    assert world.tanjak.aduan(local_id)["status"] == "diverifikasi"
+
+
+def test_admin_followup_becomes_local_response_once(world: World) -> None:
+    local_id, national_id = _synced(world)
+    world.lapor.verify(national_id, INSTITUTION)
+    world.lapor.admin_followup(national_id, "Mohon dinas terkait segera menindaklanjuti.")
+    world.sync()
+    world.sync()
+    responses = world.tanjak.aduan(local_id)["tanggapan"]
+    copied = [t for t in responses if t["isi"] == "Mohon dinas terkait segera menindaklanjuti."]
+    assert len(copied) == 1
+    assert copied[0]["ref"].startswith("lb-")
+
+
+def test_city_response_becomes_lapor_followup_and_no_echo(world: World) -> None:
+    local_id, national_id = _synced(world)
+    world.lapor.verify(national_id, INSTITUTION)
+    world.sync()
+    world.tanjak.respond(local_id, "DLH", "Sampah sudah kami angkut pagi ini.")
+    world.sync()
+    followups = world.lapor.followups(national_id)
+    assert [f["content"] for f in followups] == ["Sampah sudah kami angkut pagi ini."]
+    assert followups[0]["author_type"] == "instansi"
+    assert world.lapor.complaint(national_id)["status_code"] == 40
+    before = _counts(world, local_id, national_id)
+    for _ in range(3):
+        assert world.sync().ok
+    assert _counts(world, local_id, national_id) == before  # nothing echoed back or repeated
+
+
+def test_response_before_verification_waits_then_goes(world: World) -> None:
+    local_id, national_id = _synced(world)
+    world.tanjak.respond(local_id, "DLH", "Laporan diterima, tim akan ke lokasi.")
+    world.sync()
+    assert world.lapor.followups(national_id) == []  # LAPOR refuses until it is disposed to us
+    world.lapor.verify(national_id, INSTITUTION)
+    world.sync()
+    assert [f["content"] for f in world.lapor.followups(national_id)] == [
+        "Laporan diterima, tim akan ke lokasi."
+    ]
+
+
+def test_local_done_completes_lapor(world: World) -> None:
+    local_id, national_id = _synced(world)
+    world.lapor.verify(national_id, INSTITUTION)
+    world.sync()
+    world.tanjak.respond(local_id, "DLH", "Sudah diangkut dan lokasi dibersihkan.")
+    world.tanjak.set_status(local_id, "selesai")
+    world.sync()
+    assert world.lapor.complaint(national_id)["status_code"] == 60
+    world.sync()
+    assert world.tanjak.aduan(local_id)["status"] == "selesai"
+    assert len(world.lapor.followups(national_id)) == 2
+
+
+def test_lapor_archive_rejects_locally_with_reason(world: World) -> None:
+    local_id, national_id = _synced(world)
+    world.lapor.archive(national_id, "Laporan ganda dengan #9160001.")
+    world.sync()
+    aduan = world.tanjak.aduan(local_id)
+    assert aduan["status"] == "ditolak"
+    reasons = [t for t in aduan["tanggapan"] if "Laporan ganda" in t["isi"]]
+    assert len(reasons) == 1
+
+
+def test_done_vs_rejected_is_a_conflict_not_overwritten(world: World) -> None:
+    local_id, national_id = _synced(world)
+    world.lapor.archive(national_id, "Bukan pengaduan.")
+    world.tanjak.set_status(local_id, "selesai")
+    world.sync()
+    world.sync()
+    assert world.tanjak.aduan(local_id)["status"] == "selesai"
+    assert world.lapor.complaint(national_id)["status_code"] == 90
+    store = world.store()
+    mapping = store.mapping("tanjak", str(local_id))
+    events = [e["kind"] for e in store.events_for("tanjak", str(local_id), national_id)]
+    store.close()
+    assert mapping is not None and mapping["conflict"] == 1
+    assert events.count("status_conflict") == 1
+
+
+def test_inbox_complaint_created_once_in_home_app(world: World) -> None:
+    filed = world.lapor.file_complaint(
+        "Lampu jalan mati di Jl. Pramuka",
+        "Sudah seminggu lampu jalan mati di depan masjid, gelap dan rawan.",
+        "PERHUBUNGAN/PENERANGAN JALAN UMUM",
+        INSTITUTION,
+        reporter={"name": "Rahmat Hidayat", "phone": "081277712345", "email": None, "nik": None},
+    )
+    national_id = filed["id"]
+    for _ in range(3):
+        assert world.sync().ok
+    created = [a for a in world.tanjak.all_aduan() if a["lapor_id"] == f"#{national_id}"]
+    assert len(created) == 1
+    assert created[0]["kategori"] == "penerangan"
+    assert created[0]["status"] == "diverifikasi"
+    # the pair is followed from then on: the city answers, LAPOR sees it
+    world.tanjak.respond(created[0]["id"], "Dishub", "Lampu sudah diganti hari ini.")
+    world.sync()
+    assert [f["content"] for f in world.lapor.followups(national_id)] == [
+        "Lampu sudah diganti hari ini."
+    ]
+    assert len(world.lapor.complaints()) == 1  # never pushed back as a new complaint
+
+
+def test_own_complaint_back_through_inbox_is_not_imported(world: World) -> None:
+    _, national_id = _synced(world)
+    world.lapor.verify(national_id, INSTITUTION)
+    for _ in range(2):
+        world.sync()
+    assert len(world.tanjak.all_aduan()) == 1
+
+
+def test_local_rejected_on_inbox_complaint_hands_it_back(world: World) -> None:
+    filed = world.lapor.file_complaint(
+        "Izin bangunan di kabupaten",
+        "Ada bangunan tanpa izin di wilayah Kabupaten Bintan, mohon ditertibkan.",
+        "TOPIK LAINNYA",
+        INSTITUTION,
+    )
+    world.sync()
+    aduan = next(a for a in world.tanjak.all_aduan() if a["lapor_id"] == f"#{filed['id']}")
+    world.tanjak.respond(
+        aduan["id"], "DPMPTSP", "Lokasi berada di Kabupaten Bintan, bukan kewenangan kota."
+    )
+    world.tanjak.set_status(aduan["id"], "ditolak")
+    world.sync()
+    national = world.lapor.complaint(filed["id"])
+    assert national["status_code"] == 10 and national["disposition_id"] is None
+
+
+def test_lost_answer_on_followup_is_recovered_with_one_followup(world: World) -> None:
+    local_id, national_id = _synced(world)
+    world.lapor.verify(national_id, INSTITUTION)
+    world.sync()
+    world.tanjak.respond(local_id, "DLH", "Petugas kebersihan sudah dijadwalkan besok.")
+    world.lapor.faults.inject("drop_after_write", method="POST", path=r"/followup/add$")
+    world.sync()
+    world.sync()
+    contents = [f["content"] for f in world.lapor.followups(national_id)]
+    assert contents == ["Petugas kebersihan sudah dijadwalkan besok."]
+
+
+def test_crash_after_followup_post_leaves_one(world: World) -> None:
+    local_id, national_id = _synced(world)
+    world.lapor.verify(national_id, INSTITUTION)
+    world.sync()
+    world.tanjak.respond(local_id, "DLH", "Truk sampah sudah dikirim ke lokasi.")
+
+    def crash(at: str) -> None:
+        if at == "followup_posted":
+            raise CrashPoint(at)
+
+    with contextlib.suppress(CrashPoint):
+        world.sync(crash_hook=crash)
+    world.sync()
+    assert [f["content"] for f in world.lapor.followups(national_id)] == [
+        "Truk sampah sudah dikirim ke lokasi."
+    ]
+
+
+def test_reporter_reply_reaches_local_app(world: World) -> None:
+    local_id, national_id = _synced(world)
+    world.lapor.verify(national_id, INSTITUTION)
+    world.sync()
+    world.tanjak.respond(local_id, "DLH", "Sudah kami angkut, mohon konfirmasi.")
+    world.sync()
+    world.lapor.reporter_followup(national_id, "Benar, sudah bersih. Terima kasih.")
+    world.sync()
+    texts: list[Any] = [t["isi"] for t in world.tanjak.aduan(local_id)["tanggapan"]]
+    assert texts.count("Benar, sudah bersih. Terima kasih.") == 1
+    assert world.tanjak.aduan(local_id)["status"] == "diproses"
