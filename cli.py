@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,10 +19,13 @@ import typer
 from adapters import registry
 from bridge import logs
 from bridge import status as status_mod
-from bridge.engine import Engine
-from bridge.errors import Rejected, Unavailable
+from bridge.engine import Engine, SourceReport
+from bridge.errors import Ambiguous, Rejected, Unavailable
+from bridge.ports import LocalSource, RawRecord
+from bridge.service import DatabaseLock, LockedError
 from bridge.settings import ConfigError, Settings, load_settings
 from bridge.store import Store
+from bridge.timefmt import parse_rfc3339
 
 app = typer.Typer(
     name="lapor-bridge",
@@ -32,8 +36,10 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 mapping_app = typer.Typer(help="Look up the mapping of local records to national complaints.")
+quarantine_app = typer.Typer(help="Records that could not be processed.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(mapping_app, name="mapping")
+app.add_typer(quarantine_app, name="quarantine")
 
 _state: dict[str, Any] = {}
 
@@ -55,6 +61,21 @@ def settings() -> Settings:
         _state["settings"] = loaded
     result: Settings = _state["settings"]
     return result
+
+
+@contextmanager
+def writer_lock(conf: Settings) -> Iterator[None]:
+    """One writer per database: a second ``run``/``sync``/``resync`` gets a clear message."""
+    lock = DatabaseLock(conf.bridge.database)
+    try:
+        lock.acquire()
+    except LockedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 @contextmanager
@@ -92,8 +113,14 @@ def sync(
     except ConfigError as exc:
         raise fail_config(exc) from None
     nationals = registry.connect_nationals(conf)
-    with open_store(conf) as store:
-        engine = Engine(store, sources, nationals, homes=registry.homes(conf))
+    with writer_lock(conf), open_store(conf) as store:
+        engine = Engine(
+            store,
+            sources,
+            nationals,
+            homes=registry.homes(conf),
+            poll_floor=timedelta(seconds=conf.bridge.poll_interval_seconds),
+        )
         report = engine.sync()
         for item in report.sources.values():
             line = (
@@ -102,12 +129,208 @@ def sync(
                 f" recovered {item.recovered}"
             )
             typer.echo(line + (f" — failed: {item.error}" if item.error else ""))
+        for account in report.accounts.values():
+            pair = account.pair
+            line = (
+                f"{account.name}: imported {pair.imported}, responses {pair.to_local},"
+                f" statuses {pair.statuses}, polled {pair.polled}"
+            )
+            typer.echo(line + (f" — failed: {account.error}" if account.error else ""))
         clean = report.ok and all(
             not (c["pending"] or c["quarantined"] or c["in_doubt"])
             for c in (store.counts(name) for name in sources)
         )
     registry.close_all(sources, nationals)
     raise typer.Exit(0 if clean else 1)
+
+
+@app.command()
+def run() -> None:
+    """The daemon: passes every poll interval; exits 0 on SIGTERM/SIGINT."""
+    from bridge.daemon import Daemon
+
+    conf = settings()
+    with writer_lock(conf):
+        with open_store(conf):
+            pass  # the database opens and migrates before READY=1
+        sources = registry.connect_sources(conf)
+        nationals = registry.connect_nationals(conf)
+        daemon = Daemon(
+            conf.bridge.database,
+            sources,
+            nationals,
+            registry.homes(conf),
+            interval=conf.bridge.poll_interval_seconds,
+            http_listen=conf.bridge.http_listen,
+        )
+        try:
+            code = daemon.run()
+        finally:
+            registry.close_all(sources, nationals)
+    raise typer.Exit(code)
+
+
+@app.command()
+def resync(
+    source: Annotated[str, typer.Option("--source", help="The source to re-read.")],
+    ids: Annotated[
+        list[str] | None, typer.Option("--id", help="Only these local ids (repeatable).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Records changed since TIME (RFC 3339; a date is WIB).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+) -> None:
+    """Re-read local records and reconcile them with LAPOR; never a second national complaint."""
+    conf = settings()
+    try:
+        sources = registry.connect_sources(conf, [source])
+        start = parse_rfc3339(since) if since else None
+    except ConfigError as exc:
+        raise fail_config(exc) from None
+    except ValueError:
+        typer.echo(f"--since: {since!r} is not an RFC 3339 time or a date", err=True)
+        raise typer.Exit(2) from None
+    nationals = registry.connect_nationals(conf)
+    local = sources[source]
+    with writer_lock(conf), open_store(conf) as store:
+        engine = Engine(store, sources, nationals, homes=registry.homes(conf))
+        report = SourceReport(source)
+        raws = _resync_records(local, ids, start)
+        with _progress(enabled=not dry_run) as advance:
+            for raw in raws:
+                if dry_run:
+                    typer.echo(engine.describe(local, raw))
+                    continue
+                try:
+                    engine.reconcile(local, raw, report)
+                except (Unavailable, Ambiguous, Rejected) as exc:
+                    report.error = str(exc)
+                    typer.echo(f"{source}:{raw.local_id}: {exc}", err=True)
+                    break
+                advance()
+        counts = store.counts(source)
+    registry.close_all(sources, nationals)
+    if not dry_run:
+        typer.echo(
+            f"{source}: seen {report.seen}, created {report.created}, linked {report.linked},"
+            f" updated {report.updated}, quarantined {report.quarantined},"
+            f" follow-ups sent {report.pair.to_national}, responses {report.pair.to_local}"
+        )
+    dirty = counts["pending"] or counts["quarantined"] or counts["in_doubt"]
+    raise typer.Exit(1 if report.error or dirty else 0)
+
+
+def _resync_records(
+    local: LocalSource, ids: list[str] | None, start: datetime | None
+) -> Iterator[RawRecord]:
+    if ids:
+        for local_id in ids:
+            raw = local.fetch(local_id)
+            if raw is None:
+                typer.echo(f"{local.name}:{local_id}: the app does not know this record", err=True)
+                continue
+            yield raw
+        return
+    cursor = local.cursor_for(start) if start is not None else None
+    for page in local.pull(cursor):
+        yield from page.records
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[], None]]:
+    """A progress counter on a terminal; nothing in a pipe."""
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.completed} records reconciled"), transient=True
+    ) as progress:
+        task = progress.add_task("resync", total=None)
+        yield lambda: progress.advance(task)
+
+
+@quarantine_app.command("list")
+def quarantine_list() -> None:
+    """Records that could not be processed, with their reason."""
+    conf = settings()
+    with open_store(conf) as store:
+        entries = store.quarantined()
+    if not entries:
+        typer.echo("quarantine is empty")
+    for entry in entries:
+        typer.echo(
+            f"{entry['id']:>5}  {entry['source']}:{entry['local_id']}  attempts {entry['attempts']}"
+            f"  first {entry['first_seen'][:19]}  last {entry['last_seen'][:19]}  {entry['reason']}"
+        )
+
+
+def _entry(store: Store, entry_id: int) -> dict[str, Any]:
+    entry = store.quarantine_entry(entry_id)
+    if entry is None:
+        typer.echo(f"no quarantine entry {entry_id}", err=True)
+        raise typer.Exit(1)
+    return entry
+
+
+@quarantine_app.command("show")
+def quarantine_show(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """One entry: reason, times, attempts and the raw payload (personal data masked)."""
+    conf = settings()
+    with open_store(conf) as store:
+        entry = _entry(store, entry_id)
+    typer.echo(f"record:   {entry['source']}:{entry['local_id']}")
+    typer.echo(f"state:    {entry['state']}")
+    typer.echo(f"reason:   {entry['reason']}")
+    typer.echo(f"seen:     first {entry['first_seen']}, last {entry['last_seen']}")
+    typer.echo(f"attempts: {entry['attempts']}")
+    typer.echo("raw payload (personal data masked):")
+    typer.echo(
+        json.dumps(logs.redact_value(json.loads(entry["raw"])), indent=2, ensure_ascii=False)
+    )
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Run one record through normalization and sync again (fresh from the app when it can)."""
+    conf = settings()
+    with open_store(conf) as store:
+        entry = _entry(store, entry_id)
+    sources = registry.connect_sources(conf, [entry["source"]])
+    nationals = registry.connect_nationals(conf)
+    local = sources[entry["source"]]
+    with writer_lock(conf), open_store(conf) as store:
+        engine = Engine(store, sources, nationals, homes=registry.homes(conf))
+        report = SourceReport(local.name)
+        try:
+            raw = local.fetch(entry["local_id"]) or RawRecord(
+                entry["local_id"], json.loads(entry["raw"])
+            )
+            engine.reconcile(local, raw, report)
+        except (Unavailable, Ambiguous, Rejected) as exc:
+            typer.echo(f"retry failed: {exc}", err=True)
+            raise typer.Exit(1) from None
+        finally:
+            registry.close_all(sources, nationals)
+        still = store.quarantine_entry(entry_id)
+    if still is not None and still["state"] == "open":
+        typer.echo(f"still quarantined: {still['reason']}")
+        raise typer.Exit(1)
+    typer.echo(f"{entry['source']}:{entry['local_id']}: processed, out of quarantine")
+
+
+@quarantine_app.command("drop")
+def quarantine_drop(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Give up on a record (audited); it comes back only if the app changes it."""
+    conf = settings()
+    with open_store(conf) as store:
+        entry = _entry(store, entry_id)
+        with store.atomic():
+            store.release_quarantine(entry["source"], entry["local_id"], "dropped")
+            store.event("quarantine_dropped", entry["source"], entry["local_id"], entry=entry_id)
+    typer.echo(f"dropped {entry['source']}:{entry['local_id']}")
 
 
 @app.command()
@@ -133,16 +356,21 @@ def _print_status(state: dict[str, Any]) -> None:
 
     console = Console()
     table = Table(title="lapor-bridge status")
-    for column in ("source", "last pull", "mapped", "pending", "quarantined", "in doubt", "error"):
+    columns = ("source", "last pull", "cursor", "mapped", "pending", "quarantined", "in doubt")
+    for column in (*columns, "polled", "error"):
         table.add_column(column)
     for name, row in state["sources"].items():
+        seen = [p["last_seen_at"] for p in row["polled"] if p["last_seen_at"]]
+        polled = str(row["tracked_by_polling"]) + (f" (oldest seen {min(seen)})" if seen else "")
         table.add_row(
             name,
             row["last_pull_at"] or "never",
+            (row["cursor"] or "")[:25],
             str(row["mapped"]),
             str(row["pending"]),
             str(row["quarantined"]),
             str(row["in_doubt"]),
+            polled,
             row["last_error"] or "",
         )
     console.print(table)

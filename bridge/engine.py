@@ -174,6 +174,31 @@ class Engine:
         )
         return report
 
+    # resync ----------------------------------------------------------------
+    def describe(self, source: LocalSource, raw: RawRecord) -> str:
+        """What a pass would do with this record, in words (``resync --dry-run``)."""
+        try:
+            complaint = source.normalize(raw)
+        except NormalizeError as exc:
+            return f"{source.name}:{raw.local_id}: quarantine ({exc})"
+        known = self._known(source.name, complaint.local_id)
+        actions = plan(complaint, known)
+        names = ", ".join(type(a).__name__.lower() for a in actions) or "nothing to do"
+        mapped = f" (#{known.national_id})" if known and known.national_id else ""
+        return f"{source.name}:{raw.local_id}{mapped}: {names}"
+
+    def reconcile(self, source: LocalSource, raw: RawRecord, report: SourceReport) -> None:
+        """Re-process one record, then refresh its national side (``resync``, retries)."""
+        national = self.nationals[source.account]
+        self.process(source, national, raw, report)
+        mapping = self.store.mapping(source.name, raw.local_id)
+        if mapping is None or mapping["national_id"] is None:
+            return
+        complaint = national.complaint(int(mapping["national_id"]))
+        if complaint is not None:
+            mapping = {**mapping, "account": mapping["account"] or source.account}
+            self.twoway.national_changed(mapping, complaint, report.pair)
+
     # one record ------------------------------------------------------------
     def process(
         self, source: LocalSource, national: National, raw: RawRecord, report: SourceReport

@@ -48,6 +48,10 @@ class LocalSource(Protocol):
         """Records changed since ``cursor`` (``None``: from the start), page by page."""
         ...
 
+    def cursor_for(self, since: datetime) -> str | None:
+        """A cursor from which :meth:`pull` reads the records changed since ``since``."""
+        ...
+
     def fetch(self, local_id: str) -> RawRecord | None:
         """One record, or ``None`` when the app does not know it."""
         ...

@@ -9,6 +9,9 @@ from typing import Any
 from bridge.store import Store
 from bridge.timefmt import parse_rfc3339, rfc3339, utcnow
 
+#: how many complaints tracked by polling ``status --json`` lists one by one
+POLLED_SHOWN = 100
+
 
 def _time(value: str | None) -> datetime | None:
     return parse_rfc3339(value) if value else None
@@ -53,7 +56,21 @@ def collect(
             problems.append(f"source {name}: {counts['in_doubt']} create(s) in doubt")
         if counts["quarantined"]:
             problems.append(f"source {name}: {counts['quarantined']} record(s) quarantined")
-        source_rows[name] = {**info, **counts}
+        tracked = store.tracked_by_polling([name])
+        source_rows[name] = {
+            **info,
+            **counts,
+            "tracked_by_polling": len(tracked),
+            "polled": [
+                {
+                    "local_id": row["local_id"],
+                    "tracking_id": f"#{row['national_id']}",
+                    "last_seen_at": rfc3339(_time(row["last_seen_at"])) or None,
+                    "next_poll_at": rfc3339(_time(row["next_poll_at"])) or None,
+                }
+                for row in tracked[:POLLED_SHOWN]
+            ],
+        }
     account_rows: dict[str, Any] = {}
     for name in accounts:
         info = pass_info(f"account:{name}", f"account {name}")

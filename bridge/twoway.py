@@ -493,6 +493,12 @@ class TwoWay:
         report: PairReport,
     ) -> None:
         with self.store.atomic():
+            if self.store.mapping(home.name, local_id) is not None:
+                # the home app's own pass saw the new record (it names the complaint) first
+                self.store.update_mapping(home.name, local_id, origin="national", account=account)
+                self.store.finish_intent(intent_id)
+                self.store.event("imported", home.name, local_id, complaint.id, seen_first="feed")
+                return
             self.store.insert_mapping(
                 source=home.name,
                 local_id=local_id,

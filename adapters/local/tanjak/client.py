@@ -101,6 +101,9 @@ class TanjakSource:
             else:
                 page_no += 1  # a whole page at the cursor's second: step through it
 
+    def cursor_for(self, since: datetime) -> str | None:
+        return to_wib(since).isoformat(timespec="seconds")
+
     def fetch(self, local_id: str) -> RawRecord | None:
         try:
             item = self._send("GET", f"/api/aduan/{local_id}")

@@ -1,0 +1,221 @@
+"""``lapor-bridge run``: passes on a schedule, each source and account on its own thread.
+
+One slow or broken system does not stall the others: every source and every
+account has its worker, its own database connection and its own back-off
+(doubling after each failed pass, capped; never a busy loop). A signal stops
+new work; the request in hand finishes, its result is committed, and the
+process exits within 10 s (a second signal exits at once — every commit is
+atomic, so the database is consistent either way).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bridge.engine import AccountReport, Engine, SourceReport
+from bridge.logs import get_logger
+from bridge.ports import LocalSource, National
+from bridge.service import HealthServer, Metrics, notify, watchdog_interval
+from bridge.store import Store
+from bridge.timefmt import parse_rfc3339, utcnow
+
+log = get_logger("bridge.daemon")
+
+MAX_BACKOFF = 15 * 60.0
+STOP_GRACE = 9.0
+
+
+@dataclass
+class Worker:
+    kind: str  # source | account
+    name: str
+    beat: float = field(default_factory=time.monotonic)
+    failures: int = 0
+    summary: str = "starting"
+    thread: threading.Thread | None = None
+
+
+class Daemon:
+    def __init__(
+        self,
+        database: Path,
+        sources: Mapping[str, LocalSource],
+        nationals: Mapping[str, National],
+        homes: Mapping[str, str | None],
+        *,
+        interval: float,
+        http_listen: str = "",
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.database = database
+        self.sources = dict(sources)
+        self.nationals = dict(nationals)
+        self.homes = dict(homes)
+        self.interval = interval
+        self.http_listen = http_listen
+        self.metrics = metrics or Metrics()
+        self.stop = threading.Event()
+        self.workers = [Worker("source", name) for name in self.sources]
+        self.workers += [
+            Worker("account", name)
+            for name in self.nationals
+            if any(s.account == name for s in self.sources.values())
+        ]
+        self._retries_seen: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.health_server: HealthServer | None = None
+
+    # health --------------------------------------------------------------
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy when every source's and account's last pass ended within 3 intervals."""
+        store = Store(self.database)
+        try:
+            passes = store.passes()
+        finally:
+            store.close()
+        now = utcnow()
+        stale: list[str] = []
+        for worker in self.workers:
+            row = passes.get(f"{worker.kind}:{worker.name}") or {}
+            finished = row.get("finished_at")
+            if not finished or now - parse_rfc3339(finished) > timedelta(seconds=3 * self.interval):
+                stale.append(f"{worker.kind}:{worker.name}")
+        return not stale, {"stale": stale}
+
+    # the loop ---------------------------------------------------------------
+    def run(self) -> int:
+        self._install_signals()
+        if self.http_listen:
+            self.health_server = HealthServer(self.http_listen, self.health, self.metrics)
+            self.health_server.start()
+            host, port = self.health_server.address
+            log.info("listening", address=f"{host}:{port}")
+        for worker in self.workers:
+            worker.thread = threading.Thread(
+                target=self._work, args=(worker,), name=f"{worker.kind}:{worker.name}", daemon=True
+            )
+            worker.thread.start()
+        notify("READY=1")
+        log.info("started", workers=[f"{w.kind}:{w.name}" for w in self.workers])
+        ping_every = watchdog_interval()
+        hang_after = (ping_every or 30.0) * 2
+        while not self.stop.wait(min(ping_every or 1.0, 1.0)):
+            now = time.monotonic()
+            if ping_every is not None and all(now - w.beat < hang_after for w in self.workers):
+                notify("WATCHDOG=1")
+        notify("STOPPING=1")
+        log.info("stopping")
+        deadline = time.monotonic() + STOP_GRACE
+        for worker in self.workers:
+            if worker.thread is not None:
+                worker.thread.join(max(0.0, deadline - time.monotonic()))
+        if self.health_server is not None:
+            self.health_server.stop()
+        log.info("stopped", clean=all(not (w.thread and w.thread.is_alive()) for w in self.workers))
+        return 0
+
+    def _install_signals(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            if self.stop.is_set():
+                os._exit(0)  # a second signal: at once; every commit is atomic
+            self.stop.set()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def _work(self, worker: Worker) -> None:
+        store = Store(self.database)
+
+        def should_stop() -> bool:
+            worker.beat = time.monotonic()
+            return self.stop.is_set()
+
+        engine = Engine(
+            store,
+            self.sources,
+            self.nationals,
+            homes=self.homes,
+            should_stop=should_stop,
+            poll_floor=timedelta(seconds=self.interval),
+        )
+        try:
+            while not self.stop.is_set():
+                worker.beat = time.monotonic()
+                started = time.monotonic()
+                report: SourceReport | AccountReport
+                try:
+                    if worker.kind == "source":
+                        report = engine.sync_source(worker.name)
+                    else:
+                        report = engine.sync_account(worker.name)
+                except Exception as exc:  # a bug must not kill the worker: log, back off
+                    log.exception("pass_crashed", worker=worker.name)
+                    report = (SourceReport if worker.kind == "source" else AccountReport)(
+                        worker.name, error=f"internal error: {type(exc).__name__}"
+                    )
+                self._observe(worker, report, time.monotonic() - started, store)
+                worker.failures = 0 if report.ok else worker.failures + 1
+                wait = self.interval * (2 ** min(worker.failures, 10) if worker.failures else 1)
+                self._sleep(worker, min(wait, max(self.interval, MAX_BACKOFF)))
+        finally:
+            store.close()
+
+    def _sleep(self, worker: Worker, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self.stop.is_set():
+            worker.beat = time.monotonic()
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self.stop.wait(min(left, 1.0))
+
+    def _observe(
+        self, worker: Worker, report: SourceReport | AccountReport, seconds: float, store: Store
+    ) -> None:
+        m = self.metrics
+        key = f"{worker.kind}:{worker.name}"
+        m.pass_duration.labels(key).observe(seconds)
+        if report.ok:
+            m.last_success.labels(key).set(time.time())
+        else:
+            m.passes_failed.labels(key).inc()
+        pair = report.pair
+        m.followups.labels("to_national").inc(pair.to_national)
+        m.followups.labels("to_local").inc(pair.to_local)
+        if isinstance(report, SourceReport):
+            m.created.labels(worker.name).inc(report.created)
+            counts = store.counts(worker.name)
+            m.quarantined.labels(worker.name).set(counts["quarantined"])
+            m.in_doubt.labels(worker.name).set(counts["in_doubt"])
+            m.backlog.labels(worker.name).set(counts["pending"])
+        else:
+            m.imported.labels(worker.name).inc(pair.imported)
+        self._count_retries()
+        worker.summary = "ok" if report.ok else f"failed: {report.error}"
+        notify(f"STATUS={self._status_line()}")
+
+    def _count_retries(self) -> None:
+        with self._lock:
+            for client in [*self.sources.values(), *self.nationals.values()]:
+                endpoint = getattr(client, "endpoint", None)
+                stats = getattr(endpoint, "stats", None)
+                name = getattr(endpoint, "name", None)
+                if stats is None or name is None:
+                    continue
+                seen = self._retries_seen.get(name, 0)
+                if stats.retries > seen:
+                    self.metrics.retries.labels(name).inc(stats.retries - seen)
+                    self._retries_seen[name] = stats.retries
+
+    def _status_line(self) -> str:
+        parts = [f"{w.name} {w.summary}" for w in self.workers]
+        return "; ".join(parts)[:200]

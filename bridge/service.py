@@ -1,0 +1,211 @@
+"""What makes the bridge a well-behaved Linux service: lock, notify, health, metrics.
+
+* :class:`DatabaseLock` — one writer per database (``run``, ``sync``, ``resync``);
+* :func:`notify` — systemd's notify protocol over ``$NOTIFY_SOCKET``;
+* :class:`Metrics` and :class:`HealthServer` — ``GET /healthz`` and ``GET /metrics``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class LockedError(Exception):
+    """Another process is writing to the same database."""
+
+
+class DatabaseLock:
+    """An exclusive ``flock`` on ``<database>.lock``, released when the process ends."""
+
+    def __init__(self, database: Path) -> None:
+        self.path = Path(f"{database}.lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "another process"
+            os.close(fd)
+            raise LockedError(
+                f"{self.path.name.removesuffix('.lock')} is in use by lapor-bridge (pid {holder});"
+                " stop it first (systemctl stop lapor-bridge) or wait for it to finish"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode("ascii"))
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> DatabaseLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def notify(message: str) -> bool:
+    """Send one sd_notify message; False when not running under systemd's notify."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        try:
+            sock.connect(address)
+            sock.sendall(message.encode("utf-8"))
+        except OSError:
+            return False
+    return True
+
+
+def watchdog_interval() -> float | None:
+    """Half of ``$WATCHDOG_USEC`` in seconds, when systemd's watchdog is on for us."""
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        return int(usec) / 1_000_000 / 2
+    except ValueError:
+        return None
+
+
+class Metrics:
+    """The daemon's Prometheus metrics, on their own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.last_success = Gauge(
+            "lapor_bridge_last_success_timestamp_seconds",
+            "When the last successful pass of a source or account ended",
+            ["name"],
+            registry=r,
+        )
+        self.pass_duration = Histogram(
+            "lapor_bridge_pass_duration_seconds",
+            "Duration of one pass",
+            ["name"],
+            buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
+            registry=r,
+        )
+        self.passes_failed = Counter(
+            "lapor_bridge_passes_failed_total",
+            "Passes that ended in an error",
+            ["name"],
+            registry=r,
+        )
+        self.created = Counter(
+            "lapor_bridge_complaints_created_total",
+            "National complaints created",
+            ["source"],
+            registry=r,
+        )
+        self.imported = Counter(
+            "lapor_bridge_complaints_imported_total",
+            "National inbox complaints created in the home app",
+            ["account"],
+            registry=r,
+        )
+        self.followups = Counter(
+            "lapor_bridge_followups_total",
+            "Follow-ups and responses carried across",
+            ["direction"],
+            registry=r,
+        )
+        self.retries = Counter(
+            "lapor_bridge_http_retries_total",
+            "HTTP retries by destination",
+            ["destination"],
+            registry=r,
+        )
+        self.quarantined = Gauge(
+            "lapor_bridge_quarantined", "Records in quarantine", ["source"], registry=r
+        )
+        self.in_doubt = Gauge(
+            "lapor_bridge_in_doubt", "Creates whose answer is not known yet", ["source"], registry=r
+        )
+        self.backlog = Gauge(
+            "lapor_bridge_pending", "Writes waiting to be carried across", ["source"], registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class HealthServer:
+    """``/healthz`` and ``/metrics`` on a loopback address, in a background thread."""
+
+    def __init__(
+        self, listen: str, health: Callable[[], tuple[bool, dict[str, Any]]], metrics: Metrics
+    ):
+        host, _, port = listen.rpartition(":")
+        handler = _handler(health, metrics)
+        self._server = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="health",
+            daemon=True,
+        )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(
+    health: Callable[[], tuple[bool, dict[str, Any]]], metrics: Metrics
+) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] == "/healthz":
+                ok, detail = health()
+                body = json.dumps({"status": "ok" if ok else "degraded", **detail}).encode()
+                self._answer(200 if ok else 503, body, "application/json")
+            elif self.path.split("?")[0] == "/metrics":
+                self._answer(200, metrics.render(), CONTENT_TYPE_LATEST)
+            else:
+                self._answer(404, b'{"status": "not found"}', "application/json")
+
+        def _answer(self, status: int, body: bytes, ctype: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
