@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from adapters.lapor import client as lapor
+from adapters.local.open311 import client as open311
+from adapters.local.sambat import client as sambat
 from adapters.local.tanjak import client as tanjak
+from adapters.local.ujar import client as ujar
 from bridge.http import RetryPolicy
 from bridge.ports import LocalSource, National
 from bridge.settings import ConfigError, Settings, SourceSection, adapter_config
@@ -29,8 +32,26 @@ def _tanjak(name: str, config: BaseModel, policy: RetryPolicy | None) -> LocalSo
     return tanjak.connect(name, config, policy=policy)
 
 
+def _sambat(name: str, config: BaseModel, policy: RetryPolicy | None) -> LocalSource:
+    assert isinstance(config, sambat.SambatConfig)
+    return sambat.connect(name, config, policy=policy)
+
+
+def _ujar(name: str, config: BaseModel, policy: RetryPolicy | None) -> LocalSource:
+    assert isinstance(config, ujar.UjarConfig)
+    return ujar.connect(name, config, policy=policy)
+
+
+def _open311(name: str, config: BaseModel, policy: RetryPolicy | None) -> LocalSource:
+    assert isinstance(config, open311.Open311Config)
+    return open311.connect(name, config, policy=policy)
+
+
 KINDS: dict[str, Kind] = {
     "tanjak": Kind(tanjak.TanjakConfig, _tanjak),
+    "open311": Kind(open311.Open311Config, _open311),
+    "sambat": Kind(sambat.SambatConfig, _sambat),
+    "ujar": Kind(ujar.UjarConfig, _ujar),
 }
 
 

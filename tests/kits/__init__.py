@@ -21,7 +21,11 @@ class Kit(Protocol):
     """One app's sandbox and adapter, seen through the same questions."""
 
     kind: str
-    sandbox: SandboxServer
+
+    @property
+    def sandbox(self) -> SandboxServer:
+        """The app's sandbox (a subclass of the shared server)."""
+        ...
 
     def section(self, account: str) -> dict[str, Any]:
         """The ``[sources.NAME]`` keys (``kind`` included) that point at the sandbox."""

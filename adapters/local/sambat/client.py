@@ -1,0 +1,443 @@
+"""Sambat Kene Ker API client (``sambat.md``): the feed, one sambat, the write-back, photos.
+
+The back end is a legacy one and the client is shaped by its quirks:
+
+* failures come inside ``200`` answers (``{"status": "error", "pesan": ...}``)
+  or as an HTML error page with status ``200``. :func:`check_answer` tells
+  Endpoint which of them are worth retrying: only the ``pesan`` texts in
+  :data:`PERMANENT` are taken as final (the ticket is unknown, a value is
+  refused); everything else, a database hiccup included, is transient. For a
+  write that is not idempotent a transient failure becomes ``Ambiguous``,
+  since the back end may have applied it before failing;
+* writes are form-encoded, answers JSON;
+* it never answers ``429`` but gets slow under load: the configured rate
+  limit and timeout hold, and a timeout is retried like any transient failure;
+* the feed's ``sejak`` has one-minute resolution (see :meth:`SambatSource.pull`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from adapters.local.sambat.normalize import (
+    LOCAL_STATUS,
+    absent,
+    format_time,
+    local_category,
+    national_id_of,
+    normalize,
+    parse_time,
+)
+from bridge.errors import Ambiguous, NormalizeError, NotFound, Rejected, Transient, Unavailable
+from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client
+from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
+from bridge.ports import Created, Page, RawRecord
+from bridge.timefmt import parse_rfc3339, rfc3339
+
+#: where a feed starts when no cursor is stored: before any record can exist
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: ``pesan`` texts (inside a ``200``) that a retry cannot change, matched
+#: case-insensitively: the sandbox's and the back end's validation messages
+#: ("tiket tidak ditemukan", "kategori 'X' tidak dikenal", "status 'X' tidak valid",
+#: "data tidak valid", "isi sambat wajib diisi", "format tgl salah, ..."). Any
+#: other pesan ("koneksi database gagal", "Terjadi kesalahan pada server") is transient.
+PERMANENT = re.compile(
+    r"tidak ditemukan|tidak dikenal|tidak valid|wajib diisi|format \w+ salah", re.I
+)
+#: of the permanent ones, those that mean the ticket does not exist
+NOT_FOUND = re.compile(r"tidak ditemukan", re.I)
+#: a ``pesan`` is the back end's own text; it is cut to this length in messages
+PESAN_MAX = 160
+
+
+class SambatConfig(BaseModel):
+    """``[sources.NAME]`` keys of a Sambat source.
+
+    ``base_url`` is the back end's root; the API is under ``{base_url}/api``
+    (a ``base_url`` that already ends in ``/api`` is taken as the API root).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    account: str
+    base_url: str
+    username: str = Field(min_length=1)
+    password: SecretStr
+    location_id: str
+    categories: dict[str, str] = Field(default_factory=dict)
+    requests_per_second: float = Field(default=10.0, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    page_size: int = Field(default=100, ge=1, le=100)
+
+
+def api_root(base_url: str) -> str:
+    """``{base_url}/api``, without doubling an ``/api`` the operator already wrote."""
+    root = base_url.rstrip("/")
+    return root if root.endswith("/api") else f"{root}/api"
+
+
+# --- answers ------------------------------------------------------------------------
+
+
+def _pesan(body: Mapping[str, Any]) -> str:
+    pesan = body.get("pesan")
+    text = pesan.strip() if isinstance(pesan, str) and pesan.strip() else "no pesan given"
+    return text if len(text) <= PESAN_MAX else text[: PESAN_MAX - 1] + "…"
+
+
+def _looks_html(response: httpx.Response) -> bool:
+    content_type = response.headers.get("content-type", "").lower()
+    return "html" in content_type or response.content.lstrip()[:1] == b"<"
+
+
+def is_permanent(pesan: str) -> bool:
+    """Whether an error inside a ``200`` will come again on a retry (see :data:`PERMANENT`)."""
+    return PERMANENT.search(pesan) is not None
+
+
+def check_answer(response: httpx.Response) -> None:
+    """Endpoint's ``check``: raise ``Transient`` for a ``200`` that is a failure in disguise.
+
+    Other statuses are left to the caller (and 5xx to Endpoint). A permanent
+    error inside a ``200`` passes, and :meth:`SambatSource._send` turns it into
+    ``NotFound`` or ``Rejected``.
+    """
+    if response.status_code != 200:
+        return
+    if _looks_html(response):
+        raise Transient("Sambat answered 200 with an HTML error page")
+    try:
+        body = response.json()
+    except ValueError:
+        raise Transient("Sambat answered 200 with a body that is not JSON") from None
+    if not isinstance(body, Mapping) or body.get("status") not in ("ok", "error"):
+        raise Transient("Sambat answered 200 without an ok/error status")
+    if body["status"] == "error" and not is_permanent(_pesan(body)):
+        raise Transient(f"Sambat reported an error inside 200: {_pesan(body)}")
+
+
+def _total(body: Mapping[str, Any]) -> int:
+    """The feed's ``total`` (a count sent as a string): it bounds the paging."""
+    value = body.get("total")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise Unavailable("Sambat's feed answer has no usable total")
+
+
+def _raw(item: Any) -> RawRecord:
+    local_id = item.get("no_tiket") if isinstance(item, Mapping) else None
+    payload = item if isinstance(item, Mapping) else {"value": item}
+    return RawRecord(str(local_id).strip() if isinstance(local_id, str) else "", payload)
+
+
+def _updated(item: Any) -> datetime | None:
+    """A record's ``tgl_update``, or ``None`` when unreadable (the normalizer will say why)."""
+    value = item.get("tgl_update") if isinstance(item, Mapping) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def last_update(items: Sequence[Any]) -> datetime | None:
+    """The last readable ``tgl_update`` of a page ordered by it."""
+    return first_update(list(reversed(items)))
+
+
+def first_update(items: Sequence[Any]) -> datetime | None:
+    """The first readable ``tgl_update`` of a page ordered by it."""
+    for item in items:
+        moment = _updated(item)
+        if moment is not None:
+            return moment
+    return None
+
+
+def _version(item: Any) -> tuple[str, str]:
+    """A record's identity at one ``tgl_update``: the same pair is the same version."""
+    if not isinstance(item, Mapping):
+        return ("", repr(item))
+    return (str(item.get("no_tiket")), str(item.get("tgl_update")))
+
+
+def cursor_time(cursor: str | None) -> datetime:
+    """A stored cursor (RFC 3339, or Sambat's own format) as the ``sejak`` to start from."""
+    if cursor is None or not cursor.strip():
+        return EPOCH
+    for parse in (parse_rfc3339, parse_time):
+        try:
+            return parse(cursor)
+        except ValueError:
+            continue
+    raise Unavailable("the stored Sambat cursor is not a time (RFC 3339 or dd/mm/yyyy HH:MM)")
+
+
+def form_number(value: float | None) -> str:
+    """A coordinate as the back end wants it: a plain decimal string, ``""`` when none."""
+    return "" if value is None else f"{value:.6f}"
+
+
+def form_phone(phone: str | None) -> str:
+    """E.164 ``+62…`` → Sambat's digits-only ``62…``."""
+    return "" if phone is None else "".join(ch for ch in phone if ch.isdigit())
+
+
+def compose_isi(title: str, content: str) -> str:
+    """Sambat keeps one text: the LAPOR title, then the content (unless it already starts so)."""
+    title, content = title.strip(), content.strip()
+    if not title or content.startswith(title):
+        return content or title
+    separator = " " if title[-1] in ".!?" else ". "
+    return f"{title}{separator}{content}"
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Feed records read in one go, and whether the feed has more after them."""
+
+    items: list[Any]
+    more: bool
+
+
+class SambatSource:
+    """A Sambat Kene Ker back end as a ``bridge.ports.LocalSource``."""
+
+    def __init__(self, name: str, config: SambatConfig, endpoint: Endpoint) -> None:
+        self.name = name
+        self.account = config.account
+        self.config = config
+        self.endpoint = endpoint
+        self._host = urlsplit(config.base_url).netloc
+
+    # transport -------------------------------------------------------------------
+    def _refused_login(self) -> Unavailable:
+        return Unavailable(
+            f"Sambat refused the login (401): check sources.{self.name}.username "
+            f"and sources.{self.name}.password"
+        )
+
+    def _send(
+        self, method: str, path: str, *, idempotent: bool = True, **kw: Any
+    ) -> Mapping[str, Any]:
+        """One API call; the answer's JSON object with ``status`` ``ok``.
+
+        A permanent error inside a ``200`` becomes ``NotFound`` (HTTP-equivalent
+        404) or ``Rejected`` (422) carrying the back end's ``pesan``.
+        """
+        response = self.endpoint.send(method, path, idempotent=idempotent, check=check_answer, **kw)
+        if response.status_code == 401:
+            raise self._refused_login()
+        if response.status_code != 200:
+            raise Rejected(
+                response.status_code,
+                f"Sambat answered HTTP {response.status_code} to {method} {path}",
+            )
+        body = response.json()
+        if not isinstance(body, Mapping):  # check_answer lets no other 200 through
+            raise Unavailable("Sambat answered with a body that is not a JSON object")
+        if body.get("status") == "error":
+            pesan = _pesan(body)
+            if NOT_FOUND.search(pesan):
+                raise NotFound(404, f"Sambat: {pesan}")
+            raise Rejected(422, f"Sambat refused {method} {path}: {pesan}")
+        return body
+
+    def _ticket(self, local_id: str) -> str:
+        return f"/sambat/{quote(local_id, safe='')}"
+
+    # the feed --------------------------------------------------------------------
+    def _feed(self, sejak: datetime, start: int) -> tuple[list[Any], int]:
+        body = self._send(
+            "GET",
+            "/sambat",
+            params={"sejak": format_time(sejak), "start": start, "limit": self.config.page_size},
+        )
+        items = body.get("data")
+        if not isinstance(items, list):
+            raise Unavailable("Sambat's feed answer has no data list")
+        return items, _total(body)
+
+    def _block(self, sejak: datetime) -> _Block:
+        """Records from ``sejak``, reading on with ``start`` while a page sits in one minute.
+
+        A full page wholly inside one minute cannot move the keyset on (the
+        next ``sejak`` would be that same minute), so the following pages are
+        read at once with ``start``, before the engine writes anything back:
+        each write moves a record's ``tgl_update`` to now and would shift the
+        offsets under a later ``start``, skipping records. ``total`` and a
+        short page end the feed.
+        """
+        items: list[Any] = []
+        start = 0
+        while True:
+            page, total = self._feed(sejak, start)
+            items.extend(page)
+            start += len(page)
+            if not page or len(page) < self.config.page_size or start >= total:
+                return _Block(items, more=False)
+            first, last = first_update(page), last_update(page)
+            if first is not None and last is not None and last > first:
+                return _Block(items, more=True)
+
+    def pull(self, cursor: str | None) -> Iterator[Page]:
+        """Keyset paging on ``tgl_update``, which the feed only knows to the minute.
+
+        ``sejak`` is ``≥`` and minute-precise, so the cursor is the last
+        record's ``tgl_update`` minute (RFC 3339): the records of that minute
+        come again on the next pull, and the engine recognises the unchanged
+        ones. That overlap is what keeps a record that arrives later in the
+        same minute from being lost. After each block the feed is asked again
+        from the last record's minute with ``start=0`` (the minute only grows,
+        so the loop ends); within one pull a record already handed out in
+        that minute, unchanged, is not handed out twice.
+        """
+        sejak = cursor_time(cursor)
+        seen: set[tuple[str, str]] = set()
+        while True:
+            block = self._block(sejak)
+            last = last_update(block.items)
+            advanced = last is not None and last > sejak
+            fresh = [item for item in block.items if _version(item) not in seen]
+            size = self.config.page_size
+            chunks = [fresh[i : i + size] for i in range(0, len(fresh), size)] or [[]]
+            for index, chunk in enumerate(chunks):
+                final = index == len(chunks) - 1
+                page_cursor = rfc3339(last) if final and advanced and last is not None else None
+                yield Page([_raw(item) for item in chunk], page_cursor)
+            if not block.more or last is None or not advanced:
+                return
+            sejak = last
+            seen = {_version(item) for item in block.items if _updated(item) == sejak}
+
+    def cursor_for(self, since: datetime) -> str | None:
+        """``since`` floored to its minute (``sejak`` is minute-precise and ``≥``), RFC 3339."""
+        return rfc3339(parse_time(format_time(since)))
+
+    def fetch(self, local_id: str) -> RawRecord | None:
+        try:
+            body = self._send("GET", self._ticket(local_id))
+        except NotFound:
+            return None
+        data = body.get("data")
+        if not isinstance(data, Mapping):
+            raise Unavailable("Sambat answered a sambat without its data")
+        return _raw(data)
+
+    def normalize(self, raw: RawRecord) -> Complaint:
+        return normalize(
+            raw.payload,
+            source=self.name,
+            region=self.config.location_id,
+            categories=self.config.categories,
+        )
+
+    def fetch_attachment(self, attachment: Attachment) -> bytes:
+        """The photo, with the Basic login; only from the back end's own host."""
+        if urlsplit(attachment.url).netloc != self._host:
+            raise Rejected(0, "photo URL is not on the app's host; not fetched")
+        response = self.endpoint.send("GET", attachment.url)
+        if response.status_code == 401:
+            raise self._refused_login()
+        if response.status_code != 200:
+            raise Rejected(response.status_code, f"photo answered HTTP {response.status_code}")
+        if _looks_html(response):
+            raise Rejected(response.status_code, "photo URL answered an HTML page, not a photo")
+        return response.content
+
+    # writes ----------------------------------------------------------------------
+    def link_national(self, local_id: str, national_id: int) -> None:
+        self._send("POST", f"{self._ticket(local_id)}/lapor", data={"id_lapor": f"#{national_id}"})
+
+    def set_status(self, local_id: str, status: Status) -> None:
+        self._send(
+            "POST", f"{self._ticket(local_id)}/status", data={"status": LOCAL_STATUS[status]}
+        )
+
+    def add_response(self, local_id: str, response: FollowUp, ref: str) -> None:
+        form = {
+            "dari": response.author,
+            "isi": response.content,
+            "tgl": format_time(response.at),
+            "ref": ref,
+        }
+        self._send("POST", f"{self._ticket(local_id)}/tanggapan", idempotent=False, data=form)
+
+    def create(self, complaint: NationalComplaint) -> Created:
+        """A sambat for a LAPOR inbox complaint, linked to it (``sumber=lapor``)."""
+        reporter = None if complaint.anonymous else complaint.reporter
+        location = complaint.location
+        pinned = (
+            location is not None
+            and location.latitude is not None
+            and location.longitude is not None
+        )
+        form = {
+            "isi_sambat": compose_isi(complaint.title, complaint.content),
+            "kategori": local_category(complaint.category, self.config.categories),
+            "nama": reporter.name.get_secret_value() if reporter and reporter.name else "",
+            "hp": form_phone(reporter.phone.get_secret_value())
+            if reporter and reporter.phone
+            else "",
+            "kelurahan": "",
+            "kecamatan": "",
+            "lat": form_number(location.latitude) if pinned and location else "",
+            "lng": form_number(location.longitude) if pinned and location else "",
+            "skpd_tujuan": "",
+            "id_lapor": complaint.tracking_id,
+            "sumber": "lapor",
+        }
+        created = self._send("POST", "/sambat", idempotent=False, data=form)
+        no_tiket = created.get("no_tiket")
+        if absent(no_tiket) or not isinstance(no_tiket, str):
+            raise Ambiguous("Sambat answered a create without a no_tiket")
+        return Created(no_tiket.strip())
+
+    def poll_created(self, token: str) -> str | None:
+        return None  # Sambat creates synchronously and never hands out tokens
+
+    def find_created(self, national_id: int, since: datetime) -> str | None:
+        """Scan the feed from ``since`` (floored to its minute) for ``id_lapor`` naming it."""
+        for page in self.pull(self.cursor_for(since)):
+            for raw in page.records:
+                try:
+                    linked = national_id_of(raw.payload.get("id_lapor"))
+                except NormalizeError:
+                    continue
+                if linked == national_id:
+                    return raw.local_id
+        return None
+
+    def close(self) -> None:
+        self.endpoint.client.close()
+
+
+def connect(
+    name: str,
+    config: SambatConfig,
+    *,
+    policy: RetryPolicy | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> SambatSource:
+    client = make_client(
+        api_root(config.base_url),
+        timeout=config.timeout_seconds,
+        auth=httpx.BasicAuth(config.username, config.password.get_secret_value()),
+        transport=transport,
+    )
+    limiter = RateLimiter(config.requests_per_second, burst=max(1, int(config.requests_per_second)))
+    return SambatSource(
+        name, config, Endpoint(f"Sambat ({name})", client, limiter, policy or RetryPolicy())
+    )
