@@ -1,116 +1,130 @@
-"""``lapor-bridge demo``: the sandboxes on loopback with sample data, and the bridge against them.
+"""``lapor-bridge demo``: every sandbox on loopback with sample data, and the bridge against them.
 
 Everything happens in this process over real HTTP on 127.0.0.1: the
 sandboxes serve their contracts, the bridge runs passes through its normal
-configuration, store and engine; the admin's actions on LAPOR are played
-between passes.
+configuration, store and engine; the national admin's and the cities'
+actions are played between passes, and one pass runs through faults.
 """
 
 from __future__ import annotations
 
 import json
 import random
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from adapters import registry
-from adapters.lapor.sandbox import LaporSandbox
-from adapters.local.tanjak.sandbox import TanjakSandbox
+from adapters.sandboxes import MLG, TPI, Region
 from bridge import logs
 from bridge import status as status_mod
-from bridge.engine import Engine
+from bridge.engine import Engine, PassReport
 from bridge.settings import load_settings
 from bridge.store import Store
 
-SECRET = "demo-secret-tanjungpinang"
-TOKEN = "{0d9e5b7a-3c1f-4e2a-8b6d-5f4a3c2b1a00}"
-TANJAK_KEY = "demo-tanjak-key"
 
-
-def _config(workdir: Path, lapor: LaporSandbox, tanjak: TanjakSandbox) -> str:
-    return f"""# written by `lapor-bridge demo`: the sandboxes' addresses change every run
-[bridge]
-database = "{workdir / "bridge.db"}"
-poll_interval_seconds = 60
-http_listen = ""
-log_format = "console"
-log_level = "warning"
-
-[lapor]
-base_url = "{lapor.url}"
-requests_per_second = 200
-
-[lapor.accounts.tanjungpinang]
-api_secret = "{SECRET}"
-token = "{TOKEN}"
-institution = "Pemerintah Kota Tanjungpinang"
-home_source = "tanjak"
-
-[sources.tanjak]
-kind = "tanjak"
-account = "tanjungpinang"
-base_url = "{tanjak.url}"
-api_key = "{TANJAK_KEY}"
-location_id = "21.72"
-requests_per_second = 200
-"""
-
-
-def _pass(config: Path) -> dict[str, Any]:
+def _pass(config: Path, title: str) -> tuple[PassReport, dict[str, Any]]:
+    print(f"\n== {title}")
     settings = load_settings(config)
     sources = registry.connect_sources(settings)
     nationals = registry.connect_nationals(settings)
     store = Store(settings.bridge.database)
     try:
-        report = Engine(store, sources, nationals, homes=registry.homes(settings)).sync()
+        engine = Engine(
+            store, sources, nationals, homes=registry.homes(settings), poll_floor=timedelta(0)
+        )
+        report = engine.sync()
         for item in report.sources.values():
             print(
-                f"  {item.name}: seen {item.seen}, created {item.created}, linked {item.linked},"
-                f" updated {item.updated}, quarantined {item.quarantined}"
-                + (f", failed: {item.error}" if item.error else "")
+                f"  {item.name:<12} seen {item.seen:>3}  created {item.created:>3}"
+                f"  linked {item.linked:>2}  updated {item.updated:>3}"
+                f"  quarantined {item.quarantined}  follow-ups→LAPOR {item.pair.to_national}"
+                + (f"  FAILED: {item.error}" if item.error else "")
             )
-        return status_mod.collect(
+        for account in report.accounts.values():
+            pair = account.pair
+            print(
+                f"  {account.name:<12} inbox imported {pair.imported:>2}"
+                f"  responses→app {pair.to_local:>2}  statuses moved {pair.statuses:>2}"
+                f"  polled {pair.polled:>3}"
+                + (f"  FAILED: {account.error}" if account.error else "")
+            )
+        state = status_mod.collect(
             store, settings.sources, settings.lapor.accounts, settings.bridge.poll_interval_seconds
         )
+        return report, state
     finally:
         store.close()
         registry.close_all(sources, nationals)
 
 
+def _admin_works(region: Region, rng: random.Random) -> None:
+    """The national admin verifies most complaints, answers some, archives a few."""
+    for complaint in region.lapor.complaints():
+        if complaint["status_code"] != 10:
+            continue
+        roll = rng.random()
+        institution = TPI if "tanjak" in complaint["tags"] or "ujar" in complaint["tags"] else MLG
+        if "kota-contoh" in complaint["tags"]:
+            institution = TPI
+        if roll < 0.75:
+            region.lapor.verify(complaint["id"], institution)
+            if roll < 0.25:
+                region.lapor.admin_followup(
+                    complaint["id"], "Mohon instansi terkait segera menindaklanjuti laporan ini."
+                )
+        elif roll < 0.8:
+            region.lapor.archive(complaint["id"], "Laporan tidak dapat diproses: data kurang.")
+
+
 def run_demo(workdir: Path, complaints: int = 40, seed: int = 2026) -> int:
-    """Run the demo; returns the exit code (0 when the bridge ends healthy)."""
+    """Run the demo; returns the exit code (0 when the bridge ends healthy and with no doubles)."""
     rng = random.Random(seed)
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in workdir.glob("bridge.db*"):
         stale.unlink()
-    logs.configure("warning", "console")
-    with LaporSandbox() as lapor, TanjakSandbox(api_key=TANJAK_KEY, seed=seed) as tanjak:
-        assert isinstance(lapor, LaporSandbox) and isinstance(tanjak, TanjakSandbox)
-        lapor.add_account(SECRET, TOKEN, "Pemerintah Kota Tanjungpinang")
-        tanjak.seed_sample(rng, complaints)
+    logs.configure("error", "console")
+    with Region(seed=seed) as region:
+        region.seed_sample(complaints, rng)
         config = workdir / "config.toml"
-        config.write_text(_config(workdir, lapor, tanjak), encoding="utf-8")
-        print(f"sandboxes: LAPOR {lapor.url}, Tanjak {tanjak.url}")
-        print("pass 1: the backlog")
-        _pass(config)
-        print("a few new complaints arrive; LAPOR's gateway has a bad minute")
-        fresh = tanjak.seed_sample(random.Random(seed + 1), max(1, complaints // 4))
-        for aduan in fresh:  # filed just now: the feed shows them after the cursor
-            tanjak.edit_aduan(aduan["id"], isi=aduan["isi"])
-        lapor.faults.chaos(0.2, ("503", "html502", "429"), seed=seed, retry_after=0)
-        lapor.faults.inject("drop_after_write", method="POST", path=r"/complaints/complaint$")
-        print("pass 2: new complaints, through faults")
-        _pass(config)
-        lapor.faults.clear()
-        print("pass 3: nothing new")
-        state = _pass(config)
-        national = lapor.complaints()
+        config.write_text(region.config(workdir / "bridge.db", log_format="console"), "utf-8")
+        print("sandboxes on loopback:")
+        for server in region.servers:
+            print(f"  {type(server).__name__:<16} {server.url}")
+        _pass(config, "pass 1: the backlog of four apps, and LAPOR's inbox")
+        _admin_works(region, rng)
+        for aduan in region.tanjak.all_aduan()[:5]:
+            region.tanjak.respond(aduan["id"], "DLH", "Tim kami sudah meninjau lokasi hari ini.")
+        print("\n(the national admin verifies and answers; Tanjak's agencies respond)")
+        _pass(config, "pass 2: statuses and follow-ups both ways")
+        region.tanjak.seed_sample(random.Random(seed + 1), max(1, complaints // 4))
+        for aduan in region.tanjak.all_aduan()[-max(1, complaints // 4) :]:
+            region.tanjak.edit_aduan(aduan["id"], isi=aduan["isi"] + " Mohon segera.")
+        region.lapor.faults.chaos(0.2, ("503", "html502", "429"), seed=seed, retry_after=0)
+        region.lapor.faults.inject(
+            "drop_after_write", method="POST", path=r"/complaints/complaint$"
+        )
+        region.ujar.expire_tokens()
+        print("\n(new complaints arrive; LAPOR's gateway has a bad minute; Ujar's token expires)")
+        _pass(config, "pass 3: through faults")
+        region.lapor.faults.clear()
+        _pass(config, "pass 4: catching up")
+        _, state = _pass(config, "pass 5: nothing new — nothing changes")
+        national = region.lapor.complaints()
         tags = [t for c in national for t in c["tags"] if t.startswith("ext-")]
+        doubles = len(tags) - len(set(tags))
         print(
-            f"LAPOR now holds {len(national)} complaints from the bridge,"
-            f" {len(tags) - len(set(tags))} duplicated"
+            f"\nLAPOR-SP4N holds {len(national)} complaints, {len(set(tags))} of them from the"
+            f" bridge; {doubles} created twice"
         )
     (workdir / "status.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
-    print(json.dumps(state, indent=2))
-    print(f"status written to {workdir / 'status.json'}; config in {config}")
-    return 0 if state["healthy"] and len(tags) == len(set(tags)) else 1
+    print("\nstatus:")
+    for name, row in state["sources"].items():
+        print(
+            f"  {name:<12} mapped {row['mapped']:>3}  pending {row['pending']}"
+            f"  quarantined {row['quarantined']}  in doubt {row['in_doubt']}"
+            f"  tracked by polling {row['tracked_by_polling']}"
+        )
+    print(f"  healthy: {state['healthy']}" + "".join(f"\n  - {p}" for p in state["problems"]))
+    print(f"\nwritten: {workdir / 'status.json'}, {config}")
+    return 0 if state["healthy"] and doubles == 0 else 1

@@ -28,6 +28,8 @@ def prepare(data: bytes, name: str) -> Photo:
             if width * height > MAX_PIXELS:
                 raise PhotoError(f"image too large to decode ({width}x{height})")
             image.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()  # verify() does not decode: a truncated file only shows here
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise PhotoError(f"not a readable image ({type(exc).__name__})") from None
     if fmt not in _FORMATS:

@@ -177,7 +177,7 @@ class TwoWay:
         except Ambiguous as exc:
             raise _Hold(f"answer lost: {exc}") from None
         except Rejected as exc:
-            if exc.status == 403:
+            if exc.status == 403 and not self._national_closed(row):
                 raise _Hold(
                     "LAPOR refuses: the complaint is not disposed to this agency (yet)"
                 ) from None
@@ -203,6 +203,12 @@ class TwoWay:
                     national_canonical=Status.DONE.value,
                     national_status=60,
                 )
+
+    def _national_closed(self, row: Mapping[str, Any]) -> bool:
+        """A closed (done or archived) complaint takes no more follow-ups: waiting is pointless."""
+        mapping = self.store.mapping(row["source"], row["local_id"])
+        closed = (Status.DONE.value, Status.REJECTED.value)
+        return mapping is not None and mapping["national_canonical"] in closed
 
     def _find_national_followup(
         self, national: National, national_id: int, content: str
