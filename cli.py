@@ -356,7 +356,10 @@ def _print_status(state: dict[str, Any]) -> None:
 
     console = Console()
     table = Table(title="lapor-bridge status")
-    columns = ("source", "last pull", "cursor", "mapped", "pending", "quarantined", "in doubt")
+    columns = (
+        "source", "last pull", "cursor", "mapped", "pending", "quarantined", "in doubt",
+        "TOPIK LAINNYA",
+    )  # fmt: skip
     for column in (*columns, "polled", "error"):
         table.add_column(column)
     for name, row in state["sources"].items():
@@ -370,6 +373,7 @@ def _print_status(state: dict[str, Any]) -> None:
             str(row["pending"]),
             str(row["quarantined"]),
             str(row["in_doubt"]),
+            str(row["topik_lainnya"]),
             polled,
             row["last_error"] or "",
         )

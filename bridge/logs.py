@@ -77,9 +77,22 @@ def redact(
     return event_dict
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is at the time of writing (tests and CLIs swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
     """Set up structlog: JSON lines by default, console on a TTY when ``fmt`` is auto."""
-    stream = stream if stream is not None else sys.stderr
+    stream = stream if stream is not None else _Stderr()
     console = fmt == "console" or (fmt == "auto" and stream.isatty())
     renderer: Any
     if console:

@@ -160,6 +160,49 @@ def m002_two_way(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_dedupe(db: Database) -> None:
+    db.executescript(
+        """
+        -- rule (3): one row per mapped local record that can be merged (bridge/dedupe.py);
+        -- phone_key is a keyed hash, never the number; created_at is UTC ISO
+        CREATE TABLE dedupe_index (
+            national_id INTEGER,
+            source TEXT NOT NULL,
+            local_id TEXT NOT NULL,
+            phone_key TEXT NOT NULL,
+            category TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            text_norm TEXT NOT NULL,
+            PRIMARY KEY (source, local_id)
+        );
+        CREATE INDEX dedupe_index_block ON dedupe_index (phone_key, category, created_at);
+
+        -- every rule (3) decision: its score and the fingerprints of its inputs only
+        CREATE TABLE dedupe_decisions (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            local_id TEXT NOT NULL,
+            candidate_of TEXT,
+            rule TEXT NOT NULL,
+            score REAL NOT NULL,
+            merged INTEGER NOT NULL,
+            inputs TEXT NOT NULL
+        );
+        CREATE INDEX dedupe_decisions_record ON dedupe_decisions (source, local_id);
+
+        -- the per-database key of the phone hashes
+        CREATE TABLE dedupe_meta (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        INSERT INTO dedupe_meta (name, value)
+            VALUES ('phone_key_secret', lower(hex(randomblob(32))));
+        """
+    )
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -532,6 +575,9 @@ class Store:
             + count("SELECT COUNT(*) FROM followups WHERE source = ? AND state = 'pending'"),
             "quarantined": count(
                 "SELECT COUNT(*) FROM quarantine WHERE source = ? AND state = 'open'"
+            ),
+            "topik_lainnya": count(
+                "SELECT COUNT(*) FROM mappings WHERE source = ? AND category = 'TOPIK LAINNYA'"
             ),
             "in_doubt": count(
                 "SELECT COUNT(*) FROM intents WHERE source = ? AND state = 'pending'"

@@ -1,0 +1,113 @@
+"""The operators' CLI against a store filled by real syncs."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from cli import app
+from tests.harness import World
+
+runner = CliRunner()
+
+
+def _cli(world: World, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["--config", str(world.config_path), *args])
+    return result.exit_code, result.output
+
+
+def test_status_json_has_the_contract_fields(world: World) -> None:
+    world.tanjak.add_aduan(isi="Lampu jalan mati di Jl. Pramuka sejak seminggu.")
+    assert world.sync().ok
+    code, out = _cli(world, "status", "--json")
+    state = json.loads(out)
+    assert code == 0 and state["healthy"] is True
+    tanjak = state["sources"]["tanjak"]
+    for key in ("last_pull_at", "mapped", "pending", "quarantined", "in_doubt"):
+        assert key in tanjak
+    assert tanjak["mapped"] == 1
+    assert state["accounts"]["tanjungpinang"]["pending"] == 0
+    assert state["accounts"]["tanjungpinang"]["last_pull_at"]
+
+
+def test_status_degraded_when_quarantined_and_the_table(world: World) -> None:
+    aduan = world.tanjak.add_aduan(isi="Jalan rusak parah di depan SD 005, banyak lubang.")
+    world.tanjak.corrupt(aduan["id"], status="entah")
+    world.sync()
+    code, out = _cli(world, "status")
+    assert code == 1
+    assert "DEGRADED" in out and "quarantined" in out
+
+
+def test_quarantine_list_show_retry_drop(world: World) -> None:
+    aduan = world.tanjak.add_aduan(
+        isi="Sampah menumpuk di Jl. Ganet.",
+        pelapor={"nama": "Siti Aminah", "hp": "081234567890", "nik": "2172015501900001"},
+        anonim=False,
+    )
+    world.tanjak.corrupt(aduan["id"], status="entah")
+    world.sync()
+    code, out = _cli(world, "quarantine", "list")
+    assert code == 0 and f"tanjak:{aduan['id']}" in out and "status" in out
+    entry_id = out.split()[0]
+    code, out = _cli(world, "quarantine", "show", entry_id)
+    assert code == 0 and '"entah"' in out
+    for secret in ("Siti Aminah", "081234567890", "2172015501900001"):
+        assert secret not in out
+    code, out = _cli(world, "quarantine", "retry", entry_id)
+    assert code == 1 and "still quarantined" in out
+    world.tanjak.set_status(aduan["id"], "baru")  # the app fixes the record
+    code, out = _cli(world, "quarantine", "retry", entry_id)
+    assert code == 0, out
+    assert len(world.national_for(aduan["id"])) == 1
+    other = world.tanjak.add_aduan(isi="Parkir liar menutup trotoar di depan pertokoan.")
+    world.tanjak.corrupt(other["id"], status="entah")
+    world.sync()
+    entries = world.store()
+    entry = entries.quarantined("tanjak")[0]
+    entries.close()
+    code, out = _cli(world, "quarantine", "drop", str(entry["id"]))
+    assert code == 0
+    code, out = _cli(world, "quarantine", "list")
+    assert "quarantine is empty" in out
+
+
+def test_mapping_show_by_both_refs(world: World) -> None:
+    aduan = world.tanjak.add_aduan(isi="Drainase tersumbat di Jl. Wiratno, air meluap ke jalan.")
+    world.sync()
+    national = world.national_for(aduan["id"])[0]
+    code, out = _cli(world, "mapping", "show", f"tanjak:{aduan['id']}")
+    assert code == 0 and f"#{national['id']}" in out and "created" in out
+    code, out = _cli(world, "mapping", "show", f"#{national['id']}")
+    assert code == 0 and f"tanjak:{aduan['id']}" in out
+    code, _ = _cli(world, "mapping", "show", "tanjak:999999")
+    assert code == 1
+
+
+def test_resync_never_creates_twice_and_dry_run_plans(world: World) -> None:
+    aduan = world.tanjak.add_aduan(isi="Pohon tumbang di Jl. Sei Timun menghalangi kendaraan.")
+    fresh = world.tanjak.add_aduan(isi="Genangan air di depan pasar setelah hujan deras.")
+    world.sync()
+    extra = world.tanjak.add_aduan(isi="Lampu PJU padam di Jl. Basuki Rahmat sudah 3 hari.")
+    code, out = _cli(world, "resync", "--source", "tanjak", "--dry-run")
+    assert code == 0
+    assert f"tanjak:{extra['id']}: create" in out
+    assert f"tanjak:{aduan['id']} (#" in out
+    assert len(world.lapor.complaints()) == 2  # a dry run changes nothing
+    code, out = _cli(world, "resync", "--source", "tanjak", "--id", str(fresh["id"]))
+    assert code == 0, out
+    code, out = _cli(world, "resync", "--source", "tanjak", "--since", "2000-01-01")
+    assert code == 0, out
+    tags = [t for c in world.lapor.complaints() for t in c["tags"] if t.startswith("ext-")]
+    assert len(tags) == len(set(tags)) == 3
+
+
+def test_sync_exit_codes(world: World) -> None:
+    world.tanjak.add_aduan(isi="Sampah di sungai Jl. Ganet menyumbat aliran air.")
+    code, out = _cli(world, "sync")
+    assert code == 0, out
+    bad = world.tanjak.add_aduan(isi="Kabel menjuntai rendah di Jl. Pramuka berbahaya.")
+    world.tanjak.corrupt(bad["id"], status="entah")
+    code, out = _cli(world, "sync")
+    assert code == 1
