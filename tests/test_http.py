@@ -1,0 +1,119 @@
+"""The retry and rate-limit rules of bridge.http, at unit level (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from bridge.errors import Ambiguous, Transient, Unavailable
+from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client, retry_after_seconds
+
+
+def _endpoint(
+    handler: Callable[[httpx.Request], httpx.Response], slept: list[float], attempts: int = 4
+) -> Endpoint:
+    client = make_client("http://app.test", transport=httpx.MockTransport(handler))
+    return Endpoint(
+        "app", client, RateLimiter(1000, 100), RetryPolicy(attempts, 0.01, 0.02), sleep=slept.append
+    )
+
+
+def test_429_honours_retry_after() -> None:
+    answers = iter([httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200)])
+    slept: list[float] = []
+    endpoint = _endpoint(lambda r: next(answers), slept)
+    assert endpoint.send("GET", "/x").status_code == 200
+    assert slept == [7.0]
+    assert endpoint.stats.retries == 1
+
+
+def test_5xx_retried_for_reads_ambiguous_for_writes() -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        return httpx.Response(503, text="<html>503</html>")
+
+    slept: list[float] = []
+    endpoint = _endpoint(handler, slept)
+    with pytest.raises(Unavailable, match="gave up after 4 attempts"):
+        endpoint.send("GET", "/x")
+    assert calls == ["GET"] * 4 and len(slept) == 3
+    calls.clear()
+    with pytest.raises(Ambiguous):
+        endpoint.send("POST", "/create", idempotent=False)
+    assert calls == ["POST"]  # never re-posted blind
+
+
+def test_connection_refused_is_retried_even_for_writes() -> None:
+    attempts = iter([httpx.ConnectError("refused"), None])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        error = next(attempts)
+        if error is not None:
+            raise error
+        return httpx.Response(201)
+
+    endpoint = _endpoint(handler, [])
+    assert endpoint.send("POST", "/create", idempotent=False).status_code == 201
+
+
+def test_dropped_answer_on_a_write_is_ambiguous() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+    with pytest.raises(Ambiguous):
+        _endpoint(handler, []).send("POST", "/create", idempotent=False)
+
+
+def test_4xx_is_returned_not_retried() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(422, json={"message": "invalid"})
+
+    assert _endpoint(handler, []).send("POST", "/x", idempotent=False).status_code == 422
+    assert len(calls) == 1
+
+
+def test_check_turns_a_bad_200_into_a_retry() -> None:
+    answers = iter(
+        [
+            httpx.Response(200, text="<html>error</html>", headers={"content-type": "text/html"}),
+            httpx.Response(200, json={}),
+        ]
+    )
+
+    def check(response: httpx.Response) -> None:
+        if response.headers.get("content-type", "").startswith("text/html"):
+            raise Transient("HTML inside 200")
+
+    endpoint = _endpoint(lambda r: next(answers), [])
+    assert endpoint.send("GET", "/x", check=check).json() == {}
+
+
+def test_backoff_is_capped_and_jittered() -> None:
+    policy = RetryPolicy(attempts=10, initial=0.5, maximum=4.0)
+    waits = [policy.backoff(n) for n in range(1, 10) for _ in range(20)]
+    assert max(waits) <= 4.0 and min(waits) >= 0.0
+    assert len({round(w, 6) for w in waits}) > 50
+
+
+def test_retry_after_forms() -> None:
+    assert retry_after_seconds("3") == 3.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds(None) is None
+
+
+def test_rate_limiter_spaces_requests() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate=2.0, burst=1, clock=lambda: now[0])
+    limiter.acquire()
+    assert limiter._tokens == 0
+    now[0] += 0.5
+    limiter.acquire()  # one token refilled after half a second at 2/s
+    assert limiter._tokens == 0
