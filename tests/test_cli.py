@@ -111,3 +111,14 @@ def test_sync_exit_codes(world: World) -> None:
     world.tanjak.corrupt(bad["id"], status="entah")
     code, out = _cli(world, "sync")
     assert code == 1
+
+
+def test_config_check_reaches_every_system(world: World) -> None:
+    code, out = _cli(world, "config", "check")
+    assert code == 0, out
+    assert "lapor.accounts.tanjungpinang: ok" in out and "sources.tanjak: ok" in out
+    text = world.config_path.read_text(encoding="utf-8")
+    world.config_path.write_text(text.replace('api_key = "', 'api_key = "wrong-'), encoding="utf-8")
+    code, out = _cli(world, "config", "check")
+    assert code == 2
+    assert "sources.tanjak" in out and "401" in out and "wrong-" not in out
