@@ -18,7 +18,17 @@ from bridge import photos as photo_rules
 from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable
 from bridge.logs import get_logger
 from bridge.model import Complaint, NationalTicket, Status
-from bridge.plan import Create, Known, Link, Record, Recover, WriteBack, fingerprint, plan
+from bridge.plan import (
+    Create,
+    Known,
+    Link,
+    Record,
+    Recover,
+    WriteBack,
+    converge,
+    fingerprint,
+    plan,
+)
 from bridge.ports import CreateRequest, LocalSource, National, Photo, RawRecord
 from bridge.store import Store
 from bridge.tags import tags_for
@@ -513,10 +523,7 @@ class Engine:
 
 
 def _converged(local: str, national: Status) -> Status:
-    local_status = Status(local)
-    if local_status.terminal and national.terminal and local_status != national:
-        return local_status
-    return local_status if local_status.rank >= national.rank else national
+    return converge(Status(local), national, national_origin=False).target
 
 
 def _summary(complaint: Complaint) -> dict[str, Any]:
