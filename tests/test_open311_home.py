@@ -1,0 +1,63 @@
+"""An Open311 city as an account's home app: a queued create's token survives a restart."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from adapters import registry
+from adapters.sandboxes import TPI, Region
+from bridge.engine import Engine, PassReport
+from bridge.settings import load_settings
+from bridge.store import Store
+from tests.harness import FAST
+
+
+def _pass(config: Path) -> PassReport:
+    settings = load_settings(config)
+    sources = registry.connect_sources(settings, policy=FAST)
+    nationals = registry.connect_nationals(settings, policy=FAST)
+    store = Store(settings.bridge.database)
+    try:
+        engine = Engine(
+            store, sources, nationals, homes=registry.homes(settings), poll_floor=timedelta(0)
+        )
+        return engine.sync()
+    finally:
+        store.close()
+        registry.close_all(sources, nationals)
+
+
+def test_queued_create_token_is_kept_and_polled_across_restarts(tmp_path: Path) -> None:
+    with Region(apps=("kota-contoh",)) as region:
+        region.open311.queued = True
+        region.open311.token_polls = 3  # the request exists only after three polls
+        config = tmp_path / "config.toml"
+        text = region.config(tmp_path / "bridge.db").replace(
+            f'institution = "{TPI}"', f'institution = "{TPI}"\nhome_source = "kota-contoh"', 1
+        )
+        config.write_text(text, encoding="utf-8")
+        filed = region.lapor.file_complaint(
+            "Jalan berlubang di depan puskesmas",
+            "Lubang besar di depan puskesmas membahayakan pengendara motor pada malam hari.",
+            "PEKERJAAN UMUM DAN PENATAAN RUANG/JALAN BERLUBANG",
+            TPI,
+        )
+        _pass(config)  # posts the create: the city answers with a token
+        store = Store(tmp_path / "bridge.db")
+        [intent] = store.pending_intents("kota-contoh", "import")
+        store.close()
+        assert intent["payload"]["token"]
+        for _ in range(4):  # every pass is a fresh process: engine, clients, store
+            _pass(config)
+        created = [
+            r for r in region.open311.all_requests()
+            if f"#{filed['id']}" in (r.get("description") or "")
+        ]  # fmt: skip
+        assert len(created) == 1
+        store = Store(tmp_path / "bridge.db")
+        mapping = store.mapping_by_national(filed["id"])
+        assert store.pending_intents("kota-contoh", "import") == []
+        store.close()
+        assert mapping is not None and mapping["origin"] == "national"
+        assert mapping["local_id"] == created[0]["service_request_id"]
