@@ -37,6 +37,8 @@ app = typer.Typer(
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 mapping_app = typer.Typer(help="Look up the mapping of local records to national complaints.")
 quarantine_app = typer.Typer(help="Records that could not be processed.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports for auditors.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
 app.add_typer(config_app, name="config")
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(quarantine_app, name="quarantine")
@@ -331,6 +333,64 @@ def quarantine_drop(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> N
             store.release_quarantine(entry["source"], entry["local_id"], "dropped")
             store.event("quarantine_dropped", entry["source"], entry["local_id"], entry=entry_id)
     typer.echo(f"dropped {entry['source']}:{entry['local_id']}")
+
+
+@contextmanager
+def _output(out: Path | None) -> Iterator[Any]:
+    if out is None:
+        yield sys.stdout
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8", newline="") as stream:
+        yield stream
+
+
+def _times(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    try:
+        return (parse_rfc3339(since) if since else None, parse_rfc3339(until) if until else None)
+    except ValueError:
+        typer.echo("--since/--until: an RFC 3339 time or a date (YYYY-MM-DD, WIB)", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="csv, json or html")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
+    source: Annotated[list[str] | None, typer.Option("--source", help="Only these.")] = None,
+    since: Annotated[str | None, typer.Option(help="Filed at or after TIME.")] = None,
+    until: Annotated[str | None, typer.Option(help="Filed before TIME.")] = None,
+) -> None:
+    """The reconciliation report: one row per local record and per national-only complaint."""
+    from bridge import report
+
+    conf = settings()
+    start, end = _times(since, until)
+    if fmt not in report.FORMATS:
+        typer.echo(f"--format: one of {', '.join(report.FORMATS)}", err=True)
+        raise typer.Exit(2)
+    with open_store(conf) as store, _output(out) as stream:
+        count = report.export(store, fmt, stream, sources=source or (), since=start, until=end)
+    if out is not None:
+        typer.echo(f"{count} rows written to {out}", err=True)
+
+
+@report_app.command("sla")
+def report_sla(
+    fmt: Annotated[str, typer.Option("--format", help="text, json or csv")] = "text",
+    year: Annotated[int | None, typer.Option(help="Only complaints filed in YYYY.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
+    source: Annotated[list[str] | None, typer.Option("--source", help="Only these.")] = None,
+) -> None:
+    """Response times per agency and per source, in working days, with the broken promises."""
+    from bridge import sla
+
+    conf = settings()
+    if fmt not in sla.SLA_FORMATS:
+        typer.echo(f"--format: one of {', '.join(sla.SLA_FORMATS)}", err=True)
+        raise typer.Exit(2)
+    with open_store(conf) as store, _output(out) as stream:
+        sla.write_report(store, fmt, stream, year=year, sources=tuple(source or ()))
 
 
 @app.command()

@@ -16,7 +16,7 @@ from typing import Any
 
 from adapters import registry
 from adapters.sandboxes import MLG, TPI, Region
-from bridge import logs
+from bridge import logs, report, sla
 from bridge import status as status_mod
 from bridge.engine import Engine, PassReport
 from bridge.settings import load_settings
@@ -118,6 +118,15 @@ def run_demo(workdir: Path, complaints: int = 40, seed: int = 2026) -> int:
             f" bridge; {doubles} created twice"
         )
     (workdir / "status.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
+    store = Store(workdir / "bridge.db")
+    try:
+        for fmt in ("html", "csv"):
+            with (workdir / f"report.{fmt}").open("w", encoding="utf-8", newline="") as out:
+                rows = report.export(store, fmt, out)
+        with (workdir / "sla.txt").open("w", encoding="utf-8") as out:
+            sla.write_report(store, "text", out)
+    finally:
+        store.close()
     print("\nstatus:")
     for name, row in state["sources"].items():
         print(
@@ -126,5 +135,8 @@ def run_demo(workdir: Path, complaints: int = 40, seed: int = 2026) -> int:
             f"  tracked by polling {row['tracked_by_polling']}"
         )
     print(f"  healthy: {state['healthy']}" + "".join(f"\n  - {p}" for p in state["problems"]))
-    print(f"\nwritten: {workdir / 'status.json'}, {config}")
+    print(
+        f"\nreconciliation report ({rows} rows): {workdir / 'report.html'} and report.csv;"
+        f" agency response times: {workdir / 'sla.txt'}; status: {workdir / 'status.json'}"
+    )
     return 0 if state["healthy"] and doubles == 0 else 1

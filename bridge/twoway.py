@@ -56,7 +56,12 @@ class _Hold(Exception):
 
 
 def poll_interval(age: timedelta, idle: timedelta, floor: timedelta) -> timedelta:
-    """Back off with the complaint's age and inactivity, between ``floor`` and a day."""
+    """Back off with the complaint's age and inactivity, between ``floor`` and a day.
+
+    A floor of zero polls on every pass (the tests and the demo).
+    """
+    if floor <= timedelta(0):
+        return timedelta(0)
     wanted = max(floor, min(age, idle) / 8)
     return min(POLL_MAX, wanted)
 
@@ -307,6 +312,16 @@ class TwoWay:
                 )
             local_status = moves.to_local
         with self.store.atomic():
+            if mapping["national_canonical"] != complaint.status.value:
+                self.store.event(
+                    "national_status_moved",
+                    source.name,
+                    local_id,
+                    complaint.id,
+                    old=mapping["national_canonical"],
+                    new=complaint.status.value,
+                    code=complaint.status_code,
+                )
             self._note_status(mapping, local_status, complaint.status, moves.conflict, report)
             self.store.update_mapping(
                 source.name,

@@ -122,3 +122,24 @@ def test_config_check_reaches_every_system(world: World) -> None:
     code, out = _cli(world, "config", "check")
     assert code == 2
     assert "sources.tanjak" in out and "401" in out and "wrong-" not in out
+
+
+def test_export_and_sla_commands(world: World) -> None:
+    aduan = world.tanjak.add_aduan(
+        isi="Sampah menumpuk di TPS Jl. Ganet.",
+        pelapor={"nama": "Rina Wulandari", "hp": "081299988877", "nik": "2172015501900002"},
+        anonim=False,
+    )
+    world.sync()
+    code, out = _cli(world, "export", "--format", "json")
+    assert code == 0
+    rows = json.loads(out)
+    assert rows[0]["source"] == "tanjak" and rows[0]["local_id"] == str(aduan["id"])
+    assert "Rina" not in out and "081299988877" not in out
+    target = world.tmp / "out" / "report.html"
+    code, _ = _cli(world, "export", "--format", "html", "--out", str(target))
+    assert code == 0 and target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    code, out = _cli(world, "report", "sla", "--format", "json")
+    assert code == 0 and json.loads(out)
+    code, _ = _cli(world, "export", "--format", "xml")
+    assert code == 2

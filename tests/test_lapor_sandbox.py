@@ -63,19 +63,25 @@ def shared() -> Iterator[LaporSandbox]:
 
 @pytest.fixture
 def shared_tpi(shared: LaporSandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=shared.base_url, headers=auth(TPI_SECRET, TPI_TOKEN)) as client:
+    with httpx.Client(
+        base_url=shared.base_url, headers=auth(TPI_SECRET, TPI_TOKEN), timeout=60
+    ) as client:
         yield client
 
 
 @pytest.fixture
 def tpi(sandbox: LaporSandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.base_url, headers=auth(TPI_SECRET, TPI_TOKEN)) as client:
+    with httpx.Client(
+        base_url=sandbox.base_url, headers=auth(TPI_SECRET, TPI_TOKEN), timeout=60
+    ) as client:
         yield client
 
 
 @pytest.fixture
 def mlg(sandbox: LaporSandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.base_url, headers=auth(MLG_SECRET, MLG_TOKEN)) as client:
+    with httpx.Client(
+        base_url=sandbox.base_url, headers=auth(MLG_SECRET, MLG_TOKEN), timeout=60
+    ) as client:
         yield client
 
 
@@ -150,7 +156,7 @@ def errors_of(response: httpx.Response) -> dict[str, list[str]]:
 def test_requests_without_the_right_pair_get_401(
     shared: LaporSandbox, headers: dict[str, str]
 ) -> None:
-    with httpx.Client(base_url=shared.base_url, headers=headers) as client:
+    with httpx.Client(base_url=shared.base_url, headers=headers, timeout=60) as client:
         response = client.get("/masters/categories")
     assert response.status_code == 401
     assert response.json() == {"success": False, "message": "Unauthorized"}
@@ -215,7 +221,7 @@ def test_routes_can_sit_under_a_prefix(clock: Clock) -> None:
     with LaporSandbox(prefix="/lapor/3.0.0", max_page_size=5, now=clock) as sb:
         sb.add_account(TPI_SECRET, TPI_TOKEN, TANJUNGPINANG)
         headers = auth(TPI_SECRET, TPI_TOKEN)
-        with httpx.Client(base_url=sb.base_url, headers=headers) as client:
+        with httpx.Client(base_url=sb.base_url, headers=headers, timeout=60) as client:
             rows = follow_all(client, "/masters/institutions/external")
             assert len(rows) == len(INSTITUTIONS)
             assert client.get(sb.url + "/masters/categories").status_code == 404

@@ -136,7 +136,7 @@ def sandbox(make_sandbox: Callable[..., Open311Sandbox]) -> Open311Sandbox:
 
 @pytest.fixture
 def client(sandbox: Open311Sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.base_url, timeout=10) as c:
+    with httpx.Client(base_url=sandbox.base_url, timeout=60) as c:
         yield c
 
 
@@ -198,7 +198,7 @@ def test_requests_and_single_request_validate(
 ) -> None:
     sandbox = make_sandbox(utc_offset=offset)
     ids = sandbox.seed_sample(random.Random(3), 40)
-    with httpx.Client(base_url=sandbox.base_url) as client:
+    with httpx.Client(base_url=sandbox.base_url, timeout=60) as client:
         requests = client.get("/requests.json").json()
         validate("requests.json", requests)
         assert {r["service_request_id"] for r in requests} == set(ids)
@@ -214,7 +214,7 @@ def test_requests_and_single_request_validate(
 
 def test_updates_feed_validates(sandbox: Open311Sandbox) -> None:
     sandbox.seed_sample(random.Random(5), 30)
-    with httpx.Client(base_url=sandbox.base_url) as client:
+    with httpx.Client(base_url=sandbox.base_url, timeout=60) as client:
         feed = client.get("/servicerequestupdates.json", params={"api_key": KEY}).json()
     validate(UPDATES_SCHEMA, feed)
     updates = feed["service_request_updates"]
@@ -340,7 +340,7 @@ def test_queued_create_gives_a_token_that_resolves_after_polls(
     make_sandbox: Callable[..., Open311Sandbox], clock: Clock
 ) -> None:
     sandbox = make_sandbox(queued=True, token_polls=2)
-    with httpx.Client(base_url=sandbox.base_url) as client:
+    with httpx.Client(base_url=sandbox.base_url, timeout=60) as client:
         answer = client.post("/requests.json", data=_new_request_form())
         [queued] = answer.json()
         assert set(queued) == {"token"}
@@ -363,7 +363,7 @@ def test_queued_create_gives_a_token_that_resolves_after_polls(
 
 def test_resolve_tokens_control(make_sandbox: Callable[..., Open311Sandbox]) -> None:
     sandbox = make_sandbox(queued=True)
-    with httpx.Client(base_url=sandbox.base_url) as client:
+    with httpx.Client(base_url=sandbox.base_url, timeout=60) as client:
         tokens = [
             client.post("/requests.json", data=_new_request_form()).json()[0]["token"]
             for _ in range(3)
@@ -436,7 +436,7 @@ def test_jurisdiction_id_is_required_when_configured(
     make_sandbox: Callable[..., Open311Sandbox],
 ) -> None:
     sandbox = make_sandbox(jurisdiction_id="kota.example")
-    with httpx.Client(base_url=sandbox.base_url) as client:
+    with httpx.Client(base_url=sandbox.base_url, timeout=60) as client:
         assert client.get("/services.json").status_code == 400
         wrong = client.get("/services.json", params={"jurisdiction_id": "lain.example"})
         assert wrong.status_code == 404

@@ -47,7 +47,7 @@ def sandbox(clock: Clock) -> Iterator[SambatSandbox]:
 
 @pytest.fixture
 def client(sandbox: SambatSandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.base_url, auth=(USER, PASSWORD), timeout=10) as c:
+    with httpx.Client(base_url=sandbox.base_url, auth=(USER, PASSWORD), timeout=60) as c:
         yield c
 
 

@@ -49,7 +49,7 @@ def sandbox(clock: Clock) -> Iterator[TanjakSandbox]:
 
 @pytest.fixture
 def client(sandbox: TanjakSandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.url, headers={"X-Api-Key": KEY}, timeout=10) as http:
+    with httpx.Client(base_url=sandbox.url, headers={"X-Api-Key": KEY}, timeout=60) as http:
         yield http
 
 
@@ -83,7 +83,7 @@ def new_aduan_body(**overrides: Any) -> dict[str, Any]:
 def test_a_missing_or_wrong_key_is_401(sandbox: TanjakSandbox, headers: dict[str, str]) -> None:
     aduan = sandbox.add_aduan()
     url = sandbox.add_photo(aduan["id"], b"\xff\xd8\xff")
-    with httpx.Client(base_url=sandbox.url, headers=headers) as anonymous:
+    with httpx.Client(base_url=sandbox.url, headers=headers, timeout=60) as anonymous:
         for path in (
             "/api/aduan?diperbarui_sejak=2020-01-01T00:00:00Z",
             f"/api/aduan/{aduan['id']}",

@@ -202,3 +202,18 @@ def test_reporter_reply_reaches_local_app(world: World) -> None:
     texts: list[Any] = [t["isi"] for t in world.tanjak.aduan(local_id)["tanggapan"]]
     assert texts.count("Benar, sudah bersih. Terima kasih.") == 1
     assert world.tanjak.aduan(local_id)["status"] == "diproses"
+
+
+def test_polling_backs_off_with_age_and_inactivity() -> None:
+    from datetime import timedelta
+
+    from bridge.twoway import POLL_MAX, poll_interval
+
+    minute = timedelta(minutes=1)
+    fresh = poll_interval(timedelta(minutes=2), timedelta(minutes=2), minute)
+    week_old = poll_interval(timedelta(days=7), timedelta(days=2), minute)
+    ancient = poll_interval(timedelta(days=300), timedelta(days=100), minute)
+    assert fresh == minute
+    assert minute < week_old < POLL_MAX
+    assert ancient == POLL_MAX
+    assert poll_interval(timedelta(days=7), timedelta(days=7), timedelta(0)) == timedelta(0)

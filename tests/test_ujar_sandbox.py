@@ -65,7 +65,7 @@ def sandbox(clock: Clock) -> Iterator[UjarSandbox]:
 @pytest.fixture
 def http(sandbox: UjarSandbox) -> Iterator[httpx.Client]:
     """A client without credentials."""
-    with httpx.Client(base_url=sandbox.url, timeout=10) as client:
+    with httpx.Client(base_url=sandbox.url, timeout=60) as client:
         yield client
 
 
@@ -81,7 +81,7 @@ def get_token(http: httpx.Client) -> str:
 def client(sandbox: UjarSandbox, http: httpx.Client) -> Iterator[httpx.Client]:
     """A client with a fresh bearer token."""
     headers = {"Authorization": f"Bearer {get_token(http)}"}
-    with httpx.Client(base_url=sandbox.url, headers=headers, timeout=10) as authed:
+    with httpx.Client(base_url=sandbox.url, headers=headers, timeout=60) as authed:
         yield authed
 
 

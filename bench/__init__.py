@@ -1,0 +1,1 @@
+"""Benchmarks and measurements, each runnable as ``python -m bench.<name>``."""

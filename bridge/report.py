@@ -1,0 +1,617 @@
+"""The reconciliation report (bridge.md, "The reconciliation report"): rows, CSV, JSON.
+
+One row per local record the bridge knows — mapped, quarantined, or with a
+create in doubt — plus one per national complaint that has no local record
+yet (an import still pending, or one the home app refused). Rows are read
+with SQLite cursors and written as they come: a million rows never sit in
+memory at once. All sections are read in one transaction, so a record that
+moves from quarantine to a mapping while the report runs appears once.
+
+Privacy: the report reads no column that can hold personal data
+(``quarantine.raw``, ``intents.payload`` apart from three scalar keys of an
+import's complaint: its LAPOR status code, filing time and confidentiality;
+``followups.content``). Quarantine reasons are scrubbed of phone numbers and
+NIK like log lines. The store keeps no complaint text, so a confidential
+(*rahasia*) complaint shows only metadata, as every row does.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple, TextIO
+
+from bridge.logs import redact_text
+from bridge.model import Status
+from bridge.store import Store
+from bridge.timefmt import parse_rfc3339, utcnow
+
+#: the report's columns, in order: bridge.md's first, then what auditors asked for
+COLUMNS: tuple[str, ...] = (
+    "source",
+    "local_id",
+    "tracking_id",
+    "origin",
+    "local_status",
+    "national_status",
+    "status",
+    "in_sync",
+    "duplicate_of",
+    "created_at",
+    "first_synced_at",
+    "last_synced_at",
+    "problem",
+    "agency",
+    "category",
+    "confidential",
+    "anonymous",
+    "verified_at",
+    "first_response_at",
+    "closed_at",
+)
+
+FORMATS = ("csv", "json", "html")
+
+
+class ReportRow(NamedTuple):
+    """One line of the report. Text columns are ``""`` when unknown (bridge.md: "empty").
+
+    ``in_sync`` is true exactly when ``problem`` is empty (see :func:`problems`).
+
+    ``national_status`` is LAPOR's raw code (``None`` when unknown); times are
+    RFC 3339 in UTC. ``verified_at`` is the first time the bridge saw LAPOR at
+    ``verified`` or beyond (or imported the complaint from the agency's inbox,
+    which only holds verified complaints); ``first_response_at`` when the
+    city's first answer reached LAPOR; ``closed_at`` when the row's status
+    became final (``done`` or ``rejected``), empty while it is open.
+    """
+
+    source: str
+    local_id: str
+    tracking_id: str
+    origin: str
+    local_status: str
+    national_status: int | None
+    status: str
+    in_sync: bool
+    duplicate_of: str
+    created_at: str
+    first_synced_at: str
+    last_synced_at: str
+    problem: str
+    agency: str
+    category: str
+    confidential: bool
+    anonymous: bool
+    verified_at: str
+    first_response_at: str
+    closed_at: str
+
+
+class Filters(NamedTuple):
+    """Which rows: these sources (all when empty), filed in ``[since, until)``.
+
+    A row is placed in time by when the citizen filed it; a row whose filing
+    time the bridge does not know (a quarantined record, a create in doubt)
+    by when the bridge first saw it.
+    """
+
+    sources: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+# --- the problem column ---------------------------------------------------------------
+
+
+class Facts(NamedTuple):
+    """What the store knows of one row, as far as being in sync goes."""
+
+    conflict: bool = False
+    quarantine_reason: str | None = None
+    in_doubt: bool = False
+    duplicate_of: str | None = None
+    local_canonical: str | None = None
+    national_canonical: str | None = None
+    national_origin: bool = False
+    pending_followups: int = 0
+    failed_followups: int = 0
+    handed_back: bool = False
+    mapped: bool = True
+    linked: bool = True
+
+
+_STATUSES = {status.value: status for status in Status}
+
+
+def _status(value: str | None) -> Status | None:
+    return _STATUSES.get(value) if value else None
+
+
+def is_conflict(local: str | None, national: str | None) -> bool:
+    """``done`` on one side and ``rejected`` on the other: bridge.md's conflict."""
+    return {_status(local), _status(national)} == {Status.DONE, Status.REJECTED}
+
+
+def is_drift(facts: Facts) -> bool:
+    """The two sides' canonical statuses differ in a way the rules do not explain.
+
+    Explained, so no drift:
+
+    * a side whose status is unknown (nothing to compare);
+    * ``done`` against ``rejected``: that is a *conflict*, reported as such;
+    * the local app ahead at ``verified`` or ``in_progress``: LAPOR reaches
+      those by its own admin's verification and once the agency's answer
+      arrives, which the bridge forwards but cannot force;
+    * a final local status whose completion or hand-back is still pending
+      in the follow-up ledger (reported as *follow-ups pending*);
+    * a complaint from LAPOR's inbox that the city rejected and the bridge
+      handed back (LAPOR shows it waiting for another agency).
+
+    Everything else is drift: LAPOR ahead of the local app (the bridge should
+    have moved it), or a local ``done``/``rejected`` that LAPOR does not show.
+    """
+    local = _status(facts.local_canonical)
+    national = _status(facts.national_canonical)
+    if local is None or national is None or local == national:
+        return False
+    if is_conflict(local, national):
+        return False
+    if local.rank > national.rank and not local.terminal:
+        return False
+    if local.terminal and facts.pending_followups > 0:
+        return False
+    return not (local == Status.REJECTED and facts.national_origin and facts.handed_back)
+
+
+def problems(facts: Facts) -> list[str]:
+    """Why a row is not in sync, most serious first; empty when it is.
+
+    * ``conflict`` — the mapping is flagged, or one side is ``done`` and the
+      other ``rejected`` (bridge.md: nothing is overwritten);
+    * ``quarantined: <reason>`` — an open quarantine entry for the record;
+    * ``in doubt`` — a create was sent and its answer never came back;
+    * ``no local record`` — a national complaint not (yet) in its home app;
+    * ``duplicate of SOURCE:ID`` — merged into another record's complaint;
+    * ``status drift: local X, national Y`` — see :func:`is_drift`;
+    * ``follow-ups pending: N`` / ``follow-ups failed: N`` — answers,
+      completions or hand-backs not yet carried across, or refused by the
+      other side: the two sides do not show the same follow-ups;
+    * ``not linked`` — the tracking id is not yet written back to the app.
+    """
+    found: list[str] = []
+    if facts.conflict or is_conflict(facts.local_canonical, facts.national_canonical):
+        found.append("conflict")
+    if facts.quarantine_reason is not None:
+        found.append(f"quarantined: {facts.quarantine_reason}")
+    if facts.in_doubt:
+        found.append("in doubt")
+    if not facts.mapped and facts.national_origin and facts.quarantine_reason is None:
+        found.append("no local record")
+    if facts.duplicate_of:
+        found.append(f"duplicate of {facts.duplicate_of}")
+    if is_drift(facts):
+        found.append(
+            f"status drift: local {facts.local_canonical}, national {facts.national_canonical}"
+        )
+    if facts.pending_followups:
+        found.append(f"follow-ups pending: {facts.pending_followups}")
+    if facts.failed_followups:
+        found.append(f"follow-ups failed: {facts.failed_followups}")
+    if facts.mapped and not facts.linked:
+        found.append("not linked")
+    return found
+
+
+def problem_text(facts: Facts) -> str:
+    """The ``problem`` column: the reasons joined by ``"; "``, empty when in sync."""
+    return "; ".join(problems(facts))
+
+
+def clean_reason(reason: str) -> str:
+    """A quarantine reason fit for a report: one line, no phone number or NIK."""
+    return " ".join(redact_text(reason).split())
+
+
+# --- times ----------------------------------------------------------------------------
+
+
+def rfc(text: str | None) -> str:
+    """A stored time as RFC 3339 UTC to the second; empty when absent or unreadable.
+
+    The store writes ``datetime.isoformat()`` in UTC; those are cut, not
+    parsed, which keeps a million-row export fast.
+    """
+    if not text:
+        return ""
+    if len(text) >= 25 and text.endswith("+00:00") and text[10] == "T":
+        return text[:19] + "Z"
+    try:
+        value = parse_rfc3339(text)
+    except ValueError:
+        return ""
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- reading the store ----------------------------------------------------------------
+
+# the unary ``+`` keeps SQLite on the (source, local_id) index: the ledger's index on
+# (state, direction, source) would scan a whole source's answers for every row
+_FOLLOWUPS = "SELECT {expr} FROM followups f WHERE f.source = m.source AND f.local_id = m.local_id"
+_EVENTS = (
+    "SELECT MIN(e.at) FROM events e"
+    " WHERE e.source = m.source AND e.local_id = m.local_id AND ({cond})"
+)
+_VERIFIED = (
+    "(e.kind IN ('local_status_moved', 'national_status_moved')"
+    " AND json_extract(e.detail, '$.new') IN ('verified', 'in_progress', 'done'))"
+    " OR e.kind = 'imported'"
+)
+_CLOSED = (
+    "(e.kind IN ('local_status_moved', 'national_status_moved')"
+    " AND json_extract(e.detail, '$.new') IN ('done', 'rejected'))"
+    " OR (e.kind = 'followup_sent' AND json_extract(e.detail, '$.item') IN ('complete', 'reject'))"
+)
+
+MAPPED_SQL = f"""
+SELECT m.source, m.local_id, m.national_id, m.origin, m.local_status, m.national_status,
+    m.status, m.duplicate_of, m.created_at, m.first_synced_at, m.last_synced_at, m.agency,
+    m.category, m.confidential, m.anonymous, m.local_canonical, m.national_canonical,
+    m.conflict, m.link_state, m.local_updated_at, m.national_updated_at,
+    (SELECT q.reason FROM quarantine q
+        WHERE q.source = m.source AND q.local_id = m.local_id AND q.state = 'open') AS quarantine,
+    EXISTS (SELECT 1 FROM intents i WHERE i.source = m.source AND i.local_id = m.local_id
+        AND i.kind = 'create' AND i.state = 'pending') AS in_doubt,
+    ({_FOLLOWUPS.format(expr="COUNT(*)")} AND +f.state = 'pending') AS pending,
+    ({_FOLLOWUPS.format(expr="COUNT(*)")} AND +f.state = 'failed') AS failed,
+    EXISTS ({_FOLLOWUPS.format(expr="1")} AND +f.direction = 'to_national'
+        AND +f.kind = 'reject' AND +f.state = 'done') AS handed_back,
+    ({_FOLLOWUPS.format(expr="MIN(f.updated_at)")} AND +f.direction = 'to_national'
+        AND +f.state = 'done') AS first_response_at,
+    ({_EVENTS.format(cond=_VERIFIED)}) AS verified_at,
+    CASE WHEN m.status IN ('done', 'rejected') THEN ({_EVENTS.format(cond=_CLOSED)}) END
+        AS closed_at
+FROM mappings m
+WHERE {{where}}
+ORDER BY m.id
+"""
+
+QUARANTINED_SQL = """
+SELECT q.source, q.local_id, q.reason, q.first_seen,
+    EXISTS (SELECT 1 FROM intents i WHERE i.source = q.source AND i.local_id = q.local_id
+        AND i.kind = 'create' AND i.state = 'pending') AS in_doubt
+FROM quarantine q
+WHERE q.state = 'open'
+    AND NOT EXISTS (SELECT 1 FROM mappings m WHERE m.source = q.source AND m.local_id = q.local_id)
+    AND {where}
+ORDER BY q.id
+"""
+
+IN_DOUBT_SQL = """
+SELECT i.source, i.local_id, i.created_at
+FROM intents i
+WHERE i.kind = 'create' AND i.state = 'pending'
+    AND NOT EXISTS (SELECT 1 FROM mappings m WHERE m.source = i.source AND m.local_id = i.local_id)
+    AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source = i.source
+        AND q.local_id = i.local_id AND q.state = 'open')
+    AND {where}
+ORDER BY i.id
+"""
+
+# only three scalar keys of the payload are read: never the complaint's text
+NATIONAL_ONLY_SQL = """
+SELECT i.source, i.national_id, i.created_at AS seen_at,
+    json_extract(i.payload, '$.complaint.status_code') AS status_code,
+    json_extract(i.payload, '$.complaint.created_at') AS filed_at,
+    json_extract(i.payload, '$.complaint.confidential') AS confidential
+FROM intents i
+WHERE i.kind = 'import' AND i.state = 'pending'
+    AND NOT EXISTS (SELECT 1 FROM mappings m WHERE m.national_id = i.national_id)
+    AND {where}
+ORDER BY i.id
+"""
+
+
+def _where(filters: Filters, source_col: str, time_expr: str, params: list[Any]) -> str:
+    """The SQL condition for ``filters`` on one section; appends its parameters."""
+    parts = ["1"]
+    if filters.sources:
+        parts.append(f"{source_col} IN ({', '.join('?' for _ in filters.sources)})")
+        params.extend(filters.sources)
+    if filters.since is not None:
+        parts.append(f"julianday({time_expr}) >= julianday(?)")
+        params.append(filters.since.isoformat())
+    if filters.until is not None:
+        parts.append(f"julianday({time_expr}) < julianday(?)")
+        params.append(filters.until.isoformat())
+    return " AND ".join(parts)
+
+
+def _query(
+    conn: sqlite3.Connection,
+    template: str,
+    filters: Filters,
+    source_col: str,
+    time_expr: str,
+    *,
+    named: bool = True,
+) -> Iterator[Any]:
+    """The section's rows from a cursor, one at a time: ``sqlite3.Row`` or plain tuples."""
+    params: list[Any] = []
+    cursor = conn.cursor()
+    if named:
+        cursor.row_factory = sqlite3.Row
+    cursor.execute(template.format(where=_where(filters, source_col, time_expr, params)), params)
+    yield from cursor
+
+
+def closed_at(
+    status: str | None,
+    event_at: str | None,
+    local: str | None,
+    local_updated_at: str | None,
+    national: str | None,
+    national_updated_at: str | None,
+    last_synced_at: str | None,
+) -> str:
+    """When a final row became final: the event, else the side that shows it final."""
+    if status not in (Status.DONE.value, Status.REJECTED.value):
+        return ""
+    if event_at:
+        return rfc(event_at)
+    local_status = _status(local)
+    if local_status is not None and local_status.terminal and local_updated_at:
+        return rfc(local_updated_at)
+    national_status = _status(national)
+    if national_status is not None and national_status.terminal and national_updated_at:
+        return rfc(national_updated_at)
+    return rfc(last_synced_at)
+
+
+def mapped_row(r: tuple[Any, ...]) -> ReportRow:
+    """A row for a mapping (a local record with, or on its way to, a national complaint).
+
+    ``r`` is a row of :data:`MAPPED_SQL`, unpacked by position: a million of
+    them go through here.
+    """
+    (
+        source,
+        local_id,
+        national_id,
+        origin,
+        local_status,
+        national_status,
+        status,
+        duplicate_of,
+        created_at,
+        first_synced_at,
+        last_synced_at,
+        agency,
+        category,
+        confidential,
+        anonymous,
+        local_canonical,
+        national_canonical,
+        conflict,
+        link_state,
+        local_updated_at,
+        national_updated_at,
+        quarantine,
+        in_doubt,
+        pending,
+        failed,
+        handed_back,
+        first_response_at,
+        verified_at,
+        closed_event_at,
+    ) = r
+    facts = Facts(
+        conflict=bool(conflict),
+        quarantine_reason=clean_reason(quarantine) if quarantine is not None else None,
+        in_doubt=bool(in_doubt),
+        duplicate_of=duplicate_of,
+        local_canonical=local_canonical,
+        national_canonical=national_canonical,
+        national_origin=origin == "national",
+        pending_followups=pending,
+        failed_followups=failed,
+        handed_back=bool(handed_back),
+        mapped=national_id is not None,
+        linked=link_state == "done",
+    )
+    problem = problem_text(facts)
+    return ReportRow(
+        source,
+        local_id,
+        f"#{national_id}" if national_id is not None else "",
+        origin or "local",
+        local_status or "",
+        national_status,
+        status or "",
+        not problem,
+        duplicate_of or "",
+        rfc(created_at),
+        rfc(first_synced_at),
+        rfc(last_synced_at),
+        problem,
+        agency or "",
+        category or "",
+        bool(confidential),
+        bool(anonymous),
+        rfc(verified_at),
+        rfc(first_response_at),
+        closed_at(
+            status,
+            closed_event_at,
+            local_canonical,
+            local_updated_at,
+            national_canonical,
+            national_updated_at,
+            last_synced_at,
+        ),
+    )
+
+
+def _bare_row(
+    source: str,
+    local_id: str,
+    facts: Facts,
+    *,
+    tracking_id: str = "",
+    national_status: int | None = None,
+    created_at: str = "",
+    confidential: bool = False,
+) -> ReportRow:
+    """A row for a record the bridge holds no mapping of: only what it knows."""
+    problem = problem_text(facts)
+    return ReportRow(
+        source=source,
+        local_id=local_id,
+        tracking_id=tracking_id,
+        origin="national" if facts.national_origin else "local",
+        local_status="",
+        national_status=national_status,
+        status="",
+        in_sync=not problem,
+        duplicate_of="",
+        created_at=created_at,
+        first_synced_at="",
+        last_synced_at="",
+        problem=problem,
+        agency="",
+        category="",
+        confidential=confidential,
+        anonymous=False,
+        verified_at="",
+        first_response_at="",
+        closed_at="",
+    )
+
+
+def quarantined_row(r: sqlite3.Row) -> ReportRow:
+    """A quarantined record that was never mapped.
+
+    One whose id is ``#N`` is a national complaint its home app refused:
+    a national-only row.
+    """
+    local_id: str = r["local_id"]
+    national = local_id.startswith("#")
+    facts = Facts(
+        quarantine_reason=clean_reason(r["reason"]),
+        in_doubt=bool(r["in_doubt"]),
+        national_origin=national,
+        mapped=False,
+    )
+    if national:
+        return _bare_row(r["source"], "", facts, tracking_id=local_id)
+    return _bare_row(r["source"], local_id, facts)
+
+
+def in_doubt_row(r: sqlite3.Row) -> ReportRow:
+    """A local record whose create was sent and never answered."""
+    return _bare_row(r["source"], r["local_id"], Facts(in_doubt=True, mapped=False))
+
+
+def national_only_row(r: sqlite3.Row) -> ReportRow:
+    """A national complaint from the agency's inbox not yet created in its home app."""
+    code = r["status_code"]
+    return _bare_row(
+        r["source"],
+        "",
+        Facts(national_origin=True, mapped=False),
+        tracking_id=f"#{r['national_id']}",
+        national_status=int(code) if code is not None else None,
+        created_at=rfc(r["filed_at"]),
+        confidential=bool(r["confidential"]),
+    )
+
+
+def rows(store: Store, filters: Filters | None = None) -> Iterator[ReportRow]:
+    """Every row of the report, streamed: mapped records, then the unmapped, then national-only.
+
+    The four reads share one snapshot (a read transaction) when the store's
+    connection is not already inside one.
+    """
+    filters = filters or Filters()
+    conn = store.db.conn
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        for r in _query(conn, MAPPED_SQL, filters, "m.source", "m.created_at", named=False):
+            yield mapped_row(r)
+        for r in _query(conn, QUARANTINED_SQL, filters, "q.source", "q.first_seen"):
+            yield quarantined_row(r)
+        for r in _query(conn, IN_DOUBT_SQL, filters, "i.source", "i.created_at"):
+            yield in_doubt_row(r)
+        national_time = "COALESCE(json_extract(i.payload, '$.complaint.created_at'), i.created_at)"
+        for r in _query(conn, NATIONAL_ONLY_SQL, filters, "i.source", national_time):
+            yield national_only_row(r)
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def csv_values(row: ReportRow) -> list[str]:
+    """A row as CSV cells: booleans ``true``/``false``, unknown values empty."""
+    return [
+        ("true" if value else "false")
+        if isinstance(value, bool)
+        else ("" if value is None else str(value))
+        for value in row
+    ]
+
+
+def write_csv(report_rows: Iterable[ReportRow], stream: TextIO) -> int:
+    """The header line, then one line per row (RFC 4180); returns the number of rows."""
+    writer = csv.writer(stream)
+    writer.writerow(COLUMNS)
+    count = 0
+    for row in report_rows:
+        writer.writerow(csv_values(row))
+        count += 1
+    return count
+
+
+def write_json(report_rows: Iterable[ReportRow], stream: TextIO) -> int:
+    """A JSON array of objects keyed by :data:`COLUMNS`, one per line, written as it goes."""
+    stream.write("[")
+    count = 0
+    for row in report_rows:
+        stream.write(",\n" if count else "\n")
+        stream.write(json.dumps(row._asdict(), ensure_ascii=False))
+        count += 1
+    stream.write("\n]\n" if count else "]\n")
+    return count
+
+
+def export(
+    store: Store,
+    fmt: str,
+    out: TextIO,
+    *,
+    sources: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
+) -> int:
+    """``export --format csv|json|html``: write the report to ``out``; returns the row count.
+
+    ``now`` stamps the HTML page (default: the current time).
+    """
+    filters = Filters(tuple(sources), since, until)
+    if fmt == "csv":
+        return write_csv(rows(store, filters), out)
+    if fmt == "json":
+        return write_json(rows(store, filters), out)
+    if fmt == "html":
+        from bridge.report_html import write_html  # the page's template only when asked for
+
+        return write_html(rows(store, filters), out, filters=filters, now=now or utcnow())
+    raise ValueError(f"unknown export format {fmt!r}: one of {', '.join(FORMATS)}")
