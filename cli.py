@@ -485,9 +485,81 @@ def mapping_show(
                 "last_synced_at",
             ):
                 typer.echo(f"  {key}: {row[key] if row[key] is not None else ''}")
+            decisions = store.dedupe_decisions(row["source"], row["local_id"])
+            if decisions:
+                typer.echo("  duplicate checks (rule, score, merged, against):")
+                for d in decisions:
+                    typer.echo(
+                        f"    {d['at'][:19]}  {d['rule']}  {d['score']:.3f}"
+                        f"  {'merged' if d['merged'] else 'kept apart'}  {d['candidate_of'] or ''}"
+                    )
             typer.echo("  history:")
             for event in store.events_for(row["source"], row["local_id"], row["national_id"]):
                 typer.echo(f"    {event['at']}  {event['kind']}  {event['detail']}")
+
+
+def _record_ref(ref: str) -> tuple[str, str]:
+    source, sep, local_id = ref.partition(":")
+    if not sep or not local_id:
+        typer.echo("REF is SOURCE:LOCAL_ID", err=True)
+        raise typer.Exit(1)
+    return source, local_id
+
+
+@contextmanager
+def _one_source_engine(conf: Settings, source: str) -> Iterator[tuple[Engine, LocalSource]]:
+    try:
+        sources = registry.connect_sources(conf, [source])
+    except ConfigError as exc:
+        raise fail_config(exc) from None
+    nationals = registry.connect_nationals(conf)
+    try:
+        with writer_lock(conf), open_store(conf) as store:
+            yield Engine(store, sources, nationals, homes=registry.homes(conf)), sources[source]
+    finally:
+        registry.close_all(sources, nationals)
+
+
+@mapping_app.command("split")
+def mapping_split(
+    ref: Annotated[str, typer.Argument(help="SOURCE:LOCAL_ID of a merged record")],
+) -> None:
+    """Undo a merge: the record gets its own national complaint (once); audited."""
+    conf = settings()
+    source, local_id = _record_ref(ref)
+    with _one_source_engine(conf, source) as (engine, local):
+        try:
+            national_id = engine.split(local, local_id, SourceReport(source))
+        except ValueError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        except (Unavailable, Ambiguous, Rejected) as exc:
+            typer.echo(f"{ref}: {exc}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"{ref} now has its own national complaint #{national_id}")
+
+
+@mapping_app.command("link")
+def mapping_link(
+    ref: Annotated[str, typer.Argument(help="SOURCE:LOCAL_ID")],
+    tracking: Annotated[str, typer.Argument(help="#TRACKING_ID")],
+) -> None:
+    """Link an unmapped or merged record to a national complaint by hand; audited."""
+    conf = settings()
+    source, local_id = _record_ref(ref)
+    if not tracking.lstrip("#").isdigit():
+        typer.echo("TRACKING is #NNNNNNN", err=True)
+        raise typer.Exit(1)
+    with _one_source_engine(conf, source) as (engine, local):
+        try:
+            engine.link_by_hand(local, local_id, int(tracking.lstrip("#")), SourceReport(source))
+        except ValueError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(1) from None
+        except (Unavailable, Ambiguous, Rejected) as exc:
+            typer.echo(f"{ref}: {exc}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"{ref} linked to #{tracking.lstrip('#')}")
 
 
 @config_app.command("check")

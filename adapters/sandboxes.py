@@ -73,8 +73,8 @@ class Region:
         return self
 
     def stop(self) -> None:
-        for server in self.servers:
-            server.stop()
+        for server in (self.lapor, self.tanjak, self.ujar, self.sambat, self.open311):
+            server.stop()  # the apps not chosen were bound but never started: close them too
 
     def __enter__(self) -> Region:
         return self.start()

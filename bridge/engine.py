@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from bridge import photos as photo_rules
+from bridge.dedupe import DedupeIndex
 from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable
 from bridge.logs import get_logger
 from bridge.model import Complaint, NationalTicket, Status
@@ -105,6 +106,7 @@ class Engine:
         self._crash = crash_hook or (lambda point: None)
         self._should_stop = should_stop
         self.twoway = TwoWay(store, self.sources, self.nationals, self._crash, poll_floor)
+        self.dedupe = DedupeIndex(store.db)
 
     # passes ----------------------------------------------------------------
     def sync(self, names: Iterable[str] | None = None) -> PassReport:
@@ -209,6 +211,94 @@ class Engine:
             mapping = {**mapping, "account": mapping["account"] or source.account}
             self.twoway.national_changed(mapping, complaint, report.pair)
 
+    # operators' corrections -------------------------------------------------
+    def split(self, source: LocalSource, local_id: str, report: SourceReport) -> int:
+        """Undo a merge: the record gets its own national complaint, once; returns its id."""
+        mapping = self.store.mapping(source.name, local_id)
+        if mapping is None or not mapping["duplicate_of"]:
+            raise ValueError(f"{source.name}:{local_id} is not merged into another record")
+        raw = source.fetch(local_id)
+        if raw is None:
+            raise ValueError(f"{source.name}:{local_id}: the app no longer knows this record")
+        with self.store.atomic():
+            self.store.delete_mapping(source.name, local_id)
+            self.store.event(
+                "mapping_split",
+                source.name,
+                local_id,
+                mapping["national_id"],
+                was_duplicate_of=mapping["duplicate_of"],
+            )
+        self.reconcile(source, raw, report)
+        created = self.store.mapping(source.name, local_id)
+        if created is None or created["national_id"] is None:
+            raise Unavailable(
+                f"{source.name}:{local_id}: split, but its complaint is not created yet"
+            )
+        return int(created["national_id"])
+
+    def link_by_hand(
+        self, source: LocalSource, local_id: str, national_id: int, report: SourceReport
+    ) -> None:
+        """Map an unmapped or merged record to a national complaint an operator names."""
+        national = self.nationals[source.account]
+        target = national.complaint(national_id)
+        if target is None:
+            raise ValueError(f"LAPOR does not know #{national_id}")
+        mapping = self.store.mapping(source.name, local_id)
+        if mapping is not None and mapping["national_id"] == national_id:
+            return
+        if mapping is not None and not mapping["duplicate_of"] and mapping["national_id"]:
+            own = mapping["national_id"]
+            raise ValueError(
+                f"{source.name}:{local_id} has its own national complaint #{own};"
+                " only unmapped or merged records can be linked by hand"
+            )
+        raw = source.fetch(local_id)
+        if raw is None:
+            raise ValueError(f"{source.name}:{local_id}: the app does not know this record")
+        complaint = source.normalize(raw)
+        owner = self.store.mapping_by_national(national_id)
+        duplicate_of = f"{owner['source']}:{owner['local_id']}" if owner else None
+        summary = _summary(complaint)
+        with self.store.atomic():
+            if mapping is not None:
+                self.store.delete_mapping(source.name, local_id)
+            self.store.insert_mapping(
+                source=source.name,
+                local_id=local_id,
+                national_id=national_id,
+                duplicate_of=duplicate_of,
+                origin="local",
+                account=source.account,
+                status=converge(
+                    complaint.status, target.status, national_origin=False
+                ).target.value,
+                local_status=complaint.local_status,
+                local_canonical=complaint.status.value,
+                national_canonical=target.status.value,
+                national_status=target.status_code,
+                local_updated_at=summary["updated_at"],
+                fingerprint=summary["fingerprint"],
+                category=complaint.category,
+                agency=complaint.agency,
+                confidential=int(complaint.confidential),
+                anonymous=int(complaint.anonymous),
+                created_at=summary["created_at"],
+            )
+            self.dedupe.add(complaint, national_id)
+            self.store.release_quarantine(source.name, local_id)
+            self.store.event(
+                "linked_by_hand",
+                source.name,
+                local_id,
+                national_id,
+                previous=mapping["national_id"] if mapping else None,
+                duplicate_of=duplicate_of,
+            )
+        report.linked += 1
+        self._write_back(source, local_id, national_id)
+
     # one record ------------------------------------------------------------
     def process(
         self, source: LocalSource, national: National, raw: RawRecord, report: SourceReport
@@ -220,6 +310,10 @@ class Engine:
             self._quarantine(source.name, raw.local_id, raw.payload, str(exc), report)
             return
         known = self._known(source.name, complaint.local_id)
+        named = known is None and complaint.national_id is not None
+        if named and self.store.was_split(source.name, complaint.local_id):
+            # the link field still names the complaint it was merged into: not its own
+            complaint = complaint.model_copy(update={"national_id": None})
         actions = plan(complaint, known)
         for action in actions:
             match action:
@@ -233,6 +327,11 @@ class Engine:
                     self._record(complaint, report)
                 case WriteBack(national_id=national_id):
                     self._write_back(source, complaint.local_id, national_id)
+        mapped = known is not None and known.national_id is not None
+        if mapped and self.store.quarantine_open(source.name, complaint.local_id):
+            with self.store.atomic():
+                self.store.release_quarantine(source.name, complaint.local_id)
+                self.store.event("quarantine_resolved", source.name, complaint.local_id)
         if known is not None and not any(isinstance(a, Record) for a in actions):
             return  # nothing new in the record
         mapping = self.store.mapping(source.name, complaint.local_id)
@@ -273,6 +372,8 @@ class Engine:
         raw: RawRecord,
         report: SourceReport,
     ) -> None:
+        if self._merge_if_duplicate(source, complaint, report):
+            return
         tags = tags_for(source.name, complaint.local_id)
         try:
             ids = national.upload(self._photos(source, complaint))
@@ -288,8 +389,67 @@ class Engine:
             self.store.event("create_intent", source.name, complaint.local_id, tag=request.tag)
         self._crash("intent_committed")
         self._post_or_find(
-            source, national, intent_id, complaint.local_id, payload, report, raw=raw.payload
+            source,
+            national,
+            intent_id,
+            complaint.local_id,
+            payload,
+            report,
+            raw=raw.payload,
+            complaint=complaint,
         )
+
+    def _merge_if_duplicate(
+        self, source: LocalSource, complaint: Complaint, report: SourceReport
+    ) -> bool:
+        """Rule (3): the same citizen's same problem through another record → one complaint."""
+        if self.store.was_split(source.name, complaint.local_id):
+            return False  # an operator split it: it keeps its own national complaint
+        check = self.dedupe.check(complaint)
+        match = check.match
+        with self.store.atomic():
+            for decision in check.decisions:
+                self.dedupe.record(decision)
+            if match is None:
+                return False
+            owner = self.store.mapping_by_national(match.national_id)
+            duplicate_of = f"{owner['source']}:{owner['local_id']}" if owner else match.ref
+            summary = _summary(complaint)
+            self.store.insert_mapping(
+                source=source.name,
+                local_id=complaint.local_id,
+                national_id=match.national_id,
+                duplicate_of=duplicate_of,
+                origin="local",
+                account=source.account,
+                status=summary["status"],
+                local_status=complaint.local_status,
+                local_canonical=summary["status"],
+                national_canonical=owner["national_canonical"] if owner else None,
+                local_updated_at=summary["updated_at"],
+                fingerprint=summary["fingerprint"],
+                category=complaint.category,
+                agency=complaint.agency,
+                confidential=int(complaint.confidential),
+                anonymous=int(complaint.anonymous),
+                created_at=summary["created_at"],
+            )
+            self.dedupe.add(complaint, match.national_id)
+            self.store.release_quarantine(source.name, complaint.local_id)
+            self.store.event(
+                "merged",
+                source.name,
+                complaint.local_id,
+                match.national_id,
+                rule=match.decision.rule,
+                score=round(match.decision.score, 3),
+                duplicate_of=duplicate_of,
+                inputs=match.decision.inputs,
+            )
+        report.linked += 1
+        log.info("merged", source=source.name, local_id=complaint.local_id, into=duplicate_of)
+        self._write_back(source, complaint.local_id, match.national_id)
+        return True
 
     def _recover_in_doubt(
         self, source: LocalSource, national: National, report: SourceReport
@@ -333,6 +493,7 @@ class Engine:
         *,
         search_first: bool = False,
         raw: Mapping[str, Any] | None = None,
+        complaint: Complaint | None = None,
     ) -> None:
         """Post a create, or find the one a lost answer left behind. Never posts blind twice."""
         request = CreateRequest(tag=payload["tag"], body=payload["body"])
@@ -374,7 +535,9 @@ class Engine:
         if ticket is None:
             raise Unavailable("LAPOR lost the answer to a create several times; left in doubt")
         self._crash("create_answered")
-        self._commit_created(source, intent_id, local_id, payload["summary"], ticket, report)
+        self._commit_created(
+            source, intent_id, local_id, payload["summary"], ticket, report, complaint
+        )
 
     def _commit_created(
         self,
@@ -384,6 +547,7 @@ class Engine:
         summary: dict[str, Any],
         ticket: NationalTicket,
         report: SourceReport,
+        complaint: Complaint | None,
     ) -> None:
         with self.store.atomic():
             self.store.insert_mapping(
@@ -409,6 +573,8 @@ class Engine:
             self.store.finish_intent(intent_id)
             self.store.release_quarantine(source.name, local_id)
             self.store.event("created", source.name, local_id, ticket.id, tag=ticket.tags)
+            if complaint is not None:
+                self.dedupe.add(complaint, ticket.id)
         report.created += 1
         log.info("created", source=source.name, local_id=local_id, tracking_id=ticket.tracking_id)
         self._write_back(source, local_id, ticket.id)
@@ -467,6 +633,7 @@ class Engine:
                 rule="link_field",
                 duplicate_of=duplicate_of,
             )
+            self.dedupe.add(complaint, national_id)
         report.linked += 1
 
     def _record(self, complaint: Complaint, report: SourceReport) -> None:
@@ -482,6 +649,9 @@ class Engine:
             )
             self.store.release_quarantine(complaint.source, complaint.local_id)
             self.store.event("local_changed", complaint.source, complaint.local_id)
+            mapping = self.store.mapping(complaint.source, complaint.local_id)
+            if mapping is not None and mapping["national_id"] is not None:
+                self.dedupe.add(complaint, int(mapping["national_id"]))
         report.updated += 1
 
     def _write_back_pending(self, source: LocalSource) -> None:

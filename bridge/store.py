@@ -297,6 +297,18 @@ class Store:
             (*fields.values(), source, local_id),
         )
 
+    def dedupe_decisions(self, source: str, local_id: str) -> list[dict[str, Any]]:
+        return self._all(
+            "SELECT * FROM dedupe_decisions WHERE source = ? AND local_id = ? ORDER BY id",
+            (source, local_id),
+        )
+
+    def delete_mapping(self, source: str, local_id: str) -> None:
+        """Only for an operator's correction; the audit log keeps what it was."""
+        self.db.execute(
+            "DELETE FROM mappings WHERE source = ? AND local_id = ?", (source, local_id)
+        )
+
     def unlinked(self, source: str) -> list[dict[str, Any]]:
         """Mappings whose tracking id has not yet been written back to the local app."""
         return self._all(
@@ -409,6 +421,21 @@ class Store:
             (state, now_iso(), source, local_id),
         )
         return cursor.rowcount > 0
+
+    def quarantine_open(self, source: str, local_id: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM quarantine WHERE source = ? AND local_id = ? AND state = 'open'",
+            (source, local_id),
+        ).fetchone()
+        return row is not None
+
+    def was_split(self, source: str, local_id: str) -> bool:
+        """An operator undid a merge of this record: it is never merged by rule again."""
+        row = self.db.execute(
+            "SELECT 1 FROM events WHERE source = ? AND local_id = ? AND kind = 'mapping_split'",
+            (source, local_id),
+        ).fetchone()
+        return row is not None
 
     def quarantined(self, source: str | None = None) -> list[dict[str, Any]]:
         if source is None:

@@ -434,16 +434,17 @@ class TwoWay:
         complaint: NationalComplaint,
         report: PairReport,
     ) -> None:
-        mapping = self.store.mapping_by_national(complaint.id)
-        if mapping is not None:
-            with self.store.atomic():
-                self.store.update_mapping(
-                    mapping["source"],
-                    mapping["local_id"],
-                    tracked_by="inbox",
-                    next_poll_at=(utcnow() + POLL_MAX).isoformat(),
-                )
-            self.national_changed(mapping, complaint, report)
+        mappings = self.store.mappings_for_national(complaint.id)
+        if mappings:
+            for mapping in mappings:  # the owner, then records merged into it
+                with self.store.atomic():
+                    self.store.update_mapping(
+                        mapping["source"],
+                        mapping["local_id"],
+                        tracked_by="inbox",
+                        next_poll_at=(utcnow() + POLL_MAX).isoformat(),
+                    )
+                self.national_changed(mapping, complaint, report)
             return
         own = [t for t in complaint.tags if t.startswith("ext-")]
         if own:
@@ -580,8 +581,11 @@ class TwoWay:
             report.polled += 1
             if complaint is None:
                 continue
-            mapping = {**mapping, "account": mapping["account"] or account}
-            self.national_changed(mapping, complaint, report)
+            for each in self.store.mappings_for_national(complaint.id):
+                # the owner, then every record merged into it: all of them are answered
+                self.national_changed(
+                    {**each, "account": each["account"] or account}, complaint, report
+                )
             age = now - complaint.created_at
             idle = now - complaint.updated_at
             with self.store.atomic():
