@@ -554,11 +554,11 @@ def test_sla_figures_per_agency_and_source(timed_store: Store) -> None:
     breaches = {(b["promise"], b["tracking_id"]): b for b in document["breaches"]}
     assert breaches[("verification", "#101")]["working_days"] == 5.0
     assert breaches[("followup", "#101")]["working_days"] == 6.0
-    assert breaches[("followup", "#101")]["ended_at"] == "2024-04-18T02:00:00Z"
+    assert breaches[("followup", "#101")]["ended_at"] == "2024-04-18T09:00:00+07:00"
     open_one = breaches[("verification", "#102")]
     assert (open_one["open"], open_one["ended_at"], open_one["working_days"]) == (True, "", 4.0)
     # tanjak:6 (filed 01:00 WIB on New Year's Day) reached LAPOR on 2 January, never verified
-    assert breaches[("verification", "#105")]["started_at"] == "2024-01-02T02:00:00Z"
+    assert breaches[("verification", "#105")]["started_at"] == "2024-01-02T09:00:00+07:00"
     assert set(breaches) == {
         ("verification", "#101"),
         ("followup", "#101"),
