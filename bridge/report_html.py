@@ -147,6 +147,11 @@ class Summary:
 _FONT = "font-family='system-ui,sans-serif'"
 
 
+def _short(name: str, limit: int = 24) -> str:
+    """A label that fits the chart's margin; the full name is in the tooltip."""
+    return name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
+
+
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
@@ -300,7 +305,7 @@ def agency_svg(groups: Sequence[GroupStats]) -> str:
     measured = [g for g in groups if g.first_response_median is not None]
     if not measured:
         return _empty_svg(640, NO_DATA)
-    width, label_w, note_w, bar_h, gap, top = 640, 150, 170, 20, 12, 28
+    width, label_w, note_w, bar_h, gap, top = 700, 190, 190, 20, 12, 28
     plot_w = width - label_w - note_w
     longest = max(g.first_response_p90 or g.first_response_median or 0.0 for g in measured)
     ticks = nice_ticks(max(longest, float(FOLLOWUP_PROMISE)))
@@ -329,7 +334,7 @@ def agency_svg(groups: Sequence[GroupStats]) -> str:
         note = f"med {median:.1f} · p90 {p90:.1f} · n={g.responded}"
         parts.append(
             f"<text x='{label_w - 8}' y='{y + 15}' text-anchor='end' font-size='13' {_FONT}"
-            f" fill='#0f172a'>{_e(g.name)}</text>"
+            f" fill='#0f172a'><title>{_e(g.name)}</title>{_e(_short(g.name))}</text>"
             f"<rect x='{label_w}' y='{y}' width='{max(median * scale, 1.5):.1f}'"
             f" height='{bar_h}' rx='3' fill='{color}'><title>{_e(g.name)}: {note}</title></rect>"
             f"<line x1='{label_w + median * scale:.1f}' x2='{label_w + p90 * scale:.1f}'"
