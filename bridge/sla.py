@@ -49,7 +49,7 @@ import holidays
 
 from bridge.report import Filters, ReportRow, rows
 from bridge.store import Store
-from bridge.timefmt import WIB, parse_rfc3339, rfc3339, utcnow
+from bridge.timefmt import WIB, display, parse_rfc3339, utcnow
 
 VERIFY_PROMISE = 3
 FOLLOWUP_PROMISE = 5
@@ -410,8 +410,8 @@ def breach_record(breach: Breach) -> dict[str, Any]:
         "source": breach.source,
         "local_id": breach.local_id,
         "agency": breach.agency,
-        "started_at": rfc3339(breach.started_at),
-        "ended_at": rfc3339(breach.ended_at),
+        "started_at": display(breach.started_at),
+        "ended_at": display(breach.ended_at),
         "open": breach.ended_at is None,
         "working_days": _days(breach.working_days),
     }
@@ -420,7 +420,7 @@ def breach_record(breach: Breach) -> dict[str, Any]:
 def render_json(report: SlaReport, out: TextIO) -> None:
     document = {
         "year": report.year,
-        "generated_at": rfc3339(report.generated_at),
+        "generated_at": display(report.generated_at),
         "working_days": "Mon–Fri in WIB, Indonesian public holidays excluded; fractional",
         "promises": {"verification": VERIFY_PROMISE, "followup": FOLLOWUP_PROMISE},
         "total": stat_record(report.total),
@@ -506,7 +506,7 @@ def render_text(report: SlaReport, out: TextIO) -> None:
     period = f"tahun / year {report.year}" if report.year else "semua tahun / all years"
     lines = [
         f"Laporan SLA / service-level report — {period}",
-        f"Dibuat / generated {rfc3339(report.generated_at)}. Waktu dalam hari kerja WIB"
+        f"Dibuat / generated {display(report.generated_at)}. Waktu dalam hari kerja WIB"
         " (Senin–Jumat, tanpa libur nasional) / times in working days.",
         "masuk = received; ditanggapi = answered on LAPOR; med/p90 = median/90th percentile"
         " since filing; >3h verif, >5h tindak = breaches of the 3-day verification and"
@@ -528,8 +528,8 @@ def render_text(report: SlaReport, out: TextIO) -> None:
                 b.tracking_id,
                 f"{b.source}:{b.local_id}" if b.local_id else b.source,
                 b.agency or "–",
-                rfc3339(b.started_at),
-                rfc3339(b.ended_at) or "belum / open",
+                display(b.started_at),
+                display(b.ended_at) or "belum / open",
                 f"{b.working_days:.1f}",
             )
             for b in report.breaches

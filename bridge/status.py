@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.store import Store
-from bridge.timefmt import parse_rfc3339, rfc3339, utcnow
+from bridge.timefmt import display, parse_rfc3339, utcnow
 
 #: how many complaints tracked by polling ``status --json`` lists one by one
 POLLED_SHOWN = 100
@@ -40,10 +40,10 @@ def collect(
         elif error:
             problems.append(f"{label}: last pass failed: {error}")
         elif now - finished > stale_after:
-            problems.append(f"{label}: last pass ended {rfc3339(finished)}, over 3 intervals ago")
+            problems.append(f"{label}: last pass ended {display(finished)}, over 3 intervals ago")
         return {
-            "last_pull_at": rfc3339(ok_at) or None,
-            "last_pass_at": rfc3339(finished) or None,
+            "last_pull_at": display(ok_at) or None,
+            "last_pass_at": display(finished) or None,
             "last_error": error,
             "cursor": store.cursor(key),
         }
@@ -65,8 +65,8 @@ def collect(
                 {
                     "local_id": row["local_id"],
                     "tracking_id": f"#{row['national_id']}",
-                    "last_seen_at": rfc3339(_time(row["last_seen_at"])) or None,
-                    "next_poll_at": rfc3339(_time(row["next_poll_at"])) or None,
+                    "last_seen_at": display(_time(row["last_seen_at"])) or None,
+                    "next_poll_at": display(_time(row["next_poll_at"])) or None,
                 }
                 for row in tracked[:POLLED_SHOWN]
             ],
@@ -78,7 +78,7 @@ def collect(
     return {
         "healthy": not problems,
         "problems": problems,
-        "checked_at": rfc3339(now),
+        "checked_at": display(now),
         "sources": source_rows,
         "accounts": account_rows,
     }

@@ -27,7 +27,14 @@ def parse_rfc3339(text: str) -> datetime:
 
 
 def rfc3339(value: datetime | None) -> str:
-    """For people: RFC 3339 in WIB (``+07:00``), seconds; empty for ``None``."""
+    """For machines (wire, cursors): UTC, seconds, ``Z``; empty for ``None``."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def display(value: datetime | None) -> str:
+    """For people (status, reports): RFC 3339 in WIB, ``+07:00``; empty for ``None``."""
     if value is None:
         return ""
     return value.astimezone(WIB).isoformat(timespec="seconds")

@@ -33,6 +33,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
+from adapters.local.common import fetch_photo
 from adapters.local.open311.normalize import (
     STATUS_NOTES,
     WRITE_STATUS,
@@ -415,12 +416,7 @@ class Open311Source:
         )
 
     def fetch_attachment(self, attachment: Attachment) -> bytes:
-        if urlsplit(attachment.url).netloc != self._host:
-            raise Rejected(0, "photo URL is not on the app's host; not fetched")
-        response = self.endpoint.send("GET", attachment.url)
-        if response.status_code >= 400:
-            raise Rejected(response.status_code, f"photo answered HTTP {response.status_code}")
-        return response.content
+        return fetch_photo(self.endpoint, self._host, attachment.url)
 
     # writing --------------------------------------------------------------------------
     def link_national(self, local_id: str, national_id: int) -> None:

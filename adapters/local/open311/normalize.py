@@ -38,6 +38,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from adapters.local.common import text_field as _text
 from bridge.errors import NormalizeError
 from bridge.model import Attachment, Complaint, FollowUp, Location, Status
 from bridge.ports import BRIDGE_REF_PREFIX
@@ -147,14 +148,6 @@ def _time(value: Any, field: str) -> datetime:
     if moment is None:
         raise NormalizeError(f"{field} is missing or not an ISO 8601 time with an offset")
     return moment
-
-
-def _text(value: Any, field: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise NormalizeError(f"{field} is not text")
-    return value
 
 
 def _identifier(value: Any, field: str) -> str:

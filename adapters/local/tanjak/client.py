@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from adapters.local.common import fetch_photo
 from adapters.local.tanjak.normalize import LOCAL_STATUS, local_category, normalize
 from bridge.errors import NotFound, Rejected, Unavailable
 from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client
@@ -120,12 +121,7 @@ class TanjakSource:
         )
 
     def fetch_attachment(self, attachment: Attachment) -> bytes:
-        if urlsplit(attachment.url).netloc != self._host:
-            raise Rejected(0, "photo URL is not on the app's host; not fetched")
-        response = self.endpoint.send("GET", attachment.url)
-        if response.status_code >= 400:
-            raise Rejected(response.status_code, f"photo answered HTTP {response.status_code}")
-        return response.content
+        return fetch_photo(self.endpoint, self._host, attachment.url)
 
     def link_national(self, local_id: str, national_id: int) -> None:
         self._send("PATCH", f"/api/aduan/{local_id}", json={"lapor_id": f"#{national_id}"})

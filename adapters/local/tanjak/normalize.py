@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from adapters.local.common import bool_field as _bool
+from adapters.local.common import text_field as _text
 from bridge.errors import NormalizeError
 from bridge.model import Attachment, Complaint, FollowUp, Location, Reporter, Status
 from bridge.phone import normalize_phone
@@ -46,14 +48,6 @@ _NIK = re.compile(r"^\d{16}$")
 _DIGITS = re.compile(r"\d+")
 
 
-def _text(value: Any, field: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise NormalizeError(f"{field} is not text")
-    return value
-
-
 def _time(value: Any, field: str) -> datetime:
     if not isinstance(value, str):
         raise NormalizeError(f"{field} is missing or not a time")
@@ -61,14 +55,6 @@ def _time(value: Any, field: str) -> datetime:
         return parse_rfc3339(value)
     except ValueError:
         raise NormalizeError(f"{field} is not an RFC 3339 time with an offset") from None
-
-
-def _bool(value: Any, field: str) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise NormalizeError(f"{field} is not true/false")
-    return value
 
 
 def national_id_of(value: Any) -> int | None:

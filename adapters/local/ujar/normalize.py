@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from adapters.local.common import bool_field as _bool
+from adapters.local.common import text_field as _text
 from bridge.errors import NormalizeError
 from bridge.model import Attachment, Complaint, FollowUp, Location, Reporter, Status
 from bridge.phone import normalize_phone
@@ -49,22 +51,6 @@ LAPOR_SYSTEM = "lapor"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TRACKING_ID = re.compile(r"^#?\s*(\d{1,12})$")
-
-
-def _text(value: Any, field: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise NormalizeError(f"{field} is not text")
-    return value
-
-
-def _bool(value: Any, field: str) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise NormalizeError(f"{field} is not true/false")
-    return value
 
 
 def time_of(value: Any, field: str) -> datetime:

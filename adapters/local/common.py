@@ -1,0 +1,41 @@
+"""Small pieces every city adapter needs the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from bridge.errors import NormalizeError, Rejected
+from bridge.http import Endpoint
+
+
+def text_field(value: Any, field: str) -> str:
+    """A text field: ``None`` reads as empty; anything else but text is an error naming it."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise NormalizeError(f"{field} is not text")
+    return value
+
+
+def bool_field(value: Any, field: str) -> bool:
+    """A true/false field: ``None`` reads as false; anything else but a bool is an error."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise NormalizeError(f"{field} is not true/false")
+    return value
+
+
+def fetch_photo(endpoint: Endpoint, host: str, url: str) -> bytes:
+    """A photo's bytes with the app's credentials, only from the app's own host.
+
+    A photo URL pointing elsewhere is never fetched: the credentials would go with it.
+    """
+    relative = url.startswith("/") and not url.startswith("//")
+    if not relative and urlsplit(url).netloc != host:
+        raise Rejected(0, "photo URL is not on the app's host; not fetched")
+    response = endpoint.send("GET", url)
+    if response.status_code >= 400:
+        raise Rejected(response.status_code, f"photo answered HTTP {response.status_code}")
+    return response.content
