@@ -211,6 +211,8 @@ def resync(
                     typer.echo(f"{source}:{raw.local_id}: {exc}", err=True)
                     break
                 advance()
+        if not dry_run and report.error is None:
+            engine.write_back_pending(local)
         counts = store.counts(source)
     registry.close_all(sources, nationals)
     if not dry_run:
@@ -311,6 +313,7 @@ def quarantine_retry(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> 
                 entry["local_id"], json.loads(entry["raw"])
             )
             engine.reconcile(local, raw, report)
+            engine.write_back_pending(local)
         except (Unavailable, Ambiguous, Rejected) as exc:
             typer.echo(f"retry failed: {exc}", err=True)
             raise typer.Exit(1) from None

@@ -159,7 +159,7 @@ class Engine:
         self.store.pass_started(f"source:{name}", "source")
         try:
             self._recover_in_doubt(source, national, report)
-            self._write_back_pending(source)
+            self.write_back_pending(source)
             self.twoway.flush_to_national(source, national, None, report.pair)
             cursor_name = f"source:{name}"
             for page in source.pull(self.store.cursor(cursor_name)):
@@ -170,6 +170,9 @@ class Engine:
                 if page.cursor is not None:
                     with self.store.atomic():
                         self.store.set_cursor(cursor_name, page.cursor)
+            # tracking ids go back after the read: a write moves the record in most apps'
+            # feeds, and moving records under a reader makes pages shift
+            self.write_back_pending(source)
         except (Unavailable, Ambiguous, Rejected) as exc:
             report.error = str(exc)
             log.warning("pass_failed", source=name, error=report.error)
@@ -230,6 +233,7 @@ class Engine:
                 was_duplicate_of=mapping["duplicate_of"],
             )
         self.reconcile(source, raw, report)
+        self.write_back_pending(source)
         created = self.store.mapping(source.name, local_id)
         if created is None or created["national_id"] is None:
             raise Unavailable(
@@ -325,8 +329,8 @@ class Engine:
                     self._link(source, national, complaint, national_id, report)
                 case Record():
                     self._record(complaint, report)
-                case WriteBack(national_id=national_id):
-                    self._write_back(source, complaint.local_id, national_id)
+                case WriteBack():
+                    self._mark_unlinked(complaint.source, complaint.local_id)
         mapped = known is not None and known.national_id is not None
         if mapped and self.store.quarantine_open(source.name, complaint.local_id):
             with self.store.atomic():
@@ -448,8 +452,7 @@ class Engine:
             )
         report.linked += 1
         log.info("merged", source=source.name, local_id=complaint.local_id, into=duplicate_of)
-        self._write_back(source, complaint.local_id, match.national_id)
-        return True
+        return True  # its tracking id goes back with the pass's other write-backs
 
     def _recover_in_doubt(
         self, source: LocalSource, national: National, report: SourceReport
@@ -577,7 +580,6 @@ class Engine:
                 self.dedupe.add(complaint, ticket.id)
         report.created += 1
         log.info("created", source=source.name, local_id=local_id, tracking_id=ticket.tracking_id)
-        self._write_back(source, local_id, ticket.id)
 
     # link, record, write back ---------------------------------------------
     def _link(
@@ -654,7 +656,12 @@ class Engine:
                 self.dedupe.add(complaint, int(mapping["national_id"]))
         report.updated += 1
 
-    def _write_back_pending(self, source: LocalSource) -> None:
+    def _mark_unlinked(self, source: str, local_id: str) -> None:
+        with self.store.atomic():
+            self.store.update_mapping(source, local_id, link_state="pending")
+
+    def write_back_pending(self, source: LocalSource) -> None:
+        """Write every tracking id not yet written back to the app (idempotent writes)."""
         for mapping in self.store.unlinked(source.name):
             self._write_back(source, mapping["local_id"], mapping["national_id"])
 

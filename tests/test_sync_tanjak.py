@@ -130,3 +130,21 @@ def test_bad_record_is_quarantined_with_raw_payload(world: World) -> None:
     store.close()
     assert "status" in entry["reason"]
     assert '"entah"' in entry["raw"]
+
+
+def test_one_pass_maps_a_crowded_second_across_many_pages(world: World) -> None:
+    """Hundreds of aduan in one second, 20 a page: nothing slips between shifting pages."""
+    from datetime import UTC, datetime
+
+    moment = datetime(2026, 11, 20, 3, 0, 0, tzinfo=UTC)
+    world.tanjak.now = lambda: moment
+    ids = [
+        world.tanjak.add_aduan(isi=f"Sampah menumpuk di gang {n} Jl. Ganet, mohon diangkut.")["id"]
+        for n in range(150)
+    ]
+    world.tanjak.now = lambda: datetime.now(UTC)
+    report = world.sync()
+    assert report.ok, report
+    assert report.sources["tanjak"].created == 150
+    assert all(len(world.national_for(i)) == 1 for i in ids)
+    assert all(world.tanjak.aduan(i)["lapor_id"] for i in ids)

@@ -69,38 +69,71 @@ class TanjakSource:
         except ValueError:
             raise Unavailable("Tanjak answered with a body that is not JSON") from None
 
+    def _page(self, since: str, page_no: int) -> tuple[list[Any], int | None]:
+        body = self._send(
+            "GET",
+            "/api/aduan",
+            params={
+                "diperbarui_sejak": since,
+                "halaman": page_no,
+                "per_halaman": self.config.page_size,
+            },
+        )
+        items = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise Unavailable("Tanjak's feed answer has no data list")
+        total = body.get("total_halaman")
+        return items, total if isinstance(total, int) else None
+
     def pull(self, cursor: str | None) -> Iterator[Page]:
         """Keyset paging on ``diperbarui_pada``: pages shift while we read, keys do not.
 
         Each page's cursor is the last record's ``diperbarui_pada``; the feed is
-        ``≥`` so the edge record comes again and is recognised as unchanged.
+        ``≥`` so the edge record comes again and is recognised as unchanged. A
+        run of records sharing one second that spans pages can only be stepped
+        through by page number, and a record leaving the run meanwhile pulls
+        another back across the page edge: before the cursor leaves such a run,
+        the run is read again from its start and what was missed comes first.
         """
         since = cursor or EPOCH
         page_no = 1
+        run: set[str] = set()  # ids seen at exactly `since`
         while True:
-            body = self._send(
-                "GET",
-                "/api/aduan",
-                params={
-                    "diperbarui_sejak": since,
-                    "halaman": page_no,
-                    "per_halaman": self.config.page_size,
-                },
-            )
-            items = body.get("data") if isinstance(body, dict) else None
-            if not isinstance(items, list):
-                raise Unavailable("Tanjak's feed answer has no data list")
-            records = [_raw(item) for item in items]
+            items, total = self._page(since, page_no)
+            run.update(_ids_at(items, since))
             last = _last_time(items)
             advanced = last is not None and last != since
-            yield Page(records, last if advanced else None)
-            total = body.get("total_halaman")
-            if not items or not isinstance(total, int) or page_no >= total:
+            if advanced and page_no > 1:
+                missed = self._missed_in_run(since, run)
+                if missed:
+                    yield Page(missed, None)
+            yield Page([_raw(item) for item in items], last if advanced else None)
+            if not items or total is None or page_no >= total:
+                if page_no > 1 and not advanced:
+                    missed = self._missed_in_run(since, run)
+                    if missed:
+                        yield Page(missed, None)
                 return
             if advanced and last is not None:
-                since, page_no = last, 1
+                since, page_no, run = last, 1, set(_ids_at(items, last))
             else:
                 page_no += 1  # a whole page at the cursor's second: step through it
+
+    def _missed_in_run(self, since: str, run: set[str]) -> list[RawRecord]:
+        """Records at exactly ``since`` not seen yet, read again from the run's start."""
+        missed: list[RawRecord] = []
+        page_no = 1
+        while True:
+            items, total = self._page(since, page_no)
+            for item in items:
+                raw = _raw(item)
+                if _time_of(item) == since and raw.local_id not in run:
+                    run.add(raw.local_id)
+                    missed.append(raw)
+            ended = not items or total is None or page_no >= total
+            if ended or any(_time_of(item) != since for item in items):
+                return missed
+            page_no += 1
 
     def cursor_for(self, since: datetime) -> str | None:
         return to_wib(since).isoformat(timespec="seconds")
@@ -192,6 +225,16 @@ class TanjakSource:
 def _raw(item: Any) -> RawRecord:
     local_id = item.get("id") if isinstance(item, Mapping) else None
     return RawRecord(str(local_id), item if isinstance(item, Mapping) else {"value": item})
+
+
+def _time_of(item: Any) -> str | None:
+    if isinstance(item, Mapping) and isinstance(item.get("diperbarui_pada"), str):
+        return str(item["diperbarui_pada"])
+    return None
+
+
+def _ids_at(items: list[Any], moment: str) -> list[str]:
+    return [_raw(item).local_id for item in items if _time_of(item) == moment]
 
 
 def _last_time(items: list[Any]) -> str | None:
