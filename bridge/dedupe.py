@@ -27,6 +27,7 @@ fingerprints of its inputs — never a name, a phone number or a NIK.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -987,6 +988,8 @@ class DedupeIndex:
     def __init__(self, db: Database | sqlite3.Connection, *, secret: bytes | None = None) -> None:
         self.conn = db.conn if isinstance(db, Database) else db
         self.secret = secret if secret is not None else self._stored_secret()
+        # check() then add() of the same complaint: normalize its text once
+        self._last: tuple[Complaint, Entry] | None = None
 
     def _stored_secret(self) -> bytes:
         row = self.conn.execute(
@@ -997,7 +1000,11 @@ class DedupeIndex:
         return bytes.fromhex(str(row[0]))
 
     def entry(self, complaint: Complaint, national_id: int | None = None) -> Entry:
-        return entry_of(complaint, self.secret, national_id)
+        if self._last is not None and self._last[0] is complaint:
+            return dataclasses.replace(self._last[1], national_id=national_id)
+        entry = entry_of(complaint, self.secret, national_id)
+        self._last = (complaint, entry)
+        return entry
 
     def add(self, complaint: Complaint, national_id: int) -> bool:
         """Index a mapped record; ``False`` (nothing stored) when it can never be merged."""

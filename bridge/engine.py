@@ -411,6 +411,8 @@ class Engine:
             return False  # an operator split it: it keeps its own national complaint
         check = self.dedupe.check(complaint)
         match = check.match
+        if match is None and not check.decisions:
+            return False  # no candidate at all: nothing to record
         with self.store.atomic():
             for decision in check.decisions:
                 self.dedupe.record(decision)

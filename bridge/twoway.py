@@ -95,6 +95,13 @@ class TwoWay:
     ) -> None:
         """Record what the city did in its app as intents, then send them in order."""
         local_id, national_id = mapping["local_id"], mapping["national_id"]
+        national_status = Status(mapping["national_canonical"] or Status.SUBMITTED.value)
+        quiet = converge(
+            local_status, national_status, national_origin=mapping["origin"] == "national"
+        )
+        nothing_to_say = not follow_ups and not (quiet.complete_national or quiet.reject_national)
+        if nothing_to_say and not quiet.conflict and mapping["local_canonical"] == local_status:
+            return  # the common case of a new record: no response, no status to carry
         known = self.store.followup_origins(source.name, local_id, "to_national")
         with self.store.atomic():
             for response in responses_to_forward(follow_ups, known, BRIDGE_REF_PREFIX):
