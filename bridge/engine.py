@@ -336,7 +336,7 @@ class Engine:
             with self.store.atomic():
                 self.store.release_quarantine(source.name, complaint.local_id)
                 self.store.event("quarantine_resolved", source.name, complaint.local_id)
-        if known is not None and not any(isinstance(a, Record) for a in actions):
+        if known is not None and not any(isinstance(a, Record | Recover) for a in actions):
             return  # nothing new in the record
         mapping = self.store.mapping(source.name, complaint.local_id)
         if mapping is not None and mapping["national_id"] is not None:
@@ -471,6 +471,28 @@ class Engine:
                 report,
                 search_first=True,
             )
+            self._catch_up(source, national, intent["local_id"], report)
+
+    def _catch_up(
+        self, source: LocalSource, national: National, local_id: str, report: SourceReport
+    ) -> None:
+        """After a recovered create: what the city wrote meanwhile still has to reach LAPOR.
+
+        The record's page may be behind the cursor already, so it is read again.
+        """
+        mapping = self.store.mapping(source.name, local_id)
+        if mapping is None or mapping["national_id"] is None:
+            return
+        raw = source.fetch(local_id)
+        if raw is None:
+            return
+        try:
+            complaint = source.normalize(raw)
+        except NormalizeError:
+            return  # the next sighting of the record quarantines it with its reason
+        self.twoway.local_changed(
+            source, national, mapping, complaint.follow_ups, complaint.status, report.pair
+        )
 
     def _recover(
         self, source: LocalSource, national: National, local_id: str, report: SourceReport

@@ -225,8 +225,25 @@ class Store:
 
     @contextmanager
     def atomic(self) -> Iterator[Store]:
-        with self.db.atomic():
+        """One transaction, taking the write lock at once (``BEGIN IMMEDIATE``).
+
+        A deferred transaction that reads and then writes fails at once with
+        "database is locked" when another worker committed in between; an
+        immediate one waits for the lock (busy_timeout) instead. Nested blocks
+        are savepoints.
+        """
+        conn = self.db.conn
+        if conn.in_transaction:
+            with self.db.atomic():
+                yield self
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
             yield self
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.execute("COMMIT")
 
     # helpers ---------------------------------------------------------------
     def _one(

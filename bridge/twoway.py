@@ -34,8 +34,9 @@ log = get_logger("bridge.twoway")
 
 #: the inbox read starts here on a first run
 INBOX_EPOCH = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
-#: how far back a lost local create is looked for
-FIND_MARGIN = timedelta(minutes=10)
+#: how far back a lost local create is looked for: apps compare with their own clocks,
+#: which may run slow; a wide margin only costs reading more of the feed, and only then
+FIND_MARGIN = timedelta(days=1)
 #: polling of complaints outside the inbox backs off up to once a day
 POLL_MAX = timedelta(days=1)
 POLL_BATCH = 200

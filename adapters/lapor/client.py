@@ -324,7 +324,9 @@ class LaporAccount:
             location = Location(latitude=lat, longitude=lng, address=data.get("address"))
         archive_reason = None
         for entry in reversed(logs or []):
-            if isinstance(entry, dict) and entry.get("status_new") == 90:
+            # the archiving itself (…→90), not a later follow-up on the archived complaint (90→90)
+            archived = isinstance(entry, dict) and entry.get("status_new") == 90
+            if archived and entry.get("status_old") != 90:
                 archive_reason = str(entry.get("content") or "") or None
                 break
         return NationalComplaint(
@@ -354,10 +356,32 @@ class LaporAccount:
         return self.complaint_from(results["data"], results.get("data_logs"))
 
     def inbox(self, updated_from: datetime) -> Iterator[list[NationalComplaint]]:
-        """Complaints disposed to this account's agency, changed since ``updated_from``."""
-        params = {"updated_from": format_time(updated_from), "page": 1, "page_size": 100}
-        for page in self._pages("/complaints/inbox", params):
-            yield [self.complaint_from(item) for item in page]
+        """Complaints disposed to this account's agency, changed since ``updated_from``.
+
+        Read by keyset on ``updated_at``, not by following page numbers: a
+        complaint updated between two page reads moves to the end, and offset
+        pages would then skip the one that slid back across the page edge. Only
+        a page that sits wholly in one second is stepped through by its
+        ``next_page_url`` (``≥`` brings the edge again: the caller is idempotent).
+        """
+        since = format_time(updated_from)
+        url: str | None = "/complaints/inbox"
+        query: dict[str, Any] | None = {"updated_from": since, "page": 1, "page_size": 100}
+        while url:
+            results = self._send("GET", url, params=query)
+            items = list(results.get("data") or [])
+            page = [self.complaint_from(item) for item in items]
+            yield page
+            following = results.get("next_page_url")
+            if not page or not following:
+                return
+            last = format_time(max(c.updated_at for c in page))
+            if last != since:
+                since = last
+                url = "/complaints/inbox"
+                query = {"updated_from": since, "page": 1, "page_size": 100}
+            else:
+                url, query = following, None
 
     def add_follow_up(self, national_id: int, content: str, mark_completed: bool) -> str:
         form = {

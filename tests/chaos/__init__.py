@@ -1,0 +1,1 @@
+"""Breaking the bridge on purpose and counting: chaos, SIGKILL, outages and hostile input."""
