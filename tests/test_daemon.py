@@ -108,7 +108,7 @@ def _wait_http(run: Run, path: str, status: int, seconds: float = 15.0) -> httpx
             if last.status_code == status:
                 return last
         except httpx.TransportError:
-            pass
+            last = None  # not listening yet
         time.sleep(0.2)
     raise AssertionError(f"{path} never answered {status} (last {last and last.status_code})")
 
