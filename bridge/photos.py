@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 
 from PIL import Image, UnidentifiedImageError
 
@@ -21,6 +22,16 @@ class PhotoError(Exception):
 
 def prepare(data: bytes, name: str) -> Photo:
     """Check that ``data`` is a JPEG or PNG; re-encode as JPEG when over the limit."""
+    try:
+        with warnings.catch_warnings():
+            # a header claiming a huge image is refused before any pixel is decoded
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return _checked(data, name)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PhotoError("image too large to decode") from None
+
+
+def _checked(data: bytes, name: str) -> Photo:
     try:
         with Image.open(io.BytesIO(data)) as image:
             fmt = image.format or ""

@@ -898,12 +898,7 @@ def test_a_record_dated_in_the_future_does_not_hide_the_records_after_it(
         assert len(region.lapor.find_by_tag(f"ext-tanjak-{later}")) == 1, "filed later, lost"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge bug: a photo whose header claims more than ~179 megapixels makes Pillow raise "
-    "DecompressionBombError, which bridge.photos.prepare does not turn into PhotoError: the "
-    "pass crashes on that complaint at every attempt instead of skipping the photo",
-)
+# a bug the hostile run found, fixed: this test keeps it fixed
 def test_a_photo_claiming_900_megapixels_is_skipped_not_a_crash(
     captured_logs: io.StringIO,
 ) -> None:
