@@ -6,12 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+import structlog
 
 from adapters.demo import run_demo
 
 
 def test_demo_runs_healthy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_demo(tmp_path, complaints=12) == 0
+    try:
+        assert run_demo(tmp_path, complaints=12) == 0
+    finally:
+        structlog.reset_defaults()  # the demo quiets logging; later tests expect the defaults
     out = capsys.readouterr().out
     assert "0 created twice" in out
     state = json.loads((tmp_path / "status.json").read_text(encoding="utf-8"))
