@@ -9,10 +9,15 @@ before anything is posted again.
 
 from __future__ import annotations
 
+import sqlite3
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bridge import photos as photo_rules
 from bridge.dedupe import DedupeIndex
@@ -39,6 +44,16 @@ log = get_logger("bridge.engine")
 
 #: how many times one pass re-tries a create whose answer was lost
 LOST_ANSWER_ROUNDS = 3
+#: errors that fail a pass (retried as a whole later), never a record's quarantine
+PASS_FAILURES = (
+    Unavailable,
+    Ambiguous,
+    Rejected,
+    sqlite3.Error,
+    httpx.HTTPError,
+    OSError,
+    MemoryError,
+)
 
 
 class CrashPoint(BaseException):
@@ -305,6 +320,23 @@ class Engine:
 
     # one record ------------------------------------------------------------
     def process(
+        self, source: LocalSource, national: National, raw: RawRecord, report: SourceReport
+    ) -> None:
+        """One record, end to end. A record the bridge cannot handle is quarantined and the
+        pass goes on: one poison record must not stall its whole feed. Outages, the store's
+        own errors and anything of the wire fail the pass instead, to be retried as a whole.
+        """
+        try:
+            self._process(source, national, raw, report)
+        except PASS_FAILURES:
+            raise
+        except Exception as exc:
+            # the message may quote the record (a citizen's words): type and place only
+            reason = f"the bridge could not process this record: {_where(exc)}"
+            log.error("record_failed", source=source.name, local_id=raw.local_id, error=reason)
+            self._quarantine(source.name, raw.local_id, raw.payload, reason, report)
+
+    def _process(
         self, source: LocalSource, national: National, raw: RawRecord, report: SourceReport
     ) -> None:
         report.seen += 1
@@ -686,8 +718,8 @@ class Engine:
 
     def write_back_pending(self, source: LocalSource) -> None:
         """Write every tracking id not yet written back to the app (idempotent writes)."""
-        for mapping in self.store.unlinked(source.name):
-            self._write_back(source, mapping["local_id"], mapping["national_id"])
+        for local_id, national_id in self.store.unlinked(source.name):
+            self._write_back(source, local_id, national_id)
 
     def _write_back(self, source: LocalSource, local_id: str, national_id: int) -> None:
         try:
@@ -725,6 +757,16 @@ class Engine:
 
 def _converged(local: str, national: Status) -> Status:
     return converge(Status(local), national, national_origin=False).target
+
+
+def _where(exc: BaseException) -> str:
+    """An unexpected error as ``TypeError at normalize.py:159 (normalize)``: enough to find
+    the bug, nothing of the record it met (messages can quote a citizen's words)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+    last = frames[-1]
+    return f"{type(exc).__name__} at {Path(last.filename).name}:{last.lineno} ({last.name})"
 
 
 def _summary(complaint: Complaint) -> dict[str, Any]:

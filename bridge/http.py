@@ -15,7 +15,9 @@ after the last one :class:`Unavailable` is raised.
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +32,34 @@ from bridge import __version__
 from bridge.errors import Ambiguous, Transient, Unavailable
 
 USER_AGENT = f"lapor-bridge/{__version__} (+https://github.com/lapor-bridge)"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_of(response: httpx.Response) -> Any:
+    """The body as JSON, read liberally; ``ValueError`` when it is not JSON at all.
+
+    One record's bad bytes must not make a whole page unreadable: invalid UTF-8 becomes
+    U+FFFD, and so does a lone surrogate escape (``"\\ud800"`` is valid JSON but no text
+    can be stored, hashed or sent on with it). Either way the complaint itself gets through.
+    """
+    text = response.content.decode("utf-8-sig", errors="replace")
+    value = json.loads(text)
+    if "\\ud" in text or "\\uD" in text:  # escapes only: a raw surrogate cannot be decoded
+        value = _without_lone_surrogates(value)
+    return value
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            _without_lone_surrogates(key): _without_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    return value
 
 
 def make_client(

@@ -12,11 +12,23 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
+#: times outside these are sentinels or typos, not a complaint's moments ("0001-01-01" is
+#: many a server's "no date"); they are refused so that date arithmetic (the duplicate
+#: check's ± 72 h window, working-day counts) never meets the ends of datetime's range
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
 
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("datetime must carry a time zone")
-    return value.astimezone(UTC)
+    try:
+        moment = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is outside the range of representable times") from None
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"the year {moment.year} is not a plausible time for a complaint")
+    return moment
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
@@ -89,7 +101,7 @@ class Complaint(_Frozen):
     """One local record, normalized."""
 
     source: str
-    local_id: str
+    local_id: str = Field(min_length=1, max_length=200)  # it goes into URLs and tags
     display_id: str | None = None
     title: str
     content: str

@@ -326,12 +326,22 @@ class Store:
             "DELETE FROM mappings WHERE source = ? AND local_id = ?", (source, local_id)
         )
 
-    def unlinked(self, source: str) -> list[dict[str, Any]]:
-        """Mappings whose tracking id has not yet been written back to the local app."""
-        return self._all(
-            "SELECT * FROM mappings WHERE source = ? AND link_state = 'pending' ORDER BY id",
-            (source,),
-        )
+    def unlinked(self, source: str, batch: int = 500) -> Iterator[tuple[str, int]]:
+        """``(local_id, national_id)`` of every mapping whose tracking id has not yet been
+        written back to the local app, read ``batch`` at a time: after a backfill that is
+        every record the pass created. Safe to update the mappings while iterating."""
+        after = 0
+        while True:
+            rows = self.db.execute(
+                "SELECT id, local_id, national_id FROM mappings WHERE source = ? AND "
+                "link_state = 'pending' AND national_id IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+                (source, after, batch),
+            ).fetchall()
+            for _, local_id, national_id in rows:
+                yield str(local_id), int(national_id)
+            if len(rows) < batch:
+                return
+            after = rows[-1][0]
 
     # intents ---------------------------------------------------------------
     def add_intent(

@@ -15,15 +15,34 @@ def to_wib(value: datetime) -> datetime:
     return value.astimezone(WIB)
 
 
+def to_utc(value: datetime) -> datetime:
+    """An aware time in UTC; ``ValueError`` when it has no offset or cannot be one in UTC
+    (``0001-01-01T00:00:00+07:00`` lies before the first representable instant)."""
+    if value.tzinfo is None:
+        raise ValueError("the time has no offset")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is outside the range of representable times") from None
+
+
+def not_after_now(moment: datetime) -> datetime:
+    """``moment``, or now when it lies ahead: what a cursor may hold. A record dated in the
+    future must not become a feed cursor, or every record filed before that date would be
+    behind it and never read."""
+    now = utcnow()
+    return moment if moment <= now else now
+
+
 def parse_rfc3339(text: str) -> datetime:
     """An RFC 3339 time; a date alone is midnight WIB (bridge.md). Raises ``ValueError``."""
     text = text.strip()
     if len(text) == 10:
-        return datetime.combine(date.fromisoformat(text), time(0), WIB).astimezone(UTC)
+        return to_utc(datetime.combine(date.fromisoformat(text), time(0), WIB))
     value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if value.tzinfo is None:
         raise ValueError(f"time {text!r} has no offset")
-    return value.astimezone(UTC)
+    return to_utc(value)
 
 
 def rfc3339(value: datetime | None) -> str:

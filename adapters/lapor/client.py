@@ -17,7 +17,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from bridge.errors import Ambiguous, NotFound, Rejected, Transient, Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client
+from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, make_client
 from bridge.model import (
     Complaint,
     FollowUp,
@@ -97,7 +97,7 @@ class AccountConfig(BaseModel):
 
 def _message(response: httpx.Response) -> str:
     try:
-        body = response.json()
+        body = json_of(response)
     except ValueError:
         return f"HTTP {response.status_code}"
     if not isinstance(body, dict):
@@ -179,7 +179,7 @@ class LaporAccount:
         if response.status_code >= 400:
             raise Rejected(response.status_code, _message(response))
         try:
-            body = response.json()
+            body = json_of(response)
         except ValueError:
             if idempotent:
                 raise Unavailable("LAPOR answered with a body that is not JSON") from None

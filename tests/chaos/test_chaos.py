@@ -1412,13 +1412,7 @@ class _Linker:
         return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge bug (memory): Engine.write_back_pending reads every mapping still to be "
-    "written back as full rows at once (Store.unlinked returns a list); since tracking ids go "
-    "back only after the whole read, that is every record the pass created — bench.memory: "
-    "a sync over 100,000 peaks at 156.5 MB against 72.8 MB over 1,000",
-)
+# a bug the memory bench found, fixed: this test keeps it fixed
 def test_writing_tracking_ids_back_does_not_hold_every_pending_one_at_once(tmp_path: Path) -> None:
     def peak(n: int) -> int:
         store = Store(tmp_path / f"{n}.db")

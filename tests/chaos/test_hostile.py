@@ -18,10 +18,10 @@ Photos get their own cases: enormous, truncated, not an image, empty, a
 header claiming 81 megapixels, and a URL off the app's host (a honeypot
 counts whether the bridge fetched it).
 
-Crashes these runs found are pinned at the end by the smallest test that
-shows each (strict xfail). ``KNOWN_BUGS`` lets the properties step over
-exactly those, so that they keep hunting for new ones; each entry names its
-test and goes when that test passes.
+Bugs these runs found are kept fixed at the end by the smallest test that
+shows each. A record the bridge quarantines only because something crashed
+on it ("could not process this record") fails the properties too: the engine
+keeps such a record rather than stall its feed, but it is still a bug.
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import structlog
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -68,7 +68,8 @@ from bridge.text import compose_content, compose_title
 
 FAST = RetryPolicy(attempts=6, initial=0.01, maximum=0.05)
 MISSING = object()  # a mutation that removes the key
-HONEYPOT = "@@HONEYPOT@@"  # replaced by the honeypot server's URL when served
+HONEYPOT = "@@HONEYPOT@@"
+CRASHED = "could not process this record"  # the engine's reason when a record crashed it  # replaced by the honeypot server's URL when served
 
 
 class Long(str):
@@ -484,61 +485,13 @@ def carried(complaint: Complaint) -> None:
     assert 10 <= len(title) <= 150 and len(content) <= 5000
 
 
-@dataclass(frozen=True)
-class KnownBug:
-    """A crash already pinned by a strict-xfail test below: tolerated here so that the
-    property keeps hunting for new ones. Delete the entry when its test starts passing."""
-
-    apps: tuple[str, ...]
-    error: type[BaseException]
-    says: str
-    pinned_by: str
-
-    def matches(self, app: str, exc: BaseException) -> bool:
-        return app in self.apps and isinstance(exc, self.error) and self.says in str(exc)
-
-
-KNOWN_BUGS = (
-    KnownBug(
-        ("tanjak",), TypeError, "unhashable", "test_a_tanjak_status_that_is_a_list_is_quarantined"
-    ),
-    KnownBug(  # in the normalizers, and in Sambat's client reading tgl_update for its keyset
-        ("tanjak", "sambat", "kota-contoh"),
-        OverflowError,
-        "out of range",
-        "test_a_date_at_the_edge_of_time_is_quarantined",
-    ),
-)
-
-
-def known_bug(app: str, exc: BaseException) -> KnownBug | None:
-    return next((bug for bug in KNOWN_BUGS if bug.matches(app, exc)), None)
-
-
-def at_the_edge_of_time(complaint: Complaint) -> bool:
-    """B12, pinned by test_a_complaint_dated_9999_is_quarantined_not_a_crash: the duplicate
-    check's 72-hour window overflows datetime near year 1 and year 9999."""
-    edge = timedelta(days=4)
-    return any(
-        moment - datetime.min.replace(tzinfo=UTC) < edge
-        or datetime.max.replace(tzinfo=UTC) - moment < edge
-        for moment in (complaint.created_at, complaint.updated_at)
-    )
-
-
-def normalizes_or_refuses(app: App, payload: Any) -> bool:
-    """True when the record is refused with a reason or carried; False on a known bug."""
+def refused_with_a_reason_or_carried(app: App, payload: Any) -> None:
     try:
         complaint = app.normalize(payload, source=app.name, region="21.72")
     except NormalizeError as exc:
         assert str(exc).strip(), "a quarantine reason must say something"
-        return True
-    except Exception as exc:
-        if known_bug(app.name, exc) is None:
-            raise
-        return False
+        return
     carried(complaint)
-    return not at_the_edge_of_time(complaint)
 
 
 HYPOTHESIS = settings(
@@ -563,9 +516,9 @@ def test_every_broken_record_is_refused_with_a_reason_or_carried(
             updates = copy.deepcopy(record["updates"])
             if nested and updates:
                 updates[0] = broken(updates[0], [(k, v) for k, v in changes if k in updates[0]], "")
-            normalizes_or_refuses(app, {"request": request, "updates": updates})
+            refused_with_a_reason_or_carried(app, {"request": request, "updates": updates})
         else:
-            normalizes_or_refuses(app, broken(record, changes, "http://127.0.0.1:9"))
+            refused_with_a_reason_or_carried(app, broken(record, changes, "http://127.0.0.1:9"))
 
     check()
 
@@ -699,9 +652,9 @@ def run_feed(
                 wire = app.wire(region, local_id)
                 if app.name == "kota-contoh":
                     wire["request"] = broken(wire["request"], changes, honeypot.url)
-                    assume(normalizes_or_refuses(app, wire))  # a pinned crash: see KNOWN_BUGS
+                    refused_with_a_reason_or_carried(app, wire)
                 else:
-                    assume(normalizes_or_refuses(app, broken(wire, changes, honeypot.url)))
+                    refused_with_a_reason_or_carried(app, broken(wire, changes, honeypot.url))
                 tamper.changes[local_id] = changes
                 bad.append(local_id)
             else:
@@ -709,12 +662,7 @@ def run_feed(
         config = tmp / "config.toml"
         config.write_text(region.config(tmp / "bridge.db"), encoding="utf-8")
 
-        try:
-            report = one_pass(config, app.name)
-        except Exception as exc:  # a crash already pinned below: step over it, hunt on
-            if known_bug(app.name, exc) is None:
-                raise
-            assume(False)
+        report = one_pass(config, app.name)
         assert report.sources[app.name].ok, report.sources[app.name].error
 
         store = Store(tmp / "bridge.db")
@@ -734,6 +682,8 @@ def run_feed(
                 assert handled, f"{local_id} (seen as {seen_as!r}) neither quarantined nor synced"
                 if entry is not None:
                     assert entry["reason"].strip()
+            crashed = [q["reason"] for q in quarantined.values() if CRASHED in q["reason"]]
+            assert crashed == [], "the bridge crashed on a record (kept, but a bug)"
         finally:
             store.close()
         tags = [t for c in region.lapor.complaints() for t in c["tags"] if t.startswith("ext-")]
@@ -828,9 +778,7 @@ def test_a_photo_url_off_the_apps_host_is_never_fetched(captured_logs: io.String
         assert honeypot.count_requests("GET", r".*") == 0
 
 
-# --- bugs the hostile runs found, each pinned by the smallest test that shows it -------------
-# Strict xfail: each fails today; the day the bridge is fixed it passes, and strict xfail turns
-# that into a failure that asks for the marker to go.
+# --- bugs the hostile runs found, each kept fixed by the smallest test that shows it ---------
 
 
 def tanjak_page_with(raw: bytes, tmp: Path, region: Region) -> tuple[list[str], str, Path]:
@@ -862,25 +810,14 @@ def assert_page_survives(config: Path, valid: list[str], poisoned: str) -> None:
         store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge bug: a lone surrogate (the JSON escape \\ud800, valid JSON) passes every "
-    "normalizer, then bridge.plan.fingerprint raises PydanticSerializationError, which no "
-    "one catches: the pass crashes on that record at every attempt and the source's cursor "
-    "never moves past it (a poison record stalls the whole feed)",
-)
+# a bug the hostile run found, fixed: this test keeps it fixed
 def test_a_lone_surrogate_in_a_text_is_quarantined_not_a_crash(captured_logs: io.StringIO) -> None:
     with tempfile.TemporaryDirectory() as tmp, Region(seed=21) as region:
         valid, poisoned, config = tanjak_page_with(b"\\ud800", Path(tmp), region)
         assert_page_survives(config, valid, poisoned)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge bug: one record with an invalid UTF-8 byte makes the whole page undecodable "
-    "(response.json() raises, the client answers Unavailable): the pass fails at every attempt "
-    "and no later record of that source is ever synced",
-)
+# a bug the hostile run found, fixed: this test keeps it fixed
 def test_an_invalid_utf8_byte_in_one_record_does_not_stall_the_page(
     captured_logs: io.StringIO,
 ) -> None:
@@ -889,12 +826,7 @@ def test_an_invalid_utf8_byte_in_one_record_does_not_stall_the_page(
         assert_page_survives(config, valid, poisoned)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge bug: a record showing a future update time (diperbarui_pada 2099) becomes "
-    "the stored Tanjak cursor; every record filed afterwards is older than the cursor and is "
-    "never read again — silently lost, with every pass reporting ok",
-)
+# a bug the hostile run found, fixed: this test keeps it fixed
 def test_a_record_dated_in_the_future_does_not_hide_the_records_after_it(
     captured_logs: io.StringIO,
 ) -> None:
@@ -926,12 +858,7 @@ def test_a_photo_claiming_900_megapixels_is_skipped_not_a_crash(
         assert len(region.lapor.find_by_tag(f"ext-tanjak-{aduan}")) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge bug: a record dated 9999-12-31 (or 0001-01-01) normalizes, then the duplicate "
-    "check (bridge/dedupe.py, created_at ± 72 h) raises OverflowError: the pass crashes on it at "
-    "every attempt and the source's cursor never moves past it",
-)
+# a bug the hostile run found, fixed: this test keeps it fixed
 def test_a_complaint_dated_9999_is_quarantined_not_a_crash(captured_logs: io.StringIO) -> None:
     rng = random.Random(25)
     with tempfile.TemporaryDirectory() as tmp, Region(seed=25) as region:
@@ -945,12 +872,7 @@ def test_a_complaint_dated_9999_is_quarantined_not_a_crash(captured_logs: io.Str
         assert len(region.lapor.find_by_tag(f"ext-tanjak-{after}")) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge bug: adapters/local/tanjak/normalize.py checks `status not in STATUSES` on "
-    "whatever came: a list or an object raises TypeError (unhashable), not NormalizeError — "
-    "the pass crashes on that record at every attempt instead of quarantining it",
-)
+# a bug the hostile run found, fixed: this test keeps it fixed
 def test_a_tanjak_status_that_is_a_list_is_quarantined(
     wires: dict[str, list[dict[str, Any]]],
 ) -> None:
@@ -967,14 +889,8 @@ EDGE_OF_TIME = {
 }
 
 
+# a bug the hostile run found, fixed: this test keeps it fixed
 @pytest.mark.parametrize("name", sorted(EDGE_OF_TIME))
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge bug: a time at the edge of datetime's range with an offset east of UTC "
-    "(0001-01-01T00:00:00+07:00) overflows when turned to UTC: OverflowError, not "
-    "NormalizeError (bridge/timefmt.py for Tanjak, the model's UTC validator for Open311, "
-    "sambat/normalize.py's parse_time) — the pass crashes on that record at every attempt",
-)
 def test_a_date_at_the_edge_of_time_is_quarantined(
     name: str, wires: dict[str, list[dict[str, Any]]]
 ) -> None:

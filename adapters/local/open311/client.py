@@ -49,7 +49,7 @@ from adapters.local.open311.normalize import (
     status_update_id,
 )
 from bridge.errors import Ambiguous, NotFound, Rejected, Transient, Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client
+from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, make_client
 from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
 from bridge.ports import Created, Page, RawRecord
 from bridge.timefmt import rfc3339, utcnow
@@ -154,7 +154,7 @@ def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 def _error_of(response: httpx.Response) -> tuple[int | None, str]:
     """The body's ``[{"code", "description"}]``; its code may differ from the HTTP status."""
     try:
-        body = response.json()
+        body = json_of(response)
     except ValueError:
         return None, f"HTTP {response.status_code}"
     first = body[0] if isinstance(body, list) and body else body
@@ -170,7 +170,7 @@ def _check_json(response: httpx.Response) -> None:
     """An answer below 400 that is not JSON is a gateway's page: worth retrying."""
     if response.status_code < 400:
         try:
-            response.json()
+            json_of(response)
         except ValueError:
             raise Transient("the Open311 server answered with a body that is not JSON") from None
 
@@ -239,7 +239,7 @@ class Open311Source:
                 raise NotFound(404, description)
             raise Rejected(response.status_code, description)
         try:
-            return response.json()
+            return json_of(response)
         except ValueError:
             raise Unavailable("the Open311 server answered with a body that is not JSON") from None
 

@@ -37,10 +37,10 @@ from adapters.local.sambat.normalize import (
     parse_time,
 )
 from bridge.errors import Ambiguous, NormalizeError, NotFound, Rejected, Transient, Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client
+from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, make_client
 from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
 from bridge.ports import Created, Page, RawRecord
-from bridge.timefmt import parse_rfc3339, rfc3339
+from bridge.timefmt import not_after_now, parse_rfc3339, rfc3339
 
 #: where a feed starts when no cursor is stored: before any record can exist
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -116,7 +116,7 @@ def check_answer(response: httpx.Response) -> None:
     if _looks_html(response):
         raise Transient("Sambat answered 200 with an HTML error page")
     try:
-        body = response.json()
+        body = json_of(response)
     except ValueError:
         raise Transient("Sambat answered 200 with a body that is not JSON") from None
     if not isinstance(body, Mapping) or body.get("status") not in ("ok", "error"):
@@ -245,7 +245,7 @@ class SambatSource:
                 response.status_code,
                 f"Sambat answered HTTP {response.status_code} to {method} {path}",
             )
-        body = response.json()
+        body = json_of(response)
         if not isinstance(body, Mapping):  # check_answer lets no other 200 through
             raise Unavailable("Sambat answered with a body that is not a JSON object")
         if body.get("status") == "error":
@@ -315,7 +315,10 @@ class SambatSource:
             chunks = [fresh[i : i + size] for i in range(0, len(fresh), size)] or [[]]
             for index, chunk in enumerate(chunks):
                 final = index == len(chunks) - 1
-                page_cursor = rfc3339(last) if final and advanced and last is not None else None
+                # never a cursor ahead of now: a record dated in the future would hide
+                # every record filed before its date
+                ok = final and advanced and last is not None
+                page_cursor = rfc3339(not_after_now(last)) if ok and last is not None else None
                 yield Page([_raw(item) for item in chunk], page_cursor)
             if not block.more or last is None or not advanced:
                 return

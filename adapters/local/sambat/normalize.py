@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import SecretStr, ValidationError
@@ -20,7 +20,7 @@ from pydantic import SecretStr, ValidationError
 from bridge.errors import NormalizeError
 from bridge.model import Attachment, Complaint, FollowUp, Location, Reporter, Status
 from bridge.phone import normalize_phone
-from bridge.timefmt import WIB, to_wib
+from bridge.timefmt import WIB, to_utc, to_wib
 
 SOURCE_KIND = "sambat"
 CITY = "Kota Malang"
@@ -63,7 +63,7 @@ def parse_time(text: str) -> datetime:
     text = text.strip()
     if _TIME.fullmatch(text) is None:
         raise ValueError(f"not dd/mm/yyyy HH:MM: {text!r}")
-    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=WIB).astimezone(UTC)
+    return to_utc(datetime.strptime(text, TIME_FORMAT).replace(tzinfo=WIB))
 
 
 def format_time(moment: datetime) -> str:

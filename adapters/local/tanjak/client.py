@@ -13,10 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from adapters.local.common import fetch_photo
 from adapters.local.tanjak.normalize import LOCAL_STATUS, local_category, normalize
 from bridge.errors import NotFound, Rejected, Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client
+from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, make_client
 from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
 from bridge.ports import Created, Page, RawRecord
-from bridge.timefmt import to_wib
+from bridge.timefmt import not_after_now, parse_rfc3339, to_wib
 
 EPOCH = "1970-01-01T00:00:00+00:00"
 
@@ -38,7 +38,7 @@ class TanjakConfig(BaseModel):
 
 def _message(response: httpx.Response) -> str:
     try:
-        body = response.json()
+        body = json_of(response)
     except ValueError:
         return f"HTTP {response.status_code}"
     if isinstance(body, dict) and isinstance(body.get("pesan"), str):
@@ -65,7 +65,7 @@ class TanjakSource:
         if response.status_code >= 400:
             raise Rejected(response.status_code, _message(response))
         try:
-            return response.json()
+            return json_of(response)
         except ValueError:
             raise Unavailable("Tanjak answered with a body that is not JSON") from None
 
@@ -107,7 +107,7 @@ class TanjakSource:
                 missed = self._missed_in_run(since, run)
                 if missed:
                     yield Page(missed, None)
-            yield Page([_raw(item) for item in items], last if advanced else None)
+            yield Page([_raw(item) for item in items], self._cursor(last) if advanced else None)
             if not items or total is None or page_no >= total:
                 if page_no > 1 and not advanced:
                     missed = self._missed_in_run(since, run)
@@ -137,6 +137,19 @@ class TanjakSource:
 
     def cursor_for(self, since: datetime) -> str | None:
         return to_wib(since).isoformat(timespec="seconds")
+
+    def _cursor(self, last: str | None) -> str | None:
+        """The page's cursor, never ahead of now: a record dated in the future (a wrong
+        clock, a typo) would otherwise become the cursor and hide every record filed before
+        its date. Behind now, the next pull reads that record again, unchanged."""
+        if last is None:
+            return None
+        try:
+            moment = parse_rfc3339(last)
+        except ValueError:
+            return last
+        bounded = not_after_now(moment)
+        return last if bounded == moment else self.cursor_for(bounded)
 
     def fetch(self, local_id: str) -> RawRecord | None:
         try:

@@ -156,7 +156,7 @@ def normalize(
     if not isinstance(local_id, int) or isinstance(local_id, bool) or local_id <= 0:
         raise NormalizeError("id is missing or not a positive integer")
     status_name = payload.get("status")
-    if status_name not in STATUSES:
+    if not isinstance(status_name, str) or status_name not in STATUSES:
         raise NormalizeError("status is not one of baru/diverifikasi/diproses/selesai/ditolak")
     judul = _text(payload.get("judul"), "judul")
     isi = _text(payload.get("isi"), "isi")

@@ -32,7 +32,7 @@ from adapters.local.ujar.normalize import (
     to_ms,
 )
 from bridge.errors import NormalizeError, NotFound, Rejected, Transient, Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client
+from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, make_client
 from bridge.logs import get_logger, redact_text
 from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
 from bridge.ports import Created, Page, RawRecord
@@ -77,7 +77,7 @@ class UjarConfig(BaseModel):
 def _error_code(response: httpx.Response) -> str | None:
     """The ``error`` code of an Ujar error body, when it is a plain code."""
     try:
-        body = response.json()
+        body = json_of(response)
     except ValueError:
         return None
     code = body.get("error") if isinstance(body, dict) else None
@@ -87,7 +87,7 @@ def _error_code(response: httpx.Response) -> str | None:
 def _message(response: httpx.Response) -> str:
     """An error answer worded for the operator; scrubbed of phone numbers and tokens."""
     try:
-        body = response.json()
+        body = json_of(response)
     except ValueError:
         return f"HTTP {response.status_code}"
     if not isinstance(body, dict):
@@ -103,7 +103,7 @@ def _json_body(response: httpx.Response) -> None:
     if response.status_code >= 300:
         return
     try:
-        response.json()
+        json_of(response)
     except ValueError:
         raise Transient(
             f"Ujar answered {response.status_code} with a body that is not JSON"
@@ -168,7 +168,7 @@ class ClientCredentials:
         if response.status_code >= 400:
             code = _error_code(response) or f"HTTP {response.status_code}"
             raise self.refused(code)
-        body = response.json()
+        body = json_of(response)
         lifetime = body.get("expires_in")
         if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or lifetime <= 0:
             lifetime = DEFAULT_TOKEN_SECONDS
@@ -183,7 +183,7 @@ def _token_check(response: httpx.Response) -> None:
     if response.status_code >= 300:
         return
     try:
-        body = response.json()
+        body = json_of(response)
     except ValueError:
         body = None
     token = body.get("access_token") if isinstance(body, dict) else None
@@ -264,7 +264,7 @@ class UjarSource:
             raise NotFound(404, _message(response))
         if response.status_code >= 400:
             raise Rejected(response.status_code, _message(response))
-        return response.json()
+        return json_of(response)
 
     def _on_host(self, url: str) -> bool:
         try:
