@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import random
+from typing import Any
 
 import pytest
+import structlog
 
+from bridge import logs
 from bridge.engine import CrashPoint
 from tests.harness import World
 
@@ -130,6 +134,52 @@ def test_bad_record_is_quarantined_with_raw_payload(world: World) -> None:
     store.close()
     assert "status" in entry["reason"]
     assert '"entah"' in entry["raw"]
+
+
+def test_a_record_that_crashes_the_bridge_is_quarantined_and_the_rest_sync(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug the bridge has not met yet must cost one record, not the whole feed."""
+    from adapters.local.tanjak import client as tanjak_client
+
+    saved, logged = structlog.get_config(), io.StringIO()
+    logs.configure("debug", "json", logged)
+
+    poison = world.tanjak.add_aduan(isi="Jalan berlubang di depan SD 005, sangat berbahaya.")
+    good = world.tanjak.add_aduan(isi="Sampah di TPS Jl. Ganet tidak diangkut selama seminggu.")
+    real = tanjak_client.normalize
+
+    def normalize(payload: Any, **kw: Any) -> Any:
+        if payload.get("id") == poison["id"]:
+            raise KeyError(f"no such thing in {payload['isi']}")  # a message quoting the citizen
+        return real(payload, **kw)
+
+    monkeypatch.setattr(tanjak_client, "normalize", normalize)
+    try:
+        report = world.sync()
+    finally:
+        structlog.configure(**saved)
+    assert report.ok, report
+    assert report.sources["tanjak"].quarantined == 1
+    assert len(world.national_for(good["id"])) == 1
+    assert world.national_for(poison["id"]) == []
+    store = world.store()
+    try:
+        entry = store.quarantined("tanjak")[0]
+        cursor = store.cursor("source:tanjak")
+    finally:
+        store.close()
+    assert entry["local_id"] == str(poison["id"])
+    assert entry["reason"].startswith("the bridge could not process this record: KeyError at ")
+    assert "berlubang" not in entry["reason"] and "berlubang" in entry["raw"]
+    assert cursor is not None, "the feed moved on past the poison record"
+    assert '"record_failed"' in logged.getvalue()
+    assert "berlubang" not in logged.getvalue()
+
+    monkeypatch.setattr(tanjak_client, "normalize", real)  # the bug fixed: a retry carries it
+    world.tanjak.set_status(poison["id"], "diverifikasi")
+    assert world.sync().ok
+    assert len(world.national_for(poison["id"])) == 1
 
 
 def test_one_pass_maps_a_crowded_second_across_many_pages(world: World) -> None:
