@@ -223,7 +223,7 @@ class Endpoint:
             reraise=False,
         )
         try:
-            return retrying(attempt)
+            return _uncycled(retrying(attempt))
         except tenacity.RetryError as exc:
             last = exc.last_attempt.exception()
             self.stats.last_error = str(last)
@@ -231,3 +231,17 @@ class Endpoint:
         except Ambiguous as exc:
             self.stats.last_error = str(exc)
             raise
+
+
+def _uncycled(response: httpx.Response) -> httpx.Response:
+    """The answer, freed as soon as its last reference goes.
+
+    httpx wraps a response's stream in one that points back at the response: a
+    reference cycle, so every answer (a whole feed page) lives until the cyclic
+    collector runs, and a daemon draining a backlog piles them up in the oldest
+    generation. The body is read and the stream closed by now; a plain stream
+    over the same bytes breaks the cycle.
+    """
+    if response.is_closed and response.is_stream_consumed:
+        response.stream = httpx.ByteStream(response.content)
+    return response
