@@ -44,6 +44,7 @@ log = get_logger("bridge.engine")
 
 #: how many times one pass re-tries a create whose answer was lost
 LOST_ANSWER_ROUNDS = 3
+WRITE_BACK_BATCH = 100  # tracking ids written back per commit
 #: errors that fail a pass (retried as a whole later), never a record's quarantine
 PASS_FAILURES = (
     Unavailable,
@@ -717,11 +718,27 @@ class Engine:
             self.store.update_mapping(source, local_id, link_state="pending")
 
     def write_back_pending(self, source: LocalSource) -> None:
-        """Write every tracking id not yet written back to the app (idempotent writes)."""
-        for local_id, national_id in self.store.unlinked(source.name):
-            self._write_back(source, local_id, national_id)
+        """Write every tracking id not yet written back to the app.
 
-    def _write_back(self, source: LocalSource, local_id: str, national_id: int) -> None:
+        The writes are idempotent, so what was written is recorded a batch at a time (one
+        commit per ``WRITE_BACK_BATCH``, and whatever is done when the pass stops): a crash
+        in between only writes a few ids again.
+        """
+        done: list[tuple[str, int]] = []
+        try:
+            for local_id, national_id in self.store.unlinked(source.name):
+                if self._write_back(source, local_id, national_id, record=False):
+                    done.append((local_id, national_id))
+                if len(done) >= WRITE_BACK_BATCH:
+                    self._written_back(source.name, done)
+                    done = []
+        finally:
+            self._written_back(source.name, done)
+
+    def _write_back(
+        self, source: LocalSource, local_id: str, national_id: int, *, record: bool = True
+    ) -> bool:
+        """Write one tracking id; ``True`` when the app took it (recorded now if ``record``)."""
         try:
             source.link_national(local_id, national_id)
         except Rejected as exc:
@@ -730,10 +747,18 @@ class Engine:
                     "link_rejected", source.name, local_id, national_id, message=exc.message
                 )
             log.warning("link_rejected", source=source.name, local_id=local_id)
+            return False
+        if record:
+            self._written_back(source.name, [(local_id, national_id)])
+        return True
+
+    def _written_back(self, source: str, done: list[tuple[str, int]]) -> None:
+        if not done:
             return
         with self.store.atomic():
-            self.store.update_mapping(source.name, local_id, link_state="done")
-            self.store.event("tracking_id_written", source.name, local_id, national_id)
+            for local_id, national_id in done:
+                self.store.update_mapping(source, local_id, link_state="done")
+                self.store.event("tracking_id_written", source, local_id, national_id)
 
     # photos ----------------------------------------------------------------
     def _photos(self, source: LocalSource, complaint: Complaint) -> list[Photo]:
