@@ -38,6 +38,7 @@ from bridge.plan import (
 from bridge.ports import CreateRequest, LocalSource, National, Photo, RawRecord
 from bridge.store import Store
 from bridge.tags import tags_for
+from bridge.timefmt import utcnow
 from bridge.twoway import PairReport, TwoWay
 
 log = get_logger("bridge.engine")
@@ -174,6 +175,7 @@ class Engine:
         report = SourceReport(name)
         self.store.pass_started(f"source:{name}", "source")
         try:
+            self._discover(source, national)
             self._recover_in_doubt(source, national, report)
             self.write_back_pending(source)
             self.twoway.flush_to_national(source, national, None, report.pair)
@@ -319,6 +321,35 @@ class Engine:
         report.linked += 1
         self._write_back(source, local_id, national_id)
 
+    def _discover(self, source: LocalSource, national: National) -> None:
+        """A source's first pass in this database: what LAPOR already holds of it.
+
+        A database that is new while the app is not (restored from nothing after a disk
+        loss, or a second install) does not know what was created before it. Every
+        complaint this account created carries the source's tag: listing them once, page
+        by page, shows which records a create must look up rather than post. On a fresh
+        install the list is empty and costs one request.
+        """
+        marker = f"discovered:{source.name}"
+        if self.store.cursor(marker) is not None:
+            return
+        fresh = self.store.cursor(f"source:{source.name}") is None and not self.store.has_mappings(
+            source.name
+        )
+        found = 0
+        if fresh:
+            for page in national.tagged(source.name):
+                tickets = [(tag, t.id) for t in page for tag in t.tags if tag != source.name]
+                with self.store.atomic():
+                    self.store.add_discovered(tickets)
+                found += len(page)
+        with self.store.atomic():
+            self.store.set_cursor(marker, utcnow().isoformat())
+            if found:
+                self.store.event("discovered", source.name, found=found)
+        if found:
+            log.warning("discovered_on_lapor", source=source.name, complaints=found)
+
     # one record ------------------------------------------------------------
     def process(
         self, source: LocalSource, national: National, raw: RawRecord, report: SourceReport
@@ -412,6 +443,10 @@ class Engine:
         if self._merge_if_duplicate(source, complaint, report):
             return
         tags = tags_for(source.name, complaint.local_id)
+        if self.store.discovered(tags[1]) is not None and self._adopt(
+            source, national, complaint, tags[1], report
+        ):
+            return
         try:
             ids = national.upload(self._photos(source, complaint))
             request = national.prepare_create(complaint, tags, ids)
@@ -435,6 +470,33 @@ class Engine:
             raw=raw.payload,
             complaint=complaint,
         )
+
+    def _adopt(
+        self,
+        source: LocalSource,
+        national: National,
+        complaint: Complaint,
+        tag: str,
+        report: SourceReport,
+    ) -> bool:
+        """A record whose complaint an earlier database created: looked up by its tag and
+        mapped, not posted again. ``False`` when LAPOR no longer has it (then it is created)."""
+        found = national.find_by_tag(tag)
+        if not found:
+            return False
+        ticket = min(found, key=lambda t: t.id)
+        summary = _summary(complaint)
+        payload = {"tag": tag, "body": {}, "summary": summary}
+        with self.store.atomic():
+            intent_id = self.store.add_intent(
+                "create", source.name, complaint.local_id, payload, tag=tag
+            )
+            self.store.event("adopted", source.name, complaint.local_id, ticket.id, tag=tag)
+        report.recovered += 1
+        self._commit_created(
+            source, intent_id, complaint.local_id, summary, ticket, report, complaint
+        )
+        return True
 
     def _merge_if_duplicate(
         self, source: LocalSource, complaint: Complaint, report: SourceReport

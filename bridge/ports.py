@@ -155,6 +155,10 @@ class National(Protocol):
 
     def find_by_tag(self, tag: str) -> list[NationalTicket]: ...
 
+    def tagged(self, tag: str) -> Iterator[list[NationalTicket]]:
+        """Every complaint this account created with ``tag``, a page at a time."""
+        ...
+
     def get(self, national_id: int) -> NationalTicket | None: ...
 
     def complaint(self, national_id: int) -> NationalComplaint | None:

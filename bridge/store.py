@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,6 +199,20 @@ def m003_dedupe(db: Database) -> None:
         );
         INSERT INTO dedupe_meta (name, value)
             VALUES ('phone_key_secret', lower(hex(randomblob(32))));
+        """
+    )
+
+
+@migrations()
+def m004_discovered(db: Database) -> None:
+    db.executescript(
+        """
+        -- national complaints found by their source tag when a source's first pass in this
+        -- database started: what an earlier database (lost since) had created
+        CREATE TABLE discovered (
+            tag TEXT PRIMARY KEY,
+            national_id INTEGER NOT NULL
+        );
         """
     )
 
@@ -417,6 +431,19 @@ class Store:
             " updated_at = excluded.updated_at",
             (name, value, now_iso()),
         )
+
+    # discovery -------------------------------------------------------------
+    def add_discovered(self, tickets: Iterable[tuple[str, int]]) -> None:
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO discovered (tag, national_id) VALUES (?, ?)", tickets
+        )
+
+    def discovered(self, tag: str) -> int | None:
+        value = self._scalar("SELECT national_id FROM discovered WHERE tag = ?", (tag,))
+        return int(value) if value is not None else None
+
+    def has_mappings(self, source: str) -> bool:
+        return bool(self._scalar("SELECT 1 FROM mappings WHERE source = ? LIMIT 1", (source,)))
 
     # quarantine ------------------------------------------------------------
     def quarantine(self, source: str, local_id: str, raw: Any, reason: str) -> int:

@@ -74,6 +74,9 @@ class FakeNational:
     def find_by_tag(self, tag: str) -> list[NationalTicket]:
         return [self._ticket(c) for c in self.complaints.values() if tag in c["tags"]]
 
+    def tagged(self, tag: str) -> Iterator[list[NationalTicket]]:
+        yield self.find_by_tag(tag)
+
     def get(self, national_id: int) -> NationalTicket | None:
         item = self.complaints.get(national_id)
         return self._ticket(item) if item else None

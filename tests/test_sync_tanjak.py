@@ -198,3 +198,42 @@ def test_one_pass_maps_a_crowded_second_across_many_pages(world: World) -> None:
     assert report.sources["tanjak"].created == 150
     assert all(len(world.national_for(i)) == 1 for i in ids)
     assert all(world.tanjak.aduan(i)["lapor_id"] for i in ids)
+
+
+def test_after_the_database_is_lost_nothing_is_created_twice(world: World) -> None:
+    """Created on LAPOR, tracking ids not yet written back, then the disk dies: the new
+    database finds those complaints by the source's tag and maps them, posting nothing."""
+    filed = [
+        world.tanjak.add_aduan(isi=f"Drainase tersumbat di gang {n}, air meluap ke rumah warga.")
+        for n in range(4)
+    ]
+    world.tanjak.faults.inject("503", method="PATCH", path=r"/api/aduan/\d+", count=1000)
+    first = world.sync()
+    assert first.sources["tanjak"].created == 4
+    assert not first.sources["tanjak"].ok  # the write-backs could not be done
+    assert all(world.tanjak.aduan(a["id"])["lapor_id"] is None for a in filed)
+    world.tanjak.faults.clear()
+
+    world.settings.bridge.database.unlink()  # the whole state, gone
+    for leftover in ("-wal", "-shm"):
+        world.settings.bridge.database.with_name(f"bridge.db{leftover}").unlink(missing_ok=True)
+    later = world.tanjak.add_aduan(isi="Pohon tumbang menutup jalan di depan kantor lurah.")
+
+    second = world.sync()
+    assert second.ok, second
+    assert second.sources["tanjak"].recovered == 4
+    for aduan in [*filed, later]:
+        assert len(world.national_for(aduan["id"])) == 1, aduan["id"]
+        assert world.tanjak.aduan(aduan["id"])["lapor_id"]
+    store = world.store()
+    try:
+        assert store.mapping("tanjak", str(filed[0]["id"])) is not None
+        assert [e["kind"] for e in store.events_for("tanjak", str(filed[0]["id"]), None)][:2] == [
+            "adopted",
+            "created",
+        ]
+    finally:
+        store.close()
+
+    third = world.sync()  # discovery ran once: no second listing
+    assert third.ok and third.sources["tanjak"].created == 0

@@ -291,10 +291,11 @@ class LaporAccount:
         return ticket_from(results["complaint"])
 
     def find_by_tag(self, tag: str) -> list[NationalTicket]:
-        found: list[NationalTicket] = []
+        return [ticket for page in self.tagged(tag) for ticket in page]
+
+    def tagged(self, tag: str) -> Iterator[list[NationalTicket]]:
         for page in self._pages("/complaints", {"tag": tag, "page": 1}):
-            found.extend(ticket_from(item) for item in page if tag in (item.get("tags") or ()))
-        return found
+            yield [ticket_from(item) for item in page if tag in (item.get("tags") or ())]
 
     def get(self, national_id: int) -> NationalTicket | None:
         try:
