@@ -260,14 +260,20 @@ class Store:
         conn.execute("COMMIT")
 
     # helpers ---------------------------------------------------------------
+    # (plain cursors: sqlite-utils' query() wraps every read in a savepoint of its own)
     def _one(
         self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
     ) -> dict[str, Any] | None:
-        rows = list(self.db.query(sql, params))
-        return rows[0] if rows else None
+        cursor = self.db.conn.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        return dict(zip([c[0] for c in cursor.description], row, strict=True))
 
     def _all(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[dict[str, Any]]:
-        return list(self.db.query(sql, params))
+        cursor = self.db.conn.execute(sql, params)
+        names = [c[0] for c in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def _scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         row = self.db.execute(sql, params).fetchone()
