@@ -212,10 +212,14 @@ class Engine:
         """What a pass would do with this record, in words (``resync --dry-run``)."""
         try:
             complaint = source.normalize(raw)
+            known = self._known(source.name, complaint.local_id)
+            actions = plan(complaint, known)
         except NormalizeError as exc:
             return f"{source.name}:{raw.local_id}: quarantine ({exc})"
-        known = self._known(source.name, complaint.local_id)
-        actions = plan(complaint, known)
+        except PASS_FAILURES:
+            raise
+        except Exception as exc:
+            return f"{source.name}:{raw.local_id}: quarantine ({_unexpected(exc)})"
         names = ", ".join(type(a).__name__.lower() for a in actions) or "nothing to do"
         mapped = f" (#{known.national_id})" if known and known.national_id else ""
         return f"{source.name}:{raw.local_id}{mapped}: {names}"
@@ -363,8 +367,7 @@ class Engine:
         except PASS_FAILURES:
             raise
         except Exception as exc:
-            # the message may quote the record (a citizen's words): type and place only
-            reason = f"the bridge could not process this record: {_where(exc)}"
+            reason = _unexpected(exc)
             log.error("record_failed", source=source.name, local_id=raw.local_id, error=reason)
             self._quarantine(source.name, raw.local_id, raw.payload, reason, report)
 
@@ -846,14 +849,16 @@ def _converged(local: str, national: Status) -> Status:
     return converge(Status(local), national, national_origin=False).target
 
 
-def _where(exc: BaseException) -> str:
-    """An unexpected error as ``TypeError at normalize.py:159 (normalize)``: enough to find
-    the bug, nothing of the record it met (messages can quote a citizen's words)."""
+def _unexpected(exc: BaseException) -> str:
+    """The quarantine reason of a record that crashed the bridge: the error's type and place
+    (``TypeError at normalize.py:159 (normalize)``), enough to find the bug; never its
+    message, which can quote the record (a citizen's words)."""
+    where = type(exc).__name__
     frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return type(exc).__name__
-    last = frames[-1]
-    return f"{type(exc).__name__} at {Path(last.filename).name}:{last.lineno} ({last.name})"
+    if frames:
+        last = frames[-1]
+        where += f" at {Path(last.filename).name}:{last.lineno} ({last.name})"
+    return f"the bridge could not process this record: {where}"
 
 
 def _summary(complaint: Complaint) -> dict[str, Any]:
