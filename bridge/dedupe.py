@@ -373,7 +373,6 @@ def _tokens(text: str) -> list[_Token]:
     return tokens
 
 
-@lru_cache(maxsize=65536)
 def _correct(word: str) -> str:
     """A word of five letters or more that is one typo away from a known word is that word.
 
@@ -382,7 +381,12 @@ def _correct(word: str) -> str:
     names are not corrected (they are kept as written).
     """
     if len(word) < 5 or word in VOCABULARY or not word.isalpha():
-        return word
+        return word  # numbers, house numbers, short words: nothing to look up, nothing kept
+    return _nearest(word)
+
+
+@lru_cache(maxsize=16384)  # a city's misspellings repeat; bounded, it stays small
+def _nearest(word: str) -> str:
     found = process.extractOne(word, _VOCABULARY_LIST, scorer=OSA.distance, score_cutoff=1)
     return word if found is None else str(found[0])
 
