@@ -1264,7 +1264,7 @@ def test_a_long_lapor_outage_the_backlog_drains_and_memory_stays_bounded(
     idle, peak = summary["rss_idle_mib"], summary["rss_peak_mib"]
     assert peak <= RSS_GOAL_MIB, summary
     # far below the 30 MB of text drained; not yet flat: with four times the backlog the
-    # drain's peak is 13 to 19 MiB higher (see README, Performance)
+    # drain's peak is 13 to 20 MiB higher (see README, Performance)
     assert peak - idle <= 64, summary
 
 
