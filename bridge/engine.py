@@ -443,12 +443,13 @@ class Engine:
         raw: RawRecord,
         report: SourceReport,
     ) -> None:
-        if self._merge_if_duplicate(source, complaint, report):
-            return
         tags = tags_for(source.name, complaint.local_id)
+        # first: a record that already has its own complaint on LAPOR keeps it
         if self.store.discovered(tags[1]) is not None and self._adopt(
             source, national, complaint, tags[1], report
         ):
+            return
+        if self._merge_if_duplicate(source, complaint, report):
             return
         try:
             ids = national.upload(self._photos(source, complaint))
