@@ -904,6 +904,17 @@ def test_a_date_at_the_edge_of_time_is_quarantined(
         APPS[name].normalize(record, source=name, region="21.72")
 
 
+# a bug the hostile run found, fixed: this test keeps it fixed
+def test_an_open311_update_dated_9999_is_quarantined(
+    wires: dict[str, list[dict[str, Any]]],
+) -> None:
+    record = copy.deepcopy(next(w for w in wires["kota-contoh"] if w["updates"]))
+    record["updates"][0]["updated_datetime"] = "9999-12-31T23:59:59+07:00"
+    record["updates"][0]["description"] = "Petugas sudah dijadwalkan."
+    with pytest.raises(NormalizeError, match="not a plausible time"):
+        APPS["kota-contoh"].normalize(record, source="kota-contoh", region="21.72")
+
+
 # --- the logs of every run above ------------------------------------------------------------
 
 

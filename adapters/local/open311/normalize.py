@@ -356,9 +356,9 @@ def normalize(
     updated_at = created_at if updated is None else _time(updated, "updated_datetime")
     agency = request.get("agency_responsible")
     agency = agency.strip() if isinstance(agency, str) and agency.strip() else None
-    follow_ups = follow_ups_of(updates, agency or CITY_AUTHOR)
-    latest = max([updated_at, *(f.at for f in follow_ups)])
     try:
+        follow_ups = follow_ups_of(updates, agency or CITY_AUTHOR)
+        latest = max([updated_at, *(f.at for f in follow_ups)])
         return Complaint(
             source=source,
             local_id=local_id,
