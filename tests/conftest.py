@@ -1,11 +1,19 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.harness import World
+
+# CI runs the property tests on a fixed sequence of examples (the same run, every time: a red
+# CI names a change, not a roll of the dice); run without it, they explore new examples.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("LAPOR_BRIDGE_CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture
