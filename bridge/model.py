@@ -12,6 +12,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
+from bridge.timefmt import to_utc
+
 #: times outside these are sentinels or typos, not a complaint's moments ("0001-01-01" is
 #: many a server's "no date"); they are refused so that date arithmetic (the duplicate
 #: check's ± 72 h window, working-day counts) never meets the ends of datetime's range
@@ -20,12 +22,7 @@ LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("datetime must carry a time zone")
-    try:
-        moment = value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("the time is outside the range of representable times") from None
+    moment = to_utc(value)
     if not EARLIEST <= moment < LATEST:
         raise ValueError(f"the year {moment.year} is not a plausible time for a complaint")
     return moment

@@ -22,6 +22,32 @@ TANJAK_KEY = "tanjak-test-key"
 FAST = RetryPolicy(attempts=6, initial=0.01, maximum=0.05)
 
 
+def sync_once(
+    config: Path,
+    names: list[str] | None = None,
+    crash_hook: Callable[[str], None] | None = None,
+) -> PassReport:
+    """One pass of the bridge in this process, as ``lapor-bridge sync`` (fast retries, every
+    complaint polled each pass); ``names`` limits it to those sources and accounts."""
+    settings = load_settings(config)
+    sources = registry.connect_sources(settings, policy=FAST)
+    nationals = registry.connect_nationals(settings, policy=FAST)
+    store = Store(settings.bridge.database)
+    try:
+        engine = Engine(
+            store,
+            sources,
+            nationals,
+            homes=registry.homes(settings),
+            crash_hook=crash_hook,
+            poll_floor=timedelta(0),
+        )
+        return engine.sync(names)
+    finally:
+        store.close()
+        registry.close_all(sources, nationals)
+
+
 def config_text(lapor_url: str, tanjak_url: str, database: Path) -> str:
     return f"""
 [bridge]
@@ -75,22 +101,7 @@ class World:
         return load_settings(self.config_path)
 
     def sync(self, crash_hook: Callable[[str], None] | None = None) -> PassReport:
-        settings = self.settings
-        sources = registry.connect_sources(settings, policy=FAST)
-        nationals = registry.connect_nationals(settings, policy=FAST)
-        store = Store(settings.bridge.database)
-        try:
-            return Engine(
-                store,
-                sources,
-                nationals,
-                homes=registry.homes(settings),
-                crash_hook=crash_hook,
-                poll_floor=timedelta(0),
-            ).sync()
-        finally:
-            store.close()
-            registry.close_all(sources, nationals)
+        return sync_once(self.config_path, crash_hook=crash_hook)
 
     def store(self) -> Store:
         return Store(self.settings.bridge.database)

@@ -2,30 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
-from adapters import registry
 from adapters.sandboxes import TPI, Region
-from bridge.engine import Engine, PassReport
-from bridge.settings import load_settings
+from bridge.engine import PassReport
 from bridge.store import Store
-from tests.harness import FAST
+from tests.harness import sync_once
 
 
 def _pass(config: Path) -> PassReport:
-    settings = load_settings(config)
-    sources = registry.connect_sources(settings, policy=FAST)
-    nationals = registry.connect_nationals(settings, policy=FAST)
-    store = Store(settings.bridge.database)
-    try:
-        engine = Engine(
-            store, sources, nationals, homes=registry.homes(settings), poll_floor=timedelta(0)
-        )
-        return engine.sync()
-    finally:
-        store.close()
-        registry.close_all(sources, nationals)
+    return sync_once(config)
 
 
 def test_queued_create_token_is_kept_and_polled_across_restarts(tmp_path: Path) -> None:

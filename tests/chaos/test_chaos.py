@@ -87,10 +87,9 @@ from adapters.sandboxes import (
 )
 from bridge import logs
 from bridge.engine import CrashPoint, Engine
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client
-from bridge.settings import load_settings
+from bridge.http import Endpoint, RateLimiter, make_client
 from bridge.store import Store
-from tests.harness import World
+from tests.harness import FAST, World, sync_once
 
 ROOT = Path(__file__).resolve().parents[2]
 SOAK = os.environ.get("LAPOR_BRIDGE_SOAK") == "1"
@@ -103,7 +102,6 @@ FAULT_RATE = 0.2
 FAULTS = ("500", "503", "html502", "429", "latency", "drop_after_write")
 #: Sambat never answers 429 (the sandbox serves it as slowness) but loves an HTML page in a 200
 SAMBAT_FAULTS = ("500", "503", "html200", "html502", "latency", "drop_after_write")
-FAST = RetryPolicy(attempts=6, initial=0.01, maximum=0.05)
 
 # bridge.md, "Canonical statuses": each side's values → canonical
 RANK = {"submitted": 0, "verified": 1, "in_progress": 2, "done": 3, "rejected": 3}
@@ -689,18 +687,7 @@ def ext_tag(source: str, local_id: str) -> str:
 
 
 def one_pass(config: Path) -> bool:
-    settings = load_settings(config)
-    sources = registry.connect_sources(settings, policy=FAST)
-    nationals = registry.connect_nationals(settings, policy=FAST)
-    store = Store(settings.bridge.database)
-    try:
-        engine = Engine(
-            store, sources, nationals, homes=registry.homes(settings), poll_floor=timedelta(0)
-        )
-        return engine.sync().ok
-    finally:
-        store.close()
-        registry.close_all(sources, nationals)
+    return sync_once(config).ok
 
 
 def admin_verifies_everything(region: Region) -> int:

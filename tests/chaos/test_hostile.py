@@ -38,7 +38,6 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from adapters import registry
 from adapters.local import sample
 from adapters.local.open311 import normalize as open311_normalize
 from adapters.local.sambat import normalize as sambat_normalize
@@ -57,16 +55,15 @@ from adapters.local.ujar import normalize as ujar_normalize
 from adapters.sandbox import Request, Response, SandboxServer
 from adapters.sandboxes import OPEN311_KEY, SAMBAT_LOGIN, SECRETS, TANJAK_KEY, UJAR_CLIENT, Region
 from bridge import logs
-from bridge.engine import Engine
+from bridge.engine import PassReport
 from bridge.errors import NormalizeError
-from bridge.http import RetryPolicy
 from bridge.model import Complaint
 from bridge.plan import fingerprint
 from bridge.settings import load_settings
 from bridge.store import Store
 from bridge.text import compose_content, compose_title
+from tests.harness import sync_once
 
-FAST = RetryPolicy(attempts=6, initial=0.01, maximum=0.05)
 MISSING = object()  # a mutation that removes the key
 HONEYPOT = "@@HONEYPOT@@"
 CRASHED = "could not process this record"  # the engine's reason when a record crashed it  # replaced by the honeypot server's URL when served
@@ -569,19 +566,8 @@ class Tamper:
         server.dispatch = dispatch  # type: ignore[method-assign]
 
 
-def one_pass(config: Path, source: str) -> Any:
-    settings_ = load_settings(config)
-    sources = registry.connect_sources(settings_, policy=FAST)
-    nationals = registry.connect_nationals(settings_, policy=FAST)
-    store = Store(settings_.bridge.database)
-    try:
-        engine = Engine(
-            store, sources, nationals, homes=registry.homes(settings_), poll_floor=timedelta(0)
-        )
-        return engine.sync([source])
-    finally:
-        store.close()
-        registry.close_all(sources, nationals)
+def one_pass(config: Path, source: str) -> PassReport:
+    return sync_once(config, [source])
 
 
 class Honeypot(SandboxServer):
