@@ -31,7 +31,7 @@ from pydantic import SecretStr
 
 from adapters.local import sample
 from bench.dedupe_eval import CATEGORIES
-from bridge.dedupe import DedupeIndex, Match, normalize_text, phone_key
+from bridge.dedupe import DedupeIndex, Match, phone_key
 from bridge.model import Complaint, Reporter, Status
 from bridge.phone import normalize_phone
 from bridge.store import Store
@@ -71,13 +71,13 @@ def _phones(rng: random.Random, count: int) -> list[str]:
 
 
 def _texts(rng: random.Random, count: int) -> list[tuple[str, str]]:
-    """(topic, normalized text) of sample complaints: what the index holds."""
+    """(topic, text) of sample complaints: what the index holds, as citizens wrote it."""
     out: list[tuple[str, str]] = []
     for _ in range(count):
         city = rng.choice(sample.CITIES)
         topic = rng.choice(_TOPICS)
         text = sample.complaint(rng, topic, sample.place(rng, city)).text
-        out.append((topic, normalize_text(text)))
+        out.append((topic, text))
     return out
 
 
@@ -148,7 +148,7 @@ def fill(store: Store, rng: random.Random, rows: int) -> tuple[list[Citizen], li
     with conn:
         conn.executemany(
             "INSERT INTO dedupe_index (national_id, source, local_id, phone_key, category,"
-            " created_at, text_norm) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " created_at, content) VALUES (?, ?, ?, ?, ?, ?, ?)",
             _rows(rng, rows, citizens, texts, anchors),
         )
     conn.execute(block)

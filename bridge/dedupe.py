@@ -18,8 +18,9 @@ A decision for a pair that fails a guard has score 0 and names the guard.
 
 :func:`normalize_text` turns a citizen's words into a stable, comparable form
 (case, punctuation, SMS abbreviations and slang, word order), keeping the
-places it found as ``kind:value`` facts so that the index row alone is enough
-to decide. :class:`DedupeIndex` blocks on (phone key, category, time) through
+places it found as ``kind:value`` facts. The index keeps each record's text as
+written and normalizes it only when a candidate is compared: most records never
+meet one. :class:`DedupeIndex` blocks on (phone key, category, time) through
 one SQLite index, so a check reads one citizen's few recent records, however
 many records the store maps. Every decision carries its rule, score and the
 fingerprints of its inputs — never a name, a phone number or a NIK.
@@ -37,7 +38,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Final
 
 from rapidfuzz import fuzz, process
@@ -824,19 +825,28 @@ def _citizen_phone(complaint: Complaint) -> str | None:
 
 @dataclass(frozen=True)
 class Entry:
-    """What rule (3) knows of one complaint: keys and normalized text, no personal data."""
+    """What rule (3) knows of one complaint: keys and its text, no personal data.
+
+    The text is normalized only when it is compared (:attr:`text_norm`): most
+    records never meet a candidate, and normalizing is the costly part of a check.
+    """
 
     source: str
     local_id: str
     phone_key: str | None  # None: anonymous or no usable phone, never merged
     category: str
     created_at: datetime
-    text_norm: str
+    content: str  # the citizen's text as written (normalized already when ``normalized``)
     national_id: int | None = None
+    normalized: bool = False  # index rows written before migration m005 hold normalized text
 
     @property
     def ref(self) -> str:
         return f"{self.source}:{self.local_id}"
+
+    @cached_property
+    def text_norm(self) -> str:
+        return self.content if self.normalized else normalize_text(self.content)
 
 
 def entry_of(complaint: Complaint, secret: bytes = b"", national_id: int | None = None) -> Entry:
@@ -848,7 +858,7 @@ def entry_of(complaint: Complaint, secret: bytes = b"", national_id: int | None 
         phone_key=phone_key(phone, secret) if phone is not None else None,
         category=canonical_category(complaint.category),
         created_at=complaint.created_at.astimezone(UTC),
-        text_norm=normalize_text(complaint.content),
+        content=complaint.content,
         national_id=national_id,
     )
 
@@ -979,7 +989,7 @@ def _iso(moment: datetime) -> str:
 
 
 _SELECT = (
-    "SELECT national_id, source, local_id, phone_key, category, created_at, text_norm"
+    "SELECT national_id, source, local_id, phone_key, category, created_at, content, text_norm"
     " FROM dedupe_index WHERE phone_key = ? AND category = ? AND created_at BETWEEN ? AND ?"
     " ORDER BY created_at DESC, source, local_id LIMIT ?"
 )
@@ -1024,7 +1034,7 @@ class DedupeIndex:
             return False
         self.conn.execute(
             "INSERT OR REPLACE INTO dedupe_index (national_id, source, local_id, phone_key,"
-            " category, created_at, text_norm) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " category, created_at, content) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 national_id,
                 entry.source,
@@ -1032,7 +1042,7 @@ class DedupeIndex:
                 entry.phone_key,
                 entry.category,
                 _iso(entry.created_at),
-                entry.text_norm,
+                entry.content,
             ),
         )
         return True
@@ -1058,8 +1068,9 @@ class DedupeIndex:
                 phone_key=row[3],
                 category=row[4],
                 created_at=datetime.fromisoformat(row[5]),
-                text_norm=row[6],
+                content=row[6] if row[6] is not None else row[7],
                 national_id=row[0],
+                normalized=row[6] is None,
             )
             for row in rows
             if (row[1], row[2]) != (entry.source, entry.local_id)

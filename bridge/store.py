@@ -217,6 +217,36 @@ def m004_discovered(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_dedupe_text_as_written(db: Database) -> None:
+    db.executescript(
+        """
+        -- the duplicate check normalizes a text only when it is compared: rows keep the
+        -- citizen's text as written (content); rows of earlier databases keep their
+        -- normalized text_norm
+        CREATE TABLE dedupe_index_new (
+            national_id INTEGER,
+            source TEXT NOT NULL,
+            local_id TEXT NOT NULL,
+            phone_key TEXT NOT NULL,
+            category TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            content TEXT,
+            text_norm TEXT,
+            PRIMARY KEY (source, local_id),
+            CHECK (content IS NOT NULL OR text_norm IS NOT NULL)
+        );
+        INSERT INTO dedupe_index_new (national_id, source, local_id, phone_key, category,
+                                      created_at, text_norm)
+            SELECT national_id, source, local_id, phone_key, category, created_at, text_norm
+            FROM dedupe_index;
+        DROP TABLE dedupe_index;
+        ALTER TABLE dedupe_index_new RENAME TO dedupe_index;
+        CREATE INDEX dedupe_index_block ON dedupe_index (phone_key, category, created_at);
+        """
+    )
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from sqlite_utils import Database
 
 from bench.dedupe_eval import KINDS, PAIRS_PATH, SEED, evaluate, generate, read_pairs, render
 from bridge import dedupe
@@ -24,7 +25,7 @@ from bridge.dedupe import (
     similarity,
 )
 from bridge.model import Complaint, Reporter, Status
-from bridge.store import Store
+from bridge.store import Store, migrations
 
 PHONE = "+6281234567890"
 OTHER_PHONE = "+6285298765432"
@@ -299,6 +300,45 @@ def test_each_store_has_its_own_phone_key_secret(tmp_path: Path) -> None:
     one, two = Store(tmp_path / "one.db"), Store(tmp_path / "two.db")
     assert DedupeIndex(one.db).secret != DedupeIndex(two.db).secret
     assert len(DedupeIndex(one.db).secret) == 32
+
+
+def test_a_text_is_normalized_only_when_a_candidate_is_compared(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(dedupe, "normalize_text", lambda text: calls.append(text) or text)
+    index = DedupeIndex(store.db)
+    first = complaint(POTHOLE)
+    assert index.check(first).decisions == ()
+    index.add(first, national_id=1)
+    assert calls == []  # a record no other record is compared with costs no normalizing
+    kept = store.db.execute("SELECT content, text_norm FROM dedupe_index").fetchone()
+    assert tuple(kept) == (POTHOLE, None)  # as written: compared with the normalizer of the day
+    index.check(second(POTHOLE_SMS))
+    assert sorted(calls) == sorted([POTHOLE, POTHOLE_SMS])
+
+
+def test_index_rows_of_an_earlier_database_still_match(tmp_path: Path) -> None:
+    """Rows written before migration m005 hold the normalized text, not the text."""
+    db = Database(tmp_path / "bridge.db")
+    migrations.apply(db, stop_before="m005_dedupe_text_as_written")
+    db.execute(
+        "INSERT INTO dedupe_index (national_id, source, local_id, phone_key, category,"
+        " created_at, text_norm) VALUES (4123987, 'tanjak', '1', ?, ?, ?, ?)",
+        (
+            phone_key(PHONE, DedupeIndex(db).secret),
+            canonical_category(ROAD),
+            AT.isoformat(timespec="microseconds"),
+            normalize_text(POTHOLE),
+        ),
+    )
+    db.conn.commit()
+    db.close()
+    store = Store(tmp_path / "bridge.db")  # migrates
+    index = DedupeIndex(store.db)
+    match = index.find_duplicate(second(POTHOLE_SMS))
+    assert match is not None and match.national_id == 4123987
+    assert match.decision.merge
 
 
 def test_a_check_reads_the_block_index_never_the_table(store: Store) -> None:
