@@ -22,6 +22,7 @@ import httpx
 from bridge import photos as photo_rules
 from bridge.dedupe import DedupeIndex
 from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable
+from bridge.http import before_each_request
 from bridge.logs import get_logger
 from bridge.model import Complaint, NationalTicket, Status
 from bridge.plan import (
@@ -175,22 +176,9 @@ class Engine:
         report = SourceReport(name)
         self.store.pass_started(f"source:{name}", "source")
         try:
-            self._discover(source, national)
-            self._recover_in_doubt(source, national, report)
-            self.write_back_pending(source)
-            self.twoway.flush_to_national(source, national, None, report.pair)
-            cursor_name = f"source:{name}"
-            for page in source.pull(self.store.cursor(cursor_name)):
-                for raw in page.records:
-                    if self._should_stop():
-                        raise Unavailable("stopping: interrupted by a signal")
-                    self.process(source, national, raw, report)
-                if page.cursor is not None:
-                    with self.store.atomic():
-                        self.store.set_cursor(cursor_name, page.cursor)
-            # tracking ids go back after the read: a write moves the record in most apps'
-            # feeds, and moving records under a reader makes pages shift
-            self.write_back_pending(source)
+            # one commit before each request and after each page, not one per change
+            with self.store.holding(), before_each_request(self.store.commit_held):
+                self._source_pass(source, national, report)
         except (Unavailable, Ambiguous, Rejected) as exc:
             report.error = str(exc)
             log.warning("pass_failed", source=name, error=report.error)
@@ -206,6 +194,25 @@ class Engine:
             ok=report.ok,
         )
         return report
+
+    def _source_pass(self, source: LocalSource, national: National, report: SourceReport) -> None:
+        self._discover(source, national)
+        self._recover_in_doubt(source, national, report)
+        self.write_back_pending(source)
+        self.twoway.flush_to_national(source, national, None, report.pair)
+        cursor_name = f"source:{source.name}"
+        for page in source.pull(self.store.cursor(cursor_name)):
+            for raw in page.records:
+                if self._should_stop():
+                    raise Unavailable("stopping: interrupted by a signal")
+                self.process(source, national, raw, report)
+            if page.cursor is not None:
+                with self.store.atomic():
+                    self.store.set_cursor(cursor_name, page.cursor)
+            self.store.commit_held()  # the page's work, with its cursor
+        # tracking ids go back after the read: a write moves the record in most apps'
+        # feeds, and moving records under a reader makes pages shift
+        self.write_back_pending(source)
 
     # resync ----------------------------------------------------------------
     def describe(self, source: LocalSource, raw: RawRecord) -> str:
@@ -458,7 +465,7 @@ class Engine:
             self._quarantine(source.name, complaint.local_id, raw.payload, exc.message, report)
             return
         payload = {"tag": request.tag, "body": dict(request.body), "summary": _summary(complaint)}
-        with self.store.atomic():
+        with self.store.atomic(durable=True):
             intent_id = self.store.add_intent(
                 "create", source.name, complaint.local_id, payload, tag=request.tag
             )

@@ -20,7 +20,8 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -33,6 +34,22 @@ from bridge.errors import Ambiguous, Transient, Unavailable
 
 USER_AGENT = f"lapor-bridge/{__version__} (+https://github.com/lapor-bridge)"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_thread = threading.local()
+
+
+@contextmanager
+def before_each_request(callback: Callable[[], None]) -> Iterator[None]:
+    """Run ``callback`` before each request this thread sends inside the block.
+
+    The engine commits its state there: nothing leaves for another system while
+    what led to it is still uncommitted.
+    """
+    previous = getattr(_thread, "before_request", None)
+    _thread.before_request = callback
+    try:
+        yield
+    finally:
+        _thread.before_request = previous
 
 
 def json_of(response: httpx.Response) -> Any:
@@ -170,6 +187,9 @@ class Endpoint:
         """
 
         def attempt() -> httpx.Response:
+            before = getattr(_thread, "before_request", None)
+            if before is not None:
+                before()
             self.limiter.acquire()
             self.stats.requests += 1
             try:
@@ -222,8 +242,19 @@ class Endpoint:
             before_sleep=before_sleep,
             reraise=False,
         )
+        made: list[Transient] = []
+
+        def again() -> httpx.Response:
+            if made:
+                raise made.pop()  # the first attempt, made before the retry machinery
+            return attempt()
+
         try:
-            return _uncycled(retrying(attempt))
+            try:
+                return _uncycled(attempt())  # most requests need no retry machinery
+            except Transient as exc:
+                made.append(exc)
+            return _uncycled(retrying(again))
         except tenacity.RetryError as exc:
             last = exc.last_attempt.exception()
             self.stats.last_error = str(last)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
+
+# what most citizens type: an Indonesian number as +62…, 62… or 0…, with spaces, dashes,
+# dots or brackets between the digits
+_PLAIN = re.compile(r"\+?[0-9][0-9 ().-]*")
 
 
 def normalize_phone(raw: str | None, region: str = "ID") -> str | None:
@@ -15,6 +21,10 @@ def normalize_phone(raw: str | None, region: str = "ID") -> str | None:
     digits = "".join(ch for ch in text if ch.isdigit())
     if not text.startswith("+") and digits.startswith("62") and len(digits) >= 10:
         text = "+" + digits
+    if region == "ID" and _PLAIN.fullmatch(text):
+        plain = _indonesian(text, digits)
+        if plain is not None:
+            return plain
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
@@ -22,3 +32,15 @@ def normalize_phone(raw: str | None, region: str = "ID") -> str | None:
     if not phonenumbers.is_possible_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _indonesian(text: str, digits: str) -> str | None:
+    """The E.164 form of a plainly written Indonesian number, as ``phonenumbers`` gives it,
+    without its parser (the costly part of normalizing a record); ``None``: ask it."""
+    if text.startswith("+"):
+        national = digits[2:] if digits.startswith("62") else None
+    else:
+        national = digits[1:] if digits.startswith("0") else None
+    if national is None or not 8 <= len(national) <= 12 or national[0] not in "23456789":
+        return None
+    return "+62" + national

@@ -261,33 +261,95 @@ class Store:
         self.db.enable_wal()
         self.db.execute("PRAGMA busy_timeout = 30000")
         self.db.execute("PRAGMA synchronous = NORMAL")
+        # checkpoint every 8,000 pages (32 MB of WAL), not 1,000: a backfill rewrites the
+        # same index pages over and over, and each checkpoint copies them (and syncs) anew
+        self.db.execute("PRAGMA wal_autocheckpoint = 8000")
         self.db.execute("PRAGMA foreign_keys = ON")
         migrations.apply(self.db)
+        self._depth = 0  # atomic blocks open
+        self._holding = False  # inside holding(): commits wait for commit_held()
+        self._durable = False  # a durable block is open: the outermost block commits
 
     def close(self) -> None:
         self.db.close()
 
     @contextmanager
-    def atomic(self) -> Iterator[Store]:
+    def atomic(self, *, durable: bool = False) -> Iterator[Store]:
         """One transaction, taking the write lock at once (``BEGIN IMMEDIATE``).
 
         A deferred transaction that reads and then writes fails at once with
         "database is locked" when another worker committed in between; an
         immediate one waits for the lock (busy_timeout) instead. Nested blocks
-        are savepoints.
+        are savepoints. Inside :meth:`holding`, the block is atomic but its
+        commit waits for the next :meth:`commit_held`, unless it is ``durable``:
+        an intent, which must be on disk before the request it announces leaves,
+        whatever the transport.
         """
         conn = self.db.conn
-        if conn.in_transaction:
-            with self.db.atomic():
-                yield self
-            return
-        conn.execute("BEGIN IMMEDIATE")
+        self._depth += 1
         try:
-            yield self
-        except BaseException:
-            conn.rollback()
+            if conn.in_transaction:  # nested, or in a held transaction: a savepoint
+                savepoint = f"atomic_{self._depth}"  # few names: the statements stay cached
+                conn.execute(f"SAVEPOINT {savepoint}")
+                try:
+                    yield self
+                except BaseException:
+                    if conn.in_transaction:  # (an error can have ended it already)
+                        conn.execute(f"ROLLBACK TO {savepoint}")
+                        conn.execute(f"RELEASE {savepoint}")
+                    raise
+                conn.execute(f"RELEASE {savepoint}")
+                self._durable |= durable
+                if self._durable and self._depth == 1:
+                    conn.execute("COMMIT")  # the held work goes with it
+                    self._durable = False
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            self._durable = durable
+            try:
+                yield self
+            except BaseException:
+                conn.rollback()
+                raise
+            if self._durable or not self._holding:
+                conn.execute("COMMIT")
+            self._durable = False
+        finally:
+            self._depth -= 1
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold commits until :meth:`commit_held`: one commit for many atomic blocks.
+
+        For a pass that commits before each request it sends (see
+        ``bridge.http.before_each_request``) and after each page: an intent is still
+        committed before its request leaves, and the mapping written after the answer
+        rides on the next commit instead of paying one of its own. A kill in between
+        loses only what a lost answer would, and is recovered the same way (the
+        intent stays pending: the record is looked up by its tag). Leaving the block
+        commits, unless it is left by an interrupt (not an ``Exception``), as a kill
+        would leave it.
+        """
+        self._holding = True
+        try:
+            yield
+        except Exception:
+            self._holding = False
+            self.commit_held()
             raise
-        conn.execute("COMMIT")
+        except BaseException:
+            self._holding = False
+            if self._depth == 0 and self.db.conn.in_transaction:
+                self.db.conn.rollback()
+            raise
+        finally:
+            self._holding = False
+        self.commit_held()
+
+    def commit_held(self) -> None:
+        """Commit what :meth:`holding` kept open; nothing inside an atomic block."""
+        if self._depth == 0 and self.db.conn.in_transaction:
+            self.db.conn.execute("COMMIT")
 
     # helpers ---------------------------------------------------------------
     # (plain cursors: sqlite-utils' query() wraps every read in a savepoint of its own)
@@ -433,11 +495,19 @@ class Store:
         return rows
 
     def pending_intent(self, source: str, local_id: str, kind: str) -> dict[str, Any] | None:
-        row = self._one(
-            "SELECT * FROM intents WHERE state = 'pending' AND source = ? AND local_id = ?"
-            " AND kind = ?",
-            (source, local_id, kind),
-        )
+        if kind == "create":  # written out: only then can SQLite use the partial index of
+            # pending creates without planning the statement again on every call
+            sql = (
+                "SELECT * FROM intents WHERE state = 'pending' AND source = ? AND local_id = ?"
+                " AND kind = 'create'"
+            )
+            row = self._one(sql, (source, local_id))
+        else:
+            row = self._one(
+                "SELECT * FROM intents WHERE state = 'pending' AND source = ? AND local_id = ?"
+                " AND kind = ?",
+                (source, local_id, kind),
+            )
         if row is not None:
             row["payload"] = json.loads(row["payload"])
         return row

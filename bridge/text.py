@@ -20,6 +20,8 @@ def clean(text: str | None) -> str:
     """Text as a person would read it: control characters removed, spaces collapsed."""
     if not text:
         return ""
+    if text.isprintable():  # the common case: no control character (nor newline) at all
+        return _SPACES.sub(" ", text).strip()
     kept = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     lines = [_SPACES.sub(" ", line).strip() for line in kept.splitlines()]
     return "\n".join(line for line in lines if line)

@@ -176,7 +176,7 @@ class TwoWay:
             if found is not None:
                 self._done(row, found, report, "to_national")
                 return
-        with self.store.atomic():
+        with self.store.atomic(durable=True):
             self.store.followup_attempt(row["id"], None)  # attempted: look before posting again
         self._crash("followup_intent")
         try:
@@ -360,7 +360,7 @@ class TwoWay:
         if row["attempts"] > 0 and self._local_has_ref(source, row["local_id"], row["ref"]):
             self._done(row, row["ref"], report, "to_local")
             return
-        with self.store.atomic():
+        with self.store.atomic(durable=True):
             self.store.followup_attempt(row["id"], None)
         self._crash("response_intent")
         response = FollowUp(
@@ -483,7 +483,7 @@ class TwoWay:
         complaint: NationalComplaint,
         report: PairReport,
     ) -> None:
-        with self.store.atomic():
+        with self.store.atomic(durable=True):
             self.store.note_attempt(intent_id, None)
         self._crash("import_intent")
         try:

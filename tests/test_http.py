@@ -8,7 +8,14 @@ import httpx
 import pytest
 
 from bridge.errors import Ambiguous, Transient, Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, make_client, retry_after_seconds
+from bridge.http import (
+    Endpoint,
+    RateLimiter,
+    RetryPolicy,
+    before_each_request,
+    make_client,
+    retry_after_seconds,
+)
 
 
 def _endpoint(
@@ -117,3 +124,34 @@ def test_rate_limiter_spaces_requests() -> None:
     now[0] += 0.5
     limiter.acquire()  # one token refilled after half a second at 2/s
     assert limiter._tokens == 0
+
+
+def test_the_hook_runs_before_every_attempt_in_its_block_only() -> None:
+    events: list[str] = []
+    answers = iter([httpx.Response(503), httpx.Response(200), httpx.Response(200)])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        events.append("request")
+        return next(answers)
+
+    endpoint = _endpoint(handler, [])
+    with before_each_request(lambda: events.append("hook")):
+        endpoint.send("GET", "/x")
+    assert events == ["hook", "request", "hook", "request"]  # the retry too
+    events.clear()
+    endpoint.send("GET", "/x")
+    assert events == ["request"]
+
+
+def test_a_failing_first_attempt_is_counted_once() -> None:
+    """The first attempt is made outside the retry machinery; it still counts as one."""
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(503)
+
+    slept: list[float] = []
+    with pytest.raises(Unavailable, match="gave up after 3 attempts"):
+        _endpoint(handler, slept, attempts=3).send("GET", "/x")
+    assert len(calls) == 3 and len(slept) == 2

@@ -11,9 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
+from adapters.lapor.client import parse_time
 from adapters.lapor.sandbox import CATEGORY_TREE, INSTITUTIONS, LaporSandbox
+from bridge.timefmt import WIB
 
 TANJUNGPINANG = "Pemerintah Kota Tanjungpinang"
 MALANG = "Pemerintah Kota Malang"
@@ -684,3 +688,17 @@ def test_injected_422_uses_the_lapor_envelope(sandbox: LaporSandbox, tpi: httpx.
     assert errors_of(response)
     assert sandbox.complaints() == []  # refused before processing
     assert create(tpi, sandbox)["status_code"] == 10
+
+
+@given(st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9999, 12, 30)))
+def test_lapor_times_read_as_strptime_reads_them(moment: datetime) -> None:
+    text = moment.strftime("%d-%m-%Y %H:%M:%S")
+    expected = datetime.strptime(text, "%d-%m-%Y %H:%M:%S").replace(tzinfo=WIB).astimezone(UTC)
+    assert parse_time(text) == expected
+
+
+def test_lapor_times_written_loosely_or_wrongly() -> None:
+    assert parse_time("1-2-2020 7:05:00") == datetime(2020, 2, 1, 0, 5, tzinfo=UTC)
+    for wrong in ("31-02-2020 10:00:00", "28-13-2020 10:00:00", "2020-09-28 10:15:00", ""):
+        with pytest.raises(ValueError):
+            parse_time(wrong)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import sqlite3
 from typing import Any
 
 import pytest
@@ -237,3 +238,54 @@ def test_after_the_database_is_lost_nothing_is_created_twice(world: World) -> No
 
     third = world.sync()  # discovery ran once: no second listing
     assert third.ok and third.sources["tanjak"].created == 0
+
+
+def test_no_request_leaves_before_what_led_to_it_is_committed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bridge holds commits between requests (a mapping rides on the next intent's
+    commit), never across one: every request finds the database's write lock free, and
+    every create finds its intent on disk."""
+    world.tanjak.seed_sample(random.Random(5), 30, photos=True)
+    aduan = world.tanjak.add_aduan(isi="Lampu jalan mati di Jl. Pramuka, gelap sejak Senin.")
+    world.sync()  # the first 31
+    world.tanjak.respond(aduan["id"], "Dinas Perhubungan", "Petugas PJU akan memeriksa besok pagi.")
+    places = ["Jl. Ganet", "Jl. Sei Timun", "Jl. Wiratno", "Jl. Basuki Rahmat", "Jl. Ir. Sutami"]
+    for place in places:
+        world.tanjak.add_aduan(isi=f"Sampah menumpuk di {place}, belum diangkut seminggu.")
+    database = world.settings.bridge.database
+    problems: list[str] = []
+    creates: list[str] = []
+
+    def watched(sandbox: Any) -> None:
+        handle = sandbox.handle
+
+        def checked(request: Any) -> Any:
+            other = sqlite3.connect(database, timeout=0)
+            try:
+                other.execute("BEGIN IMMEDIATE")  # refused while the bridge holds writes
+                other.rollback()
+                if request.method == "POST" and request.path.endswith("/complaints/complaint"):
+                    tag = request.json()["tags_raw"].split()[-1].lstrip("#")
+                    (pending,) = other.execute(
+                        "SELECT COUNT(*) FROM intents WHERE tag = ? AND state = 'pending'",
+                        (tag,),
+                    ).fetchone()
+                    creates.append(tag)
+                    if pending != 1:
+                        problems.append(f"create {tag} without its intent on disk")
+            except sqlite3.OperationalError as exc:
+                problems.append(f"{request.method} {request.path}: {exc}")
+            finally:
+                other.close()
+            return handle(request)
+
+        monkeypatch.setattr(sandbox, "handle", checked)
+
+    watched(world.lapor)
+    watched(world.tanjak)
+    report = world.sync()
+    assert report.ok, report
+    assert len(creates) == report.sources["tanjak"].created == 5
+    assert problems == []
+    assert len(world.lapor.complaints()) == 36

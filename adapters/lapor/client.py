@@ -8,6 +8,7 @@ resolved to ids once, at start-up (:class:`Directory`). Times on the wire are
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,9 +49,16 @@ STATUS_BY_CODE = {
 }
 
 
+_TIME = re.compile(r"(\d\d)-(\d\d)-(\d{4}) (\d\d):(\d\d):(\d\d)")
+
+
 def parse_time(text: str) -> datetime:
     """``28-09-2020 10:15:00`` (WIB) → aware UTC."""
-    return datetime.strptime(text, "%d-%m-%Y %H:%M:%S").replace(tzinfo=WIB).astimezone(UTC)
+    match = _TIME.fullmatch(text)
+    if match is None:  # written otherwise (one digit, more spaces): what strptime takes
+        return datetime.strptime(text, "%d-%m-%Y %H:%M:%S").replace(tzinfo=WIB).astimezone(UTC)
+    day, month, year, hour, minute, second = map(int, match.groups())
+    return datetime(year, month, day, hour, minute, second, tzinfo=WIB).astimezone(UTC)
 
 
 def format_time(value: datetime) -> str:
