@@ -125,6 +125,9 @@ class Engine:
         self._should_stop = should_stop
         self.twoway = TwoWay(store, self.sources, self.nationals, self._crash, poll_floor)
         self.dedupe = DedupeIndex(store.db)
+        # sources whose state this process trusts for creates: it listed LAPOR for them in
+        # a new database, or completed a pass (see _trusts)
+        self._trusted: set[str] = set()
 
     # passes ----------------------------------------------------------------
     def sync(self, names: Iterable[str] | None = None) -> PassReport:
@@ -182,6 +185,8 @@ class Engine:
         except (Unavailable, Ambiguous, Rejected) as exc:
             report.error = str(exc)
             log.warning("pass_failed", source=name, error=report.error)
+        if report.ok:
+            self._trusted.add(name)
         self.store.pass_finished(f"source:{name}", report.error)
         log.info(
             "pass_done",
@@ -340,6 +345,11 @@ class Engine:
         complaint this account created carries the source's tag: listing them once, page
         by page, shows which records a create must look up rather than post. On a fresh
         install the list is empty and costs one request.
+
+        A database that is not new may still be behind LAPOR: restored from a backup, it
+        lacks what was created after the backup and not yet written back to the app. So
+        until this process completes a pass of the source, every create first looks its
+        tag up (one request each, on the first pass after a start: usually a few).
         """
         marker = f"discovered:{source.name}"
         if self.store.cursor(marker) is not None:
@@ -354,6 +364,7 @@ class Engine:
                 with self.store.atomic():
                     self.store.add_discovered(tickets)
                 found += len(page)
+            self._trusted.add(source.name)  # what LAPOR holds of it is listed now
         with self.store.atomic():
             self.store.set_cursor(marker, utcnow().isoformat())
             if found:
@@ -478,6 +489,7 @@ class Engine:
             complaint.local_id,
             payload,
             report,
+            search_first=source.name not in self._trusted,
             raw=raw.payload,
             complaint=complaint,
         )

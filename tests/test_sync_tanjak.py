@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import random
 import sqlite3
@@ -239,6 +240,41 @@ def test_after_the_database_is_lost_nothing_is_created_twice(world: World) -> No
     third = world.sync()  # discovery ran once: no second listing
     assert third.ok and third.sources["tanjak"].created == 0
 
+
+
+def test_a_database_restored_from_a_backup_creates_nothing_twice(world: World) -> None:
+    """The backup predates complaints created since whose tracking ids were not written
+    back: the first pass after the restore looks each create up before posting."""
+    first = world.tanjak.add_aduan(isi="Lampu jalan mati di Jl. Pramuka, gelap sejak Senin.")
+    assert world.sync().ok
+    database = world.settings.bridge.database
+    backup = database.with_name("backup.db")
+    with (
+        contextlib.closing(sqlite3.connect(database)) as live,
+        contextlib.closing(sqlite3.connect(backup)) as copy,
+    ):
+        live.backup(copy)
+
+    since = [
+        world.tanjak.add_aduan(isi=f"Sampah menumpuk di gang {n}, belum diangkut seminggu.")
+        for n in range(3)
+    ]
+    world.tanjak.faults.inject("503", method="PATCH", path=r"/api/aduan/\d+", count=1000)
+    assert world.sync().sources["tanjak"].created == 3  # the write-backs fail
+    world.tanjak.faults.clear()
+
+    for leftover in ("-wal", "-shm"):
+        database.with_name(f"{database.name}{leftover}").unlink(missing_ok=True)
+    backup.replace(database)  # the restore
+    lookups = world.lapor.count_requests("GET", r"/complaints$")
+    report = world.sync()
+    assert report.ok, report
+    assert report.sources["tanjak"].recovered == 3
+    assert world.lapor.count_requests("GET", r"/complaints$") - lookups == 3
+    assert len(world.lapor.complaints()) == 4
+    for aduan in [first, *since]:
+        assert len(world.national_for(aduan["id"])) == 1
+        assert world.tanjak.aduan(aduan["id"])["lapor_id"]
 
 def test_no_request_leaves_before_what_led_to_it_is_committed(
     world: World, monkeypatch: pytest.MonkeyPatch
