@@ -13,18 +13,36 @@ _PLAIN = re.compile(r"\+?[0-9][0-9 ().-]*")
 
 def normalize_phone(raw: str | None, region: str = "ID") -> str | None:
     """``0812-3456 7890`` / ``62812…`` / ``+62812…`` → ``+62812…``; ``None`` if not a number."""
-    if raw is None:
+    prepared = _prepare(raw)
+    if prepared is None:
         return None
-    text = raw.strip()
+    text, digits = prepared
+    if region == "ID" and _PLAIN.fullmatch(text):
+        plain = _indonesian(text, digits)
+        if plain is not None:
+            return plain
+    return _parsed(text, region)
+
+
+def parse_phone(raw: str | None, region: str = "ID") -> str | None:
+    """What :func:`normalize_phone` answers, always through ``phonenumbers``' parser: the
+    reference its fast path is held to."""
+    prepared = _prepare(raw)
+    return _parsed(prepared[0], region) if prepared is not None else None
+
+
+def _prepare(raw: str | None) -> tuple[str, str] | None:
+    """The text to parse and its digits; ``62…`` without its ``+`` gets one."""
+    text = raw.strip() if raw is not None else ""
     if not text:
         return None
     digits = "".join(ch for ch in text if ch.isdigit())
     if not text.startswith("+") and digits.startswith("62") and len(digits) >= 10:
         text = "+" + digits
-    if region == "ID" and _PLAIN.fullmatch(text):
-        plain = _indonesian(text, digits)
-        if plain is not None:
-            return plain
+    return text, digits
+
+
+def _parsed(text: str, region: str) -> str | None:
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:

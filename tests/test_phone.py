@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.phone import normalize_phone
-
-
-def _by_phonenumbers(raw: str) -> str | None:
-    """What ``normalize_phone`` answers when everything goes through phonenumbers' parser."""
-    text = raw.strip()
-    if not text:
-        return None
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if not text.startswith("+") and digits.startswith("62") and len(digits) >= 10:
-        text = "+" + digits
-    try:
-        number = phonenumbers.parse(text, "ID")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+from bridge.phone import normalize_phone, parse_phone
 
 
 @st.composite
@@ -40,7 +22,7 @@ def typed_numbers(draw: st.DrawFn) -> str:
 
 @given(typed_numbers())
 def test_plainly_written_numbers_normalize_as_phonenumbers_does(raw: str) -> None:
-    assert normalize_phone(raw) == _by_phonenumbers(raw)
+    assert normalize_phone(raw) == parse_phone(raw)
 
 
 @pytest.mark.parametrize(
@@ -57,3 +39,14 @@ def test_plainly_written_numbers_normalize_as_phonenumbers_does(raw: str) -> Non
 )
 def test_how_citizens_type_numbers(raw: str | None, e164: str | None) -> None:
     assert normalize_phone(raw) == e164
+
+
+def test_every_prefix_length_and_leading_digit_normalizes_as_phonenumbers_does() -> None:
+    """Where the fast path's bounds are: every length and leading digit after each prefix."""
+    for prefix in ["+62", "62", "0", "+620", "", "8", "+1", "00", "+62 (0)"]:
+        for lead in "0123456789":
+            for length in range(17):
+                raw = f"{prefix}{lead}{'7' * length}" if length else prefix
+                assert normalize_phone(raw) == parse_phone(raw), raw
+                spaced = f"{prefix} {lead}{'-'.join('7' * length)}"
+                assert normalize_phone(spaced) == parse_phone(spaced), spaced
