@@ -405,6 +405,26 @@ def test_a_window_cut_at_the_cap_is_halved_until_every_request_is_read(
     assert sandbox.count_requests("GET", r"/requests\.json$") > 2  # it was cut, and split
 
 
+
+def test_a_request_on_the_second_where_two_windows_meet_comes_once(
+    make_sandbox: Callable[..., Open311Sandbox],
+) -> None:
+    """Both windows hold it (their dates are inclusive); a read remembers the last
+    window's requests, not every request it has read."""
+    sandbox = make_sandbox(now=lambda: T0, max_requests=4)
+    minutes = [110, 100, 60, 30]  # a cut at 4: halved at T0 - 60 min exactly
+    ids = [add(sandbox, requested_datetime=T0 - timedelta(minutes=m)) for m in minutes]
+    source = make_source(
+        sandbox,
+        clock=lambda: T0,
+        backfill_start=T0 - timedelta(hours=2),
+        max_requests=4,
+        overlap_seconds=0,
+    )
+    records, _ = pulled(source)
+    assert sorted(r.local_id for r in records) == sorted(ids)
+    assert sandbox.count_requests("GET", r"/requests\.json$") == 3  # cut once, then halves
+
 def test_every_request_of_a_cut_window_is_synced_exactly_once(tmp_path: Path) -> None:
     # a city that cuts at 100: the same split as at 1000, at a tenth of the records to sync
     kit = Open311Kit(queued=False, max_requests=100)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ import structlog
 from pydantic import SecretStr, ValidationError
 
 from adapters import registry
+from adapters.local.ujar import client as ujar_client
 from adapters.local.ujar.client import UjarConfig, UjarSource, connect, create_body
 from adapters.local.ujar.normalize import (
     CATEGORIES,
@@ -303,6 +305,25 @@ def test_redelivered_and_twice_changed_items_come_once_per_pull(
     # the feed really did send items again: more pages than the log needs without redelivery
     assert len(pages) > math.ceil(len(sandbox.change_log()) / 20)
 
+
+
+def test_a_pull_remembers_only_the_tickets_it_yielded_last(
+    sandbox: UjarSandbox, source: UjarSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a pull yielded is kept for the last SEEN_TICKETS tickets only, so its memory
+    does not grow with a backlog; a repeat beyond that comes again (the engine knows it)."""
+    monkeypatch.setattr(ujar_client, "SEEN_TICKETS", 30)
+    numbers = [sandbox.add_ticket()["ticketNo"] for _ in range(50)]
+    sandbox.redeliver(1.0)
+    delivered = [r.local_id for p in source.pull(None) for r in p.records]
+    assert set(delivered) == set(numbers)
+    assert len(delivered) < 2 * len(numbers)  # recent repeats still dropped
+    seen: OrderedDict[str, tuple[bytes, int]] = OrderedDict()
+    items = [{"ticketNo": n, "updatedAt": 1_700_000_000_000 + i} for i, n in enumerate(numbers)]
+    ujar_client._fresh(items, seen)
+    assert len(seen) == 30 and list(seen)[-1] == numbers[-1]
+    assert ujar_client._fresh(items[-1:], seen) == []  # a repeat of a recent one: dropped
+    assert len(ujar_client._fresh(items[:1], seen)) == 1  # of a forgotten one: yielded
 
 def test_redelivery_and_double_changes_make_one_complaint_each_across_passes(rig: Rig) -> None:
     sandbox = _sandbox(rig)

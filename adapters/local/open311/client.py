@@ -361,20 +361,30 @@ class Open311Source:
         by_request: dict[str, list[Mapping[str, Any]]] = {}
         for update in updates:
             by_request.setdefault(str(_id_of(update)), []).append(update)
-        seen: set[str] = set()
+        # what this read has yielded, kept no longer than needed (a backlog's ids would
+        # make the read's memory grow with it): windows meet at a second, so a request
+        # can come again only in the next window; a changed one must not be read again
+        previous: set[str] = set()
+        met: set[str] = set()
 
         requested = marks.requested
         for high, items in self._requests_between(marks.requested - self._overlap, now):
             fresh = []
+            current: set[str] = set()
             for item in items:
                 local_id = _id_of(item)
-                if local_id is None or local_id not in seen:
-                    fresh.append(_raw(item, by_request.get(local_id or "", [])))
-                    seen.add(local_id or "")
+                if local_id is not None and (local_id in previous or local_id in current):
+                    continue
+                fresh.append(_raw(item, by_request.get(local_id or "", [])))
+                if local_id is not None:
+                    current.add(local_id)
+                    if local_id in by_request:
+                        met.add(local_id)
+            previous = current
             requested = max(requested, high)
             yield from self._pages(fresh, Marks(requested, marks.updated))
 
-        changed = [local_id for local_id in by_request if local_id not in seen]
+        changed = [local_id for local_id in by_request if local_id not in met]
         if not changed:
             yield Page([], Marks(requested, max(marks.updated, now)).dump())
             return

@@ -14,6 +14,7 @@ import json
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -47,6 +48,7 @@ REFRESH_MARGIN_SECONDS = 30.0
 DEFAULT_TOKEN_SECONDS = 300.0
 #: ``410 cursor_expired`` restarts within one pull before giving up
 MAX_FEED_RESTARTS = 3
+SEEN_TICKETS = 2000  # a pull's memory of what it yielded: twenty pages of 100
 
 _ERROR_CODE = re.compile(r"^[a-z0-9_.-]{1,40}$")
 
@@ -225,9 +227,9 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme.lower(), url.host.lower(), url.port
 
 
-def _fingerprint(item: Mapping[str, Any]) -> str:
+def _digest(item: Mapping[str, Any]) -> bytes:
     text = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8")).digest()[:16]
 
 
 class UjarSource:
@@ -295,7 +297,7 @@ class UjarSource:
         """
         current = cursor
         restarts = 0
-        seen: dict[str, tuple[str, Any]] = {}
+        seen: OrderedDict[str, tuple[bytes, Any]] = OrderedDict()
         while True:
             params: dict[str, Any] = {"limit": self.config.page_size}
             if current is not None:
@@ -430,21 +432,27 @@ def _raw(item: Any) -> RawRecord:
     return RawRecord(str(ticket_no), item if isinstance(item, Mapping) else {"value": item})
 
 
-def _fresh(items: list[Any], seen: dict[str, tuple[str, Any]]) -> list[RawRecord]:
-    """The page's records, without repeats of what this pull already yielded.
+def _fresh(items: list[Any], seen: OrderedDict[str, tuple[bytes, Any]]) -> list[RawRecord]:
+    """The page's records, without repeats of what this pull yielded lately.
 
-    ``seen`` maps ticketNo → (content hash, updatedAt) of the last item yielded.
+    ``seen`` maps ticketNo → (content digest, updatedAt) of the last item yielded,
+    for the :data:`SEEN_TICKETS` tickets yielded last: repeats come close together,
+    and one that comes later is recognised by the engine. Kept whole, it would make
+    a pull's memory grow with the backlog.
     """
     records = []
     for item in items:
         raw = _raw(item)
         ticket_no = item.get("ticketNo") if isinstance(item, Mapping) else None
         if isinstance(ticket_no, str):
-            digest, updated = _fingerprint(raw.payload), raw.payload.get("updatedAt")
+            digest, updated = _digest(raw.payload), raw.payload.get("updatedAt")
             last = seen.get(ticket_no)
             if last is not None and (digest == last[0] or _older(updated, last[1])):
                 continue
             seen[ticket_no] = (digest, updated)
+            seen.move_to_end(ticket_no)
+            if len(seen) > SEEN_TICKETS:
+                seen.popitem(last=False)
         records.append(raw)
     return records
 
