@@ -325,7 +325,6 @@ _PLACE_WORDS: Final = (
 
 # --- tokens -------------------------------------------------------------------
 
-_E164_ID = re.compile(r"\+62[1-9]\d{7,12}")  # an Indonesian number, E.164
 _RT_RW = re.compile(r"\brt\s*[./]?\s*rw\.?\s*(\d+)\s*[/.-]\s*(\d+)", re.IGNORECASE)
 _DOTTED = re.compile(r"\b([^\W\d_]{1,4})\.(?=\s*[^\W_])")
 _DOT_WORDS: Final = frozenset(
@@ -817,9 +816,7 @@ def _citizen_phone(complaint: Complaint) -> str | None:
     """The reporter's ``+62…`` number, unless anonymous or missing."""
     if complaint.anonymous or complaint.reporter is None or complaint.reporter.phone is None:
         return None
-    phone = complaint.reporter.phone.get_secret_value()
-    # normalizers store E.164 already: parse again (slow) only what does not look like it
-    number = phone if _E164_ID.fullmatch(phone) else normalize_phone(phone)
+    number = normalize_phone(complaint.reporter.phone.get_secret_value())
     return number if number is not None and number.startswith("+62") else None
 
 

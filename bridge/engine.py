@@ -126,7 +126,7 @@ class Engine:
         self.twoway = TwoWay(store, self.sources, self.nationals, self._crash, poll_floor)
         self.dedupe = DedupeIndex(store.db)
         # sources whose state this process trusts for creates: it listed LAPOR for them in
-        # a new database, or completed a pass (see _trusts)
+        # a new database, or completed a pass (see _discover); others look before posting
         self._trusted: set[str] = set()
 
     # passes ----------------------------------------------------------------

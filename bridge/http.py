@@ -234,14 +234,6 @@ class Endpoint:
             exc = outcome.exception() if outcome is not None else None
             self.stats.last_error = str(exc)
 
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(Transient),
-            stop=tenacity.stop_after_attempt(self.policy.attempts),
-            wait=wait,
-            sleep=self.sleep,
-            before_sleep=before_sleep,
-            reraise=False,
-        )
         made: list[Transient] = []
 
         def again() -> httpx.Response:
@@ -254,6 +246,14 @@ class Endpoint:
                 return _uncycled(attempt())  # most requests need no retry machinery
             except Transient as exc:
                 made.append(exc)
+            retrying = tenacity.Retrying(
+                retry=tenacity.retry_if_exception_type(Transient),
+                stop=tenacity.stop_after_attempt(self.policy.attempts),
+                wait=wait,
+                sleep=self.sleep,
+                before_sleep=before_sleep,
+                reraise=False,
+            )
             return _uncycled(retrying(again))
         except tenacity.RetryError as exc:
             last = exc.last_attempt.exception()
