@@ -22,6 +22,7 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.local.open311.client import (
+    SECOND,
     Marks,
     Open311Config,
     Open311Source,
@@ -708,6 +709,91 @@ def test_responses_and_the_link_keep_the_status_the_city_shows(sandbox: Open311S
     complaint = source.normalize(raw)
     assert complaint.national_id == 9165816
     assert complaint.status == Status.IN_PROGRESS
+
+
+def count_update_answers(source: Open311Source) -> list[int]:
+    """How many updates each ``GET /servicerequestupdates.json`` answer held, in order."""
+    sizes: list[int] = []
+
+    def hook(response: httpx.Response) -> None:
+        if response.request.method == "GET" and response.url.path.endswith(
+            "/servicerequestupdates.json"
+        ):
+            response.read()
+            sizes.append(len(response.json()["service_request_updates"]))
+
+    source.endpoint.client.event_hooks["response"].append(hook)
+    return sizes
+
+
+def busy_feed(sandbox: Open311Sandbox, around: datetime, count: int, keep_clear: timedelta) -> None:
+    """``count`` updates of other requests within ten minutes of ``around``, none within
+    ``keep_clear`` of it (what a write-back after a backfill leaves in the feed)."""
+    others = [add(sandbox) for _ in range(20)]
+    for i in range(count):
+        offset = keep_clear + timedelta(seconds=i % 500)
+        sandbox.add_update(
+            others[i % len(others)],
+            "investigating",
+            "",
+            updated_datetime=around + (offset if i % 2 else -offset),
+            update_id=f"lain-{around:%Y%m%d%H%M%S}-{i}",
+        )
+
+
+def test_a_write_reads_the_second_of_the_last_change_not_a_busy_feed(
+    sandbox: Open311Sandbox,
+) -> None:
+    source = make_source(sandbox)
+    made = utcnow() - timedelta(days=3)
+    untouched = add(sandbox, requested_datetime=made)
+    changed = add(sandbox, requested_datetime=made)
+    sandbox.add_update(changed, "in_progress", "", updated_datetime=made + timedelta(hours=5))
+    busy_feed(sandbox, made, 1500, keep_clear=2 * SECOND)
+    busy_feed(sandbox, made + timedelta(hours=5), 1500, keep_clear=2 * SECOND)
+    sizes = count_update_answers(source)
+
+    source.link_national(untouched, 9165801)
+    source.link_national(changed, 9165802)
+
+    assert updates_of(sandbox, untouched)[-1]["status"] == "OPEN"
+    assert updates_of(sandbox, changed)[-1]["status"] == "IN_PROGRESS"
+    assert sizes and max(sizes) <= 1, sizes  # one second each, never the 3,000 around
+
+
+def test_a_writer_s_clock_off_by_minutes_is_read_a_slice_at_a_time(
+    sandbox: Open311Sandbox,
+) -> None:
+    source = make_source(sandbox)
+    made = utcnow() - timedelta(days=3)
+    local_id = add(sandbox, requested_datetime=made)
+    said = made + timedelta(hours=5)
+    sandbox.add_update(local_id, "action_scheduled", "", updated_datetime=said)
+    with sandbox.lock:  # the server stamped the change with its own clock, 4 minutes on
+        sandbox._requests[local_id].updated = said + timedelta(minutes=4)
+    busy_feed(sandbox, said, 2000, keep_clear=2 * SECOND)
+    sizes = count_update_answers(source)
+
+    source.link_national(local_id, 9165803)
+
+    assert updates_of(sandbox, local_id)[-1]["status"] == "ACTION_SCHEDULED"
+    assert len(sizes) > 2  # the second, then the minutes around in slices
+    assert max(sizes) < 2000, sizes  # no slice holds the whole busy stretch
+
+
+def test_a_change_with_no_update_near_it_reads_the_whole_history(
+    sandbox: Open311Sandbox,
+) -> None:
+    source = make_source(sandbox)
+    made = utcnow() - timedelta(days=3)
+    local_id = add(sandbox, requested_datetime=made)
+    sandbox.add_update(local_id, "investigating", "", updated_datetime=made + timedelta(hours=1))
+    with sandbox.lock:  # modified a day later without an update in the feed
+        sandbox._requests[local_id].updated = made + timedelta(days=1)
+
+    source.link_national(local_id, 9165804)
+
+    assert updates_of(sandbox, local_id)[-1]["status"] == "INVESTIGATING"
 
 
 def test_create_sends_the_marker_the_location_and_a_shown_reporter(sandbox: Open311Sandbox) -> None:

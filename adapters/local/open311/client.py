@@ -55,6 +55,8 @@ from bridge.ports import Created, Page, RawRecord
 from bridge.timefmt import rfc3339, utcnow
 
 SECOND = timedelta(seconds=1)
+# the minutes around a change are read in slices of this: a busy feed is never held whole
+AROUND_SLICE = timedelta(minutes=5)
 
 
 class Open311Config(BaseModel):
@@ -289,11 +291,22 @@ class Open311Source:
                     continue
                 yield high, [item for item in items if isinstance(item, Mapping)]
 
-    def _updates_between(self, start: datetime, end: datetime) -> list[Mapping[str, Any]]:
-        """Every update with ``updated_datetime`` in [start, end] (the feed has no cap)."""
+    def _updates_between(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        of: str | None = None,
+        size: timedelta | None = None,
+    ) -> list[Mapping[str, Any]]:
+        """Every update with ``updated_datetime`` in [start, end] (the feed has no cap).
+
+        With ``of``, only that request's, kept window by window (of ``size``, at
+        most the server's 90 days): the rest of a busy feed is dropped as it is read.
+        """
         out: list[Mapping[str, Any]] = []
         key = self.config.api_key.get_secret_value()
-        for low, high in windows(start, end, self._window):
+        for low, high in windows(start, end, min(size or self._window, self._window)):
             body = self._get(
                 "/servicerequestupdates.json",
                 {"start_date": rfc3339(low), "end_date": rfc3339(high), "api_key": key},
@@ -301,7 +314,13 @@ class Open311Source:
             items = body.get("service_request_updates") if isinstance(body, Mapping) else None
             if not isinstance(items, list):
                 raise Unavailable("the Open311 server's updates answer has no update list")
-            out.extend(u for u in items if isinstance(u, Mapping) and _id_of(u) is not None)
+            out.extend(
+                u
+                for u in items
+                if isinstance(u, Mapping)
+                and (local_id := _id_of(u)) is not None
+                and (of is None or local_id == of)
+            )
         return out
 
     def _request(self, local_id: str) -> Mapping[str, Any] | None:
@@ -321,17 +340,20 @@ class Open311Source:
         """All of one request's updates: the feed from its creation to now, filtered."""
         local_id = _id_of(request)
         since = parse_time(request.get("requested_datetime")) or self._backfill(self.clock())
-        updates = self._updates_between(since - self._overlap, self.clock())
-        return [u for u in updates if _id_of(u) == local_id]
+        return self._updates_between(since - self._overlap, self.clock(), of=local_id)
 
     def _latest(self, local_id: str) -> str:
         """The status the city shows now, read from around the request's last change.
 
         ``updated_datetime`` is "when the request was last modified" (the
-        standard), so its latest update is found in the few minutes around it:
-        cheap however old the request and however busy the city. A request
-        never modified has only its own status; one modified with no update
-        there (or with no time) has its whole history read.
+        standard), and the update that modified it carries that time: the
+        second around it is read first, cheap however old the request and
+        however busy the feed (the bridge's own notes after a backfill are
+        thousands a minute). A request modified in the second it was made and
+        with no update there was never modified: its own status. Otherwise a
+        writer's clock may differ from the server's, so the few minutes around
+        (``overlap_seconds``) are read, a slice at a time; a request modified
+        with no update even there (or with no time) has its whole history read.
         """
         request = self._request(local_id)
         if request is None:
@@ -339,8 +361,12 @@ class Open311Source:
         created = parse_time(request.get("requested_datetime"))
         changed = parse_time(request.get("updated_datetime"))
         if changed is not None:
-            around = self._updates_between(changed - self._overlap, changed + self._overlap)
-            updates = [u for u in around if _id_of(u) == local_id]
+            updates = self._updates_between(changed - SECOND, changed + SECOND, of=local_id)
+            if updates or (created is not None and changed - created < SECOND):
+                return current_status(request.get("status"), updates)
+            updates = self._updates_between(
+                changed - self._overlap, changed + self._overlap, of=local_id, size=AROUND_SLICE
+            )
             if updates or (created is not None and changed - created <= self._overlap):
                 return current_status(request.get("status"), updates)
         return current_status(request.get("status"), self._history(request))
