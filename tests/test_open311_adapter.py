@@ -28,6 +28,7 @@ from adapters.local.open311.client import (
     Open311Source,
     connect,
     halves,
+    next_window,
     windows,
 )
 from adapters.local.open311.normalize import (
@@ -406,14 +407,13 @@ def test_a_window_cut_at_the_cap_is_halved_until_every_request_is_read(
     assert sandbox.count_requests("GET", r"/requests\.json$") > 2  # it was cut, and split
 
 
-
 def test_a_request_on_the_second_where_two_windows_meet_comes_once(
     make_sandbox: Callable[..., Open311Sandbox],
 ) -> None:
     """Both windows hold it (their dates are inclusive); a read remembers the last
     window's requests, not every request it has read."""
     sandbox = make_sandbox(now=lambda: T0, max_requests=4)
-    minutes = [110, 100, 60, 30]  # a cut at 4: halved at T0 - 60 min exactly
+    minutes = [110, 100, 60, 30]  # the first window is an hour: the next starts at T0 - 60 min
     ids = [add(sandbox, requested_datetime=T0 - timedelta(minutes=m)) for m in minutes]
     source = make_source(
         sandbox,
@@ -424,7 +424,60 @@ def test_a_request_on_the_second_where_two_windows_meet_comes_once(
     )
     records, _ = pulled(source)
     assert sorted(r.local_id for r in records) == sorted(ids)
-    assert sandbox.count_requests("GET", r"/requests\.json$") == 3  # cut once, then halves
+    assert sandbox.count_requests("GET", r"/requests\.json$") == 3
+
+
+def test_a_window_is_sized_to_hold_about_a_page() -> None:
+    hour, longest = timedelta(hours=1), timedelta(days=90)
+    assert next_window(hour, 0, 100, longest) == 4 * hour  # empty: grow, at most fourfold
+    assert next_window(hour, 50, 100, longest) == 2 * hour
+    assert next_window(hour, 400, 100, longest) == hour / 4  # dense: shrink to a page
+    assert next_window(timedelta(seconds=1), 999, 100, longest) == timedelta(seconds=1)
+    assert next_window(timedelta(days=60), 0, 100, longest) == longest
+    assert next_window(timedelta(seconds=7), 3, 100, longest) == timedelta(seconds=28)
+
+
+def requests_answers(source: Open311Source) -> list[int]:
+    """How many requests each ``GET /requests.json`` answer held, in order."""
+    sizes: list[int] = []
+
+    def hook(response: httpx.Response) -> None:
+        if response.url.path.endswith("/requests.json"):
+            response.read()
+            sizes.append(len(response.json()))
+
+    source.endpoint.client.event_hooks["response"].append(hook)
+    return sizes
+
+
+def test_a_dense_backlog_is_read_about_a_page_an_answer_not_a_capped_thousand(
+    sandbox: Open311Sandbox,
+) -> None:
+    """The apps' intake while LAPOR was down: 2,400 requests over 12 hours."""
+    now = utcnow()
+    ids = sandbox.seed_bulk(2400, now - timedelta(hours=12), now - timedelta(minutes=1))
+    source = make_source(sandbox, page_size=50, backfill_start=now - timedelta(hours=12, minutes=1))
+    sizes = requests_answers(source)
+    records, _ = pulled(source)
+    assert sorted(r.local_id for r in records) == sorted(ids)
+    assert sizes[0] <= 200, sizes  # the first window is an hour of it
+    assert max(sizes[1:]) <= 100, sizes  # then about a page each (50)
+
+
+def test_from_quiet_to_dense_a_few_capped_answers_then_about_a_page(
+    sandbox: Open311Sandbox,
+) -> None:
+    now = utcnow()
+    ids = sandbox.seed_bulk(2400, now - timedelta(hours=12), now - timedelta(minutes=1))
+    source = make_source(sandbox, page_size=50, backfill_start=now - timedelta(days=2))
+    sizes = requests_answers(source)
+    records, _ = pulled(source)
+    assert sorted(r.local_id for r in records) == sorted(ids)
+    capped = [i for i, size in enumerate(sizes) if size >= 1000]
+    assert 1 <= len(capped) <= 3, sizes  # quiet windows grew into it: halved
+    settled = sizes[capped[-1] + 1 :]
+    assert len([size for size in settled if size > 100]) <= 1, sizes
+
 
 def test_every_request_of_a_cut_window_is_synced_exactly_once(tmp_path: Path) -> None:
     # a city that cuts at 100: the same split as at 1000, at a tenth of the records to sync
@@ -510,7 +563,8 @@ def test_the_updates_mark_does_not_pass_what_was_not_read(
         for page in source.pull(cursor):
             cursors.extend([page.cursor] if page.cursor else [])
     marks = [Marks.load(c, T0) for c in cursors]
-    assert marks[0] == Marks(clock[0], before.updated)  # new requests read; changes not yet
+    new_requests = [m for m in marks if m.updated == before.updated]
+    assert new_requests[-1] == Marks(clock[0], before.updated)  # read up to now; no change yet
     assert marks[-1] == Marks(clock[0], later + timedelta(hours=1))  # first done, second not
     sandbox.faults.clear()
     records, _ = pulled(source, cursors[-1])

@@ -6,11 +6,13 @@ requests, and ``GET /servicerequestupdates.json`` by ``updated_datetime``
 windows for changed ones (each changed request is then read with
 ``GET /requests/{id}.json``). The cursor is a JSON object holding the two
 high-water marks; each page's cursor advances a mark only past what has been
-fully read. Windows are at most 90 days; a window answered with the server's
-cap (1000) may have been cut, so it is halved and read again until no half is
-cut. Both feeds are re-read from a little before their marks
-(``overlap_seconds``), for clock skew and for requests a queued server makes
-later with an earlier time; the engine recognises what it has already seen.
+fully read. Windows are at most 90 days, and the requests' windows are sized
+from the last answer to hold about a page (a backlog is read a page at a time,
+not 1000 requests at a time); a window answered with the server's cap (1000)
+may have been cut, so it is halved and read again until no half is cut. Both
+feeds are re-read from a little before their marks (``overlap_seconds``), for
+clock skew and for requests a queued server makes later with an earlier time;
+the engine recognises what it has already seen.
 
 Writing. Open311 has no link field and no way to change a request but
 updates, so every write is a ``POST /servicerequestupdates.json`` whose
@@ -57,6 +59,8 @@ from bridge.timefmt import rfc3339, utcnow
 SECOND = timedelta(seconds=1)
 # the minutes around a change are read in slices of this: a busy feed is never held whole
 AROUND_SLICE = timedelta(minutes=5)
+# the first window a read of requests asks for; later ones are sized from the answers
+FIRST_WINDOW = timedelta(hours=1)
 
 
 class Open311Config(BaseModel):
@@ -144,6 +148,15 @@ def halves(start: datetime, end: datetime) -> tuple[tuple[datetime, datetime], .
         return None
     middle = floor_second(start + (end - start) / 2)
     return (start, middle), (middle, end)
+
+
+def next_window(size: timedelta, count: int, target: int, longest: timedelta) -> timedelta:
+    """The window after one of ``size`` that held ``count`` requests: sized to hold about
+    ``target`` at the same density, growing at most fourfold, whole seconds, at most
+    ``longest``."""
+    factor = min(4.0, target / max(count, 1))
+    seconds = max(1, int(size.total_seconds() * factor))
+    return min(timedelta(seconds=seconds), longest)
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
@@ -268,28 +281,36 @@ class Open311Source:
         """Every request with ``requested_datetime`` in [start, end], window by window.
 
         Yields each fully read window's end with its requests, oldest window
-        first. A window answered with the cap is halved and read again: the
-        server says nothing of what it cut.
+        first. The answer has no pagination, so its size is steered through
+        the window's: each window is sized from the last answer to hold about
+        a page of requests (``page_size``; an hour first, growing at most
+        fourfold, at most ``window_days``), so that a dense backlog — the
+        apps' intake while LAPOR was down — is read a page at a time, not a
+        capped answer of 1000 at a time. A window answered with the cap is
+        halved and read again: the server says nothing of what it cut.
         """
-        for window in windows(start, end, self._window):
-            pending = [window]
-            while pending:
-                low, high = pending.pop()
-                items = self._get(
-                    "/requests.json", {"start_date": rfc3339(low), "end_date": rfc3339(high)}
-                )
-                if not isinstance(items, list):
-                    raise Unavailable("the Open311 server's requests answer is not a list")
-                if len(items) >= self.config.max_requests:
-                    split = halves(low, high)
-                    if split is None:
-                        raise Unavailable(
-                            f"over {self.config.max_requests} requests at {rfc3339(low)}: "
-                            "the Open311 server cannot list them all"
-                        )
-                    pending.extend(reversed(split))
-                    continue
-                yield high, [item for item in items if isinstance(item, Mapping)]
+        low, end = floor_second(start), ceil_second(end)
+        size = min(FIRST_WINDOW, self._window)
+        target = max(1, min(self.config.page_size, self.config.max_requests // 2))
+        while low < end:
+            high = min(low + size, end)
+            items = self._get(
+                "/requests.json", {"start_date": rfc3339(low), "end_date": rfc3339(high)}
+            )
+            if not isinstance(items, list):
+                raise Unavailable("the Open311 server's requests answer is not a list")
+            if len(items) >= self.config.max_requests:
+                split = halves(low, high)
+                if split is None:
+                    raise Unavailable(
+                        f"over {self.config.max_requests} requests at {rfc3339(low)}: "
+                        "the Open311 server cannot list them all"
+                    )
+                size = split[0][1] - low
+                continue
+            yield high, [item for item in items if isinstance(item, Mapping)]
+            size = next_window(high - low, len(items), target, self._window)
+            low = high
 
     def _updates_between(
         self,
