@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from adapters import registry
-from bridge import logs
+from bridge import logs, memory
 from bridge import status as status_mod
 from bridge.engine import Engine, SourceReport
 from bridge.errors import Ambiguous, Rejected, Unavailable
@@ -605,6 +605,7 @@ def demo(
 
 
 def main() -> None:
+    memory.tune()  # before any thread: the daemon's memory stays flat over a drain
     try:
         app()
     except ConfigError as exc:  # a key checked late, at connect time
