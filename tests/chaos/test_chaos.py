@@ -1250,9 +1250,11 @@ def test_a_long_lapor_outage_the_backlog_drains_and_memory_stays_bounded(
     summary = lapor_outage(tmp_path, backlogs=((150, 40.0), (600, 160.0)), size=16_000, down_for=15)
     idle, peak = summary["rss_idle_mib"], summary["rss_peak_mib"]
     assert peak <= RSS_GOAL_MIB, summary
-    # far below the 30 MB of text drained; not yet flat: with four times the backlog the
-    # drain's peak is 13 to 20 MiB higher (see README, Performance)
-    assert peak - idle <= 64, summary
+    # far below the 30 MB of text drained (18 MiB over idle after both drains; 35 before the
+    # allocator was tuned); the second drain peaks 10 MiB above the first: Sambat reads one
+    # minute's records at once, and here the app's clock stands still while the bridge writes
+    # 2,400 tracking ids back (see README, Performance)
+    assert peak - idle <= 32, summary
 
 
 # a bug the chaos run found, fixed: this test keeps it fixed
