@@ -437,14 +437,17 @@ def test_a_window_is_sized_to_hold_about_a_page() -> None:
     assert next_window(timedelta(seconds=7), 3, 100, longest) == timedelta(seconds=28)
 
 
-def requests_answers(source: Open311Source) -> list[int]:
-    """How many requests each ``GET /requests.json`` answer held, in order."""
+def answer_sizes(source: Open311Source, path: str) -> list[int]:
+    """How many items each answer to ``GET <path>`` held, in order (a list, or the
+    updates feed's ``service_request_updates``)."""
     sizes: list[int] = []
 
     def hook(response: httpx.Response) -> None:
-        if response.url.path.endswith("/requests.json"):
+        if response.request.method == "GET" and response.url.path.endswith(path):
             response.read()
-            sizes.append(len(response.json()))
+            body = response.json()
+            items = body["service_request_updates"] if isinstance(body, dict) else body
+            sizes.append(len(items))
 
     source.endpoint.client.event_hooks["response"].append(hook)
     return sizes
@@ -457,7 +460,7 @@ def test_a_dense_backlog_is_read_about_a_page_an_answer_not_a_capped_thousand(
     now = utcnow()
     ids = sandbox.seed_bulk(2400, now - timedelta(hours=12), now - timedelta(minutes=1))
     source = make_source(sandbox, page_size=50, backfill_start=now - timedelta(hours=12, minutes=1))
-    sizes = requests_answers(source)
+    sizes = answer_sizes(source, "/requests.json")
     records, _ = pulled(source)
     assert sorted(r.local_id for r in records) == sorted(ids)
     assert sizes[0] <= 200, sizes  # the first window is an hour of it
@@ -470,7 +473,7 @@ def test_from_quiet_to_dense_a_few_capped_answers_then_about_a_page(
     now = utcnow()
     ids = sandbox.seed_bulk(2400, now - timedelta(hours=12), now - timedelta(minutes=1))
     source = make_source(sandbox, page_size=50, backfill_start=now - timedelta(days=2))
-    sizes = requests_answers(source)
+    sizes = answer_sizes(source, "/requests.json")
     records, _ = pulled(source)
     assert sorted(r.local_id for r in records) == sorted(ids)
     capped = [i for i, size in enumerate(sizes) if size >= 1000]
@@ -765,21 +768,6 @@ def test_responses_and_the_link_keep_the_status_the_city_shows(sandbox: Open311S
     assert complaint.status == Status.IN_PROGRESS
 
 
-def count_update_answers(source: Open311Source) -> list[int]:
-    """How many updates each ``GET /servicerequestupdates.json`` answer held, in order."""
-    sizes: list[int] = []
-
-    def hook(response: httpx.Response) -> None:
-        if response.request.method == "GET" and response.url.path.endswith(
-            "/servicerequestupdates.json"
-        ):
-            response.read()
-            sizes.append(len(response.json()["service_request_updates"]))
-
-    source.endpoint.client.event_hooks["response"].append(hook)
-    return sizes
-
-
 def busy_feed(sandbox: Open311Sandbox, around: datetime, count: int, keep_clear: timedelta) -> None:
     """``count`` updates of other requests within ten minutes of ``around``, none within
     ``keep_clear`` of it (what a write-back after a backfill leaves in the feed)."""
@@ -805,7 +793,7 @@ def test_a_write_reads_the_second_of_the_last_change_not_a_busy_feed(
     sandbox.add_update(changed, "in_progress", "", updated_datetime=made + timedelta(hours=5))
     busy_feed(sandbox, made, 1500, keep_clear=2 * SECOND)
     busy_feed(sandbox, made + timedelta(hours=5), 1500, keep_clear=2 * SECOND)
-    sizes = count_update_answers(source)
+    sizes = answer_sizes(source, "/servicerequestupdates.json")
 
     source.link_national(untouched, 9165801)
     source.link_national(changed, 9165802)
@@ -826,7 +814,7 @@ def test_a_writer_s_clock_off_by_minutes_is_read_a_slice_at_a_time(
     with sandbox.lock:  # the server stamped the change with its own clock, 4 minutes on
         sandbox._requests[local_id].updated = said + timedelta(minutes=4)
     busy_feed(sandbox, said, 2000, keep_clear=2 * SECOND)
-    sizes = count_update_answers(source)
+    sizes = answer_sizes(source, "/servicerequestupdates.json")
 
     source.link_national(local_id, 9165803)
 
