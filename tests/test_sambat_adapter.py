@@ -9,6 +9,7 @@ minute, the resolution of Sambat's feed.
 from __future__ import annotations
 
 import random
+import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from pydantic import SecretStr
 
 from adapters import registry
 from adapters.local import sample
+from adapters.local.sambat import client
 from adapters.local.sambat.client import (
     SambatConfig,
     SambatSource,
@@ -339,6 +341,11 @@ def _add(sandbox: SambatSandbox, rng: random.Random, **fields: Any) -> str:
     return str(sandbox.add_sambat(**{**defaults, **fields})["no_tiket"])
 
 
+def _long(rng: random.Random, size: int) -> str:
+    words = ["lampu", "jalan", "rusak", "sampah", "banjir", "dpn", "ruko", "gang", "mati"]
+    return " ".join(rng.choice(words) for _ in range(size // 5))[:size]
+
+
 def _pulled(source: SambatSource, cursor: str | None) -> tuple[list[str], str | None]:
     ids: list[str] = []
     last: str | None = cursor
@@ -388,7 +395,62 @@ def test_feed_total_bounds_the_paging(
         _add(sandbox, rng)
     ids, _ = _pulled(source, None)
     assert len(ids) == 6
-    assert sandbox.count_requests("GET", r"^/api/sambat$") == 2
+    # two pages, then the same two again for what a write in between may have moved
+    assert sandbox.count_requests("GET", r"^/api/sambat$") == 4
+
+
+def test_a_record_the_city_changes_between_two_pages_of_one_minute_skips_none(
+    sandbox: SambatSandbox, clock: Clock
+) -> None:
+    rng = random.Random(19)
+    crowded = [_add(sandbox, rng) for _ in range(8)]  # three pages of three in one minute
+    clock.moment = NOW + timedelta(minutes=1)
+    later = _add(sandbox, rng)
+    clock.moment = NOW + timedelta(minutes=5)
+
+    class CityWritesMeanwhile(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = super().handle_request(request)
+            if request.url.params.get("start") == "0" and not edited:
+                # the first page is read; a record on it moves to the end of the feed
+                edited.append(sandbox.edit_sambat(crowded[1], status="Diproses"))
+            return response
+
+    edited: list[Any] = []
+    adapter = connect("malang", _config(sandbox), policy=FAST, transport=CityWritesMeanwhile())
+    try:
+        ids = [r.local_id for page in adapter.pull(None) for r in page.records]
+    finally:
+        adapter.close()
+    assert edited
+    # every record comes; the changed one twice (before and after the change)
+    assert sorted(set(ids)) == sorted([*crowded, later])
+    assert ids.count(crowded[3]) == 1  # the one that slid back over the page edge
+
+
+def test_a_crowded_minute_waits_in_a_file_not_in_memory(
+    sandbox: SambatSandbox, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a bulk update: 60 records of 50 kB in one minute, read at once (see _Block)
+    monkeypatch.setattr(client, "SPOOL_BYTES", 2**17)
+    rng = random.Random(17)
+    crowded = [_add(sandbox, rng, isi_sambat=_long(rng, 50_000)) for _ in range(60)]
+    clock.moment = NOW + timedelta(minutes=1)
+    later = _add(sandbox, rng)
+    adapter = connect("malang", _config(sandbox, page_size=5), policy=FAST)
+    ids: list[str] = []
+    tracemalloc.start()
+    try:
+        for page in adapter.pull(None):
+            ids.extend(r.local_id for r in page.records)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        adapter.close()
+    assert ids == [*crowded, later]
+    # the minute is 3 MB of text, a page 250 kB: the page, its answer and the spool's
+    # buffer are in memory at once (the sandbox's threads are traced too)
+    assert peak < 1_500_000, peak
 
 
 def test_cursor_for_a_time_reads_from_its_minute(

@@ -17,11 +17,12 @@ The back end is a legacy one and the client is shaped by its quirks:
 
 from __future__ import annotations
 
+import json
 import re
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -44,6 +45,9 @@ from bridge.timefmt import not_after_now, parse_rfc3339, rfc3339
 
 #: where a feed starts when no cursor is stored: before any record can exist
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: a feed block past this many bytes of JSON waits in a temporary file (see ``_Block``)
+SPOOL_BYTES = 2**20
 
 #: ``pesan`` texts (inside a ``200``) that a retry cannot change, matched
 #: case-insensitively: the sandbox's and the back end's validation messages
@@ -204,12 +208,48 @@ def compose_isi(title: str, content: str) -> str:
     return f"{title}{separator}{content}"
 
 
-@dataclass(frozen=True)
 class _Block:
-    """Feed records read in one go, and whether the feed has more after them."""
+    """Feed records read in one go, less those already handed out, kept as JSON lines.
 
-    items: list[Any]
-    more: bool
+    A block is one minute's records at least, and a minute can hold any number
+    of them (a city's bulk update; the bridge's own write-backs at a high rate
+    limit), so past :data:`SPOOL_BYTES` they wait in a temporary file rather
+    than in memory. Kept in memory: how many records wait, the last readable
+    ``tgl_update`` and the versions at it, and whether the feed goes on.
+    """
+
+    def __init__(self, spool: IO[bytes], skip: set[tuple[str, str]]) -> None:
+        self._spool = spool
+        self._skip = skip
+        self.kept = 0
+        self.last: datetime | None = None
+        self.at_last: set[tuple[str, str]] = set()
+        self.more = False
+
+    def add(self, items: Sequence[Any]) -> None:
+        """One feed page, in the feed's order."""
+        for item in items:
+            version = _version(item)
+            moment = _updated(item)
+            if moment is not None:
+                if moment != self.last:
+                    self.last, self.at_last = moment, set()
+                self.at_last.add(version)
+            if version not in self._skip:
+                self._spool.write(json.dumps(item).encode() + b"\n")
+                self.kept += 1
+
+    def chunks(self, size: int) -> Iterator[list[Any]]:
+        """The kept records in order, ``size`` at a time; one empty chunk when none."""
+        self._spool.seek(0)
+        chunk: list[Any] = []
+        for line in self._spool:
+            chunk.append(json.loads(line))
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+        if chunk or self.kept == 0:
+            yield chunk
 
 
 class SambatSource:
@@ -270,27 +310,56 @@ class SambatSource:
             raise Unavailable("Sambat's feed answer has no data list")
         return items, _total(body)
 
-    def _block(self, sejak: datetime) -> _Block:
+    def _read(self, block: _Block, sejak: datetime) -> None:
         """Records from ``sejak``, reading on with ``start`` while a page sits in one minute.
 
         A full page wholly inside one minute cannot move the keyset on (the
         next ``sejak`` would be that same minute), so the following pages are
         read at once with ``start``, before the engine writes anything back:
         each write moves a record's ``tgl_update`` to now and would shift the
-        offsets under a later ``start``, skipping records. ``total`` and a
-        short page end the feed.
+        offsets under a later ``start``, skipping records. The city can still
+        write in between two pages, so once such a run of pages ends, its
+        minute is read again from its start for records the run missed
+        (:meth:`_missed`). ``total`` and a short page end the feed.
         """
-        items: list[Any] = []
         start = 0
+        minute: datetime | None = None  # the minute of a run of pages read with start
+        run: set[tuple[str, str]] = set()
         while True:
             page, total = self._feed(sejak, start)
-            items.extend(page)
             start += len(page)
-            if not page or len(page) < self.config.page_size or start >= total:
-                return _Block(items, more=False)
+            ended = not page or len(page) < self.config.page_size or start >= total
             first, last = first_update(page), last_update(page)
-            if first is not None and last is not None and last > first:
-                return _Block(items, more=True)
+            moved = first is not None and last is not None and last > first
+            if minute is not None:
+                run.update(_version(item) for item in page if _updated(item) == minute)
+                if ended or moved:
+                    block.add(self._missed(minute, run))
+            block.add(page)
+            if ended:
+                return
+            if moved:
+                block.more = True
+                return
+            if minute is None and first is not None:
+                minute = first
+                run = {_version(item) for item in page if _updated(item) == minute}
+
+    def _missed(self, minute: datetime, run: set[tuple[str, str]]) -> list[Any]:
+        """Records at ``minute`` that are not in ``run``, read again from the minute's start."""
+        missed: list[Any] = []
+        start = 0
+        while True:
+            page, total = self._feed(minute, start)
+            start += len(page)
+            for item in page:
+                if _updated(item) == minute and _version(item) not in run:
+                    run.add(_version(item))
+                    missed.append(item)
+            last = last_update(page)
+            ended = not page or len(page) < self.config.page_size or start >= total
+            if ended or (last is not None and last > minute):
+                return missed
 
     def pull(self, cursor: str | None) -> Iterator[Page]:
         """Keyset paging on ``tgl_update``, which the feed only knows to the minute.
@@ -306,24 +375,24 @@ class SambatSource:
         """
         sejak = cursor_time(cursor)
         seen: set[tuple[str, str]] = set()
+        size = self.config.page_size
         while True:
-            block = self._block(sejak)
-            last = last_update(block.items)
-            advanced = last is not None and last > sejak
-            fresh = [item for item in block.items if _version(item) not in seen]
-            size = self.config.page_size
-            chunks = [fresh[i : i + size] for i in range(0, len(fresh), size)] or [[]]
-            for index, chunk in enumerate(chunks):
-                final = index == len(chunks) - 1
-                # never a cursor ahead of now: a record dated in the future would hide
-                # every record filed before its date
-                ok = final and advanced and last is not None
-                page_cursor = rfc3339(not_after_now(last)) if ok and last is not None else None
-                yield Page([_raw(item) for item in chunk], page_cursor)
+            with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+                block = _Block(spool, seen)
+                self._read(block, sejak)
+                last = block.last
+                advanced = last is not None and last > sejak
+                final = max(1, -(-block.kept // size)) - 1
+                for index, chunk in enumerate(block.chunks(size)):
+                    # never a cursor ahead of now: a record dated in the future would hide
+                    # every record filed before its date
+                    ok = index == final and advanced and last is not None
+                    page_cursor = rfc3339(not_after_now(last)) if ok and last is not None else None
+                    yield Page([_raw(item) for item in chunk], page_cursor)
             if not block.more or last is None or not advanced:
                 return
             sejak = last
-            seen = {_version(item) for item in block.items if _updated(item) == sejak}
+            seen = block.at_last
 
     def cursor_for(self, since: datetime) -> str | None:
         """``since`` floored to its minute (``sejak`` is minute-precise and ``≥``), RFC 3339."""
