@@ -13,7 +13,7 @@ import structlog
 
 from bridge import logs
 from bridge.engine import CrashPoint
-from tests.harness import World
+from tests.harness import LAPOR_SECRET, LAPOR_TOKEN, World
 
 
 def test_creates_and_writes_back_tracking_id(world: World) -> None:
@@ -121,6 +121,27 @@ def test_422_quarantines_the_record_and_the_rest_sync(world: World) -> None:
     store.close()
     assert [e["local_id"] for e in entries] == [str(bad["id"])]
     assert "lokasi tidak dikenal" in entries[0]["reason"]
+
+
+def test_refused_credentials_stop_the_pass_and_quarantine_nothing(world: World) -> None:
+    world.sync()
+    # the account's secret is rotated on LAPOR and not yet in the bridge's config
+    world.lapor.add_account("rotated-secret", LAPOR_TOKEN, "Pemerintah Kota Tanjungpinang")
+    aduan = world.tanjak.add_aduan(
+        isi="Lampu penerangan jalan mati di Jl. Basuki Rahmat sejak lama."
+    )
+    report = world.sync()
+    error = report.sources["tanjak"].error or ""
+    assert "401" in error and "tanjungpinang" in error, report
+    assert LAPOR_SECRET not in error and "rotated-secret" not in error
+    assert report.sources["tanjak"].quarantined == 0
+    store = world.store()
+    assert store.quarantined("tanjak") == []
+    store.close()
+    # the config catches up: the record is created, once
+    world.lapor.add_account(LAPOR_SECRET, LAPOR_TOKEN, "Pemerintah Kota Tanjungpinang")
+    assert world.sync().ok
+    assert len(world.national_for(aduan["id"])) == 1
 
 
 def test_bad_record_is_quarantined_with_raw_payload(world: World) -> None:
@@ -241,7 +262,6 @@ def test_after_the_database_is_lost_nothing_is_created_twice(world: World) -> No
     assert third.ok and third.sources["tanjak"].created == 0
 
 
-
 def test_a_database_restored_from_a_backup_creates_nothing_twice(world: World) -> None:
     """The backup predates complaints created since whose tracking ids were not written
     back: the first pass after the restore looks each create up before posting."""
@@ -275,6 +295,7 @@ def test_a_database_restored_from_a_backup_creates_nothing_twice(world: World) -
     for aduan in [first, *since]:
         assert len(world.national_for(aduan["id"])) == 1
         assert world.tanjak.aduan(aduan["id"])["lapor_id"]
+
 
 def test_no_request_leaves_before_what_led_to_it_is_committed(
     world: World, monkeypatch: pytest.MonkeyPatch

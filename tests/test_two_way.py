@@ -161,6 +161,25 @@ def test_local_rejected_on_inbox_complaint_hands_it_back(world: World) -> None:
     assert national["status_code"] == 10 and national["disposition_id"] is None
 
 
+def test_lost_answer_on_a_hand_back_is_done_not_held(world: World) -> None:
+    filed = world.lapor.file_complaint(
+        "Izin bangunan di kabupaten",
+        "Ada bangunan tanpa izin di wilayah Kabupaten Bintan, mohon ditertibkan.",
+        "TOPIK LAINNYA",
+        INSTITUTION,
+    )
+    world.sync()
+    aduan = next(a for a in world.tanjak.all_aduan() if a["lapor_id"] == f"#{filed['id']}")
+    world.tanjak.set_status(aduan["id"], "ditolak")
+    # handed back, the answer lost: the retry meets 403, the complaint is no longer ours
+    world.lapor.faults.inject("drop_after_write", method="POST", path=r"/reject$")
+    world.sync()
+    report = world.sync()
+    assert report.ok, report
+    assert world.lapor.complaint(filed["id"])["status_code"] == 10
+    assert world.store().pending_followups("to_national", "tanjak", None) == []
+
+
 def test_lost_answer_on_followup_is_recovered_with_one_followup(world: World) -> None:
     local_id, national_id = _synced(world)
     world.lapor.verify(national_id, INSTITUTION)

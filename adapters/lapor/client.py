@@ -37,6 +37,8 @@ from bridge.timefmt import WIB
 FALLBACK_TOPIC = "TOPIK LAINNYA"
 CHANNEL_INTEGRATION = 13
 CLASSIFICATION_COMPLAINT = 1
+#: a new complaint, or one handed back: waiting for the national admin
+WAITING_FOR_ADMIN = 10
 
 STATUS_BY_CODE = {
     10: Status.SUBMITTED,
@@ -72,6 +74,20 @@ def canonical_status(code: int) -> Status:
         raise ValueError(f"unknown LAPOR status code {code}") from None
 
 
+def _tags(item: dict[str, Any]) -> tuple[str, ...]:
+    """A complaint's tags as the bridge writes them: without ``#``, lower case.
+
+    Liberal in what it reads: a list, or one space-separated string, with or
+    without the ``#`` that ``tags_raw`` is written with.
+    """
+    tags = item.get("tags")
+    if isinstance(tags, str):
+        tags = tags.split()
+    if not isinstance(tags, (list, tuple)):
+        return ()
+    return tuple(t.strip().lstrip("#").lower() for t in tags if isinstance(t, str) and t.strip())
+
+
 def ticket_from(data: dict[str, Any]) -> NationalTicket:
     code = int(data["status_code"])
     return NationalTicket(
@@ -80,7 +96,7 @@ def ticket_from(data: dict[str, Any]) -> NationalTicket:
         status=canonical_status(code),
         disposition_id=data.get("disposition_id"),
         disposition_name=data.get("disposition_name"),
-        tags=tuple(data.get("tags") or ()),
+        tags=_tags(data),
         created_at=parse_time(data["created_at"]),
         updated_at=parse_time(data["updated_at"]),
     )
@@ -182,6 +198,12 @@ class LaporAccount:
         response = self.endpoint.send(
             method, path, idempotent=idempotent, check=_check_envelope, **kw
         )
+        if response.status_code == 401:
+            # the account's fault, not the record's: stop the pass, quarantine nothing
+            raise Unavailable(
+                f"LAPOR refused the credentials of account {self.account!r} (401): "
+                "check its api_secret and token"
+            )
         if response.status_code == 404:
             raise NotFound(404, _message(response))
         if response.status_code >= 400:
@@ -303,7 +325,8 @@ class LaporAccount:
 
     def tagged(self, tag: str) -> Iterator[list[NationalTicket]]:
         for page in self._pages("/complaints", {"tag": tag, "page": 1}):
-            yield [ticket_from(item) for item in page if tag in (item.get("tags") or ())]
+            wanted = tag.lstrip("#").lower()
+            yield [ticket_from(item) for item in page if wanted in _tags(item)]
 
     def get(self, national_id: int) -> NationalTicket | None:
         try:
@@ -352,7 +375,7 @@ class LaporAccount:
             disposition_id=data.get("disposition_id"),
             disposition_name=data.get("disposition_name"),
             archive_reason=archive_reason,
-            tags=tuple(data.get("tags") or ()),
+            tags=_tags(data),
             created_at=parse_time(data["created_at"]),
             updated_at=parse_time(data["updated_at"]),
         )
@@ -405,9 +428,26 @@ class LaporAccount:
         return str(results["followup"]["id"])
 
     def reject(self, national_id: int, reason: str) -> None:
+        """Hand the complaint back; done too when it has already left the agency.
+
+        LAPOR answers ``403`` to a hand-back of a complaint not disposed to this
+        agency. A retry after a lost answer meets exactly that (the first one
+        went through: the complaint is back with the admin, status 10), and so
+        does a complaint the admin moved meanwhile: either way nothing is left
+        to hand back. A ``403`` on a complaint still ours is raised.
+        """
         body = {"not_authority": 1, "reason_description": reason}
-        # handing back twice is refused by LAPOR (the complaint has left us): safe to retry
-        self._send("POST", f"/complaints/process/{national_id}/reject", json=body)
+        try:
+            self._send("POST", f"/complaints/process/{national_id}/reject", json=body)
+        except Rejected as exc:
+            if exc.status != 403 or self._still_ours(national_id):
+                raise
+
+    def _still_ours(self, national_id: int) -> bool:
+        ticket = self.get(national_id)
+        if ticket is None or ticket.status_code == WAITING_FOR_ADMIN:
+            return False
+        return ticket.disposition_id == self.directory.institution(self.institution)
 
     def follow_ups(self, national_id: int) -> list[FollowUp]:
         out: list[FollowUp] = []
