@@ -1,7 +1,9 @@
 """``lapor-bridge``: the command line (bridge.md, "Commands").
 
 Exit codes: 0 fine; 1 something is left pending, quarantined, in doubt, or
-unknown; 2 a bad configuration (one message naming the key).
+unknown; 2 a bad configuration (one message naming the key). ``quarantine``
+exits 0 whatever happens to the record (bridge.md), 1 only for an unknown ID.
+Every time printed is RFC 3339 with its offset (in WIB, as ``status`` shows them).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bridge.ports import LocalSource, RawRecord
 from bridge.service import DatabaseLock, LockedError
 from bridge.settings import ConfigError, Settings, load_settings
 from bridge.store import Store
-from bridge.timefmt import parse_rfc3339
+from bridge.timefmt import display, parse_rfc3339
 
 app = typer.Typer(
     name="lapor-bridge",
@@ -78,6 +80,16 @@ def writer_lock(conf: Settings) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def when(stored: str | None) -> str:
+    """A stored time for people: RFC 3339 in WIB with its offset, never a bare slice."""
+    if not stored:
+        return ""
+    try:
+        return display(parse_rfc3339(stored))
+    except ValueError:
+        return stored  # not a time after all: shown as it is rather than hidden
 
 
 @contextmanager
@@ -267,7 +279,8 @@ def quarantine_list() -> None:
     for entry in entries:
         typer.echo(
             f"{entry['id']:>5}  {entry['source']}:{entry['local_id']}  attempts {entry['attempts']}"
-            f"  first {entry['first_seen'][:19]}  last {entry['last_seen'][:19]}  {entry['reason']}"
+            f"  first {when(entry['first_seen'])}  last {when(entry['last_seen'])}"
+            f"  {entry['reason']}"
         )
 
 
@@ -288,7 +301,7 @@ def quarantine_show(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> N
     typer.echo(f"record:   {entry['source']}:{entry['local_id']}")
     typer.echo(f"state:    {entry['state']}")
     typer.echo(f"reason:   {entry['reason']}")
-    typer.echo(f"seen:     first {entry['first_seen']}, last {entry['last_seen']}")
+    typer.echo(f"seen:     first {when(entry['first_seen'])}, last {when(entry['last_seen'])}")
     typer.echo(f"attempts: {entry['attempts']}")
     typer.echo("raw payload (personal data masked):")
     typer.echo(
@@ -298,7 +311,11 @@ def quarantine_show(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> N
 
 @quarantine_app.command("retry")
 def quarantine_retry(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
-    """Run one record through normalization and sync again (fresh from the app when it can)."""
+    """Run one record through normalization and sync again (fresh from the app when it can).
+
+    Exits 0 whatever the outcome (bridge.md), which it prints: out of quarantine, or still
+    in it with the reason.
+    """
     conf = settings()
     with open_store(conf) as store:
         entry = _entry(store, entry_id)
@@ -315,14 +332,14 @@ def quarantine_retry(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> 
             engine.reconcile(local, raw, report)
             engine.write_back_pending(local)
         except (Unavailable, Ambiguous, Rejected) as exc:
+            # the record stays where it was; the command itself has done its job
             typer.echo(f"retry failed: {exc}", err=True)
-            raise typer.Exit(1) from None
         finally:
             registry.close_all(sources, nationals)
         still = store.quarantine_entry(entry_id)
     if still is not None and still["state"] == "open":
         typer.echo(f"still quarantined: {still['reason']}")
-        raise typer.Exit(1)
+        return
     typer.echo(f"{entry['source']}:{entry['local_id']}: processed, out of quarantine")
 
 
@@ -453,6 +470,8 @@ def _print_status(state: dict[str, Any]) -> None:
     console.print(f"[bold]{verdict}[/bold]")
     for problem in state["problems"]:
         console.print(f"  - {problem}")
+    for note in state["notes"]:
+        console.print(f"  note: {note}")
 
 
 @mapping_app.command("show")
@@ -487,18 +506,19 @@ def mapping_show(
                 "first_synced_at",
                 "last_synced_at",
             ):
-                typer.echo(f"  {key}: {row[key] if row[key] is not None else ''}")
+                value = row[key] if row[key] is not None else ""
+                typer.echo(f"  {key}: {when(value) if key.endswith('_at') else value}")
             decisions = store.dedupe_decisions(row["source"], row["local_id"])
             if decisions:
                 typer.echo("  duplicate checks (rule, score, merged, against):")
                 for d in decisions:
                     typer.echo(
-                        f"    {d['at'][:19]}  {d['rule']}  {d['score']:.3f}"
+                        f"    {when(d['at'])}  {d['rule']}  {d['score']:.3f}"
                         f"  {'merged' if d['merged'] else 'kept apart'}  {d['candidate_of'] or ''}"
                     )
             typer.echo("  history:")
             for event in store.events_for(row["source"], row["local_id"], row["national_id"]):
-                typer.echo(f"    {event['at']}  {event['kind']}  {event['detail']}")
+                typer.echo(f"    {when(event['at'])}  {event['kind']}  {event['detail']}")
 
 
 def _record_ref(ref: str) -> tuple[str, str]:

@@ -155,7 +155,11 @@ class Metrics:
 
 
 class HealthServer:
-    """``/healthz`` and ``/metrics`` on a loopback address, in a background thread."""
+    """``/healthz`` and ``/metrics`` on a loopback address, in a background thread.
+
+    ``/healthz`` answers exactly ``200 {"status": "ok"}`` (bridge.md) when ``health()`` says
+    healthy, else ``503`` with the details ``health()`` gives.
+    """
 
     def __init__(
         self, listen: str, health: Callable[[], tuple[bool, dict[str, Any]]], metrics: Metrics
@@ -194,8 +198,9 @@ def _handler(
         def do_GET(self) -> None:
             if self.path.split("?")[0] == "/healthz":
                 ok, detail = health()
-                body = json.dumps({"status": "ok" if ok else "degraded", **detail}).encode()
-                self._answer(200 if ok else 503, body, "application/json")
+                # bridge.md fixes the healthy answer exactly; only a 503 says why
+                answer = {"status": "ok"} if ok else {"status": "degraded", **detail}
+                self._answer(200 if ok else 503, json.dumps(answer).encode(), "application/json")
             elif self.path.split("?")[0] == "/metrics":
                 self._answer(200, metrics.render(), CONTENT_TYPE_LATEST)
             else:

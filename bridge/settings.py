@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bridge.tags import SOURCE_NAME
@@ -43,6 +44,9 @@ def _read_secret_files(data: Any) -> Any:
         base = key.removesuffix("_file")
         if base not in SECRET_KEYS:
             continue
+        if base in out:
+            # the environment's form has already replaced the file's (_without_overridden)
+            raise ValueError(f"give {base} or {key}, not both")
         path = Path(str(out.pop(key)))
         try:
             out[base] = path.read_text(encoding="utf-8").strip()
@@ -90,11 +94,55 @@ class SourceSection(_Section):
     kind: str
     account: str
     base_url: str = Field(pattern=r"^https?://")
-    location_id: str = Field(pattern=r"^\d{2}(\.\d{2})*$")
+    # lapor.md: the region code of the city ("21.72"), the only form LAPOR accepts
+    location_id: str = Field(pattern=r"^\d{2}\.\d{2}$")
     categories: dict[str, str] = Field(default_factory=dict)
     requests_per_second: float = Field(default=10.0, gt=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
     page_size: int = Field(default=100, gt=0)
+
+
+def _secret_forms(key: str) -> tuple[str, str] | None:
+    """``(secret, secret_file)`` when ``key`` is either form of a secret, else None."""
+    base = key.removesuffix("_file")
+    return (base, f"{base}_file") if base in SECRET_KEYS else None
+
+
+def _without_overridden(file: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+    """``file`` minus every secret the environment gives in either form.
+
+    Without this, ``api_secret_file`` from the file would be read after the merge and
+    overwrite ``..._API_SECRET`` from the environment, and the environment must win.
+    """
+    out = dict(file)
+    for key, value in env.items():
+        forms = _secret_forms(key)
+        if forms is not None:
+            for form in forms:
+                out.pop(form, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _without_overridden(out[key], value)
+    return out
+
+
+class _FileUnderEnvironment(PydanticBaseSettingsSource):
+    """The file's values (given as init values), minus the secrets the environment overrides."""
+
+    def __init__(
+        self,
+        settings_cls: type[BaseSettings],
+        file: PydanticBaseSettingsSource,
+        env: PydanticBaseSettingsSource,
+    ) -> None:
+        super().__init__(settings_cls)
+        self._file = file
+        self._env = env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ gives the whole dict
+
+    def __call__(self) -> dict[str, Any]:
+        return _without_overridden(self._file(), self._env())
 
 
 class Settings(BaseSettings):
@@ -118,7 +166,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # the environment overrides the file, which arrives as init values
-        return env_settings, init_settings
+        return env_settings, _FileUnderEnvironment(settings_cls, init_settings, env_settings)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Settings:

@@ -24,11 +24,17 @@ def collect(
     poll_interval: float,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The ``status --json`` object of bridge.md, with a reason for each problem."""
+    """The ``status --json`` object of bridge.md, with a reason for each problem.
+
+    Only bridge.md's reasons make it degraded (``problems``): a last pass that failed or
+    ended over three poll intervals ago, anything in doubt, anything quarantined. What is
+    worth knowing but not one of those (no pass has run yet) goes to ``notes``.
+    """
     now = now or utcnow()
     stale_after = timedelta(seconds=3 * poll_interval)
     passes = store.passes()
     problems: list[str] = []
+    notes: list[str] = []
 
     def pass_info(key: str, label: str) -> dict[str, Any]:
         row = passes.get(key, {})
@@ -36,7 +42,7 @@ def collect(
         finished = _time(row.get("finished_at"))
         error = row.get("last_error")
         if finished is None:
-            problems.append(f"{label}: no pass has run yet")
+            notes.append(f"{label}: no pass has run yet")
         elif error:
             problems.append(f"{label}: last pass failed: {error}")
         elif now - finished > stale_after:
@@ -78,6 +84,7 @@ def collect(
     return {
         "healthy": not problems,
         "problems": problems,
+        "notes": notes,
         "checked_at": display(now),
         "sources": source_rows,
         "accounts": account_rows,

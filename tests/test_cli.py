@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from typer.testing import CliRunner
 
@@ -10,6 +11,9 @@ from cli import app
 from tests.harness import World
 
 runner = CliRunner()
+
+#: bridge.md: every TIME the commands print is RFC 3339 (with its offset)
+RFC3339 = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})"
 
 
 def _cli(world: World, *args: str) -> tuple[int, str]:
@@ -56,7 +60,7 @@ def test_quarantine_list_show_retry_drop(world: World) -> None:
     for secret in ("Siti Aminah", "081234567890", "2172015501900001"):
         assert secret not in out
     code, out = _cli(world, "quarantine", "retry", entry_id)
-    assert code == 1 and "still quarantined" in out
+    assert code == 0 and "still quarantined" in out  # bridge.md: quarantine … exits 0
     world.tanjak.set_status(aduan["id"], "baru")  # the app fixes the record
     code, out = _cli(world, "quarantine", "retry", entry_id)
     assert code == 0, out
@@ -71,6 +75,67 @@ def test_quarantine_list_show_retry_drop(world: World) -> None:
     assert code == 0
     code, out = _cli(world, "quarantine", "list")
     assert "quarantine is empty" in out
+
+
+def test_quarantine_list_prints_rfc3339_times(world: World) -> None:
+    aduan = world.tanjak.add_aduan(isi="Jalan berlubang di Jl. Ganet, membahayakan pengendara.")
+    world.tanjak.corrupt(aduan["id"], status="entah")
+    world.sync()
+    code, out = _cli(world, "quarantine", "list")
+    assert code == 0
+    assert re.search(rf"first {RFC3339}  last {RFC3339}  ", out), out
+
+
+def test_quarantine_unknown_id_exits_1(world: World) -> None:
+    for command in ("show", "retry", "drop"):
+        result = runner.invoke(
+            app, ["--config", str(world.config_path), "quarantine", command, "999"]
+        )
+        assert result.exit_code == 1, (command, result.output)
+        assert "no quarantine entry 999" in result.output
+
+
+def test_quarantine_retry_exits_0_when_lapor_is_down(world: World) -> None:
+    aduan = world.tanjak.add_aduan(isi="Saluran air tersumbat di Jl. Pramuka, air meluap.")
+    world.tanjak.corrupt(aduan["id"], status="entah")
+    world.sync()
+    store = world.store()
+    entry_id = str(store.quarantined("tanjak")[0]["id"])
+    store.close()
+    world.tanjak.set_status(aduan["id"], "baru")
+    world.lapor.faults.inject("503", count=1000)
+    code, out = _cli(world, "quarantine", "retry", entry_id)
+    world.lapor.faults.clear()
+    assert code == 0 and "retry failed" in out and "still quarantined" in out
+
+
+def test_status_healthy_before_any_pass(world: World) -> None:
+    # bridge.md lists what degrades: a failed or stale last pass, in doubt, quarantined
+    code, out = _cli(world, "status", "--json")
+    state = json.loads(out)
+    assert code == 0 and state["healthy"] is True, state
+    assert state["sources"]["tanjak"]["last_pull_at"] is None
+    assert any("no pass has run yet" in note for note in state["notes"])
+
+
+def test_mapping_show_prints_rfc3339_times(world: World) -> None:
+    aduan = world.tanjak.add_aduan(isi="Pohon tumbang di Jl. Sei Timun menghalangi kendaraan.")
+    world.sync()
+    store = world.store()
+    with store.atomic():
+        store.db.execute(
+            "INSERT INTO dedupe_decisions (at, source, local_id, candidate_of, rule, score,"
+            " merged, inputs) VALUES (?, 'tanjak', ?, NULL, 'same-reporter', 0.5, 0, '{}')",
+            ("2024-05-01T03:00:00.000000+00:00", str(aduan["id"])),
+        )
+    store.close()
+    code, out = _cli(world, "mapping", "show", f"tanjak:{aduan['id']}")
+    assert code == 0
+    assert "2024-05-01T10:00:00+07:00  same-reporter" in out
+    for line in out.splitlines():
+        key, _, value = line.strip().partition(": ")
+        if key in ("created_at", "first_synced_at", "last_synced_at") and value:
+            assert re.fullmatch(RFC3339, value), line
 
 
 def test_mapping_show_by_both_refs(world: World) -> None:

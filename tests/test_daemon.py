@@ -11,10 +11,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from bridge.service import HealthServer, Metrics
 from tests.harness import World
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,8 +124,25 @@ def test_notify_ready_watchdog_and_status(world: World, daemon: Run) -> None:
     assert sum(m == "WATCHDOG=1" for m in pings) >= 3
 
 
+def test_healthz_answers_exactly_what_bridge_md_shows() -> None:
+    verdict: list[tuple[bool, dict[str, Any]]] = [(True, {"stale": []})]
+    server = HealthServer("127.0.0.1:0", lambda: verdict[0], Metrics())
+    server.start()
+    try:
+        url = "http://{}:{}/healthz".format(*server.address)
+        healthy = httpx.get(url, timeout=5)
+        assert healthy.status_code == 200
+        assert healthy.content == b'{"status": "ok"}'
+        verdict[0] = (False, {"stale": ["source:tanjak"]})
+        degraded = httpx.get(url, timeout=5)
+        assert degraded.status_code == 503
+        assert degraded.json() == {"status": "degraded", "stale": ["source:tanjak"]}
+    finally:
+        server.stop()
+
+
 def test_health_and_metrics_move_with_the_flow(world: World, daemon: Run) -> None:
-    _wait_http(daemon, "/healthz", 200)
+    assert _wait_http(daemon, "/healthz", 200).json() == {"status": "ok"}
     world.tanjak.add_aduan(isi="Lampu jalan mati di Jl. Pramuka sejak seminggu yang lalu.")
     end = time.monotonic() + 15
     while time.monotonic() < end:

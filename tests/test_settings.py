@@ -46,6 +46,53 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     assert settings.lapor.accounts["tanjungpinang"].institution == "Pemerintah Kota Malang"
 
 
+def test_environment_overrides_a_secret_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # config.example.toml gives api_secret_file and shows this very override
+    path = _example_with_secrets(tmp_path)
+    monkeypatch.setenv("LAPOR_BRIDGE_LAPOR__ACCOUNTS__TANJUNGPINANG__API_SECRET", "from-env")
+    monkeypatch.setenv("LAPOR_BRIDGE_SOURCES__TANJAK__API_KEY", "key-from-env")
+    settings = load_settings(path)
+    assert settings.lapor.accounts["tanjungpinang"].api_secret.get_secret_value() == "from-env"
+    assert settings.lapor.accounts["malang"].api_secret.get_secret_value() == (
+        "s3cret-lapor-malang-secret"
+    )
+    tanjak = settings.sources["tanjak"].model_extra or {}
+    assert tanjak["api_key"] == "key-from-env"
+
+
+def test_environment_secret_file_overrides_an_inline_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _example_with_secrets(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    start = text.index("api_secret_file", text.index("[lapor.accounts.tanjungpinang]"))
+    end = text.index("\n", start)
+    path.write_text(text[:start] + 'api_secret = "inline"' + text[end:], encoding="utf-8")
+    assert load_settings(path).lapor.accounts["tanjungpinang"].api_secret.get_secret_value() == (
+        "inline"
+    )
+    secret = tmp_path / "env-secret"
+    secret.write_text("from-env-file\n", encoding="utf-8")
+    monkeypatch.setenv("LAPOR_BRIDGE_LAPOR__ACCOUNTS__TANJUNGPINANG__API_SECRET_FILE", str(secret))
+    settings = load_settings(path)
+    assert settings.lapor.accounts["tanjungpinang"].api_secret.get_secret_value() == (
+        "from-env-file"
+    )
+
+
+def test_a_secret_and_its_file_in_one_place_is_an_error(tmp_path: Path) -> None:
+    path = _example_with_secrets(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    marker = "[lapor.accounts.tanjungpinang]\n"
+    path.write_text(text.replace(marker, marker + 'api_secret = "inline"\n'), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.key == "lapor.accounts.tanjungpinang"
+    assert "api_secret" in caught.value.problem and "inline" not in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("old", "new", "key"),
     [
@@ -57,6 +104,9 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
         ('account = "tanjungpinang"', 'account = "nowhere"', "sources.tanjak.account"),
         ('kind = "tanjak"', 'kind = "whatsapp"', "sources.tanjak.kind"),
         ('location_id = "21.72"', 'location_id = "Tanjungpinang"', "sources.tanjak.location_id"),
+        # lapor.md: the region code of the city, "21.72" — not a province, not a district
+        ('location_id = "21.72"', 'location_id = "21"', "sources.tanjak.location_id"),
+        ('location_id = "21.72"', 'location_id = "21.72.01"', "sources.tanjak.location_id"),
         ("page_size = 100", "page_size = 500", "sources.tanjak.page_size"),
         (
             'home_source = "tanjak"',
