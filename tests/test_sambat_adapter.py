@@ -282,9 +282,18 @@ def test_permanent_pesan_texts() -> None:
         "data tidak valid",
         "isi sambat wajib diisi",
         "format tgl salah, gunakan dd/mm/yyyy HH:MM",
+        # worded by another back end: an error inside a 200 is a refusal by default
+        "status tidak boleh mundur",
+        "Anda tidak berhak mengubah tiket ini",
     ]:
         assert is_permanent(pesan), pesan
-    for pesan in ["koneksi database gagal", "Terjadi kesalahan pada server", ""]:
+    for pesan in [
+        "koneksi database gagal, silakan coba beberapa saat lagi",
+        "Terjadi kesalahan pada server",
+        "Server sedang sibuk",
+        "Request timeout",
+        "no pesan given",  # what an error without a pesan reads as
+    ]:
         assert not is_permanent(pesan), pesan
 
 
@@ -521,11 +530,17 @@ def test_a_timeout_is_retried(sandbox: SambatSandbox) -> None:
     assert adapter.endpoint.stats.retries == 1
 
 
+@pytest.mark.parametrize(
+    "pesan",
+    [
+        "status 'Selesai' tidak valid",
+        "status tidak boleh mundur",  # a refusal worded as no known back end words it
+    ],
+)
 def test_permanent_error_inside_200_is_rejected_at_once(
-    sandbox: SambatSandbox, source: SambatSource
+    sandbox: SambatSandbox, source: SambatSource, pesan: str
 ) -> None:
     number = _add(sandbox, random.Random(7))
-    pesan = "status 'Selesai' tidak valid"
     sandbox.error_in_200(count=1, path_regex=r"/status$", pesan=pesan)
     with pytest.raises(Rejected, match=pesan) as caught:
         source.set_status(number, Status.DONE)

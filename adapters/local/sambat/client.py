@@ -4,11 +4,12 @@ The back end is a legacy one and the client is shaped by its quirks:
 
 * failures come inside ``200`` answers (``{"status": "error", "pesan": ...}``)
   or as an HTML error page with status ``200``. :func:`check_answer` tells
-  Endpoint which of them are worth retrying: only the ``pesan`` texts in
-  :data:`PERMANENT` are taken as final (the ticket is unknown, a value is
-  refused); everything else, a database hiccup included, is transient. For a
-  write that is not idempotent a transient failure becomes ``Ambiguous``,
-  since the back end may have applied it before failing;
+  Endpoint which of them are worth retrying: an HTML page is transient, and
+  so is a ``pesan`` that tells of a back end in trouble (:data:`TRANSIENT`:
+  the database, a connection, "coba lagi") or an empty one; any other
+  ``pesan`` is a refusal (see :func:`is_permanent`). For a write that is not
+  idempotent a transient failure becomes ``Ambiguous``, since the back end
+  may have applied it before failing;
 * writes are form-encoded, answers JSON;
 * it never answers ``429`` but gets slow under load: the configured rate
   limit and timeout hold, and a timeout is retried like any transient failure;
@@ -52,15 +53,26 @@ SPOOL_BYTES = 2**20
 #: ``pesan`` texts (inside a ``200``) that a retry cannot change, matched
 #: case-insensitively: the sandbox's and the back end's validation messages
 #: ("tiket tidak ditemukan", "kategori 'X' tidak dikenal", "status 'X' tidak valid",
-#: "data tidak valid", "isi sambat wajib diisi", "format tgl salah, ..."). Any
-#: other pesan ("koneksi database gagal", "Terjadi kesalahan pada server") is transient.
+#: "data tidak valid", "isi sambat wajib diisi", "format tgl salah, ...").
 PERMANENT = re.compile(
     r"tidak ditemukan|tidak dikenal|tidak valid|wajib diisi|format \w+ salah", re.I
+)
+#: ``pesan`` texts of a back end in trouble rather than a refusal: the database or
+#: a connection failed, the server erred or is busy, "try again" ("koneksi database
+#: gagal, silakan coba beberapa saat lagi", "Terjadi kesalahan pada server"). The
+#: contract names 5xx and HTML pages as the transient failures; an error inside a
+#: ``200`` is a refusal unless its text says otherwise (or it says nothing).
+TRANSIENT = re.compile(
+    r"koneksi|database|basis data|timeout|time out|waktu habis|coba (lagi|beberapa)"
+    r"|sibuk|busy|server|maintenance|pemeliharaan|gangguan",
+    re.I,
 )
 #: of the permanent ones, those that mean the ticket does not exist
 NOT_FOUND = re.compile(r"tidak ditemukan", re.I)
 #: a ``pesan`` is the back end's own text; it is cut to this length in messages
 PESAN_MAX = 160
+#: what stands for a ``pesan`` the back end left out or empty
+NO_PESAN = "no pesan given"
 
 
 class SambatConfig(BaseModel):
@@ -94,7 +106,7 @@ def api_root(base_url: str) -> str:
 
 def _pesan(body: Mapping[str, Any]) -> str:
     pesan = body.get("pesan")
-    text = pesan.strip() if isinstance(pesan, str) and pesan.strip() else "no pesan given"
+    text = pesan.strip() if isinstance(pesan, str) and pesan.strip() else NO_PESAN
     return text if len(text) <= PESAN_MAX else text[: PESAN_MAX - 1] + "…"
 
 
@@ -104,8 +116,17 @@ def _looks_html(response: httpx.Response) -> bool:
 
 
 def is_permanent(pesan: str) -> bool:
-    """Whether an error inside a ``200`` will come again on a retry (see :data:`PERMANENT`)."""
-    return PERMANENT.search(pesan) is not None
+    """Whether an error inside a ``200`` will come again on a retry.
+
+    A known refusal (:data:`PERMANENT`) is; a text of a back end in trouble
+    (:data:`TRANSIENT`), or none, is not; any other text is a refusal, as the
+    contract reads: only 5xx and HTML pages are named transient. Taking an
+    unknown refusal for a hiccup would retry it on every pass, and a status
+    write that keeps failing would stop the whole pass each time.
+    """
+    if PERMANENT.search(pesan):
+        return True
+    return pesan != NO_PESAN and TRANSIENT.search(pesan) is None
 
 
 def check_answer(response: httpx.Response) -> None:
