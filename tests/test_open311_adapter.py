@@ -299,6 +299,20 @@ def test_a_minimal_request_as_the_schema_allows_normalizes() -> None:
     assert complaint.created_at == complaint.updated_at == datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [{}, {"description": None, "service_name": None}, {"description": " ", "service_name": ""}],
+)
+def test_a_request_with_neither_description_nor_service_name_is_told_by_its_code(
+    text: dict[str, Any],
+) -> None:
+    """request.json requires neither: what validates must sync, not be quarantined."""
+    complaint = complaint_of(request(**text))
+    assert complaint.content == "DRAINASE"
+    assert complaint.category == "PEKERJAAN UMUM DAN PENATAAN RUANG/DRAINASE"
+    assert complaint.national_id is None
+
+
 @pytest.mark.parametrize(("lat", "lng"), [(0.9186, 104.4554), ("0.9186", "104.4554")])
 def test_coordinates_as_numbers_or_text(lat: Any, lng: Any) -> None:
     complaint = complaint_of(request(description="Banjir.", lat=lat, long=lng, address=None))
@@ -327,10 +341,23 @@ def test_bad_fields_are_named(field: str, value: Any) -> None:
         complaint_of(request(**{"description": "Banjir di jalan.", field: value}))
 
 
-def test_an_update_without_an_offset_is_named() -> None:
-    bad = update("kota-1", "open", "2026-03-02T09:00:00", "Dicek.")
-    with pytest.raises(NormalizeError, match=r"updates\[0\]\.updated_datetime"):
-        complaint_of(request(description="Banjir."), [bad])
+def test_an_update_without_an_id_or_a_readable_time_does_not_quarantine_its_request() -> None:
+    no_id = update("kota-1", "in_progress", "2026-03-02T09:00:00Z", "Petugas menuju lokasi.")
+    del no_id["update_id"]
+    no_offset = update("kota-2", "in_progress", "2026-03-02T10:00:00", "Sudah dicek.")
+    no_time = update("kota-3", "in_progress", "", "Dijadwalkan.")
+    del no_time["updated_datetime"]
+    own = update("lb-fu-7", "IN_PROGRESS", "2026-03-03T09:00:00Z", "Jawaban dari LAPOR.")
+    complaint = complaint_of(request(description="Banjir."), [no_id, no_offset, no_time, own])
+    created = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # the undated are dated at the request
+    assert [(f.id, f.ref, f.at) for f in complaint.follow_ups] == [
+        ("kota-2", None, created),
+        ("kota-3", None, created),
+        ("lb-fu-7", "lb-fu-7", datetime(2026, 3, 3, 9, 0, tzinfo=UTC)),
+    ]
+    assert complaint.status == Status.IN_PROGRESS  # an update with no id still says its status
+    assert canonical_status("open", [no_id]) == Status.IN_PROGRESS
+    assert complaint.updated_at == datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 
 
 def test_follow_ups_carry_a_ref_only_when_the_bridge_wrote_them() -> None:
@@ -655,8 +682,26 @@ def test_errors_carry_the_city_s_description(sandbox: Open311Sandbox) -> None:
     assert source.fetch("999999") is None
     with pytest.raises(NotFound, match="service request 999999 not found"):
         source.set_status("999999", Status.DONE)
-    with pytest.raises(NotFound, match="token nope not found"):
-        source.poll_created("nope")
+    assert source.poll_created("nope") is None  # a 404 for a token is "not yet" (open311.md)
+
+
+def test_every_element_of_an_error_is_read(make_sandbox: Callable[..., Open311Sandbox]) -> None:
+    sandbox = make_sandbox(error_summary=True)  # a generic element comes first
+    source = make_source(sandbox, jurisdiction_id=None)
+    with pytest.raises(Rejected, match="request failed; jurisdiction_id is required"):
+        pulled(source)
+
+
+@pytest.mark.parametrize(("status", "summary"), [(400, False), (400, True), (422, True)])
+def test_a_bad_key_is_told_by_the_body_s_code_whatever_the_status(
+    make_sandbox: Callable[..., Open311Sandbox], status: int, summary: bool
+) -> None:
+    sandbox = make_sandbox(error_status=status, error_summary=summary)
+    source = make_source(sandbox, api_key="kunci-salah-rahasia")
+    with pytest.raises(Unavailable) as error:
+        pulled(source)
+    assert f"sources.{NAME}.api_key" in str(error.value)
+    assert "kunci-salah-rahasia" not in str(error.value)
 
 
 def test_server_errors_are_retried(sandbox: Open311Sandbox) -> None:
@@ -678,6 +723,38 @@ def test_photos_are_fetched_only_from_the_city_s_host(sandbox: Open311Sandbox) -
     assert source.normalize(raw).attachments == (
         Attachment(url="https://elsewhere.example/foto.jpg"),
     )
+
+
+def test_updates_without_an_id_or_a_time_are_read_liberally(sandbox: Open311Sandbox) -> None:
+    source = make_source(sandbox)
+    local_id = add(sandbox, requested_datetime=utcnow() - timedelta(days=1))
+    sandbox.add_update(local_id, "investigating", "Dicek petugas.", omit=("update_id",))
+    sandbox.add_update(local_id, "in_progress", "Sedang dikerjakan.", omit=("updated_datetime",))
+    answer = FollowUp(id="lapor-5", author="Admin LAPOR", content="Terima kasih.", at=utcnow())
+    source.add_response(local_id, answer, "lb-fu-5")
+    raw = source.fetch(local_id)
+    assert raw is not None
+    complaint = source.normalize(raw)
+    assert [(f.id, f.ref) for f in complaint.follow_ups] == [
+        ("kota-2", None),
+        ("lb-fu-5", "lb-fu-5"),
+    ]
+    assert complaint.status == Status.IN_PROGRESS
+
+
+def test_a_bare_request_syncs_instead_of_going_to_quarantine(tmp_path: Path) -> None:
+    """Only the fields request.json requires: no description, no service_name."""
+    kit = Open311Kit(queued=False, bare_requests=True)
+    rig = rig_for(kit, tmp_path)
+    try:
+        local_id = add(kit.sandbox, service_code="PJU")
+        report = rig.sync()
+        assert report.ok, report
+        assert (report.sources["city"].created, report.sources["city"].quarantined) == (1, 0)
+        [filed] = rig.national_for(local_id)
+        assert str(filed["content"]).startswith("PJU")  # the code tells what it is about
+    finally:
+        rig.close()
 
 
 # writing ------------------------------------------------------------------------------------
@@ -728,6 +805,24 @@ def test_a_repeated_update_id_is_taken_as_success(sandbox: Open311Sandbox) -> No
     assert sandbox.count_requests("POST", r"/servicerequestupdates\.json$") == 4
     assert [u["update_id"] for u in updates_of(sandbox, local_id)] == [
         "lb-fu-1",
+        f"lb-link-{local_id}",
+    ]
+
+
+@pytest.mark.parametrize(("status", "summary"), [(422, False), (409, False), (None, True)])
+def test_already_exists_is_success_whatever_the_status_and_wherever_it_is_said(
+    make_sandbox: Callable[..., Open311Sandbox], status: int | None, summary: bool
+) -> None:
+    sandbox = make_sandbox(error_status=status, error_summary=summary)
+    source = make_source(sandbox)
+    local_id = add(sandbox)
+    answer = FollowUp(id="lapor-9", author="Admin LAPOR", content="Sudah diteruskan.", at=utcnow())
+    for _ in range(2):
+        source.add_response(local_id, answer, "lb-fu-9")
+        source.link_national(local_id, 9165816)
+    assert sandbox.count_requests("POST", r"/servicerequestupdates\.json$") == 4
+    assert [u["update_id"] for u in updates_of(sandbox, local_id)] == [
+        "lb-fu-9",
         f"lb-link-{local_id}",
     ]
 
@@ -908,6 +1003,19 @@ def test_a_queued_create_is_polled_across_a_restart(
     assert [r["service_request_id"] for r in sandbox.all_requests()] == [local_id]
     assert sandbox.pending_tokens() == []
     assert third.find_created(9170005, since) == local_id
+
+
+@pytest.mark.parametrize("answer", ["token", "empty", "404"])
+def test_a_token_not_resolved_yet_is_polled_again_however_the_city_says_so(
+    make_sandbox: Callable[..., Open311Sandbox], answer: str
+) -> None:
+    sandbox = make_sandbox(queued=True, token_polls=2, pending_token_answer=answer)
+    source = make_source(sandbox)
+    created = source.create(national(9170007))
+    assert created.token is not None
+    answers = [source.poll_created(created.token) for _ in range(3)]
+    assert answers[:2] == [None, None]
+    assert answers[2] == sandbox.all_requests()[0]["service_request_id"]
 
 
 def test_a_token_resolved_by_the_city_is_found_by_polling(

@@ -460,3 +460,73 @@ def test_injected_422_is_a_400_array(sandbox: Open311Sandbox, client: httpx.Clie
     assert answer.status_code == 400
     assert answer.json()[0]["code"] == 400
     assert sandbox.all_requests() == []
+
+
+# --- switchable behaviours of other servers -----------------------------------
+
+
+@pytest.mark.parametrize(("answer", "status", "body"), [("empty", 200, []), ("404", 404, None)])
+def test_a_pending_token_may_be_answered_empty_or_404(
+    make_sandbox: Callable[..., Open311Sandbox], answer: str, status: int, body: Any
+) -> None:
+    sandbox = make_sandbox(queued=True, token_polls=2, pending_token_answer=answer)
+    with httpx.Client(base_url=sandbox.base_url, timeout=60) as client:
+        [queued] = client.post("/requests.json", data=_new_request_form()).json()
+        for _ in range(2):
+            pending = client.get(f"/tokens/{queued['token']}.json")
+            assert pending.status_code == status
+            if body is not None:
+                assert pending.json() == body
+            else:
+                assert pending.json()[0]["code"] == 404
+        [resolved] = client.get(f"/tokens/{queued['token']}.json").json()
+        assert resolved["service_request_id"] == sandbox.all_requests()[0]["service_request_id"]
+
+
+def test_bare_requests_carry_only_what_the_schema_requires(
+    make_sandbox: Callable[..., Open311Sandbox],
+) -> None:
+    sandbox = make_sandbox(bare_requests=True)
+    made = sandbox.add_request(address="Jl. Ganet", description="Lampu mati.")
+    with httpx.Client(base_url=sandbox.base_url, timeout=60) as client:
+        listed = client.get("/requests.json").json()
+        one = client.get(f"/requests/{made['service_request_id']}.json").json()
+    for answer in (listed, one):
+        validate("requests.json", answer)
+        assert answer == [
+            {
+                "service_request_id": made["service_request_id"],
+                "status": "open",
+                "service_code": "LAIN",
+                "requested_datetime": "2026-03-09T03:00:00Z",
+            }
+        ]
+    assert sandbox.request(made["service_request_id"])["description"] == "Lampu mati."
+
+
+def test_errors_may_share_one_status_and_start_with_a_summary(
+    make_sandbox: Callable[..., Open311Sandbox],
+) -> None:
+    sandbox = make_sandbox(error_status=400, error_summary=True)
+    with httpx.Client(base_url=sandbox.base_url, timeout=60) as client:
+        bad_key = client.post("/requests.json", data=_new_request_form(api_key="salah"))
+        unknown = client.get("/requests/999.json")
+    assert bad_key.status_code == unknown.status_code == 400
+    assert [e["code"] for e in bad_key.json()] == [400, 403]
+    assert [e["code"] for e in unknown.json()] == [400, 404]
+    assert unknown.json()[0]["description"] == "request failed"
+    assert sandbox.all_requests() == []
+
+
+def test_an_update_may_leave_fields_out_of_the_feed(sandbox: Open311Sandbox) -> None:
+    request_id = sandbox.add_request(address="Jl. Ganet")["service_request_id"]
+    sandbox.add_update(request_id, "investigating", "Dicek.", omit=("update_id",))
+    sandbox.add_update(request_id, "in_progress", "Dikerjakan.", omit=("updated_datetime",))
+    with httpx.Client(base_url=sandbox.base_url, timeout=60) as client:
+        feed = client.get("/servicerequestupdates.json", params={"api_key": KEY}).json()
+    first, second = feed["service_request_updates"]
+    assert "update_id" not in first and first["updated_datetime"] == "2026-03-09T03:00:00Z"
+    assert second["update_id"] == "kota-2" and "updated_datetime" not in second
+    assert sandbox.request(request_id)["extended_status"] == "in_progress"
+    with pytest.raises(ValueError, match="request"):
+        sandbox.add_update(request_id, "open", "", omit=("service_request_id",))

@@ -17,10 +17,18 @@ the engine recognises what it has already seen.
 Writing. Open311 has no link field and no way to change a request but
 updates, so every write is a ``POST /servicerequestupdates.json`` whose
 ``update_id`` is the bridge's own deterministic reference (``lb-…``): a
-repeat is refused with ``400 "already exists"``, which is success. That makes
+repeat is refused as "already exists", which is success. That makes
 every write idempotent, and lets the reader tell the bridge's words apart.
 An update sets the request's status, so writes that must not move it carry
 the status the city shows now, and a status write never moves it backward.
+A queued server's token is polled until it resolves: its "not yet" may be
+the token alone, an empty array or a 404, and none of them fails the pass.
+
+Errors. "The code in the body may differ from the HTTP status": every
+element of the error array is read. A bad key is a 401/403 status or a 403
+in the body; "already exists" is success whatever the 4xx status and
+whichever element says it (the words decide, not a body code 400, which any
+refused write carries).
 """
 
 from __future__ import annotations
@@ -166,19 +174,40 @@ def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 # errors -----------------------------------------------------------------------------
 
 
-def _error_of(response: httpx.Response) -> tuple[int | None, str]:
-    """The body's ``[{"code", "description"}]``; its code may differ from the HTTP status."""
+def _errors_of(response: httpx.Response) -> list[tuple[int | None, str]]:
+    """Every element of the body's ``[{"code", "description"}]`` (a bare object too).
+
+    A code may differ from the HTTP status, and be written as text.
+    """
     try:
         body = json_of(response)
     except ValueError:
-        return None, f"HTTP {response.status_code}"
-    first = body[0] if isinstance(body, list) and body else body
-    if isinstance(first, Mapping):
-        code = first.get("code")
-        description = first.get("description")
-        if isinstance(description, str) and description.strip():
-            return (code if isinstance(code, int) else None), description.strip()
-    return None, f"HTTP {response.status_code}"
+        return []
+    out: list[tuple[int | None, str]] = []
+    for item in body if isinstance(body, list) else [body]:
+        if not isinstance(item, Mapping):
+            continue
+        code = item.get("code")
+        if isinstance(code, str) and code.strip().isdigit():
+            code = int(code)
+        description = item.get("description")
+        out.append(
+            (
+                code if isinstance(code, int) and not isinstance(code, bool) else None,
+                description.strip() if isinstance(description, str) else "",
+            )
+        )
+    return out
+
+
+def _message(errors: list[tuple[int | None, str]], status: int) -> str:
+    """The descriptions, each with its code where that differs from the HTTP status."""
+    said = [
+        text if code is None or code == status else f"{text} (code {code})"
+        for code, text in errors
+        if text
+    ]
+    return "; ".join(said) or f"HTTP {status}"
 
 
 def _check_json(response: httpx.Response) -> None:
@@ -241,25 +270,27 @@ class Open311Source:
 
     def _send(self, method: str, path: str, *, idempotent: bool = True, **kw: Any) -> Any:
         response = self.endpoint.send(method, path, idempotent=idempotent, check=_check_json, **kw)
-        if response.status_code in (401, 403):
-            raise Unavailable(
-                f"the Open311 server refused the API key (HTTP {response.status_code}): "
-                f"check sources.{self.name}.api_key"
-            )
-        if response.status_code >= 400:
-            code, description = _error_of(response)
-            if code is not None and code != response.status_code:
-                description = f"{description} (code {code})"
-            if response.status_code == 404:
-                raise NotFound(404, description)
-            raise Rejected(response.status_code, description)
+        status = response.status_code
+        if status >= 400:
+            errors = _errors_of(response)
+            if status in (401, 403) or any(code == 403 for code, _ in errors):
+                raise Unavailable(
+                    f"the Open311 server refused the API key (HTTP {status}): "
+                    f"check sources.{self.name}.api_key"
+                )
+            if status == 404:
+                raise NotFound(404, _message(errors, status))
+            raise Rejected(status, _message(errors, status))
         try:
             return json_of(response)
         except ValueError:
             raise Unavailable("the Open311 server answered with a body that is not JSON") from None
 
     def _post_update(self, local_id: str, update_id: str, status: str, description: str) -> None:
-        """One update; a repeated ``update_id`` ("already exists") means it is there: success."""
+        """One update; a repeated ``update_id`` ("already exists") means it is there: success.
+
+        Whatever the 4xx status, and in any element of the error array.
+        """
         form = {
             "service_request_id": local_id,
             "update_id": update_id,
@@ -270,7 +301,7 @@ class Open311Source:
         try:
             self._post("/servicerequestupdates.json", form, idempotent=True)
         except Rejected as exc:
-            if exc.status == 400 and "already exists" in exc.message.lower():
+            if "already exists" in exc.message.lower():
                 return
             raise
 
@@ -539,8 +570,16 @@ class Open311Source:
         raise Ambiguous("the Open311 server answered a create with neither an id nor a token")
 
     def poll_created(self, token: str) -> str | None:
-        """The id once the queued request exists; a token must be polled, never re-posted."""
-        body = self._get(f"/tokens/{quote(token, safe='')}.json")
+        """The id once the queued request exists; a token must be polled, never re-posted.
+
+        ``None`` until then, however the server says "not yet": the token alone,
+        an empty array, or a 404 (some servers do not know a token before they
+        have made its request). The engine keeps the token and polls it next pass.
+        """
+        try:
+            body = self._get(f"/tokens/{quote(token, safe='')}.json")
+        except NotFound:
+            return None
         return _id_of(_first(body))
 
     def find_created(self, national_id: int, since: datetime) -> str | None:

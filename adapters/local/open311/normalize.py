@@ -22,6 +22,12 @@ the standard's schemas allow:
   ``ref`` when the bridge wrote it (prefix ``lb-``), so the engine never
   echoes its own words; the city's ids are the server's, not a writer's ref;
 * updates without a description change the status only: they are no follow-up;
+* an update the feed shows without an ``update_id`` changes the status only too
+  (with no id its words could not be recognised from one read to the next);
+  one without a readable ``updated_datetime`` is dated at its request's
+  creation (undated updates come first). Neither quarantines the request;
+* a request's text is its ``description``, else its ``service_name``, else its
+  ``service_code``: ``request.json`` requires none of the first two;
 * requests carry no title (LAPOR composes one from the text) and no reporter
   (Open311 never publishes who filed a request);
 * the national tracking id is read from the marker ``[LAPOR-SP4N #<id>]`` of a
@@ -150,11 +156,18 @@ def _time(value: Any, field: str) -> datetime:
     return moment
 
 
-def _identifier(value: Any, field: str) -> str:
-    """An id as text; some servers write numbers where the schema says string."""
+def _id_or_none(value: Any) -> str | None:
+    """An id as text, or ``None``; some servers write numbers where the schema says string."""
     if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
-        raise NormalizeError(f"{field} is missing or not an identifier")
+        return None
     return str(value).strip()
+
+
+def _identifier(value: Any, field: str) -> str:
+    found = _id_or_none(value)
+    if found is None:
+        raise NormalizeError(f"{field} is missing or not an identifier")
+    return found
 
 
 def _coordinate(value: Any) -> float | None:
@@ -269,16 +282,21 @@ def local_status(request_status: Any, updates: Sequence[Mapping[str, Any]]) -> s
 # follow-ups and the link -----------------------------------------------------------
 
 
-def follow_ups_of(updates: Sequence[Mapping[str, Any]], author: str) -> tuple[FollowUp, ...]:
-    """Updates with a description, oldest first; the bridge's own carry their id as ``ref``."""
+def follow_ups_of(
+    updates: Sequence[Mapping[str, Any]], author: str, undated: datetime
+) -> tuple[FollowUp, ...]:
+    """Updates with a description, oldest first; the bridge's own carry their id as ``ref``.
+
+    One without an ``update_id`` is skipped; one without a readable time is
+    dated ``undated`` (the module docstring says why).
+    """
     found: list[tuple[datetime, int, FollowUp]] = []
     for index, update in enumerate(updates):
-        where = f"updates[{index}]"
-        update_id = _identifier(update.get("update_id"), f"{where}.update_id")
-        at = _time(update.get("updated_datetime"), f"{where}.updated_datetime")
-        content = _text(update.get("description"), f"{where}.description")
-        if not content.strip():
+        content = _text(update.get("description"), f"updates[{index}].description")
+        update_id = _id_or_none(update.get("update_id"))
+        if update_id is None or not content.strip():
             continue
+        at = parse_time(update.get("updated_datetime")) or undated
         ref = update_id if update_id.startswith(BRIDGE_REF_PREFIX) else None
         follow_up = FollowUp(id=update_id, author=author, content=content, at=at, ref=ref)
         found.append((at, index, follow_up))
@@ -348,16 +366,14 @@ def normalize(
     service_code = _identifier(request.get("service_code"), "service_code")
     description = _text(request.get("description"), "description")
     service_name = _text(request.get("service_name"), "service_name")
-    content = description if description.strip() else service_name
-    if not content.strip():
-        raise NormalizeError("the request has neither description nor service_name")
+    content = next((t for t in (description, service_name) if t.strip()), service_code)
     created_at = _time(request.get("requested_datetime"), "requested_datetime")
     updated = request.get("updated_datetime")
     updated_at = created_at if updated is None else _time(updated, "updated_datetime")
     agency = request.get("agency_responsible")
     agency = agency.strip() if isinstance(agency, str) and agency.strip() else None
     try:
-        follow_ups = follow_ups_of(updates, agency or CITY_AUTHOR)
+        follow_ups = follow_ups_of(updates, agency or CITY_AUTHOR, created_at)
         latest = max([updated_at, *(f.at for f in follow_ups)])
         return Complaint(
             source=source,

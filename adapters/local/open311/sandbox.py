@@ -34,14 +34,32 @@ the contract is silent:
   :attr:`Open311Sandbox.token_polls` polls of ``GET /tokens/{token}.json``
   answer ``[{"token"}]`` alone, the next one creates the request (its
   ``requested_datetime`` is the time of the POST) and answers with its id.
+
+Switchable behaviours of other servers, off by default (all within what the
+contract and the schemas allow a server to do):
+
+* :attr:`Open311Sandbox.pending_token_answer`: how a token not resolved yet
+  is answered: ``"token"`` (``[{"token"}]``, the default), ``"empty"``
+  (``[]``) or ``"404"`` (the error array, as for an unknown token).
+* :attr:`Open311Sandbox.bare_requests`: requests are answered with only the
+  fields ``request.json`` requires (``service_request_id``, ``status``,
+  ``service_code``, ``requested_datetime``).
+* :attr:`Open311Sandbox.error_status`: every error is answered with this
+  HTTP status, the body keeping its own code (a bad key: HTTP 400, code 403).
+* :attr:`Open311Sandbox.error_summary`: every error array starts with a
+  generic element (``{"code": <HTTP status>, "description": "request
+  failed"}``) before the one that says what failed.
+* ``add_update(omit=...)``: the feed leaves fields out of that update (e.g.
+  ``update_id`` or ``updated_datetime``), as loose servers do.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, ClassVar
@@ -89,6 +107,10 @@ CLOSED_STATUSES = frozenset(
 )
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: the fields request.json requires: all a bare request carries
+_REQUIRED = ("service_request_id", "status", "service_code", "requested_datetime")
+#: what a pending token may be answered with (see ``pending_token_answer``)
+_PENDING_ANSWERS = ("token", "empty", "404")
 _OFFSET_PATTERN = re.compile(r"Z|[+-]\d{2}:\d{2}")
 
 
@@ -233,6 +255,7 @@ class _Update:
     media_url: str | None
     external_status_code: str | None
     seq: int
+    omit: frozenset[str] = frozenset()  # fields the feed leaves out
 
 
 @dataclass
@@ -258,7 +281,8 @@ class Open311Sandbox(SandboxServer):
 
     ``base_url`` (``url + prefix``) is what an adapter is configured with.
     ``now`` is a callable giving the current aware datetime; replace it to
-    control time. ``queued`` and ``token_polls`` may be changed at any time.
+    control time. ``queued``, ``token_polls`` and the switchable behaviours
+    of the module docstring may be changed at any time.
     """
 
     #: injected faults answer in the standard's error shape
@@ -279,12 +303,22 @@ class Open311Sandbox(SandboxServer):
         max_requests: int = MAX_REQUESTS,
         seed: int = 0,
         now: Callable[[], datetime] | None = None,
+        pending_token_answer: str = "token",
+        bare_requests: bool = False,
+        error_status: int | None = None,
+        error_summary: bool = False,
     ) -> None:
         super().__init__(host, port, seed=seed)
+        if pending_token_answer not in _PENDING_ANSWERS:
+            raise ValueError(f"pending_token_answer must be one of {_PENDING_ANSWERS}")
         self.api_key = api_key
         self.jurisdiction_id = jurisdiction_id
         self.queued = queued
         self.token_polls = token_polls
+        self.pending_token_answer = pending_token_answer
+        self.bare_requests = bare_requests
+        self.error_status = error_status
+        self.error_summary = error_summary
         self.max_requests = max_requests
         self.prefix = prefix.rstrip("/")
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
@@ -346,7 +380,13 @@ class Open311Sandbox(SandboxServer):
     def dispatch(self, request: Request) -> Response:
         response = super().dispatch(request)
         if response.status == 405:
-            return _errors(405, f"method {request.method} not allowed")
+            response = _errors(405, f"method {request.method} not allowed")
+        if response.status >= 400 and (self.error_status is not None or self.error_summary):
+            status = self.error_status or response.status
+            body = json.loads(response.body)
+            if self.error_summary:
+                body = [{"code": status, "description": "request failed"}, *body]
+            response = Response.json(status, body)
         return response
 
     def not_found(self, request: Request) -> Response:
@@ -382,14 +422,14 @@ class Open311Sandbox(SandboxServer):
                 if start <= r.requested <= end and (statuses is None or r.status in statuses)
             ]
             rows.sort(key=lambda r: (r.requested, int(r.id)), reverse=True)
-            return Response.json(200, [self._render(r) for r in rows[: self.max_requests]])
+            return Response.json(200, [self._public(r) for r in rows[: self.max_requests]])
 
     def _request_one(self, request: Request) -> Response:
         with self.lock:
             found = self._requests.get(request.params["id"])
             if found is None:
                 return _errors(404, f"service request {request.params['id']} not found")
-            return Response.json(200, [self._render(found)])
+            return Response.json(200, [self._public(found)])
 
     def _token(self, request: Request) -> Response:
         with self.lock:
@@ -400,6 +440,10 @@ class Open311Sandbox(SandboxServer):
                 token.polls += 1
                 if token.polls > self.token_polls:
                     self._materialise(token)
+            if token.service_request_id is None and self.pending_token_answer == "empty":
+                return Response.json(200, [])
+            if token.service_request_id is None and self.pending_token_answer == "404":
+                return _errors(404, f"token {token.token} not found")
             answer: dict[str, str] = {"token": token.token}
             if token.service_request_id is not None:
                 answer = {"service_request_id": token.service_request_id, **answer}
@@ -610,8 +654,15 @@ class Open311Sandbox(SandboxServer):
             "media_url": found.media_url,
         }
 
+    def _public(self, found: _ServiceRequest) -> dict[str, Any]:
+        """A request as the HTTP answers show it: bare when ``bare_requests`` is on."""
+        rendered = self._render(found)
+        if self.bare_requests:
+            return {name: rendered[name] for name in _REQUIRED}
+        return rendered
+
     def _render_update(self, update: _Update) -> dict[str, Any]:
-        return {
+        rendered = {
             "update_id": update.update_id,
             "service_request_id": update.service_request_id,
             "status": update.status,
@@ -620,6 +671,7 @@ class Open311Sandbox(SandboxServer):
             "media_url": update.media_url,
             "external_status_code": update.external_status_code,
         }
+        return {name: value for name, value in rendered.items() if name not in update.omit}
 
     def _require(self, service_request_id: str) -> _ServiceRequest:
         found = self._requests.get(service_request_id)
@@ -661,14 +713,20 @@ class Open311Sandbox(SandboxServer):
         update_id: str | None = None,
         media_url: str | None = None,
         external_status_code: str | None = None,
+        omit: Iterable[str] = (),
     ) -> dict[str, Any]:
         """The city posts an update on a request; returns it as the feed shows it.
 
         ``status`` is any of :data:`UPDATE_STATUSES` in either case (stored
-        as given); the request's ``status``/``status_notes`` follow.
+        as given); the request's ``status``/``status_notes`` follow. ``omit``
+        names fields the feed leaves out of it (``update_id``,
+        ``updated_datetime``…): the sandbox still keeps and windows by them.
         """
         if status.lower() not in UPDATE_STATUSES:
             raise ValueError(f"unknown status {status!r}")
+        left_out = frozenset(omit)
+        if "service_request_id" in left_out:
+            raise ValueError("the feed always names the update's request")
         with self.lock:
             self._require(service_request_id)
             if update_id is None:
@@ -682,6 +740,7 @@ class Open311Sandbox(SandboxServer):
                 media_url,
                 external_status_code,
             )
+            update.omit = left_out
             return self._render_update(update)
 
     def request(self, service_request_id: str) -> dict[str, Any]:
