@@ -129,14 +129,30 @@ def responses_to_forward(
     return sorted(fresh, key=lambda f: f.at)
 
 
-#: LAPOR follow-up authors whose words go to the local app (the agency's own are the city's)
-NATIONAL_AUTHORS = {"admin": "Admin LAPOR-SP4N", "pelapor": "Pelapor (via LAPOR-SP4N)"}
+#: how the local app names the author of a LAPOR follow-up it receives
+NATIONAL_AUTHORS = {
+    "admin": "Admin LAPOR-SP4N",
+    "pelapor": "Pelapor (via LAPOR-SP4N)",
+    "instansi": "Instansi (via LAPOR-SP4N)",
+}
+
+
+def fold(text: str) -> str:
+    """A text compared as the same words: whitespace folded."""
+    return " ".join(text.split())
 
 
 def follow_ups_to_copy(
-    follow_ups: list[FollowUp], known: set[str], own: set[str]
+    follow_ups: list[FollowUp], known: set[str], own: set[str], said: set[str] | None = None
 ) -> list[FollowUp]:
-    """LAPOR follow-ups by the admin or the reporter not yet in the local app, oldest first."""
+    """LAPOR follow-ups not written by the bridge and not yet in the local app, oldest first.
+
+    ``own`` are the ids of the follow-ups the bridge posted. An agency
+    (``instansi``) follow-up whose words are in ``said`` (folded) is the city's
+    own response come back before its id was known (an answer lost, a database
+    restored) and is not copied; ``None`` means those words are not at hand,
+    and agency follow-ups wait for a pass that has them.
+    """
     fresh = [
         f
         for f in follow_ups
@@ -144,6 +160,7 @@ def follow_ups_to_copy(
         and f.id not in known
         and f.id not in own
         and f.content.strip()
+        and (f.author != "instansi" or (said is not None and fold(f.content) not in said))
     ]
     return sorted(fresh, key=lambda f: f.at)
 

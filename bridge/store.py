@@ -668,6 +668,14 @@ class Store:
         ).fetchall()
         return {str(r[0]).strip() for r in rows}
 
+    def followup_texts_to_national(self, national_id: int) -> list[str]:
+        """What every record merged into this complaint sent or is sending to LAPOR."""
+        rows = self.db.execute(
+            "SELECT content FROM followups WHERE national_id = ? AND direction = 'to_national'",
+            (national_id,),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def followup_remote_ids(self, national_id: int) -> set[str]:
         rows = self.db.execute(
             "SELECT remote_id FROM followups WHERE national_id = ? AND direction = 'to_national'"

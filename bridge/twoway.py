@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.errors import Ambiguous, Rejected, Unavailable
+from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable
 from bridge.logs import get_logger
 from bridge.model import FollowUp, NationalComplaint, Status
 from bridge.plan import (
     NATIONAL_AUTHORS,
     converge,
+    fold,
     follow_ups_to_copy,
     followup_text,
     responses_to_forward,
@@ -171,7 +172,9 @@ class TwoWay:
         self, national: National, row: Mapping[str, Any], report: PairReport
     ) -> None:
         national_id = int(row["national_id"])
-        if row["attempts"] > 0 and row["kind"] != "reject":
+        # looked for first, every time: an earlier attempt's answer may have been lost, or
+        # the database that knew of the post restored from before it (one read a post)
+        if row["kind"] != "reject":
             found = self._find_national_followup(national, national_id, row["content"])
             if found is not None:
                 self._done(row, found, report, "to_national")
@@ -227,10 +230,10 @@ class TwoWay:
         self, national: National, national_id: int, content: str
     ) -> str | None:
         claimed = self.store.followup_remote_ids(national_id)
-        wanted = " ".join(content.split())
+        wanted = fold(content)
         for item in national.follow_ups(national_id):
             mine = item.author == "instansi" and item.id not in claimed
-            if mine and " ".join(item.content.split()) == wanted:
+            if mine and fold(item.content) == wanted:
                 return item.id
         return None
 
@@ -253,6 +256,28 @@ class TwoWay:
             report.to_local += 1
 
     # national → local --------------------------------------------------------
+    def _words_of_the_city(
+        self, source: LocalSource, local_id: str, national_id: int
+    ) -> set[str] | None:
+        """What the city said on this complaint, folded: to tell its words from an agency's.
+
+        The follow-ups the bridge sent or is sending to LAPOR for the complaint,
+        and the responses in the local record (what a lost database forgot).
+        ``None`` when the local record cannot be read now.
+        """
+        said = {fold(text) for text in self.store.followup_texts_to_national(national_id)}
+        try:
+            raw = source.fetch(local_id)
+            if raw is None:
+                return None
+            responses = source.normalize(raw).follow_ups
+        except (Unavailable, Ambiguous, Rejected, NormalizeError):
+            return None
+        for response in responses:
+            said.add(fold(response.content))
+            said.add(fold(followup_text(response.content, response.author)))
+        return said
+
     def national_changed(
         self, mapping: Mapping[str, Any], complaint: NationalComplaint, report: PairReport
     ) -> None:
@@ -272,7 +297,11 @@ class TwoWay:
         local_id = mapping["local_id"]
         known = self.store.followup_origins(source.name, local_id, "to_local")
         own = self.store.followup_remote_ids(complaint.id)
-        fresh = follow_ups_to_copy(national.follow_ups(complaint.id), known, own)
+        on_lapor = national.follow_ups(complaint.id)
+        said = None
+        if any(f.author == "instansi" and f.id not in known | own for f in on_lapor):
+            said = self._words_of_the_city(source, local_id, complaint.id)
+        fresh = follow_ups_to_copy(on_lapor, known, own, said)
         with self.store.atomic():
             for item in fresh:
                 self.store.add_followup(

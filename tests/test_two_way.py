@@ -44,6 +44,70 @@ def test_admin_followup_becomes_local_response_once(world: World) -> None:
     assert copied[0]["ref"].startswith("lb-")
 
 
+def test_agency_followups_not_written_by_the_bridge_become_local_responses_once(
+    world: World,
+) -> None:
+    local_id, national_id = _synced(world)
+    world.lapor.verify(national_id, INSTITUTION)
+    world.sync()
+    # the agency's staff answer on lapor.go.id itself, twice, between the city's words
+    world.lapor.agency_followup(national_id, INSTITUTION, "Tim kebersihan dijadwalkan besok.")
+    world.sync()
+    world.tanjak.respond(local_id, "DLH", "Sampah sudah kami angkut pagi ini.")
+    world.sync()
+    world.lapor.agency_followup(national_id, INSTITUTION, "Lokasi sudah dicek ulang: bersih.")
+    for _ in range(3):
+        assert world.sync().ok
+    texts = [t["isi"] for t in world.tanjak.aduan(local_id)["tanggapan"]]
+    assert texts == [
+        "Tim kebersihan dijadwalkan besok.",
+        "Sampah sudah kami angkut pagi ini.",
+        "Lokasi sudah dicek ulang: bersih.",
+    ]
+    assert len(world.lapor.followups(national_id)) == 3  # nothing echoed either way
+
+
+def test_the_city_s_response_whose_answer_was_lost_is_not_copied_back(world: World) -> None:
+    local_id, national_id = _synced(world)
+    world.lapor.verify(national_id, INSTITUTION)
+    world.sync()
+    world.tanjak.respond(local_id, "DLH", "Sampah sudah kami angkut pagi ini.")
+    world.lapor.faults.inject("drop_after_write", method="POST", path=r"/followup/add$")
+    for _ in range(3):
+        world.sync()
+    assert [f["content"] for f in world.lapor.followups(national_id)] == [
+        "Sampah sudah kami angkut pagi ini."
+    ]
+    assert [t["isi"] for t in world.tanjak.aduan(local_id)["tanggapan"]] == [
+        "Sampah sudah kami angkut pagi ini."
+    ]
+
+
+def test_after_the_database_is_lost_no_follow_up_is_posted_or_copied_twice(
+    world: World,
+) -> None:
+    local_id, national_id = _synced(world)
+    world.lapor.verify(national_id, INSTITUTION)
+    world.sync()
+    world.tanjak.respond(local_id, "DLH", "Sampah sudah kami angkut pagi ini.")
+    world.lapor.agency_followup(national_id, INSTITUTION, "Tim kebersihan dijadwalkan besok.")
+    world.sync()
+    world.sync()
+    world.settings.bridge.database.unlink()  # the whole state, gone
+    for leftover in ("-wal", "-shm"):
+        world.settings.bridge.database.with_name(f"bridge.db{leftover}").unlink(missing_ok=True)
+    for _ in range(3):
+        assert world.sync().ok
+    assert sorted(f["content"] for f in world.lapor.followups(national_id)) == [
+        "Sampah sudah kami angkut pagi ini.",
+        "Tim kebersihan dijadwalkan besok.",
+    ]
+    assert sorted(t["isi"] for t in world.tanjak.aduan(local_id)["tanggapan"]) == [
+        "Sampah sudah kami angkut pagi ini.",
+        "Tim kebersihan dijadwalkan besok.",
+    ]
+
+
 def test_city_response_becomes_lapor_followup_and_no_echo(world: World) -> None:
     local_id, national_id = _synced(world)
     world.lapor.verify(national_id, INSTITUTION)

@@ -495,6 +495,19 @@ class LaporSandbox(SandboxServer):
             self._change(complaint, "Tanggapan dari Admin LAPOR!", complaint.status_code)
             return self._render_followup(followup)
 
+    def agency_followup(self, id: int, institution: str, content: str) -> dict[str, Any]:
+        """Post a follow-up as an agency's staff on lapor.go.id, not through an integration.
+
+        As the API's own post does: status 30 or 50 becomes 40.
+        """
+        with self.lock:
+            complaint = self._get(id)
+            from_id = self.institution_id(institution)
+            followup = self._add_followup(complaint, "instansi", content, from_id=from_id)
+            status = 40 if complaint.status_code in (30, 50) else complaint.status_code
+            self._change(complaint, f"Ditindaklanjuti oleh {institution}", status, from_id)
+            return self._render_followup(followup)
+
     def reporter_followup(self, id: int, content: str) -> dict[str, Any]:
         """Post the reporter's answer to a follow-up; status 40 becomes 50."""
         with self.lock:
