@@ -8,12 +8,16 @@ import random
 import sqlite3
 from typing import Any
 
+import httpx
 import pytest
 import structlog
+from pydantic import SecretStr
 
+from adapters.local.tanjak.client import TanjakConfig, connect
 from bridge import logs
 from bridge.engine import CrashPoint
-from tests.harness import LAPOR_SECRET, LAPOR_TOKEN, World
+from tests.harness import LAPOR_SECRET, LAPOR_TOKEN, TANJAK_KEY, World
+from tests.kits import FAST
 
 
 def test_creates_and_writes_back_tracking_id(world: World) -> None:
@@ -346,3 +350,30 @@ def test_no_request_leaves_before_what_led_to_it_is_committed(
     assert len(creates) == report.sources["tanjak"].created == 5
     assert problems == []
     assert len(world.lapor.complaints()) == 36
+
+
+def test_every_time_sent_to_tanjak_is_written_in_wib(world: World) -> None:
+    sent: list[str] = []
+
+    class Recording(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            sent.extend(v for k, v in request.url.params.multi_items() if k.endswith("sejak"))
+            return super().handle_request(request)
+
+    world.tanjak.add_aduan(isi="Lampu penerangan jalan mati di Jl. Basuki Rahmat sejak lama.")
+    config = TanjakConfig(
+        account="tanjungpinang",
+        base_url=world.tanjak.url,
+        api_key=SecretStr(TANJAK_KEY),
+        location_id="21.72",
+    )
+    source = connect("tanjak", config, policy=FAST, transport=Recording())
+    try:
+        cursor = None
+        for page in source.pull(None):  # the first pull: from the epoch
+            cursor = page.cursor or cursor
+        assert cursor is not None
+        list(source.pull(cursor))
+    finally:
+        source.close()
+    assert sent and all(value.endswith("+07:00") for value in sent), sent

@@ -18,7 +18,8 @@ from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Sta
 from bridge.ports import Created, Page, RawRecord
 from bridge.timefmt import not_after_now, parse_rfc3339, to_wib
 
-EPOCH = "1970-01-01T00:00:00+00:00"
+#: where a feed starts when no cursor is stored, written in WIB as every time Tanjak reads
+EPOCH = "1970-01-01T07:00:00+07:00"
 
 
 class TanjakConfig(BaseModel):
