@@ -138,11 +138,17 @@ def _message(response: httpx.Response) -> str:
 
 
 def _check_envelope(response: httpx.Response) -> None:
-    """A gateway can answer 200 with an HTML page; that is not a LAPOR answer."""
+    """A gateway can answer 200 with an HTML page; that is not a LAPOR answer.
+
+    Told by the body, not only the type: a JSON body sent as ``text/plain`` (or
+    with no type) is still LAPOR's answer, and a create's answer must not be
+    thrown away for its header.
+    """
     if response.is_success:
-        ctype = response.headers.get("content-type", "")
-        if "json" not in ctype:
-            raise Transient(f"LAPOR answered {response.status_code} with {ctype or 'no type'}")
+        ctype = response.headers.get("content-type", "").lower()
+        if "html" in ctype or response.content.lstrip()[:1] in (b"<", b""):
+            shown = ctype or "no type"
+            raise Transient(f"LAPOR answered {response.status_code} with {shown}, not JSON")
 
 
 @dataclass
@@ -214,7 +220,8 @@ class LaporAccount:
             if idempotent:
                 raise Unavailable("LAPOR answered with a body that is not JSON") from None
             raise Ambiguous("LAPOR answered a write with a body that is not JSON") from None
-        if not isinstance(body, dict) or not body.get("success", False):
+        # an answer is refused only when it says so: a 2xx without "success" is taken
+        if not isinstance(body, dict) or body.get("success", True) in (False, "false"):
             raise Rejected(response.status_code, _message(response))
         return body.get("results") or {}
 
@@ -318,7 +325,11 @@ class LaporAccount:
         results = self._send(
             "POST", "/complaints/complaint", idempotent=False, json=dict(request.body)
         )
-        return ticket_from(results["complaint"])
+        try:
+            return ticket_from(results["complaint"])
+        except (KeyError, TypeError, ValueError):
+            # made or not, the answer does not say which: the tag search will
+            raise Ambiguous("LAPOR answered a create without a readable complaint") from None
 
     def find_by_tag(self, tag: str) -> list[NationalTicket]:
         return [ticket for page in self.tagged(tag) for ticket in page]
