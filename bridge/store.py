@@ -518,6 +518,15 @@ class Store:
             (state, error, now_iso(), intent_id),
         )
 
+    def answered_with_tokens(self, source: str) -> bool:
+        """Whether the app has ever answered an import with a token (it queues its creates)."""
+        row = self.db.execute(
+            "SELECT 1 FROM intents WHERE source = ? AND kind = 'import'"
+            " AND json_extract(payload, '$.token') IS NOT NULL LIMIT 1",
+            (source,),
+        ).fetchone()
+        return row is not None
+
     def note_attempt(self, intent_id: int, error: str | None) -> None:
         self.db.execute(
             "UPDATE intents SET attempts = attempts + 1, last_error = ?, updated_at = ?"

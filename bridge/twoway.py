@@ -38,6 +38,10 @@ INBOX_EPOCH = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
 #: how far back a lost local create is looked for: apps compare with their own clocks,
 #: which may run slow; a wide margin only costs reading more of the feed, and only then
 FIND_MARGIN = timedelta(days=1)
+#: how long a create in doubt on an app that queues its creates (it has answered with
+#: tokens) is left to appear before it is posted again: the lost answer may have
+#: carried a token, and the request may be made later than the search looks
+QUEUE_SETTLE = timedelta(minutes=15)
 #: polling of complaints outside the inbox backs off up to once a day
 POLL_MAX = timedelta(days=1)
 POLL_BATCH = 200
@@ -597,6 +601,8 @@ class TwoWay:
             elif intent["attempts"] > 0:
                 since = parse_rfc3339(intent["created_at"]) - FIND_MARGIN
                 local_id = home.find_created(national_id, since)
+                if local_id is None and self._may_still_appear(home, intent):
+                    continue  # posting again now could make a second one later
             else:
                 local_id = None
             complaint = national.complaint(national_id)
@@ -608,6 +614,12 @@ class TwoWay:
                 self._commit_import(account, home, intent["id"], complaint, local_id, report)
             else:
                 self._import(account, home, intent["id"], complaint, report)
+
+    def _may_still_appear(self, home: LocalSource, intent: Mapping[str, Any]) -> bool:
+        """A create in doubt on an app that queues, posted less than QUEUE_SETTLE ago."""
+        if not self.store.answered_with_tokens(home.name):
+            return False  # the app makes a request as it answers: not found is not made
+        return utcnow() - parse_rfc3339(intent["updated_at"]) < QUEUE_SETTLE
 
     def _poll(self, account: str, national: National, report: PairReport) -> None:
         """Complaints outside the inbox (not yet verified, or disposed elsewhere), by schedule."""

@@ -55,3 +55,39 @@ def test_queued_create_token_is_kept_and_polled_across_restarts(
         store.close()
         assert mapping is not None and mapping["origin"] == "national"
         assert mapping["local_id"] == created[0]["service_request_id"]
+
+
+def test_a_lost_token_on_a_queued_city_is_waited_for_not_posted_again(tmp_path: Path) -> None:
+    """The city queues its creates; the answer to one (its token) is lost, and the
+    city's worker makes the request later. Posting again meanwhile would double it."""
+    with Region(apps=("kota-contoh",)) as region:
+        region.open311.queued = True
+        region.open311.token_polls = 0  # a token resolves on its first poll
+        config = tmp_path / "config.toml"
+        text = region.config(tmp_path / "bridge.db").replace(
+            f'institution = "{TPI}"', f'institution = "{TPI}"\nhome_source = "kota-contoh"', 1
+        )
+        config.write_text(text, encoding="utf-8")
+        texts = [
+            "Lubang besar di depan puskesmas membahayakan pengendara motor pada malam hari.",
+            "Saluran air di depan pasar tersumbat sampah sehingga meluap saat hujan deras.",
+        ]
+        category = "PEKERJAAN UMUM DAN PENATAAN RUANG/JALAN BERLUBANG"
+        region.lapor.file_complaint("Aduan warga", texts[0], category, TPI)
+        assert _pass(config).ok  # the first: a token, polled, made: the city queues
+        second = region.lapor.file_complaint("Aduan warga", texts[1], category, TPI)
+        region.open311.faults.inject("drop_after_write", method="POST", path=r"/requests\.json$")
+        _pass(config)  # the second's token is lost
+        _pass(config)  # not found yet, and not posted again
+        region.open311.work_queue()  # the city's worker makes it
+        for _ in range(2):
+            assert _pass(config).ok
+        made = [
+            r for r in region.open311.all_requests()
+            if f"#{second['id']}" in (r.get("description") or "")
+        ]  # fmt: skip
+        assert len(made) == 1
+        store = Store(tmp_path / "bridge.db")
+        mapping = store.mapping_by_national(second["id"])
+        store.close()
+        assert mapping is not None and mapping["local_id"] == made[0]["service_request_id"]

@@ -34,6 +34,8 @@ the contract is silent:
   :attr:`Open311Sandbox.token_polls` polls of ``GET /tokens/{token}.json``
   answer ``[{"token"}]`` alone, the next one creates the request (its
   ``requested_datetime`` is the time of the POST) and answers with its id.
+  :meth:`Open311Sandbox.work_queue` makes every queued request at once, as
+  the back end's worker would (a token whose answer was lost is made too).
 
 Switchable behaviours of other servers, off by default (all within what the
 contract and the schemas allow a server to do):
@@ -760,6 +762,21 @@ class Open311Sandbox(SandboxServer):
                 "attributes": dict(found.attributes),
                 "extended_status": found.extended_status,
             }
+
+    def work_queue(self) -> list[str]:
+        """Make every queued request now, as a back end's worker would; their new ids.
+
+        Without it a token resolves only when polled; with it a create whose
+        answer (its token) was lost is still made, later.
+        """
+        with self.lock:
+            made: list[str] = []
+            for token in self._tokens.values():
+                if token.service_request_id is None:
+                    self._materialise(token)
+                    assert token.service_request_id is not None
+                    made.append(token.service_request_id)
+            return made
 
     def all_requests(self) -> list[dict[str, Any]]:
         """Every request as :meth:`request` shows it, oldest first."""
