@@ -470,7 +470,7 @@ class Engine:
         if self._merge_if_duplicate(source, complaint, report):
             return
         try:
-            ids = national.upload(self._photos(source, complaint))
+            ids = self._upload(national, complaint, self._photos(source, complaint))
             request = national.prepare_create(complaint, tags, ids)
         except Rejected as exc:
             self._quarantine(source.name, complaint.local_id, raw.payload, exc.message, report)
@@ -863,6 +863,33 @@ class Engine:
                         reason=str(exc),
                     )
         return ready
+
+    def _upload(self, national: National, complaint: Complaint, photos: list[Photo]) -> list[int]:
+        """The photos' file ids. One that LAPOR refuses is noted and left out, never blocking:
+        after a refused upload of all of them, each is sent on its own."""
+        try:
+            return national.upload(photos)
+        except Rejected as refused:
+            if len(photos) < 2:
+                self._note_refused(complaint, 0, refused)
+                return []
+        ids: list[int] = []
+        for index, photo in enumerate(photos):
+            try:
+                ids.extend(national.upload([photo]))
+            except Rejected as exc:
+                self._note_refused(complaint, index, exc)
+        return ids
+
+    def _note_refused(self, complaint: Complaint, index: int, exc: Rejected) -> None:
+        with self.store.atomic():
+            self.store.event(
+                "photo_skipped",
+                complaint.source,
+                complaint.local_id,
+                index=index,
+                reason=f"LAPOR refused the upload: {exc.message}",
+            )
 
 
 def _converged(local: str, national: Status) -> Status:

@@ -65,3 +65,28 @@ def test_png_within_limit_is_sent_as_is() -> None:
     data = make_png(random.Random(4))
     photo = prepare(data, "p")
     assert photo.data == data and photo.content_type == "image/png"
+
+
+def test_a_photo_lapor_refuses_is_left_out_and_the_complaint_goes(world: World) -> None:
+    aduan = world.tanjak.add_aduan(isi="Lampu penerangan jalan mati di depan sekolah dasar.")
+    for n in range(3):
+        world.tanjak.add_photo(aduan["id"], make_jpeg(random.Random(10 + n)), "image/jpeg")
+    # the upload of all three is refused, then the first one alone: the other two go
+    world.lapor.faults.inject("422", method="POST", path=r"/complaint/file$", count=2)
+    report = world.sync()
+    assert report.ok and report.sources["tanjak"].quarantined == 0, report
+    national = world.national_for(aduan["id"])[0]
+    assert len(_uploads(world, national["id"])) == 2
+    store = world.store()
+    events = store.events_for("tanjak", str(aduan["id"]), national["id"])
+    store.close()
+    notes = [e for e in events if e["kind"] == "photo_skipped"]
+    assert len(notes) == 1 and "LAPOR refused the upload" in notes[0]["detail"]
+
+
+def test_a_photo_between_2_000_000_bytes_and_2_mib_is_fitted_too() -> None:
+    # "2 MB" read the strict way: a server counting 10^6 bytes a megabyte takes it too
+    between = make_jpeg(random.Random(4), 1500, 1500)
+    assert 2_000_000 < len(between) <= 2 * 1024 * 1024
+    sent = prepare(between, "x")
+    assert len(sent.data) <= 2_000_000 and sent.content_type == "image/jpeg"
