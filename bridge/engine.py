@@ -481,6 +481,15 @@ class Engine:
                 "create", source.name, complaint.local_id, payload, tag=request.tag
             )
             self.store.event("create_intent", source.name, complaint.local_id, tag=request.tag)
+            if request.category_fallback is not None:
+                # lapor.md: the complaint flows under the fallback, and status says so
+                self.store.event(
+                    "category_fallback",
+                    source.name,
+                    complaint.local_id,
+                    category=complaint.category,
+                    sent_as=request.category_fallback,
+                )
         self._crash("intent_committed")
         self._post_or_find(
             source,

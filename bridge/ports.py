@@ -128,6 +128,9 @@ class CreateRequest:
 
     tag: str
     body: Mapping[str, Any]
+    #: the LAPOR category the complaint is sent as when its own is not on LAPOR
+    #: (its topic, or TOPIK LAINNYA); ``None`` when it resolved
+    category_fallback: str | None = None
 
 
 class National(Protocol):

@@ -62,10 +62,15 @@ def collect(
             problems.append(f"source {name}: {counts['in_doubt']} create(s) in doubt")
         if counts["quarantined"]:
             problems.append(f"source {name}: {counts['quarantined']} record(s) quarantined")
+        fallbacks = store.category_fallbacks(name)
+        if fallbacks:
+            sent = ", ".join(f"{asked} → {used}" for asked, used in sorted(fallbacks.items()))
+            notes.append(f"source {name}: categories not on LAPOR, sent as: {sent}")
         tracked = store.tracked_by_polling([name])
         source_rows[name] = {
             **info,
             **counts,
+            "categories_not_on_lapor": fallbacks,
             "tracked_by_polling": len(tracked),
             "polled": [
                 {

@@ -761,6 +761,16 @@ class Store:
         )
 
     # counts ----------------------------------------------------------------
+    def category_fallbacks(self, source: str) -> dict[str, str]:
+        """Categories LAPOR did not have when the source's complaints were sent: each and
+        the category it was sent as (events ``category_fallback``)."""
+        rows = self.db.execute(
+            "SELECT DISTINCT json_extract(detail, '$.category'), json_extract(detail, '$.sent_as')"
+            " FROM events WHERE kind = 'category_fallback' AND source = ?",
+            (source,),
+        ).fetchall()
+        return {str(asked): str(used) for asked, used in rows}
+
     def counts(self, source: str) -> dict[str, int]:
         def count(sql: str) -> int:
             return int(self._scalar(sql, (source,)) or 0)

@@ -35,6 +35,26 @@ def test_status_json_has_the_contract_fields(world: World) -> None:
     assert state["accounts"]["tanjungpinang"]["last_pull_at"]
 
 
+def test_status_says_which_categories_lapor_does_not_have(world: World) -> None:
+    # the city maps a category to a subtopic LAPOR lacks: the complaint flows under its
+    # topic, and status says so (lapor.md) without calling the bridge degraded
+    with world.config_path.open("a", encoding="utf-8") as config:
+        config.write('\n[sources.tanjak.categories]\njalan = "PERHUBUNGAN/JEMBATAN RUSAK"\n')
+    aduan = world.tanjak.add_aduan(isi="Jembatan kayu di Kampung Bugis rusak.", kategori="jalan")
+    assert world.sync().ok
+    national = world.national_for(aduan["id"])[0]
+    assert national["category_id"] == world.lapor.category_id("PERHUBUNGAN")
+    code, out = _cli(world, "status", "--json")
+    state = json.loads(out)
+    assert code == 0 and state["healthy"] is True
+    assert state["sources"]["tanjak"]["categories_not_on_lapor"] == {
+        "PERHUBUNGAN/JEMBATAN RUSAK": "PERHUBUNGAN"
+    }
+    assert any("PERHUBUNGAN/JEMBATAN RUSAK → PERHUBUNGAN" in n for n in state["notes"])
+    code, out = _cli(world, "status")
+    assert "categories not on LAPOR" in out
+
+
 def test_status_degraded_when_quarantined_and_the_table(world: World) -> None:
     aduan = world.tanjak.add_aduan(isi="Jalan rusak parah di depan SD 005, banyak lubang.")
     world.tanjak.corrupt(aduan["id"], status="entah")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -157,7 +157,6 @@ class Directory:
 
     institutions: dict[str, int]
     categories: dict[str, int]  # "TOPIC" and "TOPIC/SUBTOPIC"
-    unresolved: dict[str, int] = field(default_factory=dict)
 
     def path_of(self, category_id: int | None) -> str:
         """The topic path of a category id; TOPIK LAINNYA when unknown."""
@@ -173,15 +172,17 @@ class Directory:
             raise Unavailable(f"LAPOR has no institution named {name!r}") from None
 
     def category(self, name: str) -> int:
-        """The id of a topic path; falls back to the topic, then to TOPIK LAINNYA (counted)."""
+        """The id of a topic path; falls back to the topic, then to TOPIK LAINNYA."""
+        return self.resolve(name)[0]
+
+    def resolve(self, name: str) -> tuple[int, str | None]:
+        """The id of a topic path, and the path it fell back to when LAPOR lacks it."""
         path = name.strip().upper()
         if path in self.categories:
-            return self.categories[path]
-        self.unresolved[path] = self.unresolved.get(path, 0) + 1
+            return self.categories[path], None
         topic = path.split("/", 1)[0]
-        if topic in self.categories:
-            return self.categories[topic]
-        return self.categories[FALLBACK_TOPIC]
+        used = topic if topic in self.categories else FALLBACK_TOPIC
+        return self.categories[used], used
 
 
 class LaporAccount:
@@ -280,6 +281,7 @@ class LaporAccount:
         self, complaint: Complaint, tags: tuple[str, ...], attachment_ids: Sequence[int]
     ) -> CreateRequest:
         where = f"{complaint.source} {complaint.display_id or complaint.local_id}"
+        category_id, fallback = self.directory.resolve(complaint.category)
         context = [
             f"Kategori: {complaint.local_category}" if complaint.local_category else "",
             f"Lokasi: {complaint.location.address}"
@@ -290,7 +292,7 @@ class LaporAccount:
             "title": compose_title(complaint.title, complaint.content, _topic_label(complaint)),
             "content": compose_content(complaint.content, context, where),
             "classification_id": CLASSIFICATION_COMPLAINT,
-            "category_id": self.directory.category(complaint.category),
+            "category_id": category_id,
             "disposition_id": self.institution_id,
             "location_id": complaint.region,
             "date_of_incident": complaint.created_at.astimezone(WIB).strftime("%d-%m-%Y"),
@@ -319,7 +321,7 @@ class LaporAccount:
                 body["longitude"] = complaint.location.longitude
             if complaint.location.address:
                 body["address"] = complaint.location.address
-        return CreateRequest(tag=tags[-1], body=body)
+        return CreateRequest(tag=tags[-1], body=body, category_fallback=fallback)
 
     def create(self, request: CreateRequest) -> NationalTicket:
         results = self._send(
