@@ -159,6 +159,19 @@ def test_lapor_archive_rejects_locally_with_reason(world: World) -> None:
     assert len(reasons) == 1
 
 
+def test_archive_reason_only_in_the_history_reaches_the_app_through_the_inbox(
+    world: World,
+) -> None:
+    local_id, national_id = _synced(world)
+    world.lapor.verify(national_id, INSTITUTION)  # disposed: tracked through the inbox
+    assert world.sync().ok
+    world.lapor.archive(national_id, "Laporan ganda dengan #9160001.", followup=False)
+    world.sync()
+    aduan = world.tanjak.aduan(local_id)
+    assert aduan["status"] == "ditolak"
+    assert [t["isi"] for t in aduan["tanggapan"]] == ["Laporan ganda dengan #9160001."]
+
+
 def test_done_vs_rejected_is_a_conflict_not_overwritten(world: World) -> None:
     local_id, national_id = _synced(world)
     world.lapor.archive(national_id, "Bukan pengaduan.")

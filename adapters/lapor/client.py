@@ -39,6 +39,8 @@ CHANNEL_INTEGRATION = 13
 CLASSIFICATION_COMPLAINT = 1
 #: a new complaint, or one handed back: waiting for the national admin
 WAITING_FOR_ADMIN = 10
+#: archived by the admin; the reason is in the complaint's history
+ARCHIVED = 90
 
 STATUS_BY_CODE = {
     10: Status.SUBMITTED,
@@ -400,6 +402,18 @@ class LaporAccount:
             return None
         return self.complaint_from(results["data"], results.get("data_logs"))
 
+    def _with_history(self, item: dict[str, Any]) -> NationalComplaint:
+        """An inbox item; an archived one read again by id, for the reason in its history.
+
+        ``data_logs`` (where the admin's reason for archiving is) come only with a
+        read by id; an archived complaint passes the inbox once, so one read each.
+        """
+        if item.get("status_code") in (ARCHIVED, str(ARCHIVED)) and "data_logs" not in item:
+            full = self.complaint(int(item["id"]))
+            if full is not None:
+                return full
+        return self.complaint_from(item, item.get("data_logs"))
+
     def inbox(self, updated_from: datetime) -> Iterator[list[NationalComplaint]]:
         """Complaints disposed to this account's agency, changed since ``updated_from``.
 
@@ -415,7 +429,7 @@ class LaporAccount:
         while url:
             results = self._send("GET", url, params=query)
             items = list(results.get("data") or [])
-            page = [self.complaint_from(item) for item in items]
+            page = [self._with_history(item) for item in items]
             yield page
             following = results.get("next_page_url")
             if not page or not following:

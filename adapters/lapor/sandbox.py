@@ -517,17 +517,20 @@ class LaporSandbox(SandboxServer):
             self._change(complaint, "Tanggapan dari pelapor", status)
             return self._render_followup(followup)
 
-    def archive(self, id: int, reason: str) -> dict[str, Any]:
-        """Archive a complaint (90 Diarsipkan) with ``reason`` as log and admin follow-up.
+    def archive(self, id: int, reason: str, *, followup: bool = True) -> dict[str, Any]:
+        """Archive a complaint (90 Diarsipkan) with ``reason`` in its log (``data_logs``).
 
-        The disposition is kept, so an agency's inbox shows the archived
-        complaint once more.
+        By default the admin also posts the reason as a follow-up; with
+        ``followup=False`` it is only in the log, which the contract shows only
+        in a read by id. The disposition is kept, so an agency's inbox shows
+        the archived complaint once more.
         """
         with self.lock:
             complaint = self._get(id)
             if complaint.status_code == 90:
                 raise ValueError(f"complaint {id} is already archived")
-            self._add_followup(complaint, "admin", reason)
+            if followup:
+                self._add_followup(complaint, "admin", reason)
             self._change(complaint, reason, 90)
             return self._internal(complaint)
 
