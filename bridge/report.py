@@ -505,8 +505,8 @@ def quarantined_row(r: sqlite3.Row) -> ReportRow:
         national_origin=national,
         mapped=False,
     )
-    if national:
-        return _bare_row(r["source"], "", facts, tracking_id=local_id)
+    if national:  # bridge.md: source and local_id empty for national-only rows
+        return _bare_row("", "", facts, tracking_id=local_id)
     return _bare_row(r["source"], local_id, facts)
 
 
@@ -516,10 +516,13 @@ def in_doubt_row(r: sqlite3.Row) -> ReportRow:
 
 
 def national_only_row(r: sqlite3.Row) -> ReportRow:
-    """A national complaint from the agency's inbox not yet created in its home app."""
+    """A national complaint from the agency's inbox not yet created in its home app.
+
+    bridge.md: ``source`` and ``local_id`` are empty for national-only rows.
+    """
     code = r["status_code"]
     return _bare_row(
-        r["source"],
+        "",
         "",
         Facts(national_origin=True, mapped=False),
         tracking_id=f"#{r['national_id']}",

@@ -30,6 +30,8 @@ from bridge.sla import FOLLOWUP_PROMISE, GroupStats, SlaCollector, SlaReport, Wo
 from bridge.timefmt import WIB, parse_rfc3339
 
 #: canonical statuses in the order of the workflow, "" for unknown, with their labels
+#: how the status-by-source chart names the national-only rows (no source)
+NATIONAL_ONLY = "(LAPOR only)"
 STATUS_ORDER = ("submitted", "verified", "in_progress", "done", "rejected", "")
 STATUS_LABELS = {
     "submitted": "Diajukan (submitted)",
@@ -133,7 +135,8 @@ class Summary:
         self.total += 1
         self.in_sync += row.in_sync
         self.kinds.update(problem_kinds(row.problem))
-        self.by_source.setdefault(row.source, Counter())[row.status] += 1
+        source = row.source or NATIONAL_ONLY
+        self.by_source.setdefault(source, Counter())[row.status] += 1
         opened = _wib_date(row.created_at or row.first_synced_at)
         if opened is not None and not row.duplicate_of:
             self.opened[opened] += 1

@@ -154,8 +154,8 @@ def test_national_only_and_in_doubt_rows(world: World) -> None:
     )
     world.tanjak.faults.inject("drop_before", method="POST", path=r"/api/aduan$")
     world.sync()  # the import into Tanjak loses its answer: still pending
-    national = _json_rows(world)[f"tanjak:#{filed['id']}"]
-    assert (national["local_id"], national["origin"]) == ("", "national")
+    national = _json_rows(world)[f":#{filed['id']}"]
+    assert (national["source"], national["local_id"], national["origin"]) == ("", "", "national")
     assert national["tracking_id"] == f"#{filed['id']}"
     assert national["national_status"] == 30
     assert national["problem"] == "no local record" and national["in_sync"] is False
