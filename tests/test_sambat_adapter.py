@@ -147,10 +147,18 @@ def test_a_bad_time_is_a_normalize_error_naming_the_field(field: str, value: Any
         _normalize(**{field: value})
 
 
-def test_a_bad_response_time_names_the_response() -> None:
-    tanggapan = [{**SMS["tanggapan"][0], "tgl": "kemarin"}]
-    with pytest.raises(NormalizeError, match=r"tanggapan\[0\]\.tgl"):
-        _normalize(tanggapan=tanggapan)
+def test_a_response_with_an_empty_or_bad_time_or_no_id_does_not_stop_the_record() -> None:
+    # "absent values as empty strings": a response left without its time or id is kept
+    first = {**SMS["tanggapan"][0], "tgl": ""}
+    second = {**SMS["tanggapan"][0], "id_tanggapan": "", "tgl": "kemarin", "isi": "Dicek besok"}
+    complaint = _normalize(tanggapan=[first, second])
+    updated = datetime(2019, 12, 9, 2, 30, tzinfo=UTC)  # 09/12/2019 09:30 WIB
+    assert [f.at for f in complaint.follow_ups] == [updated, updated]
+    assert complaint.follow_ups[0].id == "5521"
+    made = complaint.follow_ups[1].id
+    assert (
+        made.startswith("isi-") and made == _normalize(tanggapan=[first, second]).follow_ups[1].id
+    )
 
 
 def test_numbers_come_as_strings() -> None:

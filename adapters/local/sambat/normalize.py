@@ -9,6 +9,7 @@ written; they become aware UTC datetimes.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -196,30 +197,44 @@ def attachments_of(value: Any) -> tuple[Attachment, ...]:
     return (Attachment(url=value.strip()),)
 
 
-def follow_up_of(item: Any, index: int) -> FollowUp:
-    """One ``tanggapan``; its ``ref`` is the writer's own reference, ``""`` meaning none."""
+def follow_up_of(item: Any, index: int, undated: datetime) -> FollowUp:
+    """One ``tanggapan``; its ``ref`` is the writer's own reference, ``""`` meaning none.
+
+    Liberal where the back end leaves a value empty (it writes ``""`` for
+    absent): a ``tgl`` that is empty or unreadable is dated ``undated`` (the
+    record's last change), and an empty ``id_tanggapan`` is replaced by one
+    made from the response's words and time, the same on every read.
+    """
     where = f"tanggapan[{index}]"
     if not isinstance(item, Mapping):
         raise NormalizeError(f"{where} is not an object")
+    author = text_of(item.get("dari"), f"{where}.dari")
+    content = text_of(item.get("isi"), f"{where}.isi")
+    tgl = item.get("tgl")
+    try:
+        at = time_of(tgl, f"{where}.tgl")
+    except NormalizeError:
+        at = undated
     follow_id = number_text(item.get("id_tanggapan"), f"{where}.id_tanggapan")
     if follow_id is None:
-        raise NormalizeError(f"{where}.id_tanggapan is missing")
+        words = f"{author}\x1f{content}\x1f{tgl if isinstance(tgl, str) else ''}"
+        follow_id = "isi-" + hashlib.sha256(words.encode("utf-8")).hexdigest()[:16]
     return FollowUp(
         id=follow_id,
-        author=text_of(item.get("dari"), f"{where}.dari"),
-        content=text_of(item.get("isi"), f"{where}.isi"),
-        at=time_of(item.get("tgl"), f"{where}.tgl"),
+        author=author,
+        content=content,
+        at=at,
         ref=optional_text(item.get("ref"), f"{where}.ref"),
     )
 
 
-def follow_ups_of(value: Any) -> tuple[FollowUp, ...]:
+def follow_ups_of(value: Any, undated: datetime) -> tuple[FollowUp, ...]:
     """``tanggapan``, oldest first; ``""`` or a missing list is none."""
     if absent(value):
         return ()
     if not isinstance(value, list):
         raise NormalizeError("tanggapan is not a list")
-    return tuple(follow_up_of(item, index) for index, item in enumerate(value))
+    return tuple(follow_up_of(item, index, undated) for index, item in enumerate(value))
 
 
 def category_of(kategori: str, overrides: Mapping[str, str] | None = None) -> str:
@@ -282,6 +297,7 @@ def normalize(
     if not isi.strip():
         raise NormalizeError("isi_sambat is empty: the record has no text")
     kategori = text_of(payload.get("kategori"), "kategori").strip()
+    updated_at = time_of(payload.get("tgl_update"), "tgl_update")
     try:
         return Complaint(
             source=source,
@@ -295,12 +311,12 @@ def normalize(
             reporter=reporter_of(payload),
             location=location_of(payload),
             attachments=attachments_of(payload.get("foto")),
-            follow_ups=follow_ups_of(payload.get("tanggapan")),
+            follow_ups=follow_ups_of(payload.get("tanggapan"), updated_at),
             agency=optional_text(payload.get("skpd_tujuan"), "skpd_tujuan"),
             region=region,
             national_id=national_id_of(payload.get("id_lapor")),
             created_at=time_of(payload.get("tgl_masuk"), "tgl_masuk"),
-            updated_at=time_of(payload.get("tgl_update"), "tgl_update"),
+            updated_at=updated_at,
         )
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
