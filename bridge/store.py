@@ -251,6 +251,11 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+#: an import intent that was posted (attempted) and holds neither an answer nor a
+#: queued server's token: whether the app made the record is not known
+IMPORT_IN_DOUBT = "kind = 'import' AND attempts > 0 AND json_extract(payload, '$.token') IS NULL"
+
+
 class Store:
     """One connection to the state database. Use one per thread."""
 
@@ -784,7 +789,7 @@ class Store:
             )
             + count(
                 "SELECT COUNT(*) FROM intents WHERE source = ? AND state = 'pending'"
-                " AND kind != 'create'"
+                f" AND kind != 'create' AND NOT ({IMPORT_IN_DOUBT})"
             )
             + count("SELECT COUNT(*) FROM followups WHERE source = ? AND state = 'pending'"),
             "quarantined": count(
@@ -795,6 +800,6 @@ class Store:
             ),
             "in_doubt": count(
                 "SELECT COUNT(*) FROM intents WHERE source = ? AND state = 'pending'"
-                " AND kind = 'create'"
+                f" AND (kind = 'create' OR {IMPORT_IN_DOUBT})"
             ),
         }

@@ -55,6 +55,26 @@ def test_status_says_which_categories_lapor_does_not_have(world: World) -> None:
     assert "categories not on LAPOR" in out
 
 
+def test_status_counts_an_import_whose_answer_was_lost_as_in_doubt(world: World) -> None:
+    world.lapor.file_complaint(
+        "Lampu jalan mati di Jl. Pramuka",
+        "Sudah seminggu lampu jalan mati di depan masjid, gelap dan rawan.",
+        "PERHUBUNGAN/PENERANGAN JALAN UMUM",
+        "Pemerintah Kota Tanjungpinang",
+    )
+    world.tanjak.faults.inject("drop_after_write", method="POST", path=r"/api/aduan$")
+    world.sync()  # the import reached Tanjak; its answer did not reach the bridge
+    code, out = _cli(world, "status", "--json")
+    state = json.loads(out)
+    assert code == 1 and state["healthy"] is False
+    assert state["sources"]["tanjak"]["in_doubt"] == 1
+    assert state["sources"]["tanjak"]["pending"] == 0
+    assert world.sync().ok  # found by its link, not posted again
+    code, out = _cli(world, "status", "--json")
+    assert code == 0 and json.loads(out)["sources"]["tanjak"]["in_doubt"] == 0
+    assert len(world.tanjak.all_aduan()) == 1
+
+
 def test_status_degraded_when_quarantined_and_the_table(world: World) -> None:
     aduan = world.tanjak.add_aduan(isi="Jalan rusak parah di depan SD 005, banyak lubang.")
     world.tanjak.corrupt(aduan["id"], status="entah")
