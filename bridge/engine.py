@@ -863,14 +863,7 @@ class Engine:
                 data = source.fetch_attachment(attachment)
                 ready.append(photo_rules.prepare(data, f"{complaint.local_id}-{index + 1}"))
             except (photo_rules.PhotoError, Rejected, Unavailable) as exc:
-                with self.store.atomic():
-                    self.store.event(
-                        "photo_skipped",
-                        complaint.source,
-                        complaint.local_id,
-                        index=index,
-                        reason=str(exc),
-                    )
+                self._skip_photo(complaint, index, str(exc))
         return ready
 
     def _upload(self, national: National, complaint: Complaint, photos: list[Photo]) -> list[int]:
@@ -880,24 +873,21 @@ class Engine:
             return national.upload(photos)
         except Rejected as refused:
             if len(photos) < 2:
-                self._note_refused(complaint, 0, refused)
+                self._skip_photo(complaint, 0, f"LAPOR refused the upload: {refused.message}")
                 return []
         ids: list[int] = []
         for index, photo in enumerate(photos):
             try:
                 ids.extend(national.upload([photo]))
             except Rejected as exc:
-                self._note_refused(complaint, index, exc)
+                self._skip_photo(complaint, index, f"LAPOR refused the upload: {exc.message}")
         return ids
 
-    def _note_refused(self, complaint: Complaint, index: int, exc: Rejected) -> None:
+    def _skip_photo(self, complaint: Complaint, index: int, reason: str) -> None:
+        """A photo left out of the complaint, noted in the audit log."""
         with self.store.atomic():
             self.store.event(
-                "photo_skipped",
-                complaint.source,
-                complaint.local_id,
-                index=index,
-                reason=f"LAPOR refused the upload: {exc.message}",
+                "photo_skipped", complaint.source, complaint.local_id, index=index, reason=reason
             )
 
 

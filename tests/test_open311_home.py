@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,15 @@ from tests.harness import sync_once
 
 def _pass(config: Path) -> PassReport:
     return sync_once(config)
+
+
+def _made_for(region: Region, national_id: int) -> list[dict[str, Any]]:
+    """The city's requests that carry the complaint's marker."""
+    return [
+        r
+        for r in region.open311.all_requests()
+        if f"#{national_id}" in (r.get("description") or "")
+    ]
 
 
 @pytest.mark.parametrize("pending", ["token", "empty", "404"])
@@ -44,10 +54,7 @@ def test_queued_create_token_is_kept_and_polled_across_restarts(
         for _ in range(4):  # every pass is a fresh process: engine, clients, store
             report = _pass(config)
             assert report.ok, report
-        created = [
-            r for r in region.open311.all_requests()
-            if f"#{filed['id']}" in (r.get("description") or "")
-        ]  # fmt: skip
+        created = _made_for(region, filed["id"])
         assert len(created) == 1
         store = Store(tmp_path / "bridge.db")
         mapping = store.mapping_by_national(filed["id"])
@@ -82,10 +89,7 @@ def test_a_lost_token_on_a_queued_city_is_waited_for_not_posted_again(tmp_path: 
         region.open311.work_queue()  # the city's worker makes it
         for _ in range(2):
             assert _pass(config).ok
-        made = [
-            r for r in region.open311.all_requests()
-            if f"#{second['id']}" in (r.get("description") or "")
-        ]  # fmt: skip
+        made = _made_for(region, second["id"])
         assert len(made) == 1
         store = Store(tmp_path / "bridge.db")
         mapping = store.mapping_by_national(second["id"])

@@ -21,6 +21,14 @@ def _synced(
     return aduan["id"], national["id"]
 
 
+def _verified(world: World) -> tuple[int, int]:
+    """A synced complaint the admin verified (disposed to the city), seen by one more pass."""
+    local_id, national_id = _synced(world)
+    world.lapor.verify(national_id, INSTITUTION)
+    world.sync()
+    return local_id, national_id
+
+
 def _counts(world: World, local_id: int, national_id: int) -> tuple[int, int]:
     return len(world.tanjak.aduan(local_id)["tanggapan"]), len(world.lapor.followups(national_id))
 
@@ -47,9 +55,7 @@ def test_admin_followup_becomes_local_response_once(world: World) -> None:
 def test_agency_followups_not_written_by_the_bridge_become_local_responses_once(
     world: World,
 ) -> None:
-    local_id, national_id = _synced(world)
-    world.lapor.verify(national_id, INSTITUTION)
-    world.sync()
+    local_id, national_id = _verified(world)
     # the agency's staff answer on lapor.go.id itself, twice, between the city's words
     world.lapor.agency_followup(national_id, INSTITUTION, "Tim kebersihan dijadwalkan besok.")
     world.sync()
@@ -68,9 +74,7 @@ def test_agency_followups_not_written_by_the_bridge_become_local_responses_once(
 
 
 def test_the_city_s_response_whose_answer_was_lost_is_not_copied_back(world: World) -> None:
-    local_id, national_id = _synced(world)
-    world.lapor.verify(national_id, INSTITUTION)
-    world.sync()
+    local_id, national_id = _verified(world)
     world.tanjak.respond(local_id, "DLH", "Sampah sudah kami angkut pagi ini.")
     world.lapor.faults.inject("drop_after_write", method="POST", path=r"/followup/add$")
     for _ in range(3):
@@ -86,9 +90,7 @@ def test_the_city_s_response_whose_answer_was_lost_is_not_copied_back(world: Wor
 def test_after_the_database_is_lost_no_follow_up_is_posted_or_copied_twice(
     world: World,
 ) -> None:
-    local_id, national_id = _synced(world)
-    world.lapor.verify(national_id, INSTITUTION)
-    world.sync()
+    local_id, national_id = _verified(world)
     world.tanjak.respond(local_id, "DLH", "Sampah sudah kami angkut pagi ini.")
     world.lapor.agency_followup(national_id, INSTITUTION, "Tim kebersihan dijadwalkan besok.")
     world.sync()
@@ -109,9 +111,7 @@ def test_after_the_database_is_lost_no_follow_up_is_posted_or_copied_twice(
 
 
 def test_city_response_becomes_lapor_followup_and_no_echo(world: World) -> None:
-    local_id, national_id = _synced(world)
-    world.lapor.verify(national_id, INSTITUTION)
-    world.sync()
+    local_id, national_id = _verified(world)
     world.tanjak.respond(local_id, "DLH", "Sampah sudah kami angkut pagi ini.")
     world.sync()
     followups = world.lapor.followups(national_id)
@@ -137,9 +137,7 @@ def test_response_before_verification_waits_then_goes(world: World) -> None:
 
 
 def test_local_done_completes_lapor(world: World) -> None:
-    local_id, national_id = _synced(world)
-    world.lapor.verify(national_id, INSTITUTION)
-    world.sync()
+    local_id, national_id = _verified(world)
     world.tanjak.respond(local_id, "DLH", "Sudah diangkut dan lokasi dibersihkan.")
     world.tanjak.set_status(local_id, "selesai")
     world.sync()
@@ -220,7 +218,8 @@ def test_own_complaint_back_through_inbox_is_not_imported(world: World) -> None:
     assert len(world.tanjak.all_aduan()) == 1
 
 
-def test_local_rejected_on_inbox_complaint_hands_it_back(world: World) -> None:
+def _imported_from_the_inbox(world: World) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A complaint filed on LAPOR about a place outside the city, and its Tanjak copy."""
     filed = world.lapor.file_complaint(
         "Izin bangunan di kabupaten",
         "Ada bangunan tanpa izin di wilayah Kabupaten Bintan, mohon ditertibkan.",
@@ -229,6 +228,11 @@ def test_local_rejected_on_inbox_complaint_hands_it_back(world: World) -> None:
     )
     world.sync()
     aduan = next(a for a in world.tanjak.all_aduan() if a["lapor_id"] == f"#{filed['id']}")
+    return filed, aduan
+
+
+def test_local_rejected_on_inbox_complaint_hands_it_back(world: World) -> None:
+    filed, aduan = _imported_from_the_inbox(world)
     world.tanjak.respond(
         aduan["id"], "DPMPTSP", "Lokasi berada di Kabupaten Bintan, bukan kewenangan kota."
     )
@@ -239,14 +243,7 @@ def test_local_rejected_on_inbox_complaint_hands_it_back(world: World) -> None:
 
 
 def test_lost_answer_on_a_hand_back_is_done_not_held(world: World) -> None:
-    filed = world.lapor.file_complaint(
-        "Izin bangunan di kabupaten",
-        "Ada bangunan tanpa izin di wilayah Kabupaten Bintan, mohon ditertibkan.",
-        "TOPIK LAINNYA",
-        INSTITUTION,
-    )
-    world.sync()
-    aduan = next(a for a in world.tanjak.all_aduan() if a["lapor_id"] == f"#{filed['id']}")
+    filed, aduan = _imported_from_the_inbox(world)
     world.tanjak.set_status(aduan["id"], "ditolak")
     # handed back, the answer lost: the retry meets 403, the complaint is no longer ours
     world.lapor.faults.inject("drop_after_write", method="POST", path=r"/reject$")
@@ -258,9 +255,7 @@ def test_lost_answer_on_a_hand_back_is_done_not_held(world: World) -> None:
 
 
 def test_lost_answer_on_followup_is_recovered_with_one_followup(world: World) -> None:
-    local_id, national_id = _synced(world)
-    world.lapor.verify(national_id, INSTITUTION)
-    world.sync()
+    local_id, national_id = _verified(world)
     world.tanjak.respond(local_id, "DLH", "Petugas kebersihan sudah dijadwalkan besok.")
     world.lapor.faults.inject("drop_after_write", method="POST", path=r"/followup/add$")
     world.sync()
@@ -270,9 +265,7 @@ def test_lost_answer_on_followup_is_recovered_with_one_followup(world: World) ->
 
 
 def test_crash_after_followup_post_leaves_one(world: World) -> None:
-    local_id, national_id = _synced(world)
-    world.lapor.verify(national_id, INSTITUTION)
-    world.sync()
+    local_id, national_id = _verified(world)
     world.tanjak.respond(local_id, "DLH", "Truk sampah sudah dikirim ke lokasi.")
 
     def crash(at: str) -> None:
@@ -288,9 +281,7 @@ def test_crash_after_followup_post_leaves_one(world: World) -> None:
 
 
 def test_reporter_reply_reaches_local_app(world: World) -> None:
-    local_id, national_id = _synced(world)
-    world.lapor.verify(national_id, INSTITUTION)
-    world.sync()
+    local_id, national_id = _verified(world)
     world.tanjak.respond(local_id, "DLH", "Sudah kami angkut, mohon konfirmasi.")
     world.sync()
     world.lapor.reporter_followup(national_id, "Benar, sudah bersih. Terima kasih.")
