@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from bridge import memory
 from bridge.engine import AccountReport, Engine, SourceReport
 from bridge.logs import get_logger
 from bridge.ports import LocalSource, National
@@ -32,6 +33,13 @@ log = get_logger("bridge.daemon")
 
 MAX_BACKOFF = 15 * 60.0
 STOP_GRACE = 9.0
+
+
+def _moved_data(report: SourceReport | AccountReport) -> bool:
+    """Whether a pass read or wrote records (an idle pass frees nothing worth returning)."""
+    pair = report.pair
+    moved = pair.to_national + pair.to_local + pair.statuses + pair.imported + pair.polled
+    return moved > 0 or (isinstance(report, SourceReport) and report.seen > 0)
 
 
 @dataclass
@@ -163,6 +171,8 @@ class Daemon:
                         worker.name, error=f"internal error: {type(exc).__name__}"
                     )
                 self._observe(worker, report, time.monotonic() - started, store)
+                if _moved_data(report):
+                    memory.trim()  # what the pass freed goes back, not kept as a high-water mark
                 worker.failures = 0 if report.ok else worker.failures + 1
                 wait = self.interval * (2 ** min(worker.failures, 10) if worker.failures else 1)
                 self._sleep(worker, min(wait, max(self.interval, MAX_BACKOFF)))

@@ -13,6 +13,9 @@ reusing what it has:
 
 Fixed at 64 KiB, blocks that large are mapped and unmapped on their own; two
 arenas are plenty for threads that take turns under the interpreter's lock.
+What is still freed inside the heap after a busy pass stays resident until
+reused: :func:`trim` (``malloc_trim``) hands it back, so the resident set
+after a drain falls back instead of keeping each drain's high-water mark.
 Measured with the chaos suite's outage (README, Performance). The same
 settings as ``MALLOC_MMAP_THRESHOLD_=65536 MALLOC_ARENA_MAX=2`` in the
 environment, applied however the process is started. Another C library
@@ -39,3 +42,14 @@ def tune() -> bool:
     mallopt.restype = ctypes.c_int
     took = [mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD), mallopt(M_ARENA_MAX, ARENA_MAX)]
     return all(took)
+
+
+def trim() -> bool:
+    """Return the heap's free pages to the system; ``True`` when some were (glibc)."""
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    malloc_trim.argtypes = [ctypes.c_size_t]
+    malloc_trim.restype = ctypes.c_int
+    return bool(malloc_trim(0))

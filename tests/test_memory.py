@@ -50,3 +50,38 @@ def mapped_after_a_large_free(mode: str) -> int:
 def test_large_blocks_stay_mapped_on_their_own_after_a_larger_one_was_freed() -> None:
     assert mapped_after_a_large_free("default") == 0  # glibc's dynamic threshold moved
     assert mapped_after_a_large_free("tuned") >= 300_000  # fixed at 64 KiB: mapped, unmapped
+
+
+TRIM_PROBE = """
+import sys
+from bridge import memory
+
+def rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096
+
+blocks = [bytearray(3000) for _ in range(20_000)]  # 60 MB from the heap (under 64 KiB)
+pinned = bytearray(3000)  # allocated last: the heap's top cannot shrink past it
+del blocks  # 60 MB freed inside the heap
+freed = rss()
+if sys.argv[1] == "trim":
+    assert memory.trim()
+print(freed - rss())
+"""
+
+
+def returned_by(mode: str) -> int:
+    """Bytes of resident set a process gives back after freeing 60 MB inside its heap."""
+    out = subprocess.run(
+        [sys.executable, "-c", TRIM_PROBE, mode], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout.strip())
+
+
+@pytest.mark.skipif(
+    not hasattr(ctypes.CDLL(None), "malloc_trim"), reason="glibc only (malloc_trim)"
+)
+def test_trim_gives_memory_freed_inside_the_heap_back() -> None:
+    assert returned_by("keep") < 10 << 20  # freed, and still resident
+    assert returned_by("trim") > 40 << 20

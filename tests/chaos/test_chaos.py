@@ -1251,9 +1251,8 @@ def test_a_long_lapor_outage_the_backlog_drains_and_memory_stays_bounded(
     idle, peak = summary["rss_idle_mib"], summary["rss_peak_mib"]
     assert peak <= RSS_GOAL_MIB, summary
     # far below the 30 MB of text drained (18 MiB over idle after both drains; 35 before the
-    # allocator was tuned); the second drain peaks 10 MiB above the first: Sambat reads one
-    # minute's records at once, and here the app's clock stands still while the bridge writes
-    # 2,400 tracking ids back (see README, Performance)
+    # allocator was tuned); the second drain peaks about 10 MiB above the first: the four
+    # sources' pages in flight are full, and SQLite's caches fill (README, Performance)
     assert peak - idle <= 32, summary
 
 
