@@ -148,7 +148,7 @@ def _check_envelope(response: httpx.Response) -> None:
     """
     if response.is_success:
         ctype = response.headers.get("content-type", "").lower()
-        if "html" in ctype or response.content.lstrip()[:1] in (b"<", b""):
+        if "html" in ctype or response.content[:64].lstrip()[:1] in (b"<", b""):
             shown = ctype or "no type"
             raise Transient(f"LAPOR answered {response.status_code} with {shown}, not JSON")
 
