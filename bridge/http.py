@@ -52,6 +52,13 @@ def before_each_request(callback: Callable[[], None]) -> Iterator[None]:
         _thread.before_request = previous
 
 
+def looks_html(response: httpx.Response) -> bool:
+    """Whether an answer is an HTML page (a gateway's or a framework's error), by its
+    type or by its first bytes: some servers send a page under a JSON type, or none."""
+    content_type = response.headers.get("content-type", "").lower()
+    return "html" in content_type or response.content[:64].lstrip()[:1] == b"<"
+
+
 def json_of(response: httpx.Response) -> Any:
     """The body as JSON, read liberally; ``ValueError`` when it is not JSON at all.
 

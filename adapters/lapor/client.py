@@ -18,7 +18,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 from bridge.errors import Ambiguous, NotFound, Rejected, Transient, Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, make_client
+from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, looks_html, make_client
 from bridge.model import (
     Complaint,
     FollowUp,
@@ -146,11 +146,10 @@ def _check_envelope(response: httpx.Response) -> None:
     with no type) is still LAPOR's answer, and a create's answer must not be
     thrown away for its header.
     """
-    if response.is_success:
-        ctype = response.headers.get("content-type", "").lower()
-        if "html" in ctype or response.content[:64].lstrip()[:1] in (b"<", b""):
-            shown = ctype or "no type"
-            raise Transient(f"LAPOR answered {response.status_code} with {shown}, not JSON")
+    unreadable = looks_html(response) or not response.content[:64].strip()
+    if response.is_success and unreadable:
+        shown = response.headers.get("content-type") or "no type"
+        raise Transient(f"LAPOR answered {response.status_code} with {shown}, not JSON")
 
 
 @dataclass
@@ -172,10 +171,6 @@ class Directory:
             return self.institutions[name]
         except KeyError:
             raise Unavailable(f"LAPOR has no institution named {name!r}") from None
-
-    def category(self, name: str) -> int:
-        """The id of a topic path; falls back to the topic, then to TOPIK LAINNYA."""
-        return self.resolve(name)[0]
 
     def resolve(self, name: str) -> tuple[int, str | None]:
         """The id of a topic path, and the path it fell back to when LAPOR lacks it."""
@@ -339,8 +334,8 @@ class LaporAccount:
         return [ticket for page in self.tagged(tag) for ticket in page]
 
     def tagged(self, tag: str) -> Iterator[list[NationalTicket]]:
+        wanted = tag.lstrip("#").lower()
         for page in self._pages("/complaints", {"tag": tag, "page": 1}):
-            wanted = tag.lstrip("#").lower()
             yield [ticket_from(item) for item in page if wanted in _tags(item)]
 
     def get(self, national_id: int) -> NationalTicket | None:

@@ -39,7 +39,7 @@ from adapters.local.sambat.normalize import (
     parse_time,
 )
 from bridge.errors import Ambiguous, NormalizeError, NotFound, Rejected, Transient, Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, make_client
+from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, looks_html, make_client
 from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
 from bridge.ports import Created, Page, RawRecord
 from bridge.timefmt import not_after_now, parse_rfc3339, rfc3339
@@ -110,11 +110,6 @@ def _pesan(body: Mapping[str, Any]) -> str:
     return text if len(text) <= PESAN_MAX else text[: PESAN_MAX - 1] + "…"
 
 
-def _looks_html(response: httpx.Response) -> bool:
-    content_type = response.headers.get("content-type", "").lower()
-    return "html" in content_type or response.content.lstrip()[:1] == b"<"
-
-
 def is_permanent(pesan: str) -> bool:
     """Whether an error inside a ``200`` will come again on a retry.
 
@@ -138,7 +133,7 @@ def check_answer(response: httpx.Response) -> None:
     """
     if response.status_code != 200:
         return
-    if _looks_html(response):
+    if looks_html(response):
         raise Transient("Sambat answered 200 with an HTML error page")
     try:
         body = json_of(response)
@@ -331,6 +326,10 @@ class SambatSource:
             raise Unavailable("Sambat's feed answer has no data list")
         return items, _total(body)
 
+    def _last_page(self, page: Sequence[Any], read: int, total: int) -> bool:
+        """Whether the feed ends with ``page``: empty, short, or ``total`` read."""
+        return not page or len(page) < self.config.page_size or read >= total
+
     def _read(self, block: _Block, sejak: datetime) -> None:
         """Records from ``sejak``, reading on with ``start`` while a page sits in one minute.
 
@@ -349,7 +348,7 @@ class SambatSource:
         while True:
             page, total = self._feed(sejak, start)
             start += len(page)
-            ended = not page or len(page) < self.config.page_size or start >= total
+            ended = self._last_page(page, start, total)
             first, last = first_update(page), last_update(page)
             moved = first is not None and last is not None and last > first
             if minute is not None:
@@ -378,7 +377,7 @@ class SambatSource:
                     run.add(_version(item))
                     missed.append(item)
             last = last_update(page)
-            ended = not page or len(page) < self.config.page_size or start >= total
+            ended = self._last_page(page, start, total)
             if ended or (last is not None and last > minute):
                 return missed
 
@@ -446,7 +445,7 @@ class SambatSource:
             raise self._refused_login()
         if response.status_code != 200:
             raise Rejected(response.status_code, f"photo answered HTTP {response.status_code}")
-        if _looks_html(response):
+        if looks_html(response):
             raise Rejected(response.status_code, "photo URL answered an HTML page, not a photo")
         return response.content
 
