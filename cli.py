@@ -8,8 +8,12 @@ Every time printed is RFC 3339 with its offset (in WIB, as ``status`` shows them
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
+import re
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -19,15 +23,17 @@ from typing import Annotated, Any
 import typer
 
 from adapters import registry
+from adapters.lapor.client import CapabilityMissing
 from bridge import logs, memory
 from bridge import status as status_mod
 from bridge.engine import Engine, SourceReport
 from bridge.errors import Ambiguous, Rejected, Unavailable
 from bridge.ports import LocalSource, RawRecord
 from bridge.service import DatabaseLock, LockedError
-from bridge.settings import ConfigError, Settings, load_settings
+from bridge.settings import CAPABILITIES, ConfigError, Settings, load_settings
 from bridge.store import Store
-from bridge.timefmt import display, parse_rfc3339
+from bridge.text import clean
+from bridge.timefmt import display, parse_rfc3339, utcnow
 
 app = typer.Typer(
     name="lapor-bridge",
@@ -39,11 +45,16 @@ app = typer.Typer(
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 mapping_app = typer.Typer(help="Look up the mapping of local records to national complaints.")
 quarantine_app = typer.Typer(help="Records that could not be processed.", no_args_is_help=True)
+indoubt_app = typer.Typer(
+    help="Creates and follow-ups whose answer was lost, and an operator's decision on them.",
+    no_args_is_help=True,
+)
 report_app = typer.Typer(help="Reports for auditors.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 app.add_typer(config_app, name="config")
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(indoubt_app, name="indoubt")
 
 _state: dict[str, Any] = {}
 
@@ -92,6 +103,16 @@ def when(stored: str | None) -> str:
         return stored  # not a time after all: shown as it is rather than hidden
 
 
+def shown(value: object, *, redact: bool = False) -> str:
+    """Text from an app, LAPOR or the database, safe on a terminal: one line, without
+    control characters (escape sequences, bidi overrides); with ``redact``, secrets and
+    personal data masked (error texts; never ids, which an operator copies)."""
+    if value is None:
+        return ""
+    text = clean(str(value)).replace("\n", " ")
+    return logs.redact_text(text) if redact else text
+
+
 @contextmanager
 def open_store(conf: Settings) -> Iterator[Store]:
     store = Store(conf.bridge.database)
@@ -99,6 +120,21 @@ def open_store(conf: Settings) -> Iterator[Store]:
         yield store
     finally:
         store.close()
+
+
+@contextmanager
+def open_existing(conf: Settings) -> Iterator[Store]:
+    """The store, never created (bridge.md: a command that only reads never creates a
+    database): on a missing one it says so and exits 1. SQLite's busy timeout waits out a
+    writer (the daemon) instead of failing."""
+    path = Path(conf.bridge.database)
+    if not path.exists():
+        typer.echo(
+            f"no database at {path}: the bridge has not run with this configuration", err=True
+        )
+        raise typer.Exit(1)
+    with open_store(conf) as store:
+        yield store
 
 
 @app.callback()
@@ -132,7 +168,7 @@ def sync(
             store,
             sources,
             nationals,
-            homes=registry.homes(conf),
+            **registry.engine_options(conf),
             poll_floor=timedelta(seconds=conf.bridge.poll_interval_seconds),
         )
         report = engine.sync()
@@ -175,6 +211,8 @@ def run() -> None:
             nationals,
             registry.homes(conf),
             interval=conf.bridge.poll_interval_seconds,
+            scan_limit=conf.lapor.scan_limit,
+            poll_budget=conf.lapor.poll_budget,
             http_listen=conf.bridge.http_listen,
         )
         try:
@@ -208,7 +246,7 @@ def resync(
     nationals = registry.connect_nationals(conf)
     local = sources[source]
     with writer_lock(conf), open_store(conf) as store:
-        engine = Engine(store, sources, nationals, homes=registry.homes(conf))
+        engine = Engine(store, sources, nationals, **registry.engine_options(conf))
         report = SourceReport(source)
         raws = _resync_records(local, ids, start)
         with _progress(enabled=not dry_run) as advance:
@@ -323,7 +361,7 @@ def quarantine_retry(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> 
     nationals = registry.connect_nationals(conf)
     local = sources[entry["source"]]
     with writer_lock(conf), open_store(conf) as store:
-        engine = Engine(store, sources, nationals, homes=registry.homes(conf))
+        engine = Engine(store, sources, nationals, **registry.engine_options(conf))
         report = SourceReport(local.name)
         try:
             raw = local.fetch(entry["local_id"]) or RawRecord(
@@ -353,6 +391,374 @@ def quarantine_drop(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> N
             store.release_quarantine(entry["source"], entry["local_id"], "dropped")
             store.event("quarantine_dropped", entry["source"], entry["local_id"], entry=entry_id)
     typer.echo(f"dropped {entry['source']}:{entry['local_id']}")
+
+
+# in doubt -------------------------------------------------------------------
+#: a follow-up in doubt is named by its row id with an "f" (``indoubt list`` shows it)
+_FOLLOWUP_REF = re.compile(r"f([0-9]{1,18})")
+_TRACKING = re.compile(r"#?([0-9]{1,18})")
+
+
+def _operator() -> str:
+    """Who decides: the OS user (bridge.md: every decision is audited with its user)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment nor in the passwd file
+        return f"uid {os.getuid()}"
+
+
+def _decision_text(decision: str | None) -> str:
+    if not decision:
+        return "none"
+    if decision.startswith("tracking:"):
+        return f"found on LAPOR as #{decision.split(':', 1)[1]}"
+    return {
+        "not_created": "not on LAPOR: post it again",
+        "posted": "already on LAPOR: do not post it",
+        "not_posted": "not on LAPOR: post it again",
+    }.get(decision, decision)
+
+
+def _create_next(ref: str, decision: str | None) -> str:
+    if decision and decision.startswith("tracking:"):
+        number = decision.split(":", 1)[1]
+        return f"#{number} is read on LAPOR and {ref} is mapped to it (never posted again)"
+    if decision == "not_created":
+        return f"{ref} is posted to LAPOR again"
+    return (
+        "it is looked for again (tag search or scan, lapor.md Recovery); it is posted again"
+        " only on evidence that LAPOR does not have it"
+    )
+
+
+def _followup_next(row: dict[str, Any]) -> str:
+    tracking = f"#{row['national_id']}"
+    decision = row.get("decision")
+    if decision == "posted":
+        return "it is marked done without posting it"
+    if decision == "not_posted" or row.get("kind") == "reject":
+        return f"it is posted to {tracking} again, without looking first"
+    return f"{tracking}'s follow-ups are read; it is posted again only if it is not among them"
+
+
+def _last_decisions(store: Store, items: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+    """Who recorded each waiting decision and when: the last ``indoubt_decision`` event of
+    the record (of the follow-up's row, for a follow-up)."""
+    found: dict[tuple[str, str], Any] = {}
+    for item in items:
+        if not item.get("decision"):
+            continue
+        for event in store.events_for(item["source"], item["local_id"], None):
+            if event["kind"] != "indoubt_decision" or event["local_id"] != item["local_id"]:
+                continue
+            detail = json.loads(event["detail"] or "{}")
+            row = detail.get("followup")
+            if (item["type"] == "followup") != (row is not None):
+                continue
+            if row is not None and row != item["id"]:
+                continue
+            found[(item["type"], str(item["id"]))] = {"by": detail.get("by"), "at": event["at"]}
+    return found
+
+
+def _indoubt_rows(store: Store, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``indoubt list``'s rows: what an operator needs to look on LAPOR and decide."""
+    decided = _last_decisions(store, items)
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        record = f"{item['source']}:{item['local_id']}"
+        who = decided.get((item["type"], str(item["id"]))) or {}
+        common = {
+            "source": item["source"],
+            "local_id": item["local_id"],
+            "record": record,
+            "attempts": item["attempts"],
+            "last_error": item["last_error"],
+            "decision": item["decision"],
+            "decided_by": who.get("by"),
+            "decided_at": when(who.get("at")) or None,
+        }
+        if item["type"] == "create":
+            rows.append(
+                {
+                    "type": "create",
+                    "id": record,
+                    **common,
+                    "account": item["account"],
+                    "tag": item["tag"],
+                    "since": when(item["sent_at"] or item["created_at"]) or None,
+                    "may_apply_until": when(item["deadline"]) or None,
+                    "tried": item["evidence"],
+                    "next_pass": _create_next(record, item["decision"]),
+                }
+            )
+        else:
+            rows.append(
+                {
+                    "type": "followup",
+                    "id": f"f{item['id']}",
+                    **common,
+                    "tracking_id": f"#{item['national_id']}",
+                    "kind": item["kind"],
+                    "since": when(item["updated_at"]) or None,
+                    "tried": (
+                        f"posted to #{item['national_id']} ({item['attempts']} attempt(s));"
+                        " the answer was lost"
+                    ),
+                    "next_pass": _followup_next(item),
+                }
+            )
+    return rows
+
+
+#: the width text output keeps to (bridge.md's operators read it in an 80-column terminal)
+WIDTH = 80
+
+
+def _say(label: str, text: str) -> None:
+    """``  label:   text``, wrapped to 80 columns under the text."""
+    head = f"  {label + ':':<12}"
+    for wrapped in textwrap.wrap(
+        text, width=WIDTH, initial_indent=head, subsequent_indent=" " * len(head)
+    ) or [head.rstrip()]:
+        typer.echo(wrapped)
+
+
+def _print_indoubt(rows: list[dict[str, Any]], imports: dict[str, int]) -> None:
+    if not rows:
+        typer.echo("nothing in doubt")
+    for row in rows:
+        since = f"{row['since'] or '?'}, {row['attempts']} attempt(s)"
+        if row["type"] == "create":
+            typer.echo(f"create {shown(row['id'])}")
+            _say("since", since)
+            account = f"{shown(row['account'])}, tag {shown(row['tag'])}"
+            if row["may_apply_until"]:
+                account += f"; LAPOR may apply it until {row['may_apply_until']}"
+            _say("account", account)
+        else:
+            typer.echo(
+                f"follow-up {row['id']}  {shown(row['record'])} → {row['tracking_id']}"
+                f" ({shown(row['kind'])})"
+            )
+            _say("since", since)
+        _say("tried", shown(row["tried"], redact=True) or "nothing yet")
+        if row["last_error"]:
+            _say("error", shown(row["last_error"], redact=True))
+        decision = _decision_text(row["decision"])
+        if row["decision"] and row["decided_by"]:
+            decision += f" (by {shown(row['decided_by'])}, {row['decided_at']})"
+        _say("decision", decision)
+        _say("next pass", shown(row["next_pass"]))
+        if row["type"] == "create":
+            options = ("--tracking '#N'", "--not-created")
+        else:
+            options = ("--posted", "--not-posted")
+        for n, option in enumerate(options):  # whole commands, never wrapped: to copy
+            label = "  resolve:    " if n == 0 else " " * 14
+            typer.echo(f"{label}lapor-bridge indoubt resolve {shown(row['id'])} {option}")
+    for source, count in sorted(imports.items()):
+        for wrapped in textwrap.wrap(
+            f"{shown(source)}: {count} import(s) from LAPOR into the app in doubt, settled by"
+            " the account's next pass (looked for in the app, never posted again on a guess)",
+            width=WIDTH,
+            subsequent_indent="  ",
+        ):
+            typer.echo(wrapped)
+
+
+@indoubt_app.command("list")
+def indoubt_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Every create and follow-up in doubt: source, local id, since, attempts, what was
+    tried, and any decision waiting for the next pass. Follow-ups are named fN (their row
+    id with an "f"), the ID ``indoubt resolve`` takes. Only reads; exits 0."""
+    conf = settings()
+    with open_existing(conf) as store:
+        items = store.in_doubt()
+        rows = _indoubt_rows(store, items)
+        imports: dict[str, int] = {}
+        for name in conf.sources:
+            # status counts an import into the app whose answer was lost as in doubt too;
+            # it is settled by the account's pass, not by an operator
+            listed = sum(1 for item in items if item["source"] == name)
+            extra = store.counts(name)["in_doubt"] - listed
+            if extra > 0:
+                imports[name] = extra
+    if as_json:
+        typer.echo(json.dumps({"in_doubt": rows, "imports_in_doubt": imports}, indent=2))
+        return
+    _print_indoubt(rows, imports)
+
+
+@indoubt_app.command("resolve")
+def indoubt_resolve(
+    ctx: typer.Context,
+    ref: Annotated[
+        str,
+        typer.Argument(
+            metavar="REF",
+            help='SOURCE:ID of a create, or fN of a follow-up: its row id with an "f", as'
+            " indoubt list shows it",
+        ),
+    ],
+    tracking: Annotated[
+        str | None,
+        typer.Option(
+            "--tracking",
+            metavar="'#N'",
+            help="Create: found on LAPOR as #N (or N): mapped to it, never posted again.",
+        ),
+    ] = None,
+    not_created: Annotated[
+        bool, typer.Option("--not-created", help="Create: checked LAPOR, not there: posted again.")
+    ] = False,
+    posted: Annotated[
+        bool, typer.Option("--posted", help="Follow-up: it is on LAPOR: marked done, not posted.")
+    ] = False,
+    not_posted: Annotated[
+        bool, typer.Option("--not-posted", help="Follow-up: not on LAPOR: posted again.")
+    ] = False,
+) -> None:
+    """Record an operator's decision on a record in doubt; the next pass acts on it.
+
+    A create: REF is SOURCE:ID, with exactly one of --tracking '#N' and --not-created.
+
+    A follow-up: REF is fN as indoubt list shows it (e.g. f17): one of --posted, --not-posted.
+
+    Works while the daemon runs (no lock); every decision is audited with the OS user.
+
+    Exit 0 recorded, 1 not in doubt, 2 bad usage.
+    """
+    followup = _FOLLOWUP_REF.fullmatch(ref)
+    source, sep, local_id = ref.partition(":")
+    national_id: int | None = None
+    if followup is not None:
+        if tracking is not None or not_created:
+            ctx.fail("--tracking/--not-created are for a create (SOURCE:ID), not a follow-up")
+        if posted == not_posted:
+            ctx.fail(f"give exactly one of --posted and --not-posted for follow-up {ref}")
+        decision = "posted" if posted else "not_posted"
+    elif sep and source and local_id:
+        if posted or not_posted:
+            ctx.fail("--posted/--not-posted are for a follow-up (fN), not a create")
+        if (tracking is not None) == not_created:
+            ctx.fail(f"give exactly one of --tracking '#N' and --not-created for {ref}")
+        if tracking is not None:
+            number = _TRACKING.fullmatch(tracking.strip())
+            if number is None or int(number.group(1)) == 0:
+                ctx.fail(f"--tracking: {tracking!r} is not a tracking id like '#9165024'")
+            national_id = int(number.group(1))
+            decision = f"tracking:{national_id}"
+        else:
+            decision = "not_created"
+    else:
+        ctx.fail(f"REF {ref!r}: SOURCE:ID for a create, or fN for a follow-up (indoubt list)")
+    conf = settings()
+    user = _operator()
+    # no writer lock: one short transaction, which waits for the daemon's (busy timeout);
+    # the daemon acts on the decision at its next pass
+    with open_existing(conf) as store, store.atomic():
+        if followup is not None:
+            lines = _decide_followup(store, int(followup.group(1)), decision, user)
+        else:
+            lines = _decide_create(store, source, local_id, decision, national_id, user)
+    for line in lines:
+        typer.echo(line)
+
+
+def _not_in_doubt(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(1)
+
+
+def _decide_create(
+    store: Store, source: str, local_id: str, decision: str, national_id: int | None, user: str
+) -> list[str]:
+    ref = shown(f"{source}:{local_id}")
+    item = next(
+        (
+            i
+            for i in store.in_doubt(source)
+            if i["type"] == "create" and str(i["local_id"]) == local_id
+        ),
+        None,
+    )
+    if item is None:
+        mapping = store.mapping(source, local_id)
+        why = ""
+        if mapping is not None and mapping["national_id"] is not None:
+            why = f": it is mapped to #{mapping['national_id']}"
+        elif store.pending_intent(source, local_id, "create") is not None:
+            why = ": its create has not been sent yet (the next pass posts it)"
+        raise _not_in_doubt(f"{ref} has no create in doubt{why}")
+    if national_id is not None:
+        owner = store.mapping_by_national(national_id)
+        if owner is not None and (owner["source"], owner["local_id"]) != (source, local_id):
+            raise _not_in_doubt(
+                f"#{national_id} is already the complaint of"
+                f" {shown(owner['source'])}:{shown(owner['local_id'])}; nothing recorded"
+                " (mapping show '#N' to look)"
+            )
+    earlier = item["decision"]
+    store.decide(item["id"], decision)
+    store.event(
+        "indoubt_decision",
+        source,
+        local_id,
+        national_id,
+        decision=decision,
+        by=user,
+        **({"replaces": earlier} if earlier and earlier != decision else {}),
+    )
+    lines = [f"{ref}: recorded, by {shown(user)}: {_decision_text(decision)}"]
+    if earlier and earlier != decision:
+        lines.append(f"  (replaces the earlier decision: {_decision_text(earlier)})")
+    lines.append(f"At the next pass {_create_next(ref, decision)}.")
+    if national_id is not None:
+        lines.append(
+            f"Should LAPOR not know #{national_id}, the decision is void and {ref} stays in doubt."
+        )
+    elif item["deadline"] and parse_rfc3339(item["deadline"]) > utcnow():
+        lines.append(
+            f"warning: LAPOR may still apply the earlier create until {when(item['deadline'])};"
+            " if it does, LAPOR will hold two complaints."
+        )
+    return lines
+
+
+def _decide_followup(store: Store, row_id: int, decision: str, user: str) -> list[str]:
+    row = store.followup_row(row_id)
+    if row is None:
+        raise _not_in_doubt(f"no follow-up f{row_id}")
+    in_doubt = any(
+        i["type"] == "followup" and i["id"] == row_id for i in store.in_doubt(row["source"])
+    )
+    if not in_doubt:
+        state = "done" if row["state"] == "done" else f"{row['state']}, not in doubt"
+        raise _not_in_doubt(f"follow-up f{row_id} is not in doubt ({shown(state)})")
+    earlier = row["decision"]
+    store.decide_followup(row_id, decision)
+    store.event(
+        "indoubt_decision",
+        row["source"],
+        row["local_id"],
+        row["national_id"],
+        decision=decision,
+        by=user,
+        followup=row_id,
+        **({"replaces": earlier} if earlier and earlier != decision else {}),
+    )
+    record = shown(f"{row['source']}:{row['local_id']}")
+    lines = [
+        f"follow-up f{row_id} ({record} → #{row['national_id']}): recorded, by"
+        f" {shown(user)}: {_decision_text(decision)}"
+    ]
+    if earlier and earlier != decision:
+        lines.append(f"  (replaces the earlier decision: {_decision_text(earlier)})")
+    lines.append(f"At the next pass {_followup_next({**row, 'decision': decision})}.")
+    return lines
 
 
 @contextmanager
@@ -421,7 +827,11 @@ def status(
     conf = settings()
     with open_store(conf) as store:
         state = status_mod.collect(
-            store, conf.sources, conf.lapor.accounts, conf.bridge.poll_interval_seconds
+            store,
+            conf.sources,
+            conf.lapor.accounts,
+            conf.bridge.poll_interval_seconds,
+            capabilities=conf.lapor.capabilities,
         )
     if as_json:
         typer.echo(json.dumps(state, indent=2))
@@ -430,48 +840,81 @@ def status(
     raise typer.Exit(0 if state["healthy"] else 1)
 
 
-def _print_status(state: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def _age(since: str | None, now: str) -> str:
+    """How long ago, for people: ``45 s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``."""
+    if not since:
+        return ""
+    seconds = max(0, int((parse_rfc3339(now) - parse_rfc3339(since)).total_seconds()))
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if seconds < 60:
+        return f"{seconds} s"
+    if minutes < 60:
+        return f"{minutes} min"
+    if hours < 24:
+        return f"{hours} h {minutes % 60} min"
+    return f"{days} d {hours % 24} h"
 
-    console = Console()
-    table = Table(title="lapor-bridge status")
-    columns = (
-        "source", "last pull", "cursor", "mapped", "pending", "quarantined", "in doubt",
-        "TOPIK LAINNYA",
-    )  # fmt: skip
-    for column in (*columns, "polled", "error"):
-        table.add_column(column)
+
+def _print_status(state: dict[str, Any]) -> None:
+    """``status`` for people, in 80 columns: a block per source and account, the LAPOR
+    profile, what is unknown, then the verdict with its reasons."""
+
+    def say(text: str, indent: str = "", hang: str = "    ") -> None:
+        for wrapped in textwrap.wrap(
+            text, width=WIDTH, initial_indent=indent, subsequent_indent=hang
+        ):
+            typer.echo(wrapped)
+
+    typer.echo(f"lapor-bridge status, checked {state['checked_at']}")
     for name, row in state["sources"].items():
-        seen = [p["last_seen_at"] for p in row["polled"] if p["last_seen_at"]]
-        polled = str(row["tracked_by_polling"]) + (f" (oldest seen {min(seen)})" if seen else "")
-        table.add_row(
-            name,
-            row["last_pull_at"] or "never",
-            (row["cursor"] or "")[:25],
-            str(row["mapped"]),
-            str(row["pending"]),
-            str(row["quarantined"]),
-            str(row["in_doubt"]),
-            str(row["topik_lainnya"]),
-            polled,
-            row["last_error"] or "",
+        typer.echo(f"source {shown(name)}")
+        pulled = row["last_pull_at"] or "never"
+        if row["cursor"]:
+            pulled += f" (cursor {shown(row['cursor'])[:25]})"
+        _say("last pull", pulled)
+        _say(
+            "records",
+            f"mapped {row['mapped']}, pending {row['pending']},"
+            f" quarantined {row['quarantined']}, in doubt {row['in_doubt']},"
+            f" TOPIK LAINNYA {row['topik_lainnya']}",
         )
-    console.print(table)
-    accounts = Table(title="LAPOR accounts")
-    for column in ("account", "last pull", "pending", "error"):
-        accounts.add_column(column)
+        view = row.get("view")
+        if view is not None:
+            # the bridge's view of its open complaints on LAPOR, each read by id
+            if not view["open"]:
+                _say("read by id", "no open complaint")
+            else:
+                oldest = view["oldest_seen_at"]
+                age = f" ({_age(oldest, state['checked_at'])} ago)" if oldest else ""
+                _say(
+                    "read by id",
+                    f"{view['open']} open, oldest view {oldest or 'none'}{age},"
+                    f" {view['never_read']} never read",
+                )
+        if row["last_error"]:
+            _say("error", shown(row["last_error"], redact=True))
     for name, row in state["accounts"].items():
-        accounts.add_row(
-            name, row["last_pull_at"] or "never", str(row["pending"]), row["last_error"] or ""
-        )
-    console.print(accounts)
-    verdict = "healthy" if state["healthy"] else "DEGRADED"
-    console.print(f"[bold]{verdict}[/bold]")
+        typer.echo(f"account {shown(name)}")
+        _say("last pull", f"{row['last_pull_at'] or 'never'}, pending {row['pending']}")
+        if row["last_error"]:
+            _say("error", shown(row["last_error"], redact=True))
+    lapor = state.get("lapor")
+    if lapor:
+        listed = ", ".join(lapor["capabilities"]) or "no capabilities"
+        typer.echo(f"LAPOR profile: {lapor['profile']} ({listed})")
+        for sentence in lapor["assumptions"]:
+            say(sentence, "  - ")
+    unknown = state.get("unknown_status_names") or []
+    if unknown:
+        typer.echo("Unknown LAPOR status names seen (they move no status):")
+        for item in unknown:
+            name = "(no name)" if item["name"] is None else repr(shown(item["name"]))
+            say(f"{name} on {item['complaints']} complaint(s), last {item['last_seen_at']}", "  - ")
+    typer.echo("healthy" if state["healthy"] else "DEGRADED")
     for problem in state["problems"]:
-        console.print(f"  - {problem}")
+        say(shown(problem, redact=True), "  - ")
     for note in state["notes"]:
-        console.print(f"  note: {note}")
+        say(f"note: {shown(note, redact=True)}", "  ")
 
 
 @mapping_app.command("show")
@@ -538,7 +981,10 @@ def _one_source_engine(conf: Settings, source: str) -> Iterator[tuple[Engine, Lo
     nationals = registry.connect_nationals(conf)
     try:
         with writer_lock(conf), open_store(conf) as store:
-            yield Engine(store, sources, nationals, homes=registry.homes(conf)), sources[source]
+            yield (
+                Engine(store, sources, nationals, **registry.engine_options(conf)),
+                sources[source],
+            )
     finally:
         registry.close_all(sources, nationals)
 
@@ -585,18 +1031,57 @@ def mapping_link(
     typer.echo(f"{ref} linked to #{tracking.lstrip('#')}")
 
 
+#: capabilities that are fields of a write: no read can check them (lapor.md, Profiles)
+_WRITE_FIELDS = ("mark_completed", "reporter")
+
+
 @config_app.command("check")
-def config_check() -> None:
+def config_check(
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            help="Then try every modelled LAPOR read endpoint (tag_search, inbox, categories),"
+            " configured or not, and print what answered. Reads only.",
+        ),
+    ] = False,
+) -> None:
     """Validate the file and reach every system with its credentials: 0 ok, 2 not."""
     conf = settings()
     failures = 0
-    for name, national in registry.connect_nationals(conf).items():
+    configured = [c for c in CAPABILITIES if conf.lapor.has(c)]
+    if configured:
+        typer.echo(f"lapor: extended profile: capabilities {', '.join(configured)}")
+    else:
+        typer.echo("lapor: evidenced profile: no capabilities")
+    try:
+        nationals = registry.connect_nationals(conf)
+    except ConfigError as exc:
+        raise fail_config(exc) from None
+    probes: dict[str, dict[str, str] | None] = {}
+    for name, national in nationals.items():
         try:
             national.check()
             typer.echo(f"lapor.accounts.{name}: ok")
-        except (Unavailable, Rejected) as exc:
+            # check() read every configured capability that has an endpoint (a 404 or any
+            # other error would have named it)
+            for capability in configured:
+                if capability in _WRITE_FIELDS:
+                    typer.echo(f"  {capability}: a field of a write, not checkable by reading")
+                else:
+                    typer.echo(f"  {capability}: answered")
+        except CapabilityMissing as exc:
+            failures += 1  # one line, naming the capability (its message starts with it)
+            message = shown(exc, redact=True)
+            if exc.capability not in message:
+                message = f"capability {exc.capability!r}: {message}"
+            typer.echo(f"lapor.accounts.{name}: {message}", err=True)
+        except (Unavailable, Rejected, Ambiguous) as exc:
             failures += 1
-            typer.echo(f"lapor.accounts.{name}: {exc}", err=True)
+            typer.echo(f"lapor.accounts.{name}: {shown(exc, redact=True)}", err=True)
+        try:
+            if probe:
+                probes[name] = _probe(national)
         finally:
             national.close()
     for name, source in registry.connect_sources(conf).items():
@@ -608,7 +1093,35 @@ def config_check() -> None:
             typer.echo(f"sources.{name}: {exc}", err=True)
         finally:
             source.close()
+    if probe:
+        _print_probes(probes, configured)
     raise typer.Exit(2 if failures else 0)
+
+
+def _probe(national: object) -> dict[str, str] | None:
+    """What each modelled read endpoint answered the account; ``None`` when the client has
+    no probe. Information, never a failure."""
+    probe = getattr(national, "probe", None)
+    if not callable(probe):
+        return None
+    try:
+        answers = probe()
+    except (Unavailable, Rejected, Ambiguous) as exc:
+        return {"(probe)": str(exc)}
+    return {str(k): str(v) for k, v in dict(answers).items()}
+
+
+def _print_probes(probes: dict[str, dict[str, str] | None], configured: list[str]) -> None:
+    typer.echo("probe of LAPOR's modelled read endpoints (GET only; nothing was written):")
+    for name, answers in probes.items():
+        typer.echo(f"lapor.accounts.{name}:")
+        if answers is None:
+            typer.echo("  (this client has no probe)")
+            continue
+        width = max((len(k) for k in answers), default=0)
+        for endpoint, answer in answers.items():
+            mark = "configured" if endpoint in configured else "not configured"
+            typer.echo(f"  {shown(endpoint):<{width}}  {shown(answer, redact=True)}  ({mark})")
 
 
 @app.command()

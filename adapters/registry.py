@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -89,12 +90,31 @@ def connect_nationals(settings: Settings, policy: RetryPolicy | None = None) -> 
         name: lapor.AccountConfig.model_validate(account.model_dump())
         for name, account in settings.lapor.accounts.items()
     }
-    return dict(lapor.connect(config, accounts, policy=policy))
+    routes = {
+        name: lapor.Route(
+            location_id=section.location_id,
+            classification_id=section.classification_id,
+            channel=section.channel,
+            categories=dict(section.categories),
+            send_reporter=section.send_reporter,
+        )
+        for name, section in settings.sources.items()
+    }
+    return dict(lapor.connect(config, accounts, routes=routes, policy=policy))
 
 
 def homes(settings: Settings) -> dict[str, str | None]:
     """Each account's home source, where its inbox complaints are created."""
     return {name: account.home_source for name, account in settings.lapor.accounts.items()}
+
+
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """What an :class:`bridge.engine.Engine` takes from the configuration."""
+    return {
+        "homes": homes(settings),
+        "scan_limit": settings.lapor.scan_limit,
+        "poll_budget": settings.lapor.poll_budget,
+    }
 
 
 def close_all(sources: Mapping[str, LocalSource], nationals: Mapping[str, National]) -> None:

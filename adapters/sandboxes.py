@@ -8,23 +8,32 @@ and an Open311 city.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.lapor.sandbox import LaporSandbox
+from adapters.local.open311 import normalize as open311_normalize
 from adapters.local.open311.sandbox import Open311Sandbox
+from adapters.local.sambat import normalize as sambat_normalize
 from adapters.local.sambat.sandbox import SambatSandbox
+from adapters.local.tanjak import normalize as tanjak_normalize
 from adapters.local.tanjak.sandbox import TanjakSandbox
+from adapters.local.ujar import normalize as ujar_normalize
 from adapters.local.ujar.sandbox import UjarSandbox
 from adapters.sandbox import SandboxServer
 
 TPI = "Pemerintah Kota Tanjungpinang"
+LAINNYA = "TOPIK LAINNYA"
 MLG = "Pemerintah Kota Malang"
 SECRETS = {
     "tanjungpinang": ("sandbox-secret-tanjungpinang", "{0d9e5b7a-3c1f-4e2a-8b6d-5f4a3c2b1a00}"),
     "malang": ("sandbox-secret-malang", "{7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d}"),
 }
+USERS = {"tanjungpinang": 100001, "malang": 100002}
+#: LAPOR's region ids are its own integers (lapor.md); 34 "Nasional" is the one seen
+LOCATION_ID = 34
 TANJAK_KEY = "sandbox-tanjak-key"
 UJAR_CLIENT = ("lapor-bridge", "sandbox-ujar-secret")
 SAMBAT_LOGIN = ("lapor-bridge", "sandbox-sambat-password")
@@ -37,6 +46,9 @@ class Region:
 
     apps: tuple[str, ...] = ("tanjak", "ujar", "sambat", "kota-contoh")
     seed: int = 2026
+    #: lapor.md's capabilities the LAPOR sandbox offers and the configuration turns on;
+    #: none is the evidenced profile (the default, as in production)
+    capabilities: tuple[str, ...] = ()
     lapor: LaporSandbox = field(init=False)
     tanjak: TanjakSandbox = field(init=False)
     ujar: UjarSandbox = field(init=False)
@@ -44,9 +56,9 @@ class Region:
     open311: Open311Sandbox = field(init=False)
 
     def __post_init__(self) -> None:
-        self.lapor = LaporSandbox(seed=self.seed)
-        self.lapor.add_account(*SECRETS["tanjungpinang"], TPI)
-        self.lapor.add_account(*SECRETS["malang"], MLG)
+        self.lapor = LaporSandbox(seed=self.seed, capabilities=self.capabilities)
+        self.lapor.add_account(*SECRETS["tanjungpinang"], TPI, user_id=USERS["tanjungpinang"])
+        self.lapor.add_account(*SECRETS["malang"], MLG, user_id=USERS["malang"])
         self.tanjak = TanjakSandbox(api_key=TANJAK_KEY, seed=self.seed)
         self.ujar = UjarSandbox(*UJAR_CLIENT, seed=self.seed)
         self.sambat = SambatSandbox(*SAMBAT_LOGIN, seed=self.seed)
@@ -105,9 +117,17 @@ class Region:
         log_format: str = "json",
         log_level: str = "warning",
         rate: float = 1000,
+        create_timeout: float = 120,
+        poll_budget: int = 200,
     ) -> str:
-        """A complete configuration for these sandboxes."""
+        """A complete configuration for these sandboxes.
+
+        Each app's categories are mapped to LAPOR category ids the way an operator would
+        copy them from LAPOR's admin screens: here, the sandbox's ids of the built-in map's
+        topic paths (the whole path, else its topic), and ``"*"`` for TOPIK LAINNYA.
+        """
         tpi, mlg = SECRETS["tanjungpinang"], SECRETS["malang"]
+        listed = ", ".join(f'"{c}"' for c in self.capabilities)
         malang_home = 'home_source = "sambat"' if "sambat" in self.apps else ""
         text = f"""# lapor-bridge against the built-in sandboxes (their ports change every run)
 [bridge]
@@ -120,16 +140,21 @@ log_level = "{log_level}"
 [lapor]
 base_url = "{self.lapor.url}"
 requests_per_second = {rate}
+create_timeout_seconds = {create_timeout}
+poll_budget = {poll_budget}
+capabilities = [{listed}]
 
 [lapor.accounts.tanjungpinang]
 api_secret = "{tpi[0]}"
 token = "{tpi[1]}"
+user_id = {USERS["tanjungpinang"]}
 institution = "{TPI}"
 home_source = "tanjak"
 
 [lapor.accounts.malang]
 api_secret = "{mlg[0]}"
 token = "{mlg[1]}"
+user_id = {USERS["malang"]}
 institution = "{MLG}"
 {malang_home}
 """
@@ -142,7 +167,8 @@ kind = "tanjak"
 account = "tanjungpinang"
 base_url = "{self.tanjak.url}"
 api_key = "{TANJAK_KEY}"
-location_id = "21.72"
+location_id = {LOCATION_ID}
+classification_id = 1
 requests_per_second = {rate}
 """,
             "ujar": f"""
@@ -152,7 +178,8 @@ account = "tanjungpinang"
 base_url = "{self.ujar.url}"
 client_id = "{UJAR_CLIENT[0]}"
 client_secret = "{UJAR_CLIENT[1]}"
-location_id = "21.72"
+location_id = {LOCATION_ID}
+classification_id = 1
 requests_per_second = {rate}
 """,
             "sambat": f"""
@@ -162,7 +189,8 @@ account = "malang"
 base_url = "{self.sambat.url}"
 username = "{SAMBAT_LOGIN[0]}"
 password = "{SAMBAT_LOGIN[1]}"
-location_id = "35.73"
+location_id = {LOCATION_ID}
+classification_id = 1
 requests_per_second = {rate}
 """,
             "kota-contoh": f"""
@@ -173,8 +201,32 @@ base_url = "{self.open311.base_url}"
 api_key = "{OPEN311_KEY}"
 jurisdiction_id = "kota.example"
 default_service_code = "LAIN"
-location_id = "21.72"
+location_id = {LOCATION_ID}
+classification_id = 1
 requests_per_second = {rate}
 """,
         }
-        return text + "".join(sections[name] for name in self.apps)
+        return text + "".join(sections[name] + self._categories(name) for name in self.apps)
+
+    def _categories(self, app: str) -> str:
+        builtin = {
+            "tanjak": tanjak_normalize.CATEGORIES,
+            "ujar": ujar_normalize.CATEGORIES,
+            "sambat": sambat_normalize.CATEGORIES,
+            "kota-contoh": open311_normalize.CATEGORIES,
+        }[app]
+        lines = [f"\n[sources.{app}.categories]", f'"*" = {self.lapor.category_id(LAINNYA)}']
+        for local, path in builtin.items():
+            found = self._category(path)
+            if found is not None:
+                lines.append(f"{json.dumps(local)} = {found}")
+        return "\n".join(lines) + "\n"
+
+    def _category(self, path: str) -> int | None:
+        """The sandbox's id of a topic path: the whole path, else its topic."""
+        for candidate in (path, path.split("/", 1)[0]):
+            try:
+                return self.lapor.category_id(candidate)
+            except KeyError:
+                continue
+        return None

@@ -5,7 +5,8 @@ fresh sandboxes each time:
 
 * **bare** — a loop with plain httpx and no state: read Tanjak's feed page by
   page (keyset on ``diperbarui_pada``, 100 a page), ``POST`` each aduan to
-  LAPOR, ``PATCH`` its tracking id back. The physical limit of this wire for
+  LAPOR, ``GET`` the new complaint by id (lapor.md: the read, not the create's
+  answer, gives its fields), ``PATCH`` its tracking id back. The physical limit of this wire for
   this work: nothing is written down, nothing can be recovered.
 * **bridge** — one real source pass (``Engine.sync_source``) over the same
   records: normalizing, planning, the intent committed before each create,
@@ -45,6 +46,7 @@ import httpx
 
 from adapters import registry
 from adapters.lapor.sandbox import LaporSandbox
+from adapters.lapor.topics import category_tree
 from adapters.local.tanjak.sandbox import TanjakSandbox
 from adapters.sandboxes import SECRETS, TANJAK_KEY, TPI
 from bridge import logs
@@ -56,6 +58,9 @@ DEFAULT_N = 20_000
 GOAL = 0.8
 PAGE = 100
 RATE = 1_000_000  # requests a second: far above the wire, so the limiter never waits
+USER_ID = 100001
+#: TOPIK LAINNYA in the sandbox's topic tree (its ids are fixed): the "*" of the config
+LAINNYA = category_tree().resolve("TOPIK LAINNYA")
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ requests_per_second = {RATE}
 [lapor.accounts.tanjungpinang]
 api_secret = "{secret}"
 token = "{token}"
+user_id = {USER_ID}
 institution = "{TPI}"
 
 [sources.tanjak]
@@ -87,9 +93,13 @@ kind = "tanjak"
 account = "tanjungpinang"
 base_url = "{wire.tanjak_url}"
 api_key = "{TANJAK_KEY}"
-location_id = "21.72"
+location_id = 34
+classification_id = 1
 requests_per_second = {RATE}
 page_size = {PAGE}
+
+[sources.tanjak.categories]
+"*" = {LAINNYA}
 """
 
 
@@ -99,7 +109,7 @@ page_size = {PAGE}
 def _serve(n: int, seed: int, conn: Connection) -> None:
     """Start LAPOR and Tanjak, file ``n`` aduan over the last 30 days, then answer commands."""
     lapor = LaporSandbox(seed=seed)
-    lapor.add_account(*SECRETS["tanjungpinang"], TPI)
+    lapor.add_account(*SECRETS["tanjungpinang"], TPI, user_id=USER_ID)
     tanjak = TanjakSandbox(api_key=TANJAK_KEY, seed=seed)
     rng = random.Random(seed)
     now = tanjak.now()
@@ -155,29 +165,25 @@ class Sandboxes:
 
 
 def create_body(aduan: dict[str, Any]) -> dict[str, Any]:
-    """What an integration posts for one aduan: LAPOR's fields, the two tags."""
+    """What an integration posts for one aduan (lapor.md v2, the evidenced fields): the
+    marker first in the content, the two tags, nothing identifying the reporter."""
     text = str(aduan["isi"])
     title = str(aduan["judul"] or text)[:150].ljust(10, ".")
-    body: dict[str, Any] = {
+    marker = f"[ext-tanjak-{aduan['id']}]"
+    return {
         "title": title,
-        "content": text[:5000].ljust(20, "."),
+        "content": f"{marker}\n{text[: 5000 - len(marker) - 1]}".ljust(20, "."),
         "classification_id": 1,
-        "category_id": 99,
+        "category_id": LAINNYA,
         "disposition_id": 5101,
-        "location_id": "21.72",
+        "location_id": 34,
         "channel": 13,
-        "is_anonymous": int(bool(aduan["anonim"])),
-        "is_secret": int(bool(aduan["rahasia"])),
+        "user_id": USER_ID,
+        "is_anonymous": bool(aduan["anonim"]),
+        "is_secret": bool(aduan["rahasia"]),
         "tags_raw": f"#tanjak #ext-tanjak-{aduan['id']}",
-        "attachments": "[]",
+        "attachments": False,
     }
-    pelapor = aduan["pelapor"]
-    if pelapor and not aduan["anonim"]:
-        body["reporter"] = {"name": pelapor["nama"], "phone": pelapor["hp"], "nik": pelapor["nik"]}
-    lokasi = aduan["lokasi"]
-    if lokasi:
-        body.update(latitude=lokasi["lat"], longitude=lokasi["lng"], address=lokasi.get("alamat"))
-    return body
 
 
 def bare(wire: Wire) -> int:
@@ -206,6 +212,8 @@ def bare(wire: Wire) -> int:
                 made = lapor.post("/complaints/complaint", json=create_body(aduan))
                 made.raise_for_status()
                 national_id = made.json()["results"]["complaint"]["id"]
+                # lapor.md: the read by id, not the create's answer, gives its fields
+                lapor.get(f"/complaints/{national_id}/complaint").raise_for_status()
                 linked = tanjak.patch(
                     f"/api/aduan/{aduan['id']}", json={"lapor_id": f"#{national_id}"}
                 )

@@ -87,7 +87,7 @@ def _mappings(n: int, rng: random.Random) -> Iterator[tuple[Any, ...]]:
             synced,
             synced,
             f"{i:032x}",
-            "LINGKUNGAN HIDUP DAN KEHUTANAN/SAMPAH",
+            "LINGKUNGAN HIDUP DAN KEHUTANAN/PENGELOLAAN SAMPAH",
             rng.choice(AGENCIES),
             int(rng.random() < 0.05),
             int(rng.random() < 0.2),

@@ -63,12 +63,16 @@ class Daemon:
         interval: float,
         http_listen: str = "",
         metrics: Metrics | None = None,
+        scan_limit: int = 500,
+        poll_budget: int = 200,
     ) -> None:
         self.database = database
         self.sources = dict(sources)
         self.nationals = dict(nationals)
         self.homes = dict(homes)
         self.interval = interval
+        self.scan_limit = scan_limit
+        self.poll_budget = poll_budget
         self.http_listen = http_listen
         self.metrics = metrics or Metrics()
         self.stop = threading.Event()
@@ -88,6 +92,12 @@ class Daemon:
         store = Store(self.database)
         try:
             passes = store.passes()
+            # records in doubt do not make the service unhealthy (its passes run); they
+            # are for the operator: status, indoubt list, /metrics and these details
+            in_doubt = {
+                w.name: n for w in self.workers if w.kind == "source"
+                for n in [store.counts(w.name)["in_doubt"]] if n
+            }  # fmt: skip
         finally:
             store.close()
         now = utcnow()
@@ -97,7 +107,7 @@ class Daemon:
             finished = row.get("finished_at")
             if not finished or now - parse_rfc3339(finished) > timedelta(seconds=3 * self.interval):
                 stale.append(f"{worker.kind}:{worker.name}")
-        return not stale, {"stale": stale}
+        return not stale, {"stale": stale, "in_doubt": in_doubt}
 
     # the loop ---------------------------------------------------------------
     def run(self) -> int:
@@ -154,6 +164,8 @@ class Daemon:
             homes=self.homes,
             should_stop=should_stop,
             poll_floor=timedelta(seconds=self.interval),
+            scan_limit=self.scan_limit,
+            poll_budget=self.poll_budget,
         )
         try:
             while not self.stop.is_set():

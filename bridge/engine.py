@@ -1,10 +1,14 @@
 """The executor: one pass over each source, performing what :func:`bridge.plan.plan` decides.
 
 Crash safety, in order: the create intent (frozen body + tag) is committed
-before the POST; the mapping after the answer; the cursor after every record
-of its page is committed. An intent left without an answer (lost answer,
-crash, outage) is resolved at the start of the next pass by a tag search
-before anything is posted again.
+before the POST, and marked sent (with the time until which LAPOR may still
+apply it) just before it; the mapping after the answer; the cursor after
+every record of its page is committed. A create whose answer was lost (a
+timeout, a dropped connection, a crash) is **in doubt**: it is never posted
+again without positive evidence that LAPOR does not have it (lapor.md,
+Recovery) — a tag search with the ``tag_search`` capability, else a scan of
+the ids between the account's neighbouring answered creates for its marker,
+else an operator's decision (``lapor-bridge indoubt resolve``).
 """
 
 from __future__ import annotations
@@ -44,8 +48,11 @@ from bridge.twoway import PairReport, TwoWay
 
 log = get_logger("bridge.engine")
 
-#: how many times one pass re-tries a create whose answer was lost
-LOST_ANSWER_ROUNDS = 3
+#: creates in a row whose answers are lost before a pass stops (LAPOR is in trouble: more
+#: posts would only leave more records in doubt)
+LOST_IN_A_ROW = 3
+#: how many scanned ids' markers are remembered between passes (contents do not change)
+SCAN_MEMORY = 20_000
 WRITE_BACK_BATCH = 100  # tracking ids written back per commit
 #: errors that fail a pass (retried as a whole later), never a record's quarantine
 PASS_FAILURES = (
@@ -72,6 +79,7 @@ class SourceReport:
     updated: int = 0
     quarantined: int = 0
     recovered: int = 0
+    in_doubt: int = 0
     pair: PairReport = field(default_factory=PairReport)
     error: str | None = None
 
@@ -115,15 +123,25 @@ class Engine:
         crash_hook: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
         poll_floor: timedelta = timedelta(minutes=1),
+        scan_limit: int = 500,
+        poll_budget: int = 200,
     ) -> None:
-        """``homes`` maps each account to the source its inbox complaints go to."""
+        """``homes`` maps each account to the source its inbox complaints go to;
+        ``scan_limit`` is the widest bracket of ids read to settle a create in doubt, and
+        ``poll_budget`` the reads a pass may spend following complaints by id."""
         self.store = store
         self.sources = dict(sources)
         self.nationals = dict(nationals)
         self.homes = dict(homes or {})
         self._crash = crash_hook or (lambda point: None)
         self._should_stop = should_stop
-        self.twoway = TwoWay(store, self.sources, self.nationals, self._crash, poll_floor)
+        self.twoway = TwoWay(
+            store, self.sources, self.nationals, self._crash, poll_floor, poll_budget
+        )
+        self.scan_limit = scan_limit
+        self._scanned: dict[int, tuple[str, ...]] = {}  # id → markers, of scans so far
+        self._settled: set[int] = set()  # create intents looked into in this source pass
+        self._lost_in_a_row = 0
         self.dedupe = DedupeIndex(store.db)
         # sources whose state this process trusts for creates: it listed LAPOR for them in
         # a new database, or completed a pass (see _discover); others look before posting
@@ -201,7 +219,10 @@ class Engine:
         return report
 
     def _source_pass(self, source: LocalSource, national: National, report: SourceReport) -> None:
-        self._discover(source, national)
+        self._settled.clear()
+        self._lost_in_a_row = 0
+        if "tag_search" in national.capabilities:
+            self._discover(source, national)
         self._recover_in_doubt(source, national, report)
         self.write_back_pending(source)
         self.twoway.flush_to_national(source, national, None, report.pair)
@@ -215,6 +236,12 @@ class Engine:
                 with self.store.atomic():
                     self.store.set_cursor(cursor_name, page.cursor)
             self.store.commit_held()  # the page's work, with its cursor
+        if report.created and report.in_doubt:
+            # creates answered in this pass may bound the scan of one in doubt: look again
+            # now rather than a poll interval later (scanned ids are remembered)
+            report.in_doubt = 0
+            self._settled.clear()
+            self._recover_in_doubt(source, national, report)
         # tracking ids go back after the read: a write moves the record in most apps'
         # feeds, and moving records under a reader makes pages shift
         self.write_back_pending(source)
@@ -310,12 +337,13 @@ class Engine:
                 origin="local",
                 account=source.account,
                 status=converge(
-                    complaint.status, target.status, national_origin=False
+                    complaint.status, target.status or Status.SUBMITTED, national_origin=False
                 ).target.value,
                 local_status=complaint.local_status,
                 local_canonical=complaint.status.value,
-                national_canonical=target.status.value,
+                national_canonical=(target.status or Status.SUBMITTED).value,
                 national_status=target.status_code,
+                national_status_name=target.status_name,
                 local_updated_at=summary["updated_at"],
                 fingerprint=summary["fingerprint"],
                 category=complaint.category,
@@ -469,6 +497,8 @@ class Engine:
             return
         if self._merge_if_duplicate(source, complaint, report):
             return
+        if self._known_on_lapor(source, national, complaint, tags[1], report):
+            return
         try:
             ids = self._upload(national, complaint, self._photos(source, complaint))
             request = national.prepare_create(complaint, tags, ids)
@@ -478,7 +508,12 @@ class Engine:
         payload = {"tag": request.tag, "body": dict(request.body), "summary": _summary(complaint)}
         with self.store.atomic(durable=True):
             intent_id = self.store.add_intent(
-                "create", source.name, complaint.local_id, payload, tag=request.tag
+                "create",
+                source.name,
+                complaint.local_id,
+                payload,
+                tag=request.tag,
+                account=source.account,
             )
             self.store.event("create_intent", source.name, complaint.local_id, tag=request.tag)
             if request.category_fallback is not None:
@@ -487,21 +522,27 @@ class Engine:
                     "category_fallback",
                     source.name,
                     complaint.local_id,
-                    category=complaint.category,
+                    category=complaint.local_category or complaint.category,
                     sent_as=request.category_fallback,
                 )
         self._crash("intent_committed")
-        self._post_or_find(
-            source,
-            national,
-            intent_id,
-            complaint.local_id,
-            payload,
-            report,
-            search_first=source.name not in self._trusted,
-            raw=raw.payload,
-            complaint=complaint,
-        )
+        intent = self.store.pending_intent(source.name, complaint.local_id, "create")
+        assert intent is not None and intent["id"] == intent_id
+        self._settle(source, national, intent, report, raw=raw.payload, complaint=complaint)
+
+    def _known_on_lapor(
+        self,
+        source: LocalSource,
+        national: National,
+        complaint: Complaint,
+        tag: str,
+        report: SourceReport,
+    ) -> bool:
+        """With tag search, a source this process does not trust yet (a database restored
+        from a backup may lack what was created since) looks each create up first."""
+        if "tag_search" not in national.capabilities or source.name in self._trusted:
+            return False
+        return self._adopt(source, national, complaint, tag, report)
 
     def _adopt(
         self,
@@ -526,8 +567,9 @@ class Engine:
             self.store.event("adopted", source.name, complaint.local_id, ticket.id, tag=tag)
         report.recovered += 1
         self._commit_created(
-            source, intent_id, complaint.local_id, summary, ticket, report, complaint
-        )
+            source, intent_id, complaint.local_id, summary, ticket, report, complaint,
+            answered=False,
+        )  # fmt: skip
         return True
 
     def _merge_if_duplicate(
@@ -589,15 +631,7 @@ class Engine:
         for intent in self.store.pending_intents(source.name, "create"):
             if self._should_stop():
                 raise Unavailable("stopping: interrupted by a signal")
-            self._post_or_find(
-                source,
-                national,
-                intent["id"],
-                intent["local_id"],
-                intent["payload"],
-                report,
-                search_first=True,
-            )
+            self._settle(source, national, intent, report)
             self._catch_up(source, national, intent["local_id"], report)
 
     def _catch_up(
@@ -626,71 +660,221 @@ class Engine:
     ) -> None:
         intent = self.store.pending_intent(source.name, local_id, "create")
         if intent is not None:
-            self._post_or_find(
-                source,
-                national,
-                intent["id"],
-                local_id,
-                intent["payload"],
-                report,
-                search_first=True,
-            )
+            self._settle(source, national, intent, report)
 
-    def _post_or_find(
+    def _settle(
         self,
         source: LocalSource,
         national: National,
-        intent_id: int,
-        local_id: str,
-        payload: dict[str, Any],
+        intent: Mapping[str, Any],
         report: SourceReport,
         *,
-        search_first: bool = False,
         raw: Mapping[str, Any] | None = None,
         complaint: Complaint | None = None,
     ) -> None:
-        """Post a create, or find the one a lost answer left behind. Never posts blind twice."""
-        request = CreateRequest(tag=payload["tag"], body=payload["body"])
-        ticket: NationalTicket | None = None
-        for round_ in range(LOST_ANSWER_ROUNDS):
-            if search_first or round_ > 0:
-                found = national.find_by_tag(request.tag)
+        """A pending create: posted when it was never sent, or when evidence (or an
+        operator) says LAPOR does not have it; mapped when evidence finds it; else left
+        in doubt. Looked into once a pass."""
+        if intent["id"] in self._settled:
+            return
+        self._settled.add(intent["id"])
+        if intent["attempts"] == 0:  # committed, never sent: nothing to look for
+            self._post(source, national, intent, report, raw=raw, complaint=complaint)
+            return
+        decision = intent.get("decision") or ""
+        if decision.startswith("tracking:"):
+            self._operator_found(source, national, intent, int(decision.split(":", 1)[1]), report)
+            return
+        if decision == "not_created":
+            self._post(source, national, intent, report, raw=raw, complaint=complaint)
+            return
+        found = self._evidence(source, national, intent)
+        if isinstance(found, NationalTicket):
+            report.recovered += 1
+            with self.store.atomic():
+                self.store.event(
+                    "create_found", source.name, intent["local_id"], found.id,
+                    marker=intent["payload"]["tag"],
+                )  # fmt: skip
+            self._crash("create_found")
+            self._commit_created(
+                source, intent["id"], intent["local_id"], intent["payload"]["summary"], found,
+                report, complaint, answered=False,
+            )  # fmt: skip
+        elif found is None:
+            self._post(source, national, intent, report, raw=raw, complaint=complaint)
+        else:
+            report.in_doubt += 1
+
+    def _evidence(
+        self, source: LocalSource, national: National, intent: Mapping[str, Any]
+    ) -> NationalTicket | str | None:
+        """lapor.md, Recovery: the complaint when found; ``None`` when the evidence is that
+        LAPOR does not have it; else why nothing is known (the record stays in doubt)."""
+        tag = str(intent["payload"]["tag"])
+        tried: list[str] = []
+        if "tag_search" in national.capabilities:
+            try:
+                found = national.find_by_tag(tag)
+            except (Unavailable, Rejected) as exc:
+                tried.append(f"tag search failed ({exc})")
+            else:
                 if found:
                     ticket = min(found, key=lambda t: t.id)
                     if len(found) > 1:
-                        self.store.event(
-                            "duplicates_on_lapor",
-                            source.name,
-                            local_id,
-                            ids=[t.id for t in found],
+                        with self.store.atomic():
+                            self.store.event(
+                                "duplicates_on_lapor",
+                                source.name,
+                                intent["local_id"],
+                                ids=[t.id for t in found],
+                            )
+                    return ticket
+                self._noted(intent, "tag search: complete, none carries the tag")
+                return None
+        outcome = self._scan(national, intent, tag)
+        if isinstance(outcome, NationalTicket):
+            return outcome
+        self._noted(intent, "; ".join([*tried, outcome]))
+        return None if outcome.startswith("scan ") else outcome
+
+    def _scan(
+        self, national: National, intent: Mapping[str, Any], tag: str
+    ) -> NationalTicket | str:
+        """The bracket scan: read every id between the account's neighbouring answered
+        creates for the marker. A ticket when found; ``"scan …"`` when every id was read
+        without it (evidence of absence); any other text says why it is not conclusive."""
+        account = str(intent["account"] or "")
+        lower, upper = self.store.create_bracket(account, intent["sent_at"], intent["deadline"])
+        if lower is None:
+            return "no scan: no create of this account answered before it was sent"
+        if upper is None:
+            return f"no scan: no create of this account sent after {intent['deadline']} yet"
+        width = upper - lower - 1
+        if width > self.scan_limit:
+            return (
+                f"no scan: the bracket #{lower}–#{upper} holds {width} ids, over"
+                f" [lapor] scan_limit ({self.scan_limit}): left to the operator"
+            )
+        for national_id in range(lower + 1, upper):
+            markers = self._scanned.get(national_id)
+            if markers is None:
+                try:
+                    ticket = national.get(national_id)
+                except Rejected as exc:
+                    if exc.status != 403:
+                        return (
+                            f"no conclusion: the scan #{lower}–#{upper} stopped at"
+                            f" #{national_id} (HTTP {exc.status})"
                         )
-                    report.recovered += 1
-                    break
-            try:
-                ticket = national.create(request)
-                break
-            except Ambiguous as exc:
-                with self.store.atomic():
-                    self.store.note_attempt(intent_id, str(exc))
-                log.warning("create_answer_lost", source=source.name, local_id=local_id)
-            except Rejected as exc:
-                with self.store.atomic():
-                    self.store.finish_intent(intent_id, "failed", exc.message)
-                    self.store.event(
-                        "create_rejected",
-                        source.name,
-                        local_id,
-                        status=exc.status,
-                        message=exc.message,
+                    ticket = None  # not this account's to see: not its complaint either
+                except Unavailable as exc:
+                    return (
+                        f"no conclusion: the scan #{lower}–#{upper} stopped at #{national_id}"
+                        f" ({exc})"
                     )
-                kept = raw if raw is not None else payload["summary"]
-                self._quarantine(source.name, local_id, kept, exc.message, report)
-                return
+                if ticket is not None and tag in (*ticket.markers, *ticket.tags):
+                    return ticket
+                markers = ticket.markers if ticket is not None else ()
+                if len(self._scanned) >= SCAN_MEMORY:
+                    self._scanned.pop(next(iter(self._scanned)))
+                self._scanned[national_id] = markers
+            if tag in markers:
+                found = national.get(national_id)
+                if found is not None:
+                    return found
+        return f"scan #{lower + 1}–#{upper - 1}: {max(width, 0)} ids read, none carries the marker"
+
+    def _noted(self, intent: Mapping[str, Any], evidence: str) -> None:
+        with self.store.atomic():
+            self.store.note_evidence(intent["id"], evidence)
+            self.store.event(
+                "indoubt_checked", intent["source"], intent["local_id"], evidence=evidence
+            )
+
+    def _operator_found(
+        self,
+        source: LocalSource,
+        national: National,
+        intent: Mapping[str, Any],
+        national_id: int,
+        report: SourceReport,
+    ) -> None:
+        """An operator found the complaint on LAPOR (``indoubt resolve --tracking``)."""
+        ticket = national.get(national_id)
         if ticket is None:
-            raise Unavailable("LAPOR lost the answer to a create several times; left in doubt")
+            with self.store.atomic():
+                self.store.decide(intent["id"], None)
+                self.store.event(
+                    "indoubt_decision_void",
+                    source.name,
+                    intent["local_id"],
+                    national_id,
+                    reason="LAPOR does not know that complaint",
+                )
+            report.in_doubt += 1
+            return
+        report.recovered += 1
+        with self.store.atomic():
+            self.store.event(
+                "create_found", source.name, intent["local_id"], ticket.id, by="operator"
+            )
+        self._commit_created(
+            source, intent["id"], intent["local_id"], intent["payload"]["summary"], ticket,
+            report, None, answered=False,
+        )  # fmt: skip
+
+    def _post(
+        self,
+        source: LocalSource,
+        national: National,
+        intent: Mapping[str, Any],
+        report: SourceReport,
+        *,
+        raw: Mapping[str, Any] | None = None,
+        complaint: Complaint | None = None,
+    ) -> None:
+        """Post a create, marked sent first (durably): from then on it may exist on LAPOR."""
+        payload = intent["payload"]
+        local_id = intent["local_id"]
+        request = CreateRequest(tag=payload["tag"], body=payload["body"])
+        with self.store.atomic(durable=True):
+            self.store.create_sending(
+                intent["id"], source.account, timedelta(seconds=national.create_timeout)
+            )
+        self._crash("create_sending")
+        try:
+            ticket = national.create(request)
+        except Ambiguous as exc:
+            with self.store.atomic():
+                self.store.create_lost(intent["id"], str(exc))
+                self.store.event("create_in_doubt", source.name, local_id, reason=str(exc))
+            log.warning("create_answer_lost", source=source.name, local_id=local_id)
+            report.in_doubt += 1
+            self._lost_in_a_row += 1
+            if self._lost_in_a_row >= LOST_IN_A_ROW:
+                raise Unavailable(
+                    f"LAPOR lost the answers of {LOST_IN_A_ROW} creates in a row; they are in"
+                    " doubt, and the pass stops"
+                ) from None
+            return
+        except Rejected as exc:
+            with self.store.atomic():
+                self.store.finish_intent(intent["id"], "failed", exc.message)
+                self.store.event(
+                    "create_rejected",
+                    source.name,
+                    local_id,
+                    status=exc.status,
+                    message=exc.message,
+                )
+            kept = raw if raw is not None else payload["summary"]
+            self._quarantine(source.name, local_id, kept, exc.message, report)
+            return
+        self._lost_in_a_row = 0
         self._crash("create_answered")
         self._commit_created(
-            source, intent_id, local_id, payload["summary"], ticket, report, complaint
+            source, intent["id"], local_id, payload["summary"], ticket, report, complaint
         )
 
     def _commit_created(
@@ -702,20 +886,28 @@ class Engine:
         ticket: NationalTicket,
         report: SourceReport,
         complaint: Complaint | None,
+        *,
+        answered: bool = True,
     ) -> None:
+        """Map the record to its complaint; ``answered`` when LAPOR's answer to this very
+        create gave the id (a bound for later scans)."""
         with self.store.atomic():
+            if answered:
+                self.store.create_answered(intent_id, ticket.id)
+            self.store.scrub_intent(intent_id)
             self.store.insert_mapping(
                 source=source.name,
                 local_id=local_id,
                 national_id=ticket.id,
                 origin="local",
                 account=source.account,
-                national_canonical=ticket.status.value,
+                national_canonical=ticket.floor_status.value,
                 national_updated_at=ticket.updated_at.isoformat(),
                 local_canonical=summary["status"],
-                status=_converged(summary["status"], ticket.status).value,
+                status=_converged(summary["status"], ticket.floor_status).value,
                 local_status=summary["local_status"],
                 national_status=ticket.status_code,
+                national_status_name=ticket.status_name,
                 local_updated_at=summary["updated_at"],
                 fingerprint=summary["fingerprint"],
                 category=summary["category"],
@@ -729,7 +921,8 @@ class Engine:
             self.store.event("created", source.name, local_id, ticket.id, tag=ticket.tags)
             if complaint is not None:
                 self.dedupe.add(complaint, ticket.id)
-        report.created += 1
+        if answered:
+            report.created += 1  # one found by evidence counts as recovered (by the caller)
         log.info("created", source=source.name, local_id=local_id, tracking_id=ticket.tracking_id)
 
     # link, record, write back ---------------------------------------------
@@ -762,11 +955,12 @@ class Engine:
                 duplicate_of=duplicate_of,
                 origin="local",
                 account=source.account,
-                national_canonical=ticket.status.value,
+                national_canonical=ticket.floor_status.value,
                 local_canonical=summary["status"],
-                status=_converged(summary["status"], ticket.status).value,
+                status=_converged(summary["status"], ticket.floor_status).value,
                 local_status=complaint.local_status,
                 national_status=ticket.status_code,
+                national_status_name=ticket.status_name,
                 local_updated_at=summary["updated_at"],
                 national_updated_at=ticket.updated_at.isoformat(),
                 fingerprint=summary["fingerprint"],

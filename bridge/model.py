@@ -120,20 +120,32 @@ class Complaint(_Frozen):
 
 
 class NationalTicket(_Frozen):
-    """What the bridge keeps of a LAPOR complaint."""
+    """What the bridge keeps of a LAPOR complaint.
+
+    ``status`` is ``None`` when LAPOR shows a status name the bridge does not know: it
+    moves nothing and is reported (lapor.md); ``status_name`` is LAPOR's words.
+    """
 
     id: int
-    status_code: int
-    status: Status
+    status_code: int | None
+    status: Status | None
+    status_name: str | None = None
     disposition_id: int | None = None
     disposition_name: str | None = None
     tags: tuple[str, ...] = ()
+    #: the ``[ext-…]`` markers its content carries (lapor.md, Recovery)
+    markers: tuple[str, ...] = ()
     created_at: UtcDatetime
     updated_at: UtcDatetime
 
     @property
     def tracking_id(self) -> str:
         return f"#{self.id}"
+
+    @property
+    def floor_status(self) -> Status:
+        """The status to record when nothing better is known: an unknown name is no move."""
+        return self.status or Status.SUBMITTED
 
 
 class NationalComplaint(_Frozen):
@@ -146,8 +158,9 @@ class NationalComplaint(_Frozen):
     title: str
     content: str
     category: str  # LAPOR path, "TOPIC" or "TOPIC/SUBTOPIC"
-    status: Status
-    status_code: int
+    status: Status | None  # None: a status name the bridge does not know (moves nothing)
+    status_code: int | None
+    status_name: str | None = None
     anonymous: bool = False
     confidential: bool = False
     reporter: Reporter | None = None
@@ -156,6 +169,7 @@ class NationalComplaint(_Frozen):
     disposition_name: str | None = None
     archive_reason: str | None = None
     tags: tuple[str, ...] = ()
+    markers: tuple[str, ...] = ()  # the ``[ext-…]`` markers its content carries
     created_at: UtcDatetime
     updated_at: UtcDatetime
 

@@ -134,9 +134,17 @@ class CreateRequest:
 
 
 class National(Protocol):
-    """LAPOR-SP4N through one agency's integration account."""
+    """LAPOR-SP4N through one agency's integration account.
+
+    ``capabilities`` are lapor.md's modelled endpoints and fields the deployment
+    configured (``tag_search``, ``inbox``, ``categories``, ``mark_completed``,
+    ``reporter``); the core never calls one that is not there.
+    """
 
     account: str
+    capabilities: frozenset[str]
+    #: seconds a create may take to answer; LAPOR may apply it until then (Recovery)
+    create_timeout: float
 
     def check(self) -> None:
         """Reach LAPOR with the account's credentials and resolve its institution."""
@@ -156,28 +164,36 @@ class National(Protocol):
         """Post the create; raises ``Ambiguous`` when the answer was lost."""
         ...
 
-    def find_by_tag(self, tag: str) -> list[NationalTicket]: ...
-
-    def tagged(self, tag: str) -> Iterator[list[NationalTicket]]:
-        """Every complaint this account created with ``tag``, a page at a time."""
+    def find_by_tag(self, tag: str) -> list[NationalTicket]:
+        """Capability ``tag_search``: complaints this account created with ``tag``."""
         ...
 
-    def get(self, national_id: int) -> NationalTicket | None: ...
+    def tagged(self, tag: str) -> Iterator[list[NationalTicket]]:
+        """Capability ``tag_search``: every complaint with ``tag``, a page at a time."""
+        ...
+
+    def get(self, national_id: int) -> NationalTicket | None:
+        """One complaint by id; ``None`` when LAPOR does not know it (``Rejected`` 403 when
+        the account may not see it)."""
+        ...
 
     def complaint(self, national_id: int) -> NationalComplaint | None:
         """One complaint with what the home app needs, or ``None`` when LAPOR does not know it."""
         ...
 
     def inbox(self, updated_from: datetime) -> Iterator[list[NationalComplaint]]:
-        """Complaints disposed to the account's agency changed since ``updated_from``, by page."""
+        """Capability ``inbox``: complaints disposed to the account's agency changed since
+        ``updated_from``, by page."""
         ...
 
     def follow_ups(self, national_id: int) -> list[FollowUp]:
-        """Every follow-up, oldest first; ``author`` is ``admin``, ``instansi`` or ``pelapor``."""
+        """Every follow-up, oldest first, disposition events left out; ``author`` is
+        ``instansi`` (this account's institution), ``admin`` (another) or ``pelapor``."""
         ...
 
-    def add_follow_up(self, national_id: int, content: str, mark_completed: bool) -> str:
-        """Post a follow-up as the account's agency; its id. Not idempotent."""
+    def add_follow_up(self, national_id: int, content: str, done: bool) -> str | None:
+        """Post a follow-up as the account's agency (the ``done`` template when ``done``);
+        its id when LAPOR's answer shows one. Not idempotent."""
         ...
 
     def reject(self, national_id: int, reason: str) -> None:

@@ -143,8 +143,14 @@ class Metrics:
         self.quarantined = Gauge(
             "lapor_bridge_quarantined", "Records in quarantine", ["source"], registry=r
         )
+        # bridge.md: "the number of records in doubt per source"; set from Store.counts
+        # after each pass of the source, the same count as status and indoubt list
         self.in_doubt = Gauge(
-            "lapor_bridge_in_doubt", "Creates whose answer is not known yet", ["source"], registry=r
+            "lapor_bridge_in_doubt",
+            "Records in doubt: creates and follow-ups sent to LAPOR, and imports into the"
+            " app, whose answer was lost",
+            ["source"],
+            registry=r,
         )
         self.backlog = Gauge(
             "lapor_bridge_pending", "Writes waiting to be carried across", ["source"], registry=r
@@ -158,7 +164,8 @@ class HealthServer:
     """``/healthz`` and ``/metrics`` on a loopback address, in a background thread.
 
     ``/healthz`` answers exactly ``200 {"status": "ok"}`` (bridge.md) when ``health()`` says
-    healthy, else ``503`` with the details ``health()`` gives.
+    healthy, else ``503`` with the details ``health()`` gives; ``/healthz?details`` adds
+    the details to either answer.
     """
 
     def __init__(
@@ -196,12 +203,17 @@ def _handler(
             return
 
         def do_GET(self) -> None:
-            if self.path.split("?")[0] == "/healthz":
+            path, _, query = self.path.partition("?")
+            if path == "/healthz":
                 ok, detail = health()
-                # bridge.md fixes the healthy answer exactly; only a 503 says why
-                answer = {"status": "ok"} if ok else {"status": "degraded", **detail}
+                # bridge.md fixes the healthy answer exactly; a 503 says why, and so does
+                # /healthz?details (records in doubt, stale workers) whatever the status
+                wanted = "details" in query.split("&")
+                answer = {"status": "ok"} if ok else {"status": "degraded"}
+                if wanted or not ok:
+                    answer.update(detail)
                 self._answer(200 if ok else 503, json.dumps(answer).encode(), "application/json")
-            elif self.path.split("?")[0] == "/metrics":
+            elif path == "/metrics":
                 self._answer(200, metrics.render(), CONTENT_TYPE_LATEST)
             else:
                 self._answer(404, b'{"status": "not found"}', "application/json")

@@ -11,9 +11,17 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -72,18 +80,45 @@ class BridgeSection(_Section):
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
 
 
+#: lapor.md's capabilities: modelled endpoints and fields a deployment turns on only after
+#: the LAPOR team confirms them; none configured is the evidenced profile
+CAPABILITIES = ("tag_search", "inbox", "categories", "mark_completed", "reporter")
+Capability = Literal["tag_search", "inbox", "categories", "mark_completed", "reporter"]
+#: an HTTP header name (RFC 9110 token)
+_HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+
+
 class AccountSection(_Section):
     api_secret: SecretStr
     token: SecretStr
+    user_id: int = Field(gt=0)  # the integration user's LAPOR id
     institution: str = Field(min_length=1)
     home_source: str | None = None
 
 
+class TemplatesSection(_Section):
+    """``template_code`` of each kind of follow-up the bridge posts (``/masters/templates``)."""
+
+    reply: str = Field(default="reply", min_length=1)
+    done: str = Field(default="done", min_length=1)
+
+
 class LaporSection(_Section):
     base_url: str = Field(pattern=r"^https?://")
+    auth_header: str = Field(default="Authorization", pattern=_HEADER_NAME)
+    capabilities: list[Capability] = Field(default_factory=list)
     requests_per_second: float = Field(default=5.0, gt=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
+    create_timeout_seconds: float = Field(default=120.0, gt=0)
+    #: the widest bracket of ids read to settle a create whose answer was lost
+    scan_limit: int = Field(default=500, ge=0)
+    #: requests a pass may spend reading the bridge's complaints by id (without an inbox)
+    poll_budget: int = Field(default=200, ge=1)
+    templates: TemplatesSection = Field(default_factory=TemplatesSection)
     accounts: dict[str, AccountSection] = Field(min_length=1)
+
+    def has(self, capability: str) -> bool:
+        return capability in self.capabilities
 
 
 class SourceSection(_Section):
@@ -94,12 +129,27 @@ class SourceSection(_Section):
     kind: str
     account: str
     base_url: str = Field(pattern=r"^https?://")
-    # lapor.md: the region code of the city ("21.72"), the only form LAPOR accepts
-    location_id: str = Field(pattern=r"^\d{2}\.\d{2}$")
-    categories: dict[str, str] = Field(default_factory=dict)
+    # lapor.md: LAPOR's own integer region id, not a region code like "21.72"
+    location_id: int = Field(gt=0)
+    channel: int = Field(default=13, gt=0)
+    classification_id: int = Field(gt=0)
+    #: app category → LAPOR category id, or (capability "categories") a name path
+    categories: dict[str, int | str] = Field(default_factory=dict)
+    #: send the reporter's name, phone and e-mail to LAPOR (never the NIK); off by default
+    send_reporter: bool = False
     requests_per_second: float = Field(default=10.0, gt=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
     page_size: int = Field(default=100, gt=0)
+
+    @field_validator("location_id", mode="before")
+    @classmethod
+    def _not_a_region_code(cls, value: Any) -> Any:
+        if isinstance(value, str) and "." in value:
+            raise ValueError(
+                f"LAPOR's own integer region id is needed, not a region code like {value!r}"
+                " (lapor.md: location_id)"
+            )
+        return value
 
 
 def _secret_forms(key: str) -> tuple[str, str] | None:
@@ -177,6 +227,7 @@ class Settings(BaseSettings):
                 raise _KeyError(
                     f"sources.{name}.account", f"no [lapor.accounts.{source.account}] section"
                 )
+            _check_categories(name, source, self.lapor)
         for name, account in self.lapor.accounts.items():
             if account.home_source is not None and account.home_source not in self.sources:
                 raise _KeyError(
@@ -184,6 +235,28 @@ class Settings(BaseSettings):
                     f"no [sources.{account.home_source}] section",
                 )
         return self
+
+
+def _check_categories(name: str, source: SourceSection, lapor: LaporSection) -> None:
+    """bridge.md: ids always; name paths only with ``categories``, and ``"*"`` required
+    without it (nothing else could give an unmapped category an id)."""
+    key = f"sources.{name}.categories"
+    named = sorted(k for k, v in source.categories.items() if isinstance(v, str))
+    if named and not lapor.has("categories"):
+        raise _KeyError(
+            f"{key}.{named[0]}",
+            "a LAPOR category name needs the 'categories' capability; give the category id"
+            " (an integer from LAPOR's admin screens)",
+        )
+    if not lapor.has("categories") and "*" not in source.categories:
+        raise _KeyError(
+            key,
+            'give "*" = <id>: the LAPOR category id for every app category not mapped'
+            " (without the 'categories' capability nothing can name one)",
+        )
+    for local, value in source.categories.items():
+        if isinstance(value, int) and value <= 0:
+            raise _KeyError(f"{key}.{local}", "a LAPOR category id is a positive integer")
 
 
 class _KeyError(ValueError):
@@ -230,11 +303,16 @@ def _config_error(exc: ValidationError, prefix: str = "") -> ConfigError:
 
 
 M = TypeVar("M", bound=BaseModel)
+#: a source's keys that only the LAPOR side reads
+_LAPOR_SIDE = {"kind", "channel", "classification_id", "send_reporter"}
 
 
 def adapter_config(model: type[M], name: str, section: SourceSection) -> M:
     """Validate a source section with its adapter's model (which may add keys)."""
-    data = {**section.model_dump(exclude={"kind"}), **(section.model_extra or {})}
+    data = {**section.model_dump(exclude=_LAPOR_SIDE), **(section.model_extra or {})}
+    # the app's own category names map to LAPOR topic names (its built-in map overridden);
+    # ids and "*" are for LAPOR alone (adapters.lapor)
+    data["categories"] = {k: v for k, v in section.categories.items() if isinstance(v, str)}
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -11,7 +11,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -247,6 +247,29 @@ def m005_dedupe_text_as_written(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_creates_in_doubt(db: Database) -> None:
+    db.executescript(
+        """
+        -- lapor.md, Recovery: when each create was sent, until when LAPOR may still apply
+        -- it, when it was answered (and with which id: national_id), what evidence was
+        -- sought for one in doubt, and what an operator decided
+        ALTER TABLE intents ADD COLUMN sent_at TEXT;
+        ALTER TABLE intents ADD COLUMN deadline TEXT;
+        ALTER TABLE intents ADD COLUMN answered_at TEXT;
+        ALTER TABLE intents ADD COLUMN evidence TEXT;
+        ALTER TABLE intents ADD COLUMN decision TEXT;
+        CREATE INDEX intents_answered ON intents (account, kind, answered_at);
+        -- a pending create of an earlier version may have been sent: in doubt, not unsent
+        UPDATE intents SET attempts = MAX(attempts, 1), sent_at = created_at,
+            deadline = updated_at
+            WHERE kind = 'create' AND state = 'pending';
+        ALTER TABLE followups ADD COLUMN decision TEXT;
+        ALTER TABLE mappings ADD COLUMN national_status_name TEXT;
+        """
+    )
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -254,6 +277,12 @@ def now_iso() -> str:
 #: an import intent that was posted (attempted) and holds neither an answer nor a
 #: queued server's token: whether the app made the record is not known
 IMPORT_IN_DOUBT = "kind = 'import' AND attempts > 0 AND json_extract(payload, '$.token') IS NULL"
+#: a follow-up posted to LAPOR whose answer was lost (or whose post a crash cut short),
+#: until the complaint's follow-ups are read with or without it
+FOLLOWUP_IN_DOUBT = (
+    "state = 'pending' AND direction = 'to_national' AND attempts > 0"
+    " AND (last_error IS NULL OR last_error LIKE 'answer lost%')"
+)
 
 
 class Store:
@@ -523,6 +552,97 @@ class Store:
             (state, error, now_iso(), intent_id),
         )
 
+    def create_sending(self, intent_id: int, account: str, timeout: timedelta) -> None:
+        """A create about to be posted: from now it may be applied, until ``deadline``."""
+        now = datetime.now(UTC)
+        self.db.execute(
+            "UPDATE intents SET attempts = attempts + 1, account = ?, sent_at = ?, deadline = ?,"
+            " decision = CASE WHEN decision = 'not_created' THEN NULL ELSE decision END,"
+            " updated_at = ? WHERE id = ?",
+            (account, now.isoformat(timespec="microseconds"),
+             (now + timeout).isoformat(timespec="microseconds"), now_iso(), intent_id),
+        )  # fmt: skip
+
+    def create_lost(self, intent_id: int, error: str) -> None:
+        """A create's answer was lost: in doubt; LAPOR may apply it until the later of its
+        deadline and now (a gateway's 504 may come while LAPOR still works on it)."""
+        stamp = now_iso()
+        self.db.execute(
+            "UPDATE intents SET last_error = ?, deadline = MAX(COALESCE(deadline, ?), ?),"
+            " updated_at = ? WHERE id = ?",
+            (error, stamp, stamp, stamp, intent_id),
+        )
+
+    def create_answered(self, intent_id: int, national_id: int) -> None:
+        """LAPOR answered this create with ``national_id``: a bound for later scans."""
+        self.db.execute(
+            "UPDATE intents SET national_id = ?, answered_at = ? WHERE id = ?",
+            (national_id, now_iso(), intent_id),
+        )
+
+    def create_bracket(
+        self, account: str, sent_at: str, deadline: str
+    ) -> tuple[int | None, int | None]:
+        """lapor.md's bracket: the largest id this account got from a create answered before
+        ``sent_at``, and the smallest from a create sent after ``deadline``."""
+        lower = self._scalar(
+            "SELECT MAX(national_id) FROM intents WHERE account = ? AND kind = 'create'"
+            " AND answered_at IS NOT NULL AND answered_at < ? AND national_id IS NOT NULL",
+            (account, sent_at),
+        )
+        upper = self._scalar(
+            "SELECT MIN(national_id) FROM intents WHERE account = ? AND kind = 'create'"
+            " AND answered_at IS NOT NULL AND sent_at > ? AND national_id IS NOT NULL",
+            (account, deadline),
+        )
+        return (
+            int(lower) if lower is not None else None,
+            int(upper) if upper is not None else None,
+        )
+
+    def note_evidence(self, intent_id: int, evidence: str) -> None:
+        self.db.execute(
+            "UPDATE intents SET evidence = ?, updated_at = ? WHERE id = ?",
+            (evidence, now_iso(), intent_id),
+        )
+
+    def decide(self, intent_id: int, decision: str | None) -> None:
+        self.db.execute("UPDATE intents SET decision = ? WHERE id = ?", (decision, intent_id))
+
+    def scrub_intent(self, intent_id: int) -> None:
+        """Drop the reporter's identity from a finished create's frozen body: kept only as
+        long as it is needed (until LAPOR has the complaint)."""
+        self.db.execute(
+            "UPDATE intents SET payload = json_remove(payload, '$.body.reporter',"
+            " '$.body.nameUser', '$.body.phoneUser', '$.body.emailUser') WHERE id = ?",
+            (intent_id,),
+        )
+
+    def in_doubt(self, source: str | None = None) -> list[dict[str, Any]]:
+        """Creates sent whose answer was lost, and follow-ups likewise (bridge.md, indoubt)."""
+        where = " AND source = ?" if source is not None else ""
+        params: tuple[Any, ...] = (source,) if source is not None else ()
+        creates = self._all(
+            "SELECT id, source, local_id, account, tag, attempts, sent_at, deadline, last_error,"
+            " evidence, decision, created_at FROM intents WHERE kind = 'create'"
+            f" AND state = 'pending' AND attempts > 0{where} ORDER BY id",
+            params,
+        )
+        followups = self._all(
+            "SELECT id, source, local_id, national_id, kind, attempts, last_error, decision,"
+            f" created_at, updated_at FROM followups WHERE {FOLLOWUP_IN_DOUBT}{where} ORDER BY id",
+            params,
+        )
+        return [{"type": "create", **row} for row in creates] + [
+            {"type": "followup", **row} for row in followups
+        ]
+
+    def followup_row(self, row_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM followups WHERE id = ?", (row_id,))
+
+    def decide_followup(self, row_id: int, decision: str | None) -> None:
+        self.db.execute("UPDATE followups SET decision = ? WHERE id = ?", (decision, row_id))
+
     def answered_with_tokens(self, source: str) -> bool:
         """Whether the app has ever answered an import with a token (it queues its creates)."""
         row = self.db.execute(
@@ -698,6 +818,19 @@ class Store:
         ).fetchall()
         return {str(r[0]) for r in rows}
 
+    def followups_sent_like(self, national_id: int, content: str, before_row: int) -> int:
+        """Rows of the same words sent to this complaint before ``before_row``, done without
+        a known remote id."""
+        return int(
+            self._scalar(
+                "SELECT COUNT(*) FROM followups WHERE national_id = ? AND direction ="
+                " 'to_national' AND state = 'done' AND remote_id IS NULL AND content = ?"
+                " AND id < ?",
+                (national_id, content, before_row),
+            )
+            or 0
+        )
+
     def pending_followups(
         self, direction: str, source: str | None = None, local_id: str | None = None
     ) -> list[dict[str, Any]]:
@@ -789,9 +922,13 @@ class Store:
             )
             + count(
                 "SELECT COUNT(*) FROM intents WHERE source = ? AND state = 'pending'"
-                f" AND kind != 'create' AND NOT ({IMPORT_IN_DOUBT})"
+                f" AND (kind = 'create' AND attempts = 0"
+                f" OR kind != 'create' AND NOT ({IMPORT_IN_DOUBT}))"
             )
-            + count("SELECT COUNT(*) FROM followups WHERE source = ? AND state = 'pending'"),
+            + count(
+                "SELECT COUNT(*) FROM followups WHERE source = ? AND state = 'pending'"
+                f" AND NOT ({FOLLOWUP_IN_DOUBT})"
+            ),
             "quarantined": count(
                 "SELECT COUNT(*) FROM quarantine WHERE source = ? AND state = 'open'"
             ),
@@ -800,6 +937,7 @@ class Store:
             ),
             "in_doubt": count(
                 "SELECT COUNT(*) FROM intents WHERE source = ? AND state = 'pending'"
-                f" AND (kind = 'create' OR {IMPORT_IN_DOUBT})"
-            ),
+                f" AND ((kind = 'create' AND attempts > 0) OR {IMPORT_IN_DOUBT})"
+            )
+            + count(f"SELECT COUNT(*) FROM followups WHERE source = ? AND {FOLLOWUP_IN_DOUBT}"),
         }

@@ -52,8 +52,18 @@ def compose_title(title: str | None, content: str, fallback: str) -> str:
     return _cut(title, TITLE_MAX)
 
 
-def compose_content(content: str, context: list[str], where: str) -> str:
-    """The citizen's text: completed with context when too short, cut with a note when too long."""
+def compose_content(content: str, context: list[str], where: str, marker: str = "") -> str:
+    """The citizen's text: completed with context when too short, cut with a note when too long.
+
+    ``marker`` (the bridge's ``[ext-…]``) is the first line, and counts within the limits.
+    """
+    if marker:
+        rest = compose_content(content, context, where)
+        room = CONTENT_MAX - len(marker) - 1
+        if len(rest) > room:
+            note = f"\n\n[Teks dipotong; teks lengkap di {where}]"
+            rest = _cut(clean(content), room - len(note)) + note
+        return f"{marker}\n{rest}"
     body = clean(content)
     if len(body) < CONTENT_MIN:
         extra = "\n".join(line for line in context if line)

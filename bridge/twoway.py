@@ -82,12 +82,15 @@ class TwoWay:
         nationals: Mapping[str, National],
         crash: Callable[[str], None],
         poll_floor: timedelta = timedelta(minutes=1),
+        poll_budget: int = 2 * POLL_BATCH,
     ) -> None:
         self.store = store
         self.sources = sources
         self.nationals = nationals
         self._crash = crash
         self.poll_floor = poll_floor
+        # a poll reads the complaint and its follow-ups: two requests (more on long lists)
+        self.poll_batch = max(1, poll_budget // 2)
 
     # local → national --------------------------------------------------------
     def local_changed(
@@ -176,16 +179,23 @@ class TwoWay:
         self, national: National, row: Mapping[str, Any], report: PairReport
     ) -> None:
         national_id = int(row["national_id"])
+        decision = row.get("decision")
+        if decision == "posted":  # an operator found it on LAPOR (indoubt resolve --posted)
+            self._done(row, None, report, "to_national")
+            return
         # looked for first, every time: an earlier attempt's answer may have been lost, or
-        # the database that knew of the post restored from before it (one read a post)
-        if row["kind"] != "reject":
-            found = self._find_national_followup(national, national_id, row["content"])
+        # the database that knew of the post restored from before it (one read a post);
+        # an operator's --not-posted stands for that read
+        if row["kind"] != "reject" and decision != "not_posted":
+            found = self._find_national_followup(national, national_id, row)
             if found is not None:
                 self._done(row, found, report, "to_national")
                 return
         with self.store.atomic(durable=True):
             self.store.followup_attempt(row["id"], None)  # attempted: look before posting again
+            self.store.decide_followup(row["id"], None)
         self._crash("followup_intent")
+        remote: str | None
         try:
             if row["kind"] == "reject":
                 national.reject(national_id, row["content"])
@@ -215,7 +225,8 @@ class TwoWay:
             return
         self._crash("followup_posted")
         self._done(row, remote, report, "to_national")
-        if row["kind"] == "complete":
+        if row["kind"] == "complete" and "mark_completed" in national.capabilities:
+            # without the capability LAPOR closes on its own, later: it is read then
             with self.store.atomic():
                 self.store.update_mapping(
                     row["source"],
@@ -231,18 +242,26 @@ class TwoWay:
         return mapping is not None and mapping["national_canonical"] in closed
 
     def _find_national_followup(
-        self, national: National, national_id: int, content: str
+        self, national: National, national_id: int, row: Mapping[str, Any]
     ) -> str | None:
+        """This row's follow-up on LAPOR, if it is there: one from this institution with
+        the same words that no other row of the same words accounts for (LAPOR's answer
+        need not give an id, and a city may say the same thing twice)."""
+        wanted = fold(row["content"])
         claimed = self.store.followup_remote_ids(national_id)
-        wanted = fold(content)
-        for item in national.follow_ups(national_id):
-            mine = item.author == "instansi" and item.id not in claimed
-            if mine and fold(item.content) == wanted:
-                return item.id
-        return None
+        mine = [
+            item
+            for item in national.follow_ups(national_id)
+            if item.author == "instansi" and fold(item.content) == wanted
+        ]
+        unclaimed = [item for item in mine if item.id not in claimed]
+        sent_before = self.store.followups_sent_like(national_id, row["content"], row["id"])
+        # rows of the same words already done without a known id account for the oldest
+        spare = unclaimed[sent_before:]
+        return spare[0].id if spare else None
 
     def _done(
-        self, row: Mapping[str, Any], remote: str, report: PairReport, direction: str
+        self, row: Mapping[str, Any], remote: str | None, report: PairReport, direction: str
     ) -> None:
         with self.store.atomic():
             self.store.finish_followup(row["id"], remote_id=remote)
@@ -290,6 +309,19 @@ class TwoWay:
         national = self.nationals.get(mapping["account"] or "")
         if source is None or national is None:
             return
+        if complaint.status is None:
+            # an unknown status name moves nothing, and is reported (lapor.md)
+            kept = Status(mapping["national_canonical"] or Status.SUBMITTED.value)
+            if mapping.get("national_status_name") != complaint.status_name:
+                with self.store.atomic():
+                    self.store.event(
+                        "unknown_status_name",
+                        mapping["source"],
+                        mapping["local_id"],
+                        complaint.id,
+                        name=complaint.status_name,
+                    )
+            complaint = complaint.model_copy(update={"status": kept})
         seen = mapping["national_updated_at"]
         if seen and complaint.updated_at < parse_rfc3339(seen):
             self.store.event(
@@ -319,7 +351,7 @@ class TwoWay:
                     author=NATIONAL_AUTHORS[item.author],
                     content=item.content,
                 )
-            if complaint.status_code == 90 and complaint.archive_reason:
+            if complaint.status == Status.REJECTED and complaint.archive_reason:
                 copied = self.store.followup_texts(source.name, local_id, "to_local")
                 texts = {i.content.strip() for i in fresh} | copied
                 if complaint.archive_reason.strip() not in texts:
@@ -336,8 +368,9 @@ class TwoWay:
                     )
         self.flush_to_local(source, local_id, report)
         local_status = Status(mapping["local_canonical"] or Status.SUBMITTED.value)
+        national_status = complaint.status or Status.SUBMITTED
         moves = converge(
-            local_status, complaint.status, national_origin=mapping["origin"] == "national"
+            local_status, national_status, national_origin=mapping["origin"] == "national"
         )
         if moves.to_local is not None and not moves.conflict:
             source.set_status(local_id, moves.to_local)
@@ -353,22 +386,24 @@ class TwoWay:
                 )
             local_status = moves.to_local
         with self.store.atomic():
-            if mapping["national_canonical"] != complaint.status.value:
+            if mapping["national_canonical"] != national_status.value:
                 self.store.event(
                     "national_status_moved",
                     source.name,
                     local_id,
                     complaint.id,
                     old=mapping["national_canonical"],
-                    new=complaint.status.value,
+                    new=national_status.value,
                     code=complaint.status_code,
+                    name=complaint.status_name,
                 )
-            self._note_status(mapping, local_status, complaint.status, moves.conflict, report)
+            self._note_status(mapping, local_status, national_status, moves.conflict, report)
             self.store.update_mapping(
                 source.name,
                 local_id,
                 national_status=complaint.status_code,
-                national_canonical=complaint.status.value,
+                national_status_name=complaint.status_name,
+                national_canonical=national_status.value,
                 national_updated_at=complaint.updated_at.isoformat(),
                 local_canonical=local_status.value,
                 status=moves.target.value,
@@ -456,6 +491,13 @@ class TwoWay:
         national = self.nationals[name]
         if home is not None:
             self._resolve_imports(name, home, report)
+        if "inbox" in national.capabilities:
+            self._read_inbox(name, national, home, report)
+        self._poll(name, national, report)
+
+    def _read_inbox(
+        self, name: str, national: National, home: LocalSource | None, report: PairReport
+    ) -> None:
         cursor_name = f"account:{name}"
         stored = self.store.cursor(cursor_name)
         since = parse_rfc3339(stored) if stored else INBOX_EPOCH
@@ -466,7 +508,6 @@ class TwoWay:
                 last = max(c.updated_at for c in page)
                 with self.store.atomic():
                     self.store.set_cursor(cursor_name, last.isoformat())
-        self._poll(name, national, report)
 
     def _inbox_item(
         self,
@@ -487,9 +528,9 @@ class TwoWay:
                     )
                 self.national_changed(mapping, complaint, report)
             return
-        own = [t for t in complaint.tags if t.startswith("ext-")]
+        own = sorted({t for t in (*complaint.tags, *complaint.markers) if t.startswith("ext-")})
         if own:
-            # the bridge made it (its tag says so) but holds no mapping: never import it as new
+            # the bridge made it (its marker says so) but holds no mapping: never import it
             with self.store.atomic():
                 self.store.event("own_complaint_unmapped", None, None, complaint.id, tags=own)
             return
@@ -568,10 +609,11 @@ class TwoWay:
                 national_id=complaint.id,
                 origin="national",
                 account=account,
-                status=complaint.status.value,
+                status=(complaint.status or Status.SUBMITTED).value,
                 local_status=None,
                 national_status=complaint.status_code,
-                national_canonical=complaint.status.value,
+                national_status_name=complaint.status_name,
+                national_canonical=(complaint.status or Status.SUBMITTED).value,
                 local_canonical=Status.SUBMITTED.value,
                 national_updated_at=None,
                 category=complaint.category,
@@ -625,7 +667,7 @@ class TwoWay:
         """Complaints outside the inbox (not yet verified, or disposed elsewhere), by schedule."""
         names = [s.name for s in self.sources.values() if s.account == account]
         now = utcnow()
-        for mapping in self.store.due_for_polling(names, now.isoformat(), POLL_BATCH):
+        for mapping in self.store.due_for_polling(names, now.isoformat(), self.poll_batch):
             complaint = national.complaint(int(mapping["national_id"]))
             report.polled += 1
             if complaint is None:

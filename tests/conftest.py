@@ -23,3 +23,14 @@ def world(tmp_path: Path) -> Iterator[World]:
         yield w
     finally:
         w.stop()
+
+
+@pytest.fixture
+def inbox_world(tmp_path: Path) -> Iterator[World]:
+    """A world whose LAPOR account has the (modelled) inbox: complaints filed on LAPOR
+    reach the home app."""
+    w = World(tmp_path, capabilities=("inbox",))
+    try:
+        yield w
+    finally:
+        w.stop()

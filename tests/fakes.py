@@ -30,8 +30,10 @@ class Crash(BaseException):
 
 class FakeNational:
     account = "acct"
+    create_timeout = 0.0
 
-    def __init__(self) -> None:
+    def __init__(self, capabilities: frozenset[str] = frozenset()) -> None:
+        self.capabilities = capabilities
         self.complaints: dict[int, dict[str, Any]] = {}
         self.next_id = 1000
         #: consumed one per create: "ok", "lost" (applied, answer lost), "down", "crash"
@@ -54,6 +56,7 @@ class FakeNational:
             status_code=10,
             status=Status.SUBMITTED,
             tags=tuple(item["tags"]),
+            markers=tuple(item["tags"][-1:]),
             created_at=T0,
             updated_at=T0,
         )
@@ -72,6 +75,11 @@ class FakeNational:
         return self._ticket(item)
 
     def find_by_tag(self, tag: str) -> list[NationalTicket]:
+        assert "tag_search" in self.capabilities, "tag search is a capability"
+        return self.carrying(tag)
+
+    def carrying(self, tag: str) -> list[NationalTicket]:
+        """What an operator finds on LAPOR's site for a record (any profile)."""
         return [self._ticket(c) for c in self.complaints.values() if tag in c["tags"]]
 
     def tagged(self, tag: str) -> Iterator[list[NationalTicket]]:
@@ -103,7 +111,7 @@ class FakeNational:
     def inbox(self, updated_from: datetime) -> Iterator[list[NationalComplaint]]:
         return iter(())  # nothing is disposed to this fake account
 
-    def add_follow_up(self, national_id: int, content: str, mark_completed: bool) -> str:
+    def add_follow_up(self, national_id: int, content: str, done: bool) -> str | None:
         raise Rejected(403, "not disposed to this agency")
 
     def reject(self, national_id: int, reason: str) -> None:

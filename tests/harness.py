@@ -18,6 +18,7 @@ from bridge.store import Store
 
 LAPOR_SECRET = "sandbox-secret-tpi"
 LAPOR_TOKEN = "{6f1c2a9e-1b7d-4c1e-9d51-2b1f0c7e8a11}"
+LAPOR_USER = 100001
 TANJAK_KEY = "tanjak-test-key"
 FAST = RetryPolicy(attempts=6, initial=0.01, maximum=0.05)
 
@@ -38,7 +39,7 @@ def sync_once(
             store,
             sources,
             nationals,
-            homes=registry.homes(settings),
+            **registry.engine_options(settings),
             crash_hook=crash_hook,
             poll_floor=timedelta(0),
         )
@@ -48,7 +49,36 @@ def sync_once(
         registry.close_all(sources, nationals)
 
 
-def config_text(lapor_url: str, tanjak_url: str, database: Path) -> str:
+def operator_resolves(lapor: LaporSandbox, database: Path) -> int:
+    """What an operator does with ``indoubt list`` and lapor.go.id: each create in doubt is
+    looked for on LAPOR by its marker, then resolved ``--tracking`` or ``--not-created``
+    (recorded for the next pass). Returns how many were resolved."""
+    store = Store(database)
+    try:
+        doubts = [d for d in store.in_doubt() if d["type"] == "create"]
+        with store.atomic():
+            for doubt in doubts:
+                found = lapor.complaint_by_marker(f"[{doubt['tag']}]")
+                decision = f"tracking:{min(c['id'] for c in found)}" if found else "not_created"
+                store.decide(doubt["id"], decision)
+                store.event("indoubt_decision", doubt["source"], doubt["local_id"],
+                            decision=decision, by="test")  # fmt: skip
+        return len(doubts)
+    finally:
+        store.close()
+
+
+def config_text(
+    lapor_url: str,
+    tanjak_url: str,
+    database: Path,
+    *,
+    lainnya: int,
+    capabilities: tuple[str, ...] = (),
+    create_timeout: float = 5.0,
+) -> str:
+    """The world's configuration; ``lainnya`` is the sandbox's id of TOPIK LAINNYA."""
+    listed = ", ".join(f'"{c}"' for c in capabilities)
     return f"""
 [bridge]
 database = "{database}"
@@ -60,10 +90,13 @@ log_level = "warning"
 [lapor]
 base_url = "{lapor_url}"
 requests_per_second = 1000
+create_timeout_seconds = {create_timeout}
+capabilities = [{listed}]
 
 [lapor.accounts.tanjungpinang]
 api_secret = "{LAPOR_SECRET}"
 token = "{LAPOR_TOKEN}"
+user_id = {LAPOR_USER}
 institution = "Pemerintah Kota Tanjungpinang"
 home_source = "tanjak"
 
@@ -72,28 +105,45 @@ kind = "tanjak"
 account = "tanjungpinang"
 base_url = "{tanjak_url}"
 api_key = "{TANJAK_KEY}"
-location_id = "21.72"
+location_id = 34
+classification_id = 1
 requests_per_second = 1000
 page_size = 20
+
+[sources.tanjak.categories]
+"*" = {lainnya}
 """
 
 
 @dataclass
 class World:
     tmp: Path
+    capabilities: tuple[str, ...] = ()
+    #: how long LAPOR may take to answer a create (and may still apply one that timed out)
+    create_timeout: float = 5.0
     lapor: LaporSandbox = field(init=False)
     tanjak: TanjakSandbox = field(init=False)
     config_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self.lapor = LaporSandbox(max_page_size=7)
-        self.lapor.add_account(LAPOR_SECRET, LAPOR_TOKEN, "Pemerintah Kota Tanjungpinang")
+        self.lapor = LaporSandbox(max_page_size=7, capabilities=self.capabilities)
+        self.lapor.add_account(
+            LAPOR_SECRET, LAPOR_TOKEN, "Pemerintah Kota Tanjungpinang", user_id=LAPOR_USER
+        )
         self.tanjak = TanjakSandbox(api_key=TANJAK_KEY)
         self.lapor.start()
         self.tanjak.start()
         self.config_path = self.tmp / "config.toml"
         self.config_path.write_text(
-            config_text(self.lapor.url, self.tanjak.url, self.tmp / "bridge.db"), encoding="utf-8"
+            config_text(
+                self.lapor.url,
+                self.tanjak.url,
+                self.tmp / "bridge.db",
+                lainnya=self.lapor.category_id("TOPIK LAINNYA"),
+                capabilities=self.capabilities,
+                create_timeout=self.create_timeout,
+            ),
+            encoding="utf-8",
         )
 
     @property

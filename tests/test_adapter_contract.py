@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.lapor.client import AccountConfig, LaporConfig, connect
+from adapters.lapor.client import AccountConfig, LaporConfig, Route, connect
 from adapters.lapor.sandbox import LaporSandbox
 from bridge.engine import Engine, PassReport
 from bridge.model import FollowUp, NationalComplaint, Status
@@ -45,26 +45,42 @@ def _load(spec: str) -> type[Kit] | None:
 AVAILABLE = {name: kit for name, spec in KITS.items() if (kit := _load(spec)) is not None}
 
 
+#: lapor.md's two profiles: what public code shows (the default), and every capability on
+PROFILES = {
+    "evidenced": (),
+    "extended": ("tag_search", "inbox", "categories", "mark_completed", "reporter"),
+}
+
+
 class Rig:
-    def __init__(self, kit: Kit, tmp: Path) -> None:
+    def __init__(self, kit: Kit, tmp: Path, capabilities: tuple[str, ...] = ()) -> None:
         self.kit = kit
-        self.lapor = LaporSandbox(max_page_size=10)
-        self.lapor.add_account(SECRET, TOKEN, "Pemerintah Kota Tanjungpinang")
+        self.lapor = LaporSandbox(max_page_size=10, capabilities=capabilities)
+        user_id = self.lapor.add_account(SECRET, TOKEN, "Pemerintah Kota Tanjungpinang")
         self.lapor.start()
         kit.sandbox.start()
         self.db = tmp / "bridge.db"
         self.source = kit.source("city", "acct")
+        route = Route(
+            location_id=34,
+            classification_id=1,
+            categories={"*": self.lapor.category_id("TOPIK LAINNYA")},
+        )
         self.national = connect(
-            LaporConfig(base_url=self.lapor.url, requests_per_second=1000),
+            LaporConfig(
+                base_url=self.lapor.url, requests_per_second=1000, capabilities=list(capabilities)
+            ),
             {
                 "acct": AccountConfig.model_validate(
                     {
                         "api_secret": SECRET,
                         "token": TOKEN,
+                        "user_id": user_id,
                         "institution": "Pemerintah Kota Tanjungpinang",
                     }
                 )
             },
+            routes={"city": route},
             policy=FAST,
         )["acct"]
 
@@ -87,10 +103,11 @@ class Rig:
         self.lapor.stop()
 
 
-@pytest.fixture(params=sorted(AVAILABLE))
+@pytest.fixture(params=[(k, p) for k in sorted(AVAILABLE) for p in PROFILES], ids="-".join)
 def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
-    kit = AVAILABLE[request.param]()
-    r = Rig(kit, tmp_path)
+    name, profile = request.param
+    kit = AVAILABLE[name]()
+    r = Rig(kit, tmp_path, PROFILES[profile])
     try:
         yield r
     finally:
@@ -178,7 +195,7 @@ def test_create_from_national_and_find_it_again(rig: Rig) -> None:
         id=9170001,
         title="Jalan rusak parah di depan sekolah",
         content="Jalan berlubang besar di depan SD 005, membahayakan anak-anak sekolah setiap pagi.",
-        category="PEKERJAAN UMUM DAN PENATAAN RUANG/JALAN BERLUBANG",
+        category="PEKERJAAN UMUM DAN PENATAAN RUANG/INFRASTRUKTUR JALAN/JALAN BERLUBANG",
         status=Status.VERIFIED,
         status_code=30,
         created_at=utcnow(),

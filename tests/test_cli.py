@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -35,31 +36,55 @@ def test_status_json_has_the_contract_fields(world: World) -> None:
     assert state["accounts"]["tanjungpinang"]["last_pull_at"]
 
 
-def test_status_says_which_categories_lapor_does_not_have(world: World) -> None:
-    # the city maps a category to a subtopic LAPOR lacks: the complaint flows under its
-    # topic, and status says so (lapor.md) without calling the bridge degraded
-    with world.config_path.open("a", encoding="utf-8") as config:
-        config.write('\n[sources.tanjak.categories]\njalan = "PERHUBUNGAN/JEMBATAN RUSAK"\n')
+def test_status_lists_the_categories_sent_under_the_fallback_id(world: World) -> None:
+    # the evidenced profile: no category list; an app category without a configured id
+    # flows under "*", and status says so (lapor.md) without calling the bridge degraded
     aduan = world.tanjak.add_aduan(isi="Jembatan kayu di Kampung Bugis rusak.", kategori="jalan")
     assert world.sync().ok
     national = world.national_for(aduan["id"])[0]
-    assert national["category_id"] == world.lapor.category_id("PERHUBUNGAN")
+    lainnya = world.lapor.category_id("TOPIK LAINNYA")
+    assert national["category_id"] == lainnya
     code, out = _cli(world, "status", "--json")
     state = json.loads(out)
     assert code == 0 and state["healthy"] is True
-    assert state["sources"]["tanjak"]["categories_not_on_lapor"] == {
-        "PERHUBUNGAN/JEMBATAN RUSAK": "PERHUBUNGAN"
-    }
-    assert any("PERHUBUNGAN/JEMBATAN RUSAK → PERHUBUNGAN" in n for n in state["notes"])
+    assert state["sources"]["tanjak"]["categories_not_on_lapor"] == {"jalan": f'id {lainnya} ("*")'}
     code, out = _cli(world, "status")
     assert "categories not on LAPOR" in out
 
 
-def test_status_counts_an_import_whose_answer_was_lost_as_in_doubt(world: World) -> None:
+def test_status_says_which_categories_lapor_does_not_have(tmp_path: Path) -> None:
+    # with the categories capability: a name path LAPOR lacks flows under its topic
+    world = World(tmp_path, capabilities=("categories",))
+    try:
+        text = world.config_path.read_text(encoding="utf-8")
+        world.config_path.write_text(
+            text.replace(
+                "[sources.tanjak.categories]\n",
+                '[sources.tanjak.categories]\njalan = "PERHUBUNGAN/JEMBATAN RUSAK"\n',
+            ),
+            encoding="utf-8",
+        )
+        aduan = world.tanjak.add_aduan(
+            isi="Jembatan kayu di Kampung Bugis rusak.", kategori="jalan"
+        )
+        assert world.sync().ok
+        national = world.national_for(aduan["id"])[0]
+        assert national["category_id"] == world.lapor.category_id("PERHUBUNGAN")
+        code, out = _cli(world, "status", "--json")
+        state = json.loads(out)
+        assert code == 0 and state["healthy"] is True
+        assert state["sources"]["tanjak"]["categories_not_on_lapor"] == {"jalan": "PERHUBUNGAN"}
+        assert any("jalan → PERHUBUNGAN" in n for n in state["notes"])
+    finally:
+        world.stop()
+
+
+def test_status_counts_an_import_whose_answer_was_lost_as_in_doubt(inbox_world: World) -> None:
+    world = inbox_world
     world.lapor.file_complaint(
         "Lampu jalan mati di Jl. Pramuka",
         "Sudah seminggu lampu jalan mati di depan masjid, gelap dan rawan.",
-        "PERHUBUNGAN/PENERANGAN JALAN UMUM",
+        "PERHUBUNGAN/LAMPU PENERANGAN JALAN UMUM",
         "Pemerintah Kota Tanjungpinang",
     )
     world.tanjak.faults.inject("drop_after_write", method="POST", path=r"/api/aduan$")

@@ -156,6 +156,23 @@ def test_health_and_metrics_move_with_the_flow(world: World, daemon: Run) -> Non
     assert len(world.lapor.complaints()) == 1
 
 
+def test_healthz_details_and_metrics_show_a_create_in_doubt(world: World, daemon: Run) -> None:
+    assert _wait_http(daemon, "/healthz", 200).json() == {"status": "ok"}
+    world.lapor.faults.inject("drop_after_write", method="POST", path=r"/complaints/complaint$")
+    world.tanjak.add_aduan(isi="Lampu jalan mati di Jl. Pramuka sejak seminggu yang lalu.")
+    end = time.monotonic() + 15
+    while time.monotonic() < end:
+        details = daemon.get("/healthz?details").json()
+        if details.get("in_doubt"):
+            break
+        time.sleep(0.3)
+    # no earlier create bounds a scan: it waits for the operator, shown, never re-posted
+    assert details == {"status": "ok", "stale": [], "in_doubt": {"tanjak": 1}}
+    assert daemon.get("/healthz").content == b'{"status": "ok"}'  # bridge.md, exactly
+    assert 'lapor_bridge_in_doubt{source="tanjak"} 1.0' in daemon.get("/metrics").text
+    assert len(world.lapor.complaints()) == 1
+
+
 def test_health_turns_503_when_a_pass_hangs(world: World, daemon: Run) -> None:
     _wait_http(daemon, "/healthz", 200)
     world.tanjak.faults.inject("hang", method="GET", path=r"/api/aduan$", count=50, seconds=20)

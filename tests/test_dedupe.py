@@ -29,8 +29,8 @@ from bridge.store import Store, migrations
 
 PHONE = "+6281234567890"
 OTHER_PHONE = "+6285298765432"
-ROAD = "PEKERJAAN UMUM DAN PENATAAN RUANG/JALAN BERLUBANG"
-TRASH = "LINGKUNGAN HIDUP DAN KEHUTANAN/SAMPAH"
+ROAD = "PEKERJAAN UMUM DAN PENATAAN RUANG/INFRASTRUKTUR JALAN/JALAN BERLUBANG"
+TRASH = "LINGKUNGAN HIDUP DAN KEHUTANAN/PENGELOLAAN SAMPAH"
 AT = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)
 
 POTHOLE = "Jalan berlubang besar di Jl. Ganet depan SD 005, sudah banyak pengendara motor jatuh."
@@ -118,7 +118,7 @@ def test_fingerprint_is_stable_and_holds_no_text() -> None:
 
 
 def test_canonical_category_is_one_spelling() -> None:
-    assert canonical_category(" pekerjaan  umum dan penataan ruang / jalan berlubang ") == ROAD
+    assert canonical_category(" pekerjaan  umum dan penataan ruang / infrastruktur jalan / jalan berlubang ") == ROAD
 
 
 # --- the decision: what merges ------------------------------------------------------

@@ -99,7 +99,7 @@ def make_source(
             "api_key": KEY,
             "jurisdiction_id": JURISDICTION,
             "default_service_code": "LAIN",
-            "location_id": "21.72",
+            "location_id": 34,
             "requests_per_second": 1000,
             **keys,
         }
@@ -136,7 +136,7 @@ def national(id: int = 9170001, **fields: Any) -> NationalComplaint:
         "id": id,
         "title": "Jalan rusak parah di depan sekolah",
         "content": "Jalan berlubang besar di depan SD 005, membahayakan anak-anak setiap pagi.",
-        "category": "PEKERJAAN UMUM DAN PENATAAN RUANG/JALAN BERLUBANG",
+        "category": "PEKERJAAN UMUM DAN PENATAAN RUANG/INFRASTRUKTUR JALAN/JALAN BERLUBANG",
         "status": Status.VERIFIED,
         "status_code": 30,
         "created_at": utcnow(),
@@ -292,7 +292,7 @@ def test_a_minimal_request_as_the_schema_allows_normalizes() -> None:
     assert complaint.local_id == "40001"
     assert complaint.title == ""
     assert complaint.content == "Saluran air / drainase tersumbat"
-    assert complaint.category == "PEKERJAAN UMUM DAN PENATAAN RUANG/DRAINASE"
+    assert complaint.category == "PEKERJAAN UMUM DAN PENATAAN RUANG/DRAINASE (GORONG-GORONG/PARIT)"
     assert complaint.local_category == "DRAINASE"
     assert complaint.location is None and complaint.attachments == ()
     assert complaint.reporter is None and not complaint.anonymous
@@ -309,7 +309,7 @@ def test_a_request_with_neither_description_nor_service_name_is_told_by_its_code
     """request.json requires neither: what validates must sync, not be quarantined."""
     complaint = complaint_of(request(**text))
     assert complaint.content == "DRAINASE"
-    assert complaint.category == "PEKERJAAN UMUM DAN PENATAAN RUANG/DRAINASE"
+    assert complaint.category == "PEKERJAAN UMUM DAN PENATAAN RUANG/DRAINASE (GORONG-GORONG/PARIT)"
     assert complaint.national_id is None
 
 
@@ -393,7 +393,9 @@ def test_the_tracking_id_is_read_from_the_marker_or_the_link_note() -> None:
 
 
 def test_service_codes_map_both_ways() -> None:
-    overrides = {"potholes": "PEKERJAAN UMUM DAN PENATAAN RUANG/JALAN BERLUBANG"}
+    overrides = {
+        "potholes": "PEKERJAAN UMUM DAN PENATAAN RUANG/INFRASTRUKTUR JALAN/JALAN BERLUBANG"
+    }
     assert (
         complaint_of(request(description="x" * 20, service_code="potholes")).category
         == "TOPIK LAINNYA"
@@ -401,12 +403,19 @@ def test_service_codes_map_both_ways() -> None:
     payload = {"request": request(description="x" * 20, service_code="pju"), "updates": []}
     assert (
         normalize(payload, source=NAME, region="21.72").category
-        == "PERHUBUNGAN/PENERANGAN JALAN UMUM"
+        == "PERHUBUNGAN/LAMPU PENERANGAN JALAN UMUM"
     )
-    path = "PEKERJAAN UMUM DAN PENATAAN RUANG/JALAN BERLUBANG"
+    path = "PEKERJAAN UMUM DAN PENATAAN RUANG/INFRASTRUKTUR JALAN/JALAN BERLUBANG"
     assert service_code_for(path, overrides, "LAIN") == "potholes"
     assert service_code_for(path, None, "LAIN") == "JALAN"
-    assert service_code_for("LINGKUNGAN HIDUP DAN KEHUTANAN/POHON TUMBANG", None, "LAIN") == "POHON"
+    assert (
+        service_code_for(
+            "LINGKUNGAN HIDUP DAN KEHUTANAN",
+            None,
+            "LAIN",
+        )
+        == "POHON"
+    )
     assert service_code_for("LINGKUNGAN HIDUP DAN KEHUTANAN/AIR", None, "LAIN") == "SAMPAH"
     assert service_code_for("KESEHATAN", None, "OTHER") == "OTHER"
     assert service_code_for("TOPIK LAINNYA", None, "OTHER") == "OTHER"
@@ -752,7 +761,9 @@ def test_a_bare_request_syncs_instead_of_going_to_quarantine(tmp_path: Path) -> 
         assert report.ok, report
         assert (report.sources["city"].created, report.sources["city"].quarantined) == (1, 0)
         [filed] = rig.national_for(local_id)
-        assert str(filed["content"]).startswith("PJU")  # the code tells what it is about
+        marker, text = str(filed["content"]).split("\n", 1)
+        assert marker == f"[ext-city-{local_id}]"
+        assert text.startswith("PJU")  # the code tells what it is about
     finally:
         rig.close()
 
@@ -1039,11 +1050,11 @@ def test_a_request_made_from_the_lapor_inbox_is_linked_not_created_again(tmp_pat
         filed = rig.lapor.file_complaint(
             "Lampu jalan mati di Jl. Pramuka",
             "Sudah seminggu lampu penerangan jalan di Jl. Pramuka mati total, rawan kejahatan.",
-            "PERHUBUNGAN/PENERANGAN JALAN UMUM",
+            "PERHUBUNGAN/LAMPU PENERANGAN JALAN UMUM",
             "Pemerintah Kota Tanjungpinang",
         )
         created = rig.source.create(
-            national(filed["id"], category="PERHUBUNGAN/PENERANGAN JALAN UMUM")
+            national(filed["id"], category="PERHUBUNGAN/LAMPU PENERANGAN JALAN UMUM")
         )
         assert created.token is not None
         kit.sandbox.resolve_tokens()

@@ -31,7 +31,7 @@ def test_queued_create_token_is_kept_and_polled_across_restarts(
     tmp_path: Path, pending: str
 ) -> None:
     """However the city says "not yet" (the token alone, ``[]``, a 404), no pass fails."""
-    with Region(apps=("kota-contoh",)) as region:
+    with Region(apps=("kota-contoh",), capabilities=("inbox",)) as region:
         region.open311.queued = True
         region.open311.token_polls = 3  # the request exists only after three polls
         region.open311.pending_token_answer = pending
@@ -43,7 +43,7 @@ def test_queued_create_token_is_kept_and_polled_across_restarts(
         filed = region.lapor.file_complaint(
             "Jalan berlubang di depan puskesmas",
             "Lubang besar di depan puskesmas membahayakan pengendara motor pada malam hari.",
-            "PEKERJAAN UMUM DAN PENATAAN RUANG/JALAN BERLUBANG",
+            "PEKERJAAN UMUM DAN PENATAAN RUANG/INFRASTRUKTUR JALAN/JALAN BERLUBANG",
             TPI,
         )
         assert _pass(config).ok  # posts the create: the city answers with a token
@@ -67,7 +67,7 @@ def test_queued_create_token_is_kept_and_polled_across_restarts(
 def test_a_lost_token_on_a_queued_city_is_waited_for_not_posted_again(tmp_path: Path) -> None:
     """The city queues its creates; the answer to one (its token) is lost, and the
     city's worker makes the request later. Posting again meanwhile would double it."""
-    with Region(apps=("kota-contoh",)) as region:
+    with Region(apps=("kota-contoh",), capabilities=("inbox",)) as region:
         region.open311.queued = True
         region.open311.token_polls = 0  # a token resolves on its first poll
         config = tmp_path / "config.toml"
@@ -79,7 +79,7 @@ def test_a_lost_token_on_a_queued_city_is_waited_for_not_posted_again(tmp_path: 
             "Lubang besar di depan puskesmas membahayakan pengendara motor pada malam hari.",
             "Saluran air di depan pasar tersumbat sampah sehingga meluap saat hujan deras.",
         ]
-        category = "PEKERJAAN UMUM DAN PENATAAN RUANG/JALAN BERLUBANG"
+        category = "PEKERJAAN UMUM DAN PENATAAN RUANG/INFRASTRUKTUR JALAN/JALAN BERLUBANG"
         region.lapor.file_complaint("Aduan warga", texts[0], category, TPI)
         assert _pass(config).ok  # the first: a token, polled, made: the city queues
         second = region.lapor.file_complaint("Aduan warga", texts[1], category, TPI)

@@ -30,9 +30,13 @@ step = st.one_of(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(st.lists(step, min_size=1, max_size=25))
-def test_every_record_ends_mapped_exactly_once(steps: list[tuple[object, ...]]) -> None:
-    national = FakeNational()
+@given(st.lists(step, min_size=1, max_size=25), st.booleans())
+def test_every_record_ends_mapped_exactly_once(
+    steps: list[tuple[object, ...]], tag_search: bool
+) -> None:
+    """In both profiles. Without tag search a lost answer may stay in doubt (no create to
+    bound a scan): the operator, looking on LAPOR, settles those; then all are mapped."""
+    national = FakeNational(frozenset({"tag_search"}) if tag_search else frozenset())
     source = FakeSource()
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bridge.db"
@@ -66,8 +70,24 @@ def test_every_record_ends_mapped_exactly_once(steps: list[tuple[object, ...]]) 
             assert report.ok, report
         store = Store(db)
         try:
+            doubts = store.in_doubt("fake")
+            if tag_search:
+                assert doubts == []
+            for doubt in doubts:  # the operator's indoubt resolve
+                found = national.carrying(doubt["tag"])
+                decision = f"tracking:{found[0].id}" if found else "not_created"
+                with store.atomic():
+                    store.decide(doubt["id"], decision)
+        finally:
+            store.close()
+        store = Store(db)
+        report = Engine(store, {"fake": source}, {"acct": national}).sync()
+        store.close()
+        assert report.ok, report
+        store = Store(db)
+        try:
             for local_id, record in source.records.items():
-                found = national.find_by_tag(f"ext-fake-{local_id}")
+                found = national.carrying(f"ext-fake-{local_id}")
                 assert len(found) == 1, (local_id, found)
                 mapping = store.mapping("fake", local_id)
                 assert mapping is not None and mapping["national_id"] == found[0].id

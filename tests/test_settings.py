@@ -32,7 +32,13 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     registry.validate(settings)
     account = settings.lapor.accounts["tanjungpinang"]
     assert account.token.get_secret_value() == "{11111111-2222-3333-4444-555555555555}"
-    assert settings.sources["tanjak"].categories == {"perizinan": "TOPIK LAINNYA"}
+    assert settings.sources["tanjak"].categories == {"jalan": 1201, "drainase": 1202, "*": 1001}
+    assert settings.lapor.capabilities == []  # the evidenced profile is the default
+    assert (settings.lapor.auth_header, settings.lapor.create_timeout_seconds) == (
+        "Authorization",
+        120,
+    )
+    assert settings.lapor.accounts["malang"].user_id == 100002
 
 
 def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,10 +109,18 @@ def test_a_secret_and_its_file_in_one_place_is_an_error(tmp_path: Path) -> None:
         ),
         ('account = "tanjungpinang"', 'account = "nowhere"', "sources.tanjak.account"),
         ('kind = "tanjak"', 'kind = "whatsapp"', "sources.tanjak.kind"),
-        ('location_id = "21.72"', 'location_id = "Tanjungpinang"', "sources.tanjak.location_id"),
-        # lapor.md: the region code of the city, "21.72" — not a province, not a district
-        ('location_id = "21.72"', 'location_id = "21"', "sources.tanjak.location_id"),
-        ('location_id = "21.72"', 'location_id = "21.72.01"', "sources.tanjak.location_id"),
+        # lapor.md v2: LAPOR's own integer region id, not a region code like "21.72"
+        ("location_id = 34", 'location_id = "21.72"', "sources.tanjak.location_id"),
+        ("location_id = 34", 'location_id = "Tanjungpinang"', "sources.tanjak.location_id"),
+        ("location_id = 34", "location_id = 0", "sources.tanjak.location_id"),
+        ("classification_id = 1", "classification_id = 1.5", "sources.tanjak.classification_id"),
+        ("classification_id = 1  ", "# (none)  ", "sources.tanjak.classification_id"),
+        ("user_id = 100001", 'user_id = "budi"', "lapor.accounts.tanjungpinang.user_id"),
+        ("capabilities = []", 'capabilities = ["search"]', "lapor.capabilities.0"),
+        ('auth_header = "Authorization"', 'auth_header = "Bad Header"', "lapor.auth_header"),
+        # without the categories capability: ids only, and "*" required
+        ("jalan = 1201", 'jalan = "PEKERJAAN UMUM"', "sources.tanjak.categories.jalan"),
+        ('"*" = 1001', "lainnya = 1001", "sources.tanjak.categories"),
         ("page_size = 100", "page_size = 500", "sources.tanjak.page_size"),
         (
             'home_source = "tanjak"',

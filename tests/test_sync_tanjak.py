@@ -6,6 +6,9 @@ import contextlib
 import io
 import random
 import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +19,7 @@ from pydantic import SecretStr
 from adapters.local.tanjak.client import TanjakConfig, connect
 from bridge import logs
 from bridge.engine import CrashPoint
-from tests.harness import LAPOR_SECRET, LAPOR_TOKEN, TANJAK_KEY, World
+from tests.harness import LAPOR_SECRET, LAPOR_TOKEN, LAPOR_USER, TANJAK_KEY, World
 from tests.kits import FAST
 
 
@@ -60,10 +63,23 @@ def test_edited_record_is_not_recreated(world: World) -> None:
     assert len(world.national_for(aduan["id"])) == 1
 
 
+@pytest.fixture
+def tagged(tmp_path: Path) -> Iterator[World]:
+    """A LAPOR whose integration account has the (modelled) tag search."""
+    w = World(tmp_path, capabilities=("tag_search",))
+    try:
+        yield w
+    finally:
+        w.stop()
+
+
 @pytest.mark.parametrize("kind", ["500", "503", "html502", "429"])
 def test_transient_failures_are_retried(world: World, kind: str) -> None:
+    """Reads are retried whatever failed; a create only when LAPOR said it did not take it
+    (429): after a 5xx it may have, and it is in doubt (the next test)."""
     aduan = world.tanjak.add_aduan(isi="Genangan air setinggi lutut di depan SD 005 setelah hujan.")
-    world.lapor.faults.inject(kind, method="POST", path=r"/complaints/complaint$", count=2)
+    world.lapor.faults.inject(kind, method="GET", path=r"/complaints/\d+/complaint$", count=2)
+    world.lapor.faults.inject("429", method="POST", path=r"/complaints/complaint$", count=2)
     world.tanjak.faults.inject(kind, method="GET", path=r"/api/aduan$", count=1, retry_after=0)
     report = world.sync()
     assert report.ok, report
@@ -71,9 +87,24 @@ def test_transient_failures_are_retried(world: World, kind: str) -> None:
     assert world.lapor.faults.pending() == 0
 
 
-def test_lost_answer_on_create_is_recovered_by_tag(world: World) -> None:
+@pytest.mark.parametrize("kind", ["500", "503", "html502"])
+def test_a_5xx_on_a_create_leaves_it_in_doubt_until_evidence(tagged: World, kind: str) -> None:
+    world = tagged
+    aduan = world.tanjak.add_aduan(isi="Genangan air setinggi lutut di depan SD 005 setelah hujan.")
+    world.lapor.faults.inject(kind, method="POST", path=r"/complaints/complaint$")
+    first = world.sync()
+    assert first.sources["tanjak"].in_doubt == 1
+    assert world.national_for(aduan["id"]) == []  # refused before LAPOR processed it
+    second = world.sync()  # a complete search that finds none: posted again
+    assert second.ok, second
+    assert len(world.national_for(aduan["id"])) == 1
+
+
+def test_lost_answer_on_create_is_recovered_by_tag(tagged: World) -> None:
+    world = tagged
     aduan = world.tanjak.add_aduan(isi="Pohon tumbang menutup jalan di Jl. Sei Timun sejak pagi.")
     world.lapor.faults.inject("drop_after_write", method="POST", path=r"/complaints/complaint$")
+    assert world.sync().sources["tanjak"].in_doubt == 1
     report = world.sync()
     assert report.ok, report
     assert report.sources["tanjak"].recovered == 1
@@ -82,7 +113,8 @@ def test_lost_answer_on_create_is_recovered_by_tag(world: World) -> None:
 
 
 @pytest.mark.parametrize("point", ["intent_committed", "create_answered"])
-def test_crash_between_post_and_commit_leaves_one_complaint(world: World, point: str) -> None:
+def test_crash_between_post_and_commit_leaves_one_complaint(tagged: World, point: str) -> None:
+    world = tagged
     first = world.tanjak.add_aduan(isi="Jalan berlubang besar di depan pasar Bintan Centre.")
     second = world.tanjak.add_aduan(
         isi="Saluran air tersumbat sampah di Jl. Wiratno, bau menyengat."
@@ -101,6 +133,35 @@ def test_crash_between_post_and_commit_leaves_one_complaint(world: World, point:
     assert len(world.lapor.complaints()) == 2
     for aduan in (first, second):
         assert world.tanjak.aduan(aduan["id"])["lapor_id"]
+
+
+def test_a_kill_after_lapor_answered_is_settled_by_the_scan(tmp_path: Path) -> None:
+    """The evidenced profile: no search; the ids between the creates answered before and
+    sent after the one a kill cut short are read for its marker."""
+    world = World(tmp_path, create_timeout=1.0)
+    try:
+        before = world.tanjak.add_aduan(isi="Lampu jalan mati di Jl. Pramuka, gelap sejak Senin.")
+        assert world.sync().ok
+        cut = world.tanjak.add_aduan(isi="Jalan berlubang besar di depan pasar Bintan Centre.")
+
+        def crash(at: str) -> None:
+            if at == "create_answered":
+                raise CrashPoint(at)
+
+        with pytest.raises(CrashPoint):
+            world.sync(crash_hook=crash)
+        assert world.sync().sources["tanjak"].in_doubt == 1  # no create after it yet
+        time.sleep(1.2)
+        after = world.tanjak.add_aduan(isi="Saluran air tersumbat sampah di Jl. Wiratno.")
+        world.sync()
+        report = world.sync()
+        assert report.ok, report
+        for aduan in (before, cut, after):
+            assert len(world.national_for(aduan["id"])) == 1
+            assert world.tanjak.aduan(aduan["id"])["lapor_id"]
+        assert len(world.lapor.complaints()) == 3
+    finally:
+        world.stop()
 
 
 def test_422_quarantines_the_record_and_the_rest_sync(world: World) -> None:
@@ -130,7 +191,9 @@ def test_422_quarantines_the_record_and_the_rest_sync(world: World) -> None:
 def test_refused_credentials_stop_the_pass_and_quarantine_nothing(world: World) -> None:
     world.sync()
     # the account's secret is rotated on LAPOR and not yet in the bridge's config
-    world.lapor.add_account("rotated-secret", LAPOR_TOKEN, "Pemerintah Kota Tanjungpinang")
+    world.lapor.add_account(
+        "rotated-secret", LAPOR_TOKEN, "Pemerintah Kota Tanjungpinang", user_id=LAPOR_USER
+    )
     aduan = world.tanjak.add_aduan(
         isi="Lampu penerangan jalan mati di Jl. Basuki Rahmat sejak lama."
     )
@@ -143,7 +206,9 @@ def test_refused_credentials_stop_the_pass_and_quarantine_nothing(world: World) 
     assert store.quarantined("tanjak") == []
     store.close()
     # the config catches up: the record is created, once
-    world.lapor.add_account(LAPOR_SECRET, LAPOR_TOKEN, "Pemerintah Kota Tanjungpinang")
+    world.lapor.add_account(
+        LAPOR_SECRET, LAPOR_TOKEN, "Pemerintah Kota Tanjungpinang", user_id=LAPOR_USER
+    )
     assert world.sync().ok
     assert len(world.national_for(aduan["id"])) == 1
 
@@ -227,9 +292,11 @@ def test_one_pass_maps_a_crowded_second_across_many_pages(world: World) -> None:
     assert all(world.tanjak.aduan(i)["lapor_id"] for i in ids)
 
 
-def test_after_the_database_is_lost_nothing_is_created_twice(world: World) -> None:
+def test_after_the_database_is_lost_nothing_is_created_twice(tagged: World) -> None:
     """Created on LAPOR, tracking ids not yet written back, then the disk dies: the new
-    database finds those complaints by the source's tag and maps them, posting nothing."""
+    database finds those complaints by the source's tag and maps them, posting nothing
+    (capability tag_search; the evidenced profile has no way to list them: README)."""
+    world = tagged
     filed = [
         world.tanjak.add_aduan(isi=f"Drainase tersumbat di gang {n}, air meluap ke rumah warga.")
         for n in range(4)
@@ -266,9 +333,11 @@ def test_after_the_database_is_lost_nothing_is_created_twice(world: World) -> No
     assert third.ok and third.sources["tanjak"].created == 0
 
 
-def test_a_database_restored_from_a_backup_creates_nothing_twice(world: World) -> None:
+def test_a_database_restored_from_a_backup_creates_nothing_twice(tagged: World) -> None:
     """The backup predates complaints created since whose tracking ids were not written
-    back: the first pass after the restore looks each create up before posting."""
+    back: the first pass after the restore looks each create up before posting
+    (capability tag_search)."""
+    world = tagged
     first = world.tanjak.add_aduan(isi="Lampu jalan mati di Jl. Pramuka, gelap sejak Senin.")
     assert world.sync().ok
     database = world.settings.bridge.database
@@ -365,7 +434,7 @@ def test_every_time_sent_to_tanjak_is_written_in_wib(world: World) -> None:
         account="tanjungpinang",
         base_url=world.tanjak.url,
         api_key=SecretStr(TANJAK_KEY),
-        location_id="21.72",
+        location_id=34,
     )
     source = connect("tanjak", config, policy=FAST, transport=Recording())
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any
 
 from bridge.engine import CrashPoint
@@ -30,7 +31,7 @@ def _verified(world: World) -> tuple[int, int]:
 
 
 def _counts(world: World, local_id: int, national_id: int) -> tuple[int, int]:
-    return len(world.tanjak.aduan(local_id)["tanggapan"]), len(world.lapor.followups(national_id))
+    return len(world.tanjak.aduan(local_id)["tanggapan"]), len(world.lapor.followups(national_id, disposition_events=False))
 
 
 def test_admin_verify_moves_local_status(world: World) -> None:
@@ -70,7 +71,7 @@ def test_agency_followups_not_written_by_the_bridge_become_local_responses_once(
         "Sampah sudah kami angkut pagi ini.",
         "Lokasi sudah dicek ulang: bersih.",
     ]
-    assert len(world.lapor.followups(national_id)) == 3  # nothing echoed either way
+    assert len(world.lapor.followups(national_id, disposition_events=False)) == 3  # nothing echoed either way
 
 
 def test_the_city_s_response_whose_answer_was_lost_is_not_copied_back(world: World) -> None:
@@ -79,7 +80,7 @@ def test_the_city_s_response_whose_answer_was_lost_is_not_copied_back(world: Wor
     world.lapor.faults.inject("drop_after_write", method="POST", path=r"/followup/add$")
     for _ in range(3):
         world.sync()
-    assert [f["content"] for f in world.lapor.followups(national_id)] == [
+    assert [f["content"] for f in world.lapor.followups(national_id, disposition_events=False)] == [
         "Sampah sudah kami angkut pagi ini."
     ]
     assert [t["isi"] for t in world.tanjak.aduan(local_id)["tanggapan"]] == [
@@ -100,7 +101,7 @@ def test_after_the_database_is_lost_no_follow_up_is_posted_or_copied_twice(
         world.settings.bridge.database.with_name(f"bridge.db{leftover}").unlink(missing_ok=True)
     for _ in range(3):
         assert world.sync().ok
-    assert sorted(f["content"] for f in world.lapor.followups(national_id)) == [
+    assert sorted(f["content"] for f in world.lapor.followups(national_id, disposition_events=False)) == [
         "Sampah sudah kami angkut pagi ini.",
         "Tim kebersihan dijadwalkan besok.",
     ]
@@ -114,9 +115,9 @@ def test_city_response_becomes_lapor_followup_and_no_echo(world: World) -> None:
     local_id, national_id = _verified(world)
     world.tanjak.respond(local_id, "DLH", "Sampah sudah kami angkut pagi ini.")
     world.sync()
-    followups = world.lapor.followups(national_id)
+    followups = world.lapor.followups(national_id, disposition_events=False)
     assert [f["content"] for f in followups] == ["Sampah sudah kami angkut pagi ini."]
-    assert followups[0]["author_type"] == "instansi"
+    assert followups[0]["institution_from_name"] == INSTITUTION
     assert world.lapor.complaint(national_id)["status_code"] == 40
     before = _counts(world, local_id, national_id)
     for _ in range(3):
@@ -128,15 +129,25 @@ def test_response_before_verification_waits_then_goes(world: World) -> None:
     local_id, national_id = _synced(world)
     world.tanjak.respond(local_id, "DLH", "Laporan diterima, tim akan ke lokasi.")
     world.sync()
-    assert world.lapor.followups(national_id) == []  # LAPOR refuses until it is disposed to us
+    assert world.lapor.followups(national_id, disposition_events=False) == []  # LAPOR refuses until it is disposed to us
     world.lapor.verify(national_id, INSTITUTION)
     world.sync()
-    assert [f["content"] for f in world.lapor.followups(national_id)] == [
+    assert [f["content"] for f in world.lapor.followups(national_id, disposition_events=False)] == [
         "Laporan diterima, tim akan ke lokasi."
     ]
 
 
-def test_local_done_completes_lapor(world: World) -> None:
+def test_local_done_completes_lapor(tmp_path: Path) -> None:
+    """With the (modelled) mark_completed capability the done follow-up closes LAPOR's
+    complaint at once (without it, LAPOR closes later: test_lapor_profiles)."""
+    world = World(tmp_path, capabilities=("mark_completed",))
+    try:
+        _local_done_completes_lapor(world)
+    finally:
+        world.stop()
+
+
+def _local_done_completes_lapor(world: World) -> None:
     local_id, national_id = _verified(world)
     world.tanjak.respond(local_id, "DLH", "Sudah diangkut dan lokasi dibersihkan.")
     world.tanjak.set_status(local_id, "selesai")
@@ -144,7 +155,7 @@ def test_local_done_completes_lapor(world: World) -> None:
     assert world.lapor.complaint(national_id)["status_code"] == 60
     world.sync()
     assert world.tanjak.aduan(local_id)["status"] == "selesai"
-    assert len(world.lapor.followups(national_id)) == 2
+    assert len(world.lapor.followups(national_id, disposition_events=False)) == 2
 
 
 def test_lapor_archive_rejects_locally_with_reason(world: World) -> None:
@@ -158,8 +169,9 @@ def test_lapor_archive_rejects_locally_with_reason(world: World) -> None:
 
 
 def test_archive_reason_only_in_the_history_reaches_the_app_through_the_inbox(
-    world: World,
+    inbox_world: World,
 ) -> None:
+    world = inbox_world
     local_id, national_id = _synced(world)
     world.lapor.verify(national_id, INSTITUTION)  # disposed: tracked through the inbox
     assert world.sync().ok
@@ -186,11 +198,21 @@ def test_done_vs_rejected_is_a_conflict_not_overwritten(world: World) -> None:
     assert events.count("status_conflict") == 1
 
 
-def test_inbox_complaint_created_once_in_home_app(world: World) -> None:
+def test_inbox_complaint_created_once_in_home_app(tmp_path: Path) -> None:
+    """With the inbox and the category tree (both modelled), a complaint filed on LAPOR
+    is created in the home app under the app's category for its LAPOR topic."""
+    world = World(tmp_path, capabilities=("inbox", "categories"))
+    try:
+        _inbox_complaint_created_once_in_home_app(world)
+    finally:
+        world.stop()
+
+
+def _inbox_complaint_created_once_in_home_app(world: World) -> None:
     filed = world.lapor.file_complaint(
         "Lampu jalan mati di Jl. Pramuka",
         "Sudah seminggu lampu jalan mati di depan masjid, gelap dan rawan.",
-        "PERHUBUNGAN/PENERANGAN JALAN UMUM",
+        "PERHUBUNGAN/LAMPU PENERANGAN JALAN UMUM",
         INSTITUTION,
         reporter={"name": "Rahmat Hidayat", "phone": "081277712345", "email": None, "nik": None},
     )
@@ -204,13 +226,14 @@ def test_inbox_complaint_created_once_in_home_app(world: World) -> None:
     # the pair is followed from then on: the city answers, LAPOR sees it
     world.tanjak.respond(created[0]["id"], "Dishub", "Lampu sudah diganti hari ini.")
     world.sync()
-    assert [f["content"] for f in world.lapor.followups(national_id)] == [
+    assert [f["content"] for f in world.lapor.followups(national_id, disposition_events=False)] == [
         "Lampu sudah diganti hari ini."
     ]
     assert len(world.lapor.complaints()) == 1  # never pushed back as a new complaint
 
 
-def test_own_complaint_back_through_inbox_is_not_imported(world: World) -> None:
+def test_own_complaint_back_through_inbox_is_not_imported(inbox_world: World) -> None:
+    world = inbox_world
     _, national_id = _synced(world)
     world.lapor.verify(national_id, INSTITUTION)
     for _ in range(2):
@@ -231,7 +254,8 @@ def _imported_from_the_inbox(world: World) -> tuple[dict[str, Any], dict[str, An
     return filed, aduan
 
 
-def test_local_rejected_on_inbox_complaint_hands_it_back(world: World) -> None:
+def test_local_rejected_on_inbox_complaint_hands_it_back(inbox_world: World) -> None:
+    world = inbox_world
     filed, aduan = _imported_from_the_inbox(world)
     world.tanjak.respond(
         aduan["id"], "DPMPTSP", "Lokasi berada di Kabupaten Bintan, bukan kewenangan kota."
@@ -242,7 +266,8 @@ def test_local_rejected_on_inbox_complaint_hands_it_back(world: World) -> None:
     assert national["status_code"] == 10 and national["disposition_id"] is None
 
 
-def test_lost_answer_on_a_hand_back_is_done_not_held(world: World) -> None:
+def test_lost_answer_on_a_hand_back_is_done_not_held(inbox_world: World) -> None:
+    world = inbox_world
     filed, aduan = _imported_from_the_inbox(world)
     world.tanjak.set_status(aduan["id"], "ditolak")
     # handed back, the answer lost: the retry meets 403, the complaint is no longer ours
@@ -260,7 +285,7 @@ def test_lost_answer_on_followup_is_recovered_with_one_followup(world: World) ->
     world.lapor.faults.inject("drop_after_write", method="POST", path=r"/followup/add$")
     world.sync()
     world.sync()
-    contents = [f["content"] for f in world.lapor.followups(national_id)]
+    contents = [f["content"] for f in world.lapor.followups(national_id, disposition_events=False)]
     assert contents == ["Petugas kebersihan sudah dijadwalkan besok."]
 
 
@@ -275,7 +300,7 @@ def test_crash_after_followup_post_leaves_one(world: World) -> None:
     with contextlib.suppress(CrashPoint):
         world.sync(crash_hook=crash)
     world.sync()
-    assert [f["content"] for f in world.lapor.followups(national_id)] == [
+    assert [f["content"] for f in world.lapor.followups(national_id, disposition_events=False)] == [
         "Truk sampah sudah dikirim ke lokasi."
     ]
 

@@ -51,7 +51,7 @@ def _config(url: str, **overrides: Any) -> UjarConfig:
         "base_url": url,
         "client_id": CLIENT_ID,
         "client_secret": SECRET,
-        "location_id": "21.72",
+        "location_id": 34,
         "requests_per_second": 1000,
         "page_size": 20,
     }
@@ -306,7 +306,6 @@ def test_redelivered_and_twice_changed_items_come_once_per_pull(
     assert len(pages) > math.ceil(len(sandbox.change_log()) / 20)
 
 
-
 def test_a_pull_remembers_only_the_tickets_it_yielded_last(
     sandbox: UjarSandbox, source: UjarSource, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -324,6 +323,7 @@ def test_a_pull_remembers_only_the_tickets_it_yielded_last(
     assert len(seen) == 30 and list(seen)[-1] == numbers[-1]
     assert ujar_client._fresh(items[-1:], seen) == []  # a repeat of a recent one: dropped
     assert len(ujar_client._fresh(items[:1], seen)) == 1  # of a forgotten one: yielded
+
 
 def test_redelivery_and_double_changes_make_one_complaint_each_across_passes(rig: Rig) -> None:
     sandbox = _sandbox(rig)
@@ -564,7 +564,8 @@ def _section(**overrides: Any) -> SourceSection:
         "base_url": "http://127.0.0.1:8102",
         "client_id": "lapor-bridge",
         "client_secret": "s3cret",
-        "location_id": "21.72",
+        "location_id": 34,
+        "classification_id": 1,
     }
     data.update(overrides)
     return SourceSection.model_validate({k: v for k, v in data.items() if v is not None})
@@ -638,7 +639,7 @@ def test_contract_example_normalizes() -> None:
     assert complaint.local_id == "UJR-8812"
     assert complaint.title == ""
     assert complaint.content.startswith("Genangan air setinggi lutut")
-    assert complaint.category == "PEKERJAAN UMUM DAN PENATAAN RUANG/DRAINASE"
+    assert complaint.category == "PEKERJAAN UMUM DAN PENATAAN RUANG/DRAINASE (GORONG-GORONG/PARIT)"
     assert complaint.local_category == "DRN"
     assert (complaint.status, complaint.local_status) == (Status.SUBMITTED, "0")
     assert complaint.created_at == datetime(2020, 9, 28, 8, 55, tzinfo=UTC)
@@ -855,7 +856,7 @@ def test_category_fallbacks_and_overrides() -> None:
 
 
 def test_reverse_category_prefers_exact_then_bare_topic() -> None:
-    assert local_category("pekerjaan umum dan penataan ruang/jalan berlubang") == "JLN"
+    assert local_category("pekerjaan umum dan penataan ruang/infrastruktur jalan/jalan berlubang") == "JLN"
     assert local_category("PEKERJAAN UMUM DAN PENATAAN RUANG/JEMBATAN") == "KBL"
     assert local_category("PERHUBUNGAN/TERMINAL") == "PJU"
     assert local_category("KESEHATAN") == "LLN"

@@ -59,7 +59,7 @@ class Open311Kit:
             "api_key": KEY,
             "jurisdiction_id": self.sandbox.jurisdiction_id,
             "default_service_code": "LAIN",
-            "location_id": "21.72",
+            "location_id": 34,
             "requests_per_second": 1000,
             "page_size": 20,
             "max_requests": self.sandbox.max_requests,

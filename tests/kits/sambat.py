@@ -48,7 +48,7 @@ class SambatKit:
             "base_url": self.sandbox.url,
             "username": USERNAME,
             "password": PASSWORD,
-            "location_id": "35.73",
+            "location_id": 34,
             "requests_per_second": 1000,
             "page_size": 20,
         }

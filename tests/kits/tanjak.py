@@ -28,7 +28,7 @@ class TanjakKit:
             "account": account,
             "base_url": self.sandbox.url,
             "api_key": KEY,
-            "location_id": "21.72",
+            "location_id": 34,
             "requests_per_second": 1000,
             "page_size": 20,
         }

@@ -31,7 +31,7 @@ class UjarKit:
             "base_url": self.sandbox.url,
             "client_id": CLIENT_ID,
             "client_secret": SECRET,
-            "location_id": "21.72",
+            "location_id": 34,
             "requests_per_second": 1000,
             "page_size": 20,
         }

@@ -81,7 +81,7 @@ class Open311Config(BaseModel):
     api_key: SecretStr
     jurisdiction_id: str | None = None
     default_service_code: str = Field(min_length=1)
-    location_id: str
+    location_id: int  # LAPOR's region id; the LAPOR side sends it
     categories: dict[str, str] = Field(default_factory=dict)
     requests_per_second: float = Field(default=10.0, gt=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
@@ -499,7 +499,7 @@ class Open311Source:
         return normalize(
             raw.payload,
             source=self.name,
-            region=self.config.location_id,
+            region=str(self.config.location_id),
             categories=self.config.categories,
         )
 

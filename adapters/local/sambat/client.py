@@ -88,7 +88,7 @@ class SambatConfig(BaseModel):
     base_url: str
     username: str = Field(min_length=1)
     password: SecretStr
-    location_id: str
+    location_id: int  # LAPOR's region id; the LAPOR side sends it
     categories: dict[str, str] = Field(default_factory=dict)
     requests_per_second: float = Field(default=10.0, gt=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
@@ -432,7 +432,7 @@ class SambatSource:
         return normalize(
             raw.payload,
             source=self.name,
-            region=self.config.location_id,
+            region=str(self.config.location_id),
             categories=self.config.categories,
         )
 

@@ -38,11 +38,11 @@ LOCAL_STATUS = {status: name for name, status in STATUSES.items()}
 #: Sambat kategori → LAPOR topic path. Within one LAPOR topic the most general
 #: kategori comes first: the reverse map falls back on the first one of a topic.
 CATEGORIES = {
-    "Penerangan Jalan": "PERHUBUNGAN/PENERANGAN JALAN UMUM",
-    "Jalan Rusak": "PEKERJAAN UMUM DAN PENATAAN RUANG/JALAN BERLUBANG",
-    "Banjir": "PEKERJAAN UMUM DAN PENATAAN RUANG/DRAINASE",
-    "Sampah": "LINGKUNGAN HIDUP DAN KEHUTANAN/SAMPAH",
-    "Pohon Tumbang": "LINGKUNGAN HIDUP DAN KEHUTANAN/POHON TUMBANG",
+    "Penerangan Jalan": "PERHUBUNGAN/LAMPU PENERANGAN JALAN UMUM",
+    "Jalan Rusak": "PEKERJAAN UMUM DAN PENATAAN RUANG/INFRASTRUKTUR JALAN/JALAN BERLUBANG",
+    "Banjir": "PEKERJAAN UMUM DAN PENATAAN RUANG/DRAINASE (GORONG-GORONG/PARIT)",
+    "Sampah": "LINGKUNGAN HIDUP DAN KEHUTANAN/PENGELOLAAN SAMPAH",
+    "Pohon Tumbang": "LINGKUNGAN HIDUP DAN KEHUTANAN",
     "Administrasi Kependudukan": "KEPENDUDUKAN",
     "Kesehatan": "KESEHATAN",
     "Pendidikan": "PENDIDIKAN DAN KEBUDAYAAN",

@@ -30,7 +30,7 @@ class TanjakConfig(BaseModel):
     account: str
     base_url: str
     api_key: SecretStr
-    location_id: str
+    location_id: int  # LAPOR's region id; the LAPOR side sends it
     categories: dict[str, str] = Field(default_factory=dict)
     requests_per_second: float = 10.0
     timeout_seconds: float = 30.0
@@ -163,7 +163,7 @@ class TanjakSource:
         return normalize(
             raw.payload,
             source=self.name,
-            region=self.config.location_id,
+            region=str(self.config.location_id),
             categories=self.config.categories,
         )
 

@@ -62,7 +62,7 @@ class UjarConfig(BaseModel):
     base_url: str = Field(pattern=r"^https?://")
     client_id: str = Field(min_length=1)
     client_secret: SecretStr
-    location_id: str
+    location_id: int  # LAPOR's region id; the LAPOR side sends it
     categories: dict[str, str] = Field(default_factory=dict)
     requests_per_second: float = Field(default=10.0, gt=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
@@ -333,7 +333,7 @@ class UjarSource:
         return normalize(
             raw.payload,
             source=self.name,
-            region=self.config.location_id,
+            region=str(self.config.location_id),
             categories=self.config.categories,
         )
 
