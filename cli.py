@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import textwrap
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -113,6 +114,23 @@ def shown(value: object, *, redact: bool = False) -> str:
     return logs.redact_text(text) if redact else text
 
 
+def shown_block(text: str) -> str:
+    """A multi-line block (an indented JSON payload) safe on a terminal: its lines and
+    indentation kept, every other control character (C0, C1, escape sequences) and
+    bidi override removed; tabs and unusual spaces become spaces."""
+    if text.isprintable():
+        return text
+    kept: list[str] = []
+    for ch in text:
+        if ch == "\n" or ch.isprintable():
+            kept.append(ch)
+        elif ch == "\t" or unicodedata.category(ch) == "Zs":
+            kept.append(" ")
+        elif ch in "\u2028\u2029":
+            kept.append("\n")
+    return "".join(kept)
+
+
 @contextmanager
 def open_store(conf: Settings) -> Iterator[Store]:
     store = Store(conf.bridge.database)
@@ -178,14 +196,16 @@ def sync(
                 f" updated {item.updated}, quarantined {item.quarantined},"
                 f" recovered {item.recovered}"
             )
-            typer.echo(line + (f" — failed: {item.error}" if item.error else ""))
+            failed = f" — failed: {shown(item.error, redact=True)}" if item.error else ""
+            typer.echo(shown(line) + failed)
         for account in report.accounts.values():
             pair = account.pair
             line = (
                 f"{account.name}: imported {pair.imported}, responses {pair.to_local},"
                 f" statuses {pair.statuses}, polled {pair.polled}"
             )
-            typer.echo(line + (f" — failed: {account.error}" if account.error else ""))
+            failed = f" — failed: {shown(account.error, redact=True)}" if account.error else ""
+            typer.echo(shown(line) + failed)
         clean = report.ok and all(
             not (c["pending"] or c["quarantined"] or c["in_doubt"])
             for c in (store.counts(name) for name in sources)
@@ -252,13 +272,16 @@ def resync(
         with _progress(enabled=not dry_run) as advance:
             for raw in raws:
                 if dry_run:
-                    typer.echo(engine.describe(local, raw))
+                    typer.echo(shown(engine.describe(local, raw)))
                     continue
                 try:
                     engine.reconcile(local, raw, report)
                 except (Unavailable, Ambiguous, Rejected) as exc:
                     report.error = str(exc)
-                    typer.echo(f"{source}:{raw.local_id}: {exc}", err=True)
+                    typer.echo(
+                        f"{shown(source)}:{shown(raw.local_id)}: {shown(exc, redact=True)}",
+                        err=True,
+                    )
                     break
                 advance()
         if not dry_run and report.error is None:
@@ -267,7 +290,8 @@ def resync(
     registry.close_all(sources, nationals)
     if not dry_run:
         typer.echo(
-            f"{source}: seen {report.seen}, created {report.created}, linked {report.linked},"
+            f"{shown(source)}: seen {report.seen}, created {report.created},"
+            f" linked {report.linked},"
             f" updated {report.updated}, quarantined {report.quarantined},"
             f" follow-ups sent {report.pair.to_national}, responses {report.pair.to_local}"
         )
@@ -282,7 +306,10 @@ def _resync_records(
         for local_id in ids:
             raw = local.fetch(local_id)
             if raw is None:
-                typer.echo(f"{local.name}:{local_id}: the app does not know this record", err=True)
+                typer.echo(
+                    f"{shown(local.name)}:{shown(local_id)}: the app does not know this record",
+                    err=True,
+                )
                 continue
             yield raw
         return
@@ -316,9 +343,10 @@ def quarantine_list() -> None:
         typer.echo("quarantine is empty")
     for entry in entries:
         typer.echo(
-            f"{entry['id']:>5}  {entry['source']}:{entry['local_id']}  attempts {entry['attempts']}"
-            f"  first {when(entry['first_seen'])}  last {when(entry['last_seen'])}"
-            f"  {entry['reason']}"
+            f"{entry['id']:>5}  {shown(entry['source'])}:{shown(entry['local_id'])}"
+            f"  attempts {entry['attempts']}"
+            f"  first {shown(when(entry['first_seen']))}  last {shown(when(entry['last_seen']))}"
+            f"  {shown(entry['reason'])}"
         )
 
 
@@ -336,15 +364,15 @@ def quarantine_show(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> N
     conf = settings()
     with open_store(conf) as store:
         entry = _entry(store, entry_id)
-    typer.echo(f"record:   {entry['source']}:{entry['local_id']}")
-    typer.echo(f"state:    {entry['state']}")
-    typer.echo(f"reason:   {entry['reason']}")
-    typer.echo(f"seen:     first {when(entry['first_seen'])}, last {when(entry['last_seen'])}")
+    typer.echo(f"record:   {shown(entry['source'])}:{shown(entry['local_id'])}")
+    typer.echo(f"state:    {shown(entry['state'])}")
+    typer.echo(f"reason:   {shown(entry['reason'])}")
+    first, last = shown(when(entry["first_seen"])), shown(when(entry["last_seen"]))
+    typer.echo(f"seen:     first {first}, last {last}")
     typer.echo(f"attempts: {entry['attempts']}")
     typer.echo("raw payload (personal data masked):")
-    typer.echo(
-        json.dumps(logs.redact_value(json.loads(entry["raw"])), indent=2, ensure_ascii=False)
-    )
+    payload = logs.redact_value(json.loads(entry["raw"]))
+    typer.echo(shown_block(json.dumps(payload, indent=2, ensure_ascii=False)))
 
 
 @quarantine_app.command("retry")
@@ -371,14 +399,14 @@ def quarantine_retry(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> 
             engine.write_back_pending(local)
         except (Unavailable, Ambiguous, Rejected) as exc:
             # the record stays where it was; the command itself has done its job
-            typer.echo(f"retry failed: {exc}", err=True)
+            typer.echo(f"retry failed: {shown(exc, redact=True)}", err=True)
         finally:
             registry.close_all(sources, nationals)
         still = store.quarantine_entry(entry_id)
     if still is not None and still["state"] == "open":
-        typer.echo(f"still quarantined: {still['reason']}")
+        typer.echo(f"still quarantined: {shown(still['reason'])}")
         return
-    typer.echo(f"{entry['source']}:{entry['local_id']}: processed, out of quarantine")
+    typer.echo(f"{shown(entry['source'])}:{shown(entry['local_id'])}: processed, out of quarantine")
 
 
 @quarantine_app.command("drop")
@@ -390,7 +418,7 @@ def quarantine_drop(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> N
         with store.atomic():
             store.release_quarantine(entry["source"], entry["local_id"], "dropped")
             store.event("quarantine_dropped", entry["source"], entry["local_id"], entry=entry_id)
-    typer.echo(f"dropped {entry['source']}:{entry['local_id']}")
+    typer.echo(f"dropped {shown(entry['source'])}:{shown(entry['local_id'])}")
 
 
 # in doubt -------------------------------------------------------------------
@@ -937,7 +965,7 @@ def mapping_show(
             typer.echo(f"{ref}: no such mapping", err=True)
             raise typer.Exit(1)
         for row in rows:
-            typer.echo(f"{row['source']}:{row['local_id']} ↔ #{row['national_id']}")
+            typer.echo(f"{shown(row['source'])}:{shown(row['local_id'])} ↔ #{row['national_id']}")
             for key in (
                 "origin",
                 "status",
@@ -950,18 +978,21 @@ def mapping_show(
                 "last_synced_at",
             ):
                 value = row[key] if row[key] is not None else ""
-                typer.echo(f"  {key}: {when(value) if key.endswith('_at') else value}")
+                typer.echo(f"  {key}: {shown(when(value) if key.endswith('_at') else value)}")
             decisions = store.dedupe_decisions(row["source"], row["local_id"])
             if decisions:
                 typer.echo("  duplicate checks (rule, score, merged, against):")
                 for d in decisions:
                     typer.echo(
-                        f"    {when(d['at'])}  {d['rule']}  {d['score']:.3f}"
-                        f"  {'merged' if d['merged'] else 'kept apart'}  {d['candidate_of'] or ''}"
+                        f"    {shown(when(d['at']))}  {shown(d['rule'])}  {d['score']:.3f}"
+                        f"  {'merged' if d['merged'] else 'kept apart'}  {shown(d['candidate_of'])}"
                     )
             typer.echo("  history:")
             for event in store.events_for(row["source"], row["local_id"], row["national_id"]):
-                typer.echo(f"    {when(event['at'])}  {event['kind']}  {event['detail']}")
+                typer.echo(
+                    f"    {shown(when(event['at']))}  {shown(event['kind'])}"
+                    f"  {shown(event['detail'])}"
+                )
 
 
 def _record_ref(ref: str) -> tuple[str, str]:
@@ -1000,10 +1031,10 @@ def mapping_split(
         try:
             national_id = engine.split(local, local_id, SourceReport(source))
         except ValueError as exc:
-            typer.echo(str(exc), err=True)
+            typer.echo(shown(exc), err=True)
             raise typer.Exit(1) from None
         except (Unavailable, Ambiguous, Rejected) as exc:
-            typer.echo(f"{ref}: {exc}", err=True)
+            typer.echo(f"{shown(ref)}: {shown(exc, redact=True)}", err=True)
             raise typer.Exit(1) from None
     typer.echo(f"{ref} now has its own national complaint #{national_id}")
 
@@ -1023,10 +1054,10 @@ def mapping_link(
         try:
             engine.link_by_hand(local, local_id, int(tracking.lstrip("#")), SourceReport(source))
         except ValueError as exc:
-            typer.echo(str(exc), err=True)
+            typer.echo(shown(exc), err=True)
             raise typer.Exit(1) from None
         except (Unavailable, Ambiguous, Rejected) as exc:
-            typer.echo(f"{ref}: {exc}", err=True)
+            typer.echo(f"{shown(ref)}: {shown(exc, redact=True)}", err=True)
             raise typer.Exit(1) from None
     typer.echo(f"{ref} linked to #{tracking.lstrip('#')}")
 
@@ -1090,7 +1121,7 @@ def config_check(
             typer.echo(f"sources.{name}: ok")
         except (Unavailable, Rejected) as exc:
             failures += 1
-            typer.echo(f"sources.{name}: {exc}", err=True)
+            typer.echo(f"sources.{name}: {shown(exc, redact=True)}", err=True)
         finally:
             source.close()
     if probe:

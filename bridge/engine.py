@@ -203,6 +203,13 @@ class Engine:
         except (Unavailable, Ambiguous, Rejected) as exc:
             report.error = str(exc)
             log.warning("pass_failed", source=name, error=report.error)
+        except (sqlite3.Error, MemoryError):
+            raise  # the state itself: nothing else can go on either
+        except Exception as exc:
+            # a bug met outside any one record (a feed page the bridge cannot read, say):
+            # this source's pass fails with where it broke, the other sources still run
+            report.error = _unexpected(exc).replace("this record", "this pass")
+            log.error("pass_failed", source=name, error=report.error)
         if report.ok:
             self._trusted.add(name)
         self.store.pass_finished(f"source:{name}", report.error)
@@ -515,6 +522,11 @@ class Engine:
                 tag=request.tag,
                 account=source.account,
             )
+            # marked sent in the same commit: one durable commit per create, not two (a
+            # kill before the request leaves costs a look for it, as a lost answer does)
+            self.store.create_sending(
+                intent_id, source.account, timedelta(seconds=national.create_timeout)
+            )
             self.store.event("create_intent", source.name, complaint.local_id, tag=request.tag)
             if request.category_fallback is not None:
                 # lapor.md: the complaint flows under the fallback, and status says so
@@ -528,7 +540,10 @@ class Engine:
         self._crash("intent_committed")
         intent = self.store.pending_intent(source.name, complaint.local_id, "create")
         assert intent is not None and intent["id"] == intent_id
-        self._settle(source, national, intent, report, raw=raw.payload, complaint=complaint)
+        self._settled.add(intent_id)
+        self._post(
+            source, national, intent, report, raw=raw.payload, complaint=complaint, marked=True
+        )
 
     def _known_on_lapor(
         self,
@@ -833,16 +848,19 @@ class Engine:
         *,
         raw: Mapping[str, Any] | None = None,
         complaint: Complaint | None = None,
+        marked: bool = False,
     ) -> None:
-        """Post a create, marked sent first (durably): from then on it may exist on LAPOR."""
+        """Post a create, marked sent first (durably; ``marked`` when its intent's commit
+        did it): from then on it may exist on LAPOR."""
         payload = intent["payload"]
         local_id = intent["local_id"]
         request = CreateRequest(tag=payload["tag"], body=payload["body"])
-        with self.store.atomic(durable=True):
-            self.store.create_sending(
-                intent["id"], source.account, timedelta(seconds=national.create_timeout)
-            )
-        self._crash("create_sending")
+        if not marked:
+            with self.store.atomic(durable=True):
+                self.store.create_sending(
+                    intent["id"], source.account, timedelta(seconds=national.create_timeout)
+                )
+            self._crash("create_sending")
         try:
             ticket = national.create(request)
         except Ambiguous as exc:

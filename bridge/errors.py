@@ -34,3 +34,7 @@ class NotFound(Rejected):
 
 class NormalizeError(Exception):
     """A local record that cannot become a canonical complaint; it goes to quarantine."""
+
+
+class TooLarge(Rejected):
+    """An answer larger than the bridge reads: refused unread, never held whole."""

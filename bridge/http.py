@@ -20,6 +20,7 @@ import random
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,9 +31,17 @@ import httpx
 import tenacity
 
 from bridge import __version__
-from bridge.errors import Ambiguous, Transient, Unavailable
+from bridge.errors import Ambiguous, TooLarge, Transient, Unavailable
 
 USER_AGENT = f"lapor-bridge/{__version__} (+https://github.com/lapor-bridge)"
+#: the largest answer the bridge reads, after decoding (a feed page, a photo, an answer);
+#: a bigger one is refused as it streams in, never held whole, whatever it claims
+MAX_ANSWER_BYTES = 32 * 2**20
+#: one exchange may take at most this many times its read timeout in all: a server that
+#: drips a byte just inside every read timeout cannot hold a pass forever
+DEADLINE_READS = 4
+#: headers that described the body on the wire, not the decoded body kept
+_WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _thread = threading.local()
 
@@ -177,6 +186,11 @@ class Endpoint:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     stats: EndpointStats = field(default_factory=EndpointStats)
     sleep: Callable[[float], None] = time.sleep
+    #: the largest answer read from this destination (decoded)
+    max_bytes: int = MAX_ANSWER_BYTES
+
+    def _bounded(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
+        return _bounded(self.name, self.client, method, url, kwargs, self.max_bytes)
 
     def send(
         self,
@@ -200,10 +214,18 @@ class Endpoint:
             self.limiter.acquire()
             self.stats.requests += 1
             try:
-                response = self.client.request(method, url, **kwargs)
+                response = self._bounded(method, url, kwargs)
+            except _Overdue as exc:
+                if idempotent:
+                    raise Transient(str(exc)) from None
+                raise Ambiguous(str(exc)) from None
+            except TooLarge as exc:
+                if idempotent:
+                    raise
+                raise Ambiguous(f"{self.name} answered a write with {exc.message}") from None
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise Transient(f"cannot connect to {self.name} ({type(exc).__name__})") from None
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, httpx.DecodingError) as exc:
                 reason = f"{self.name} dropped the request ({type(exc).__name__})"
                 if idempotent:
                     raise Transient(reason) from None
@@ -269,6 +291,78 @@ class Endpoint:
         except Ambiguous as exc:
             self.stats.last_error = str(exc)
             raise
+
+
+class _Overdue(Exception):
+    """An exchange past its total deadline."""
+
+
+def _read_timeout(client: httpx.Client, kwargs: dict[str, Any]) -> float:
+    timeout = kwargs.get("timeout", client.timeout)
+    if isinstance(timeout, httpx.Timeout):
+        return timeout.read or 30.0
+    return float(timeout) if isinstance(timeout, (int, float)) else 30.0
+
+
+def _bounded(
+    name: str, client: httpx.Client, method: str, url: str, kwargs: dict[str, Any],
+    max_bytes: int,
+) -> httpx.Response:  # fmt: skip
+    """Send and read the answer as a stream, within ``max_bytes`` (decoded) and a total
+    deadline; the answer comes back read and closed, as ``client.request`` gives it."""
+    total = DEADLINE_READS * _read_timeout(client, kwargs)
+    started = time.monotonic()
+    request = client.build_request(method, url, **kwargs)
+    response = client.send(request, stream=True)
+    try:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise TooLarge(
+                response.status_code, f"an answer of {declared} bytes (at most {max_bytes})"
+            )
+        if response.is_stream_consumed:  # an in-process transport handed it over read
+            if len(response.content) > max_bytes:
+                raise TooLarge(response.status_code, f"an answer over {max_bytes} bytes")
+            return response
+        body = bytearray()
+        for chunk in _decoded(response):
+            if len(body) + len(chunk) > max_bytes:
+                raise TooLarge(response.status_code, f"an answer over {max_bytes} bytes")
+            if time.monotonic() - started > total:
+                raise _Overdue(f"{name} took over {total:g} s to answer")
+            body += chunk
+    finally:
+        response.close()
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _WIRE_HEADERS]
+    return httpx.Response(
+        response.status_code, headers=headers, content=bytes(body), request=request
+    )
+
+
+#: decoded output per step: a small compressed input cannot expand into a huge one at once
+_DECODE_STEP = 2**20
+
+
+def _decoded(response: httpx.Response) -> Iterator[bytes]:
+    """The body decoded in steps of at most ``_DECODE_STEP`` bytes (gzip and deflate; any
+    other encoding as httpx decodes it)."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        yield from response.iter_raw()
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        yield from response.iter_bytes()
+        return
+    decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or zlib header, detected
+    try:
+        for raw in response.iter_raw():
+            data = raw
+            while data:
+                yield decoder.decompress(data, _DECODE_STEP)
+                data = decoder.unconsumed_tail
+        yield decoder.flush()
+    except zlib.error as exc:
+        raise httpx.DecodingError(f"a {encoding} body that does not decode: {exc}") from None
 
 
 def _uncycled(response: httpx.Response) -> httpx.Response:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -561,12 +562,36 @@ def rows(store: Store, filters: Filters | None = None) -> Iterator[ReportRow]:
 # --- writing --------------------------------------------------------------------------
 
 
+#: what a spreadsheet reads as the start of a formula (OWASP, "CSV Injection")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula (OWASP's rule).
+
+    A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    gets a leading ``'``; a plain number (``-3.5``) or an RFC 3339 time is left
+    as it is. Every CSV the bridge writes goes through here; JSON and HTML do not.
+    """
+    if not value or not value.startswith(FORMULA_START):
+        return value
+    if _PLAIN_NUMBER.fullmatch(value) or _RFC3339.fullmatch(value):
+        return value
+    return "'" + value
+
+
 def csv_values(row: ReportRow) -> list[str]:
-    """A row as CSV cells: booleans ``true``/``false``, unknown values empty."""
+    """A row as CSV cells: booleans ``true``/``false``, unknown values empty, text that a
+    spreadsheet would run as a formula quoted (:func:`spreadsheet_safe`)."""
     return [
         ("true" if value else "false")
         if isinstance(value, bool)
-        else ("" if value is None else str(value))
+        else ("" if value is None else spreadsheet_safe(str(value)))
         for value in row
     ]
 

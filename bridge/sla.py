@@ -47,8 +47,9 @@ from typing import Any, NamedTuple, TextIO
 
 import holidays
 
-from bridge.report import Filters, ReportRow, rows
+from bridge.report import Filters, ReportRow, rows, spreadsheet_safe
 from bridge.store import Store
+from bridge.text import clean
 from bridge.timefmt import WIB, display, parse_rfc3339, utcnow
 
 VERIFY_PROMISE = 3
@@ -433,11 +434,12 @@ def render_json(report: SlaReport, out: TextIO) -> None:
 
 
 def _cell(value: Any) -> str:
+    """A CSV cell; text a spreadsheet would run as a formula is quoted."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return spreadsheet_safe(str(value))
 
 
 def render_csv(report: SlaReport, out: TextIO) -> None:
@@ -486,9 +488,15 @@ _STAT_HEADER = (
 )
 
 
+def _plain(text: str) -> str:
+    """Text from the data (an agency, a source, an id) fit for a terminal: one line,
+    without control characters, escape sequences or bidi overrides."""
+    return clean(text).replace("\n", " ")
+
+
 def _stat_line(stats: GroupStats) -> tuple[str, ...]:
     return (
-        stats.name,
+        _plain(stats.name),
         str(stats.received),
         str(stats.responded),
         _fmt_days(stats.first_response_median),
@@ -525,9 +533,9 @@ def render_text(report: SlaReport, out: TextIO) -> None:
         body = [
             (
                 PROMISE_LABELS[b.promise],
-                b.tracking_id,
-                f"{b.source}:{b.local_id}" if b.local_id else b.source,
-                b.agency or "–",
+                _plain(b.tracking_id),
+                _plain(f"{b.source}:{b.local_id}" if b.local_id else b.source),
+                _plain(b.agency) or "–",
                 display(b.started_at),
                 display(b.ended_at) or "belum / open",
                 f"{b.working_days:.1f}",

@@ -8,9 +8,11 @@ updates and deletes). The schema is versioned with sqlite-utils migrations.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -285,14 +287,49 @@ FOLLOWUP_IN_DOUBT = (
 )
 
 
+#: the state holds citizens' data: only the service user may read the database files
+PRIVATE_MODE = 0o600
+
+
+def _create_private(path: Path) -> None:
+    """Create a database file that does not exist yet with mode 0600 (whatever the umask).
+
+    A file that exists keeps its mode. When the file cannot be created here, SQLite's own
+    open says why, as before.
+    """
+    if str(path) in ("", ":memory:") or path.exists():
+        return
+    with suppress(OSError):
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, PRIVATE_MODE))
+
+
+def _narrow_sidecars(path: Path) -> None:
+    """Take the ``-wal``/``-shm`` files down to 0600 if they are wider.
+
+    SQLite (unix VFS) creates them, now and whenever it makes them again, with the
+    database file's own mode and sets it with fchmod, so the umask plays no part: a
+    database created 0600 gives 0600 sidecars. This catches sidecars left wider by an
+    earlier run. Setting ``os.umask`` around the connect was not chosen: the umask is
+    process-wide, and other threads creating files meanwhile would get it too.
+    """
+    for suffix in ("-wal", "-shm"):
+        sidecar = Path(f"{path}{suffix}")
+        with suppress(OSError):  # not there (yet), or not ours to change
+            mode = stat.S_IMODE(sidecar.stat().st_mode)
+            if mode & ~PRIVATE_MODE:
+                sidecar.chmod(mode & PRIVATE_MODE)
+
+
 class Store:
     """One connection to the state database. Use one per thread."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        _create_private(self.path)
         conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
         self.db = Database(conn)
         self.db.enable_wal()
+        _narrow_sidecars(self.path)
         self.db.execute("PRAGMA busy_timeout = 30000")
         self.db.execute("PRAGMA synchronous = NORMAL")
         # checkpoint every 8,000 pages (32 MB of WAL), not 1,000: a backfill rewrites the

@@ -727,9 +727,30 @@ def converge(region: Region, config: Path, database: Path, most: int = 20) -> in
             continue
         current = signature(region, database)
         if current == previous:
-            return n
+            wait = next_poll_wait(database)
+            if wait <= 0:
+                return n
+            # a complaint followed by polling is read again only when it is due (its
+            # schedule backs off with age): wait for it, as the daemon would
+            time.sleep(min(wait, 60.0))
+            previous = None
+            continue
         previous = current
     raise AssertionError(f"still changing after {most} clean passes")
+
+
+def next_poll_wait(database: Path) -> float:
+    """Seconds until the last polled complaint is due again (0 when none waits)."""
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        (latest,) = db.execute(
+            "SELECT MAX(next_poll_at) FROM mappings"
+            " WHERE national_id IS NOT NULL AND duplicate_of IS NULL"
+            " AND COALESCE(tracked_by, 'polling') = 'polling'"
+        ).fetchone()
+    if latest is None:
+        return 0.0
+    due = datetime.fromisoformat(latest)
+    return (due - datetime.now(UTC)).total_seconds() + 0.2
 
 
 # --- the audit ------------------------------------------------------------------------------

@@ -237,6 +237,18 @@ def _id_of(item: Mapping[str, Any], key: str = "service_request_id") -> str | No
     return str(value).strip()
 
 
+def same_origin(base_url: str, url: str) -> bool:
+    """Whether ``url`` (absolute, or relative to ``base_url``) has ``base_url``'s scheme,
+    host and port: the only place the app's credentials may go. ``http`` on an ``https``
+    app's host is another origin (the credentials would cross the network in clear)."""
+    try:
+        base = httpx.URL(base_url)
+        target = base.join(url)
+    except httpx.InvalidURL:
+        return False
+    return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+
+
 class Open311Source:
     """An Open311 GeoReport v2 city as a ``bridge.ports.LocalSource``."""
 
@@ -504,6 +516,13 @@ class Open311Source:
         )
 
     def fetch_attachment(self, attachment: Attachment) -> bytes:
+        """The photo, only from ``base_url``'s scheme, host and port (no other is fetched)."""
+        if not same_origin(self.config.base_url, attachment.url):
+            raise Rejected(
+                0,
+                "photo URL is not on the app's host (scheme, host and port of base_url); "
+                "not fetched",
+            )
         return fetch_photo(self.endpoint, self._host, attachment.url)
 
     # writing --------------------------------------------------------------------------

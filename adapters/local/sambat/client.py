@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import IO, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -205,6 +205,18 @@ def cursor_time(cursor: str | None) -> datetime:
     raise Unavailable("the stored Sambat cursor is not a time (RFC 3339 or dd/mm/yyyy HH:MM)")
 
 
+def same_origin(base_url: str, url: str) -> bool:
+    """Whether ``url`` (absolute, or relative to ``base_url``) has ``base_url``'s scheme,
+    host and port: the only place the app's credentials may go. ``http`` on an ``https``
+    app's host is another origin (the credentials would cross the network in clear)."""
+    try:
+        base = httpx.URL(base_url)
+        target = base.join(url)
+    except httpx.InvalidURL:
+        return False
+    return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+
+
 def form_number(value: float | None) -> str:
     """A coordinate as the back end wants it: a plain decimal string, ``""`` when none."""
     return "" if value is None else f"{value:.6f}"
@@ -276,7 +288,6 @@ class SambatSource:
         self.account = config.account
         self.config = config
         self.endpoint = endpoint
-        self._host = urlsplit(config.base_url).netloc
 
     # transport -------------------------------------------------------------------
     def _refused_login(self) -> Unavailable:
@@ -437,9 +448,13 @@ class SambatSource:
         )
 
     def fetch_attachment(self, attachment: Attachment) -> bytes:
-        """The photo, with the Basic login; only from the back end's own host."""
-        if urlsplit(attachment.url).netloc != self._host:
-            raise Rejected(0, "photo URL is not on the app's host; not fetched")
+        """The photo, with the Basic login: only from ``base_url``'s scheme, host and port."""
+        if not same_origin(self.config.base_url, attachment.url):
+            raise Rejected(
+                0,
+                "photo URL is not on the app's host (scheme, host and port of base_url); "
+                "not fetched: the credentials go nowhere else",
+            )
         response = self.endpoint.send("GET", attachment.url)
         if response.status_code == 401:
             raise self._refused_login()

@@ -47,6 +47,18 @@ def _message(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}"
 
 
+def same_origin(base_url: str, url: str) -> bool:
+    """Whether ``url`` (absolute, or relative to ``base_url``) has ``base_url``'s scheme,
+    host and port: the only place the app's credentials may go. ``http`` on an ``https``
+    app's host is another origin (the credentials would cross the network in clear)."""
+    try:
+        base = httpx.URL(base_url)
+        target = base.join(url)
+    except httpx.InvalidURL:
+        return False
+    return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+
+
 class TanjakSource:
     """A Tanjak app as a ``bridge.ports.LocalSource``."""
 
@@ -168,6 +180,13 @@ class TanjakSource:
         )
 
     def fetch_attachment(self, attachment: Attachment) -> bytes:
+        """The photo, with the API key: only from ``base_url``'s scheme, host and port."""
+        if not same_origin(self.config.base_url, attachment.url):
+            raise Rejected(
+                0,
+                "photo URL is not on the app's host (scheme, host and port of base_url); "
+                "not fetched: the credentials go nowhere else",
+            )
         return fetch_photo(self.endpoint, self._host, attachment.url)
 
     def link_national(self, local_id: str, national_id: int) -> None:

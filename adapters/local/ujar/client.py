@@ -227,6 +227,18 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme.lower(), url.host.lower(), url.port
 
 
+def same_origin(base_url: str, url: str) -> bool:
+    """Whether ``url`` (absolute, or relative to ``base_url``) has ``base_url``'s scheme,
+    host and port: the only place the app's credentials may go. ``http`` on an ``https``
+    app's host is another origin (the credentials would cross the network in clear)."""
+    try:
+        base = httpx.URL(base_url)
+        target = base.join(url)
+    except httpx.InvalidURL:
+        return False
+    return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+
+
 def _digest(item: Mapping[str, Any]) -> bytes:
     text = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).digest()[:16]
@@ -249,7 +261,6 @@ class UjarSource:
         self.endpoint = endpoint
         self.credentials = credentials
         self._token_endpoint = token_endpoint
-        self._origin = _origin(httpx.URL(config.base_url))
         #: how often an expired cursor made the feed start again (logged each time)
         self.cursor_restarts = 0
 
@@ -267,12 +278,6 @@ class UjarSource:
         if response.status_code >= 400:
             raise Rejected(response.status_code, _message(response))
         return json_of(response)
-
-    def _on_host(self, url: str) -> bool:
-        try:
-            return _origin(httpx.URL(url)) == self._origin
-        except httpx.InvalidURL:
-            return False
 
     @staticmethod
     def _ticket_path(local_id: str, suffix: str = "") -> str:
@@ -338,11 +343,15 @@ class UjarSource:
         )
 
     def fetch_attachment(self, attachment: Attachment) -> bytes:
-        """The photo's bytes, with the bearer token: only from the app's own host."""
+        """The photo's bytes, with the bearer token: only from ``base_url``'s scheme,
+        host and port (a relative URL is on it)."""
         target = attachment.url
-        relative = target.startswith("/") and not target.startswith("//")
-        if not relative and not self._on_host(target):
-            raise Rejected(0, "photo URL is not on the app's host; not fetched")
+        if not same_origin(self.config.base_url, target):
+            raise Rejected(
+                0,
+                "photo URL is not on the app's host (scheme, host and port of base_url); "
+                "not fetched: the credentials go nowhere else",
+            )
         response = self.endpoint.send("GET", target)
         if response.status_code >= 400:
             raise Rejected(response.status_code, f"photo answered HTTP {response.status_code}")
