@@ -411,23 +411,34 @@ class TwoWay:
             )
 
     def flush_to_local(self, source: LocalSource, local_id: str | None, report: PairReport) -> None:
+        """Write the pending rows into the app, in order per record.
+
+        No ledger can prove that a row was never written: a database restored from a
+        backup, or a new one, has forgotten what it wrote since. So before the first
+        write into a record, the record is read once for the references the bridge
+        leaves; a row whose reference is there is done without a second write.
+        """
         held: set[str] = set()
+        written: dict[str, frozenset[str]] = {}
         for row in self.store.pending_followups("to_local", source.name, local_id):
-            if row["local_id"] in held:
+            record = row["local_id"]
+            if record in held:
                 continue
             try:
+                if record not in written:
+                    written[record] = self._local_refs(source, record)
+                if row["ref"] in written[record]:
+                    self._done(row, row["ref"], report, "to_local")
+                    continue
                 self._send_to_local(source, row, report)
             except _Hold as exc:
-                held.add(row["local_id"])
+                held.add(record)
                 with self.store.atomic():
                     self.store.followup_attempt(row["id"], str(exc))
 
     def _send_to_local(
         self, source: LocalSource, row: Mapping[str, Any], report: PairReport
     ) -> None:
-        if row["attempts"] > 0 and self._local_has_ref(source, row["local_id"], row["ref"]):
-            self._done(row, row["ref"], report, "to_local")
-            return
         with self.store.atomic(durable=True):
             self.store.followup_attempt(row["id"], None)
         self._crash("response_intent")
@@ -456,15 +467,18 @@ class TwoWay:
         self._crash("response_posted")
         self._done(row, row["ref"], report, "to_local")
 
-    def _local_has_ref(self, source: LocalSource, local_id: str, ref: str) -> bool:
+    def _local_refs(self, source: LocalSource, local_id: str) -> frozenset[str]:
+        """The references of the bridge's responses in the app's record. A record that
+        cannot be read or normalized holds the rows back: it cannot prove they are not
+        there."""
         raw = source.fetch(local_id)
         if raw is None:
-            return False
+            return frozenset()
         try:
             complaint = source.normalize(raw)
-        except Exception:  # an unreadable record cannot prove the response is there
-            return False
-        return any(f.ref == ref for f in complaint.follow_ups)
+        except Exception:  # an unreadable record cannot prove the response is not there
+            raise _Hold("the record cannot be read to look for the bridge's responses") from None
+        return frozenset(f.ref for f in complaint.follow_ups if f.ref)
 
     def _note_status(
         self,

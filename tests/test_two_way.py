@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,34 @@ def test_after_the_database_is_lost_no_follow_up_is_posted_or_copied_twice(
         "Sampah sudah kami angkut pagi ini.",
         "Tim kebersihan dijadwalkan besok.",
     ]
+
+
+def test_after_a_restore_a_lapor_follow_up_is_not_written_into_the_app_twice(
+    world: World,
+) -> None:
+    """The backup predates a LAPOR follow-up the bridge copied into the app: the restored
+    ledger cannot prove it was never sent, so the app's responses are read for its
+    reference before it is written."""
+    local_id, national_id = _verified(world)
+    database = world.settings.bridge.database
+    backup = database.with_name("backup.db")
+    with (
+        contextlib.closing(sqlite3.connect(database)) as live,
+        contextlib.closing(sqlite3.connect(backup)) as copy,
+    ):
+        live.backup(copy)
+    world.lapor.admin_followup(national_id, "Mohon dinas terkait segera menindaklanjuti.")
+    world.lapor.agency_followup(national_id, INSTITUTION, "Tim kebersihan dijadwalkan besok.")
+    assert world.sync().ok
+    assert _counts(world, local_id, national_id)[0] == 2
+    for leftover in ("-wal", "-shm"):
+        database.with_name(f"{database.name}{leftover}").unlink(missing_ok=True)
+    backup.replace(database)  # the restore
+    for _ in range(2):
+        assert world.sync().ok
+    texts = sorted(t["isi"] for t in world.tanjak.aduan(local_id)["tanggapan"])
+    assert texts == ["Mohon dinas terkait segera menindaklanjuti.", "Tim kebersihan dijadwalkan besok."]
+    assert _counts(world, local_id, national_id)[1] == 2  # nothing echoed to LAPOR either
 
 
 def test_city_response_becomes_lapor_followup_and_no_echo(world: World) -> None:

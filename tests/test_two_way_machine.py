@@ -72,7 +72,11 @@ class BothSides(RuleBasedStateMachine):
     @rule(pick=st.integers(0, 50), n=st.integers(0, 10_000))
     def city_responds(self, pick: int, n: int) -> None:
         ids = self._aduan_ids()
-        self.world.tanjak.respond(ids[pick % len(ids)], "DLH", f"Tanggapan dinas nomor {n}.")
+        # each response says something new (the check below counts words): two identical
+        # responses of the city would rightly make two follow-ups
+        self.responses += 1
+        text = f"Tanggapan dinas nomor {n}, ke-{self.responses}."
+        self.world.tanjak.respond(ids[pick % len(ids)], "DLH", text)
 
     @rule(pick=st.integers(0, 50), status=st.sampled_from(["diproses", "selesai", "ditolak"]))
     def city_moves_status(self, pick: int, status: str) -> None:
