@@ -12,6 +12,7 @@ import getpass
 import json
 import os
 import re
+import sqlite3
 import sys
 import textwrap
 import unicodedata
@@ -31,8 +32,8 @@ from bridge.engine import Engine, SourceReport
 from bridge.errors import Ambiguous, Rejected, Unavailable
 from bridge.ports import LocalSource, RawRecord
 from bridge.service import DatabaseLock, LockedError
-from bridge.settings import CAPABILITIES, ConfigError, Settings, load_settings
-from bridge.store import Store
+from bridge.settings import CAPABILITIES, ConfigError, Settings, config_warnings, load_settings
+from bridge.store import DatabaseMissing, Store, StoreError, file_identity, is_disk_full
 from bridge.text import clean
 from bridge.timefmt import display, parse_rfc3339, utcnow
 
@@ -131,9 +132,19 @@ def shown_block(text: str) -> str:
     return "".join(kept)
 
 
+def _store_failed(error: StoreError) -> typer.Exit:
+    typer.echo(f"error: {error}", err=True)
+    return typer.Exit(1)
+
+
 @contextmanager
 def open_store(conf: Settings) -> Iterator[Store]:
-    store = Store(conf.bridge.database)
+    """The store for a command that writes: created (0600) and migrated when needed. A
+    file that cannot be opened is one message and exit 1."""
+    try:
+        store = Store(conf.bridge.database)
+    except StoreError as exc:
+        raise _store_failed(exc) from None
     try:
         yield store
     finally:
@@ -141,18 +152,32 @@ def open_store(conf: Settings) -> Iterator[Store]:
 
 
 @contextmanager
-def open_existing(conf: Settings) -> Iterator[Store]:
+def open_existing(conf: Settings, *, write: bool = False) -> Iterator[Store]:
     """The store, never created (bridge.md: a command that only reads never creates a
-    database): on a missing one it says so and exits 1. SQLite's busy timeout waits out a
-    writer (the daemon) instead of failing."""
+    database): on a missing one, one message and exit 1; likewise on a file or folder this
+    user cannot read, or a schema older than the code (a read does not migrate).
+
+    Read-only (SQLite ``mode=ro``; a copy in a folder nobody may write is read as an
+    immutable snapshot) unless ``write``: a command that records a decision in an
+    existing database (``indoubt resolve``) opens it as a writer, still never creating
+    it. SQLite's busy timeout waits out a writer (the daemon) instead of failing."""
     path = Path(conf.bridge.database)
-    if not path.exists():
-        typer.echo(
-            f"no database at {path}: the bridge has not run with this configuration", err=True
-        )
-        raise typer.Exit(1)
-    with open_store(conf) as store:
+    try:
+        if write:
+            if file_identity(path) is None:
+                raise DatabaseMissing(f"no database at {path}; has the bridge run?")
+            store = Store(path)
+        else:
+            store = Store(path, readonly=True)
+    except StoreError as exc:
+        raise _store_failed(exc) from None
+    except OSError as exc:  # file_identity: a folder this user may not enter
+        error = StoreError(f"cannot read the database at {path}: {exc.strerror}")
+        raise _store_failed(error) from None
+    try:
         yield store
+    finally:
+        store.close()
 
 
 @app.callback()
@@ -220,6 +245,8 @@ def run() -> None:
     from bridge.daemon import Daemon
 
     conf = settings()
+    for warning in config_warnings(conf):
+        logs.get_logger("bridge.config").warning("config_warning", warning=warning)
     with writer_lock(conf):
         with open_store(conf):
             pass  # the database opens and migrates before READY=1
@@ -337,7 +364,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[], None]]:
 def quarantine_list() -> None:
     """Records that could not be processed, with their reason."""
     conf = settings()
-    with open_store(conf) as store:
+    with open_existing(conf) as store:
         entries = store.quarantined()
     if not entries:
         typer.echo("quarantine is empty")
@@ -362,7 +389,7 @@ def _entry(store: Store, entry_id: int) -> dict[str, Any]:
 def quarantine_show(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """One entry: reason, times, attempts and the raw payload (personal data masked)."""
     conf = settings()
-    with open_store(conf) as store:
+    with open_existing(conf) as store:
         entry = _entry(store, entry_id)
     typer.echo(f"record:   {shown(entry['source'])}:{shown(entry['local_id'])}")
     typer.echo(f"state:    {shown(entry['state'])}")
@@ -392,10 +419,19 @@ def quarantine_retry(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> 
         engine = Engine(store, sources, nationals, **registry.engine_options(conf))
         report = SourceReport(local.name)
         try:
-            raw = local.fetch(entry["local_id"]) or RawRecord(
-                entry["local_id"], json.loads(entry["raw"])
-            )
-            engine.reconcile(local, raw, report)
+            raw = local.fetch(entry["local_id"])
+            kept = json.loads(entry["raw"])
+            if raw is None and kept is None:
+                # a closed entry's raw record is forgotten (dropped or resolved): only the
+                # app can give the record again
+                typer.echo(
+                    f"retry failed: the app no longer has {shown(entry['source'])}:"
+                    f"{shown(entry['local_id'])}, and the entry ({shown(entry['state'])})"
+                    " keeps no copy of it",
+                    err=True,
+                )
+                return
+            engine.reconcile(local, raw or RawRecord(entry["local_id"], kept), report)
             engine.write_back_pending(local)
         except (Unavailable, Ambiguous, Rejected) as exc:
             # the record stays where it was; the command itself has done its job
@@ -411,7 +447,10 @@ def quarantine_retry(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> 
 
 @quarantine_app.command("drop")
 def quarantine_drop(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
-    """Give up on a record (audited); it comes back only if the app changes it."""
+    """Give up on a record (audited); it comes back only if the app changes it.
+
+    The raw record is forgotten; the reason, times and attempts stay for the audit.
+    """
     conf = settings()
     with open_store(conf) as store:
         entry = _entry(store, entry_id)
@@ -687,7 +726,7 @@ def indoubt_resolve(
     user = _operator()
     # no writer lock: one short transaction, which waits for the daemon's (busy timeout);
     # the daemon acts on the decision at its next pass
-    with open_existing(conf) as store, store.atomic():
+    with open_existing(conf, write=True) as store, store.atomic():
         if followup is not None:
             lines = _decide_followup(store, int(followup.group(1)), decision, user)
         else:
@@ -791,11 +830,15 @@ def _decide_followup(store: Store, row_id: int, decision: str, user: str) -> lis
 
 @contextmanager
 def _output(out: Path | None) -> Iterator[Any]:
+    """Standard output, or ``out`` created (or narrowed) to ``0600``: a report is the
+    state's metadata, for the operator's eyes."""
+    from bridge.report import private_file
+
     if out is None:
         yield sys.stdout
         return
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8", newline="") as stream:
+    with private_file(out) as stream:
         yield stream
 
 
@@ -823,7 +866,7 @@ def export(
     if fmt not in report.FORMATS:
         typer.echo(f"--format: one of {', '.join(report.FORMATS)}", err=True)
         raise typer.Exit(2)
-    with open_store(conf) as store, _output(out) as stream:
+    with open_existing(conf) as store, _output(out) as stream:
         count = report.export(store, fmt, stream, sources=source or (), since=start, until=end)
     if out is not None:
         typer.echo(f"{count} rows written to {out}", err=True)
@@ -843,7 +886,7 @@ def report_sla(
     if fmt not in sla.SLA_FORMATS:
         typer.echo(f"--format: one of {', '.join(sla.SLA_FORMATS)}", err=True)
         raise typer.Exit(2)
-    with open_store(conf) as store, _output(out) as stream:
+    with open_existing(conf) as store, _output(out) as stream:
         sla.write_report(store, fmt, stream, year=year, sources=tuple(source or ()))
 
 
@@ -853,7 +896,7 @@ def status(
 ) -> None:
     """The state of every source and account; exit 1 when degraded."""
     conf = settings()
-    with open_store(conf) as store:
+    with open_existing(conf) as store:
         state = status_mod.collect(
             store,
             conf.sources,
@@ -906,6 +949,8 @@ def _print_status(state: dict[str, Any]) -> None:
             f" quarantined {row['quarantined']}, in doubt {row['in_doubt']},"
             f" TOPIK LAINNYA {row['topik_lainnya']}",
         )
+        if row.get("photos"):
+            _say("late photos", "waiting {waiting}, given up {given_up}".format(**row["photos"]))
         view = row.get("view")
         if view is not None:
             # the bridge's view of its open complaints on LAPOR, each read by id
@@ -951,7 +996,7 @@ def mapping_show(
 ) -> None:
     """Both sides of a mapping and its history; exit 1 if unknown."""
     conf = settings()
-    with open_store(conf) as store:
+    with open_existing(conf) as store:
         if ref.startswith("#") and ref[1:].isdigit():
             rows = store.mappings_for_national(int(ref[1:]))
         elif ":" in ref:
@@ -1077,8 +1122,14 @@ def config_check(
         ),
     ] = False,
 ) -> None:
-    """Validate the file and reach every system with its credentials: 0 ok, 2 not."""
+    """Validate the file and reach every system with its credentials: 0 ok, 2 not.
+
+    What is allowed but unsafe (plain http://, /metrics off loopback, a secret file others
+    may read) is printed as ``warning:`` lines and does not change the exit code.
+    """
     conf = settings()
+    for warning in config_warnings(conf):
+        typer.echo(f"warning: {warning}", err=True)
     failures = 0
     configured = [c for c in CAPABILITIES if conf.lapor.has(c)]
     if configured:
@@ -1168,13 +1219,43 @@ def demo(
     raise typer.Exit(run_demo(workdir, complaints))
 
 
+def _disk_full_message(error: BaseException) -> str:
+    """SQLite's full disk is the database's: nothing in it is lost. The system's (writing a
+    report, say) leaves the state as it was, and what was being written incomplete."""
+    conf: Settings | None = _state.get("settings")
+    database = conf.bridge.database if conf else None
+    if not isinstance(error, OSError):
+        where = f"the disk holding {database}" if database else "the disk"
+        return (
+            f"error: {where} is full; nothing was lost: every change before it is committed"
+            " whole and the one in hand was rolled back (a request already sent is settled"
+            " on the next pass). Free some space, then run it again."
+        )
+    where = f"the disk holding {error.filename}" if error.filename else "the disk"
+    return (
+        f"error: {where} is full; the state database is as it was, but what was being"
+        " written is incomplete. Free some space, then run it again."
+    )
+
+
 def main() -> None:
+    """The entry point: every error an operator can act on is one message, never a
+    traceback: 2 for a bad configuration, 1 for a database that cannot be opened, that
+    went away under the daemon, or a full disk."""
     memory.tune()  # before any thread: the daemon's memory stays flat over a drain
     try:
         app()
     except ConfigError as exc:  # a key checked late, at connect time
         typer.echo(f"configuration error: {exc}", err=True)
         sys.exit(2)
+    except StoreError as exc:  # opened outside open_store, or lost under the daemon
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except (sqlite3.Error, OSError) as exc:
+        if not is_disk_full(exc):
+            raise
+        typer.echo(_disk_full_message(exc), err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

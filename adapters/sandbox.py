@@ -27,6 +27,7 @@ Fault kinds:
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import random
 import re
@@ -35,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -304,6 +306,8 @@ class SandboxServer:
         self.faults = Faults(seed)
         self.lock = threading.RLock()
         self.requests: list[tuple[str, str]] = []
+        #: the sandbox's clock: its records' times and its answers' ``Date`` header
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._server = _Server((host, port), _make_handler(self))
         self._thread: threading.Thread | None = None
 
@@ -416,6 +420,10 @@ def _make_handler(sandbox: SandboxServer) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:
             return
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            # the ``Date`` header from the sandbox's own clock, so a test can step it
+            return email.utils.format_datetime(sandbox.now().astimezone(UTC), usegmt=True)
 
         def _serve(self) -> None:
             split = urlsplit(self.path)

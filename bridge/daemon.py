@@ -26,7 +26,7 @@ from bridge.engine import AccountReport, Engine, SourceReport
 from bridge.logs import get_logger
 from bridge.ports import LocalSource, National
 from bridge.service import HealthServer, Metrics, notify, watchdog_interval
-from bridge.store import Store
+from bridge.store import Store, StoreError, file_identity, is_disk_full
 from bridge.timefmt import parse_rfc3339, utcnow
 
 log = get_logger("bridge.daemon")
@@ -85,11 +85,42 @@ class Daemon:
         self._retries_seen: dict[str, int] = {}
         self._lock = threading.Lock()
         self.health_server: HealthServer | None = None
+        #: ``(st_dev, st_ino)`` of the database file the daemon opened (set by ``run``)
+        self._opened: tuple[int, int] | None = None
+        #: why the daemon stopped on its own (its database lost, a full disk): ``run``
+        #: raises it once every worker has stopped
+        self.fatal: Exception | None = None
 
     # health --------------------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy when every source's and account's last pass ended within 3 intervals."""
-        store = Store(self.database)
+        """Healthy when every source's and account's last pass ended within 3 intervals,
+        and the database file is still the one the daemon opened.
+
+        The database is opened read-only here: a health check never creates a file (a
+        probe that did would re-create a deleted database behind the operator's back)
+        nor migrates one. A database deleted or replaced under the daemon (its path no
+        longer names the file the daemon has open: another ``st_dev``/``st_ino``, or
+        nothing) answers unhealthy with the reason under ``database``.
+
+        What the daemon then does (:meth:`_watch_database`, checked every second): it
+        logs the error and stops, and ``run`` exits 1 with one message. Writing on to an
+        unlinked file would look healthy while every mapping it records is lost when the
+        process ends (and a lost mapping invites a duplicate on LAPOR); quietly opening
+        a new file would forget what is in flight. So it stops, as a production operator
+        expects of a service whose state went away: the unit restarts it
+        (``Restart=on-failure``), and the new process opens what is at the path then: a
+        database restored from a backup, as restored; none, a new one — logged, and what
+        the old one had created found again by evidence (bridge.md: tags, markers, the
+        tracking ids written back). The work of the last second before the stop may have
+        gone to the old file; it is recovered the same way, as after a crash.
+        """
+        problem = self.fatal_reason() or self.database_problem()
+        if problem is not None:
+            return False, {"stale": [], "database": problem}
+        try:
+            store = Store(self.database, readonly=True)
+        except StoreError as exc:
+            return False, {"stale": [], "database": str(exc)}
         try:
             passes = store.passes()
             # records in doubt do not make the service unhealthy (its passes run); they
@@ -109,9 +140,61 @@ class Daemon:
                 stale.append(f"{worker.kind}:{worker.name}")
         return not stale, {"stale": stale, "in_doubt": in_doubt}
 
+    def fatal_reason(self) -> str | None:
+        """Why the daemon is stopping on its own, or None."""
+        if self.fatal is None:
+            return None
+        if is_disk_full(self.fatal):
+            return f"the disk holding {self.database} is full: {self.fatal}"
+        return str(self.fatal)
+
+    def database_problem(self) -> str | None:
+        """Why the path no longer names the database the daemon opened, or None."""
+        try:
+            now = file_identity(self.database)
+        except OSError as exc:  # the folder itself made unreadable
+            return f"cannot check the database at {self.database}: {exc.strerror}"
+        if now is None:
+            return f"the database file {self.database} was deleted while the daemon ran"
+        if self._opened is not None and now != self._opened:
+            return f"the database file {self.database} was replaced while the daemon ran"
+        return None
+
+    def _watch_database(self) -> None:
+        """Stop the daemon when its database file is deleted or replaced (see :meth:`health`)."""
+        if self._opened is None:
+            return  # nothing opened to compare with
+        try:
+            if file_identity(self.database) == self._opened:
+                return
+        except OSError:
+            return  # the folder unreadable for a moment: /healthz says so; the files are open
+        problem = self.database_problem()
+        if problem is not None:
+            self._stop_for(
+                StoreError(
+                    f"{problem}; the daemon stopped rather than write on to a file no one can"
+                    " read again. Restore the database (or leave none: a new one is then"
+                    " created and its complaints found again by evidence), then start the"
+                    " service again"
+                ),
+                "database_lost",
+                reason=problem,
+            )
+
+    def _stop_for(self, error: Exception, event: str, **fields: Any) -> None:
+        """Log ``event`` once as an error and stop every worker; ``run`` raises ``error``."""
+        with self._lock:
+            if self.fatal is not None:
+                return
+            self.fatal = error
+        log.error(event, database=str(self.database), **fields)
+        self.stop.set()
+
     # the loop ---------------------------------------------------------------
     def run(self) -> int:
         self._install_signals()
+        self._opened = file_identity(self.database)  # what `lapor-bridge run` opened
         if self.http_listen:
             self.health_server = HealthServer(self.http_listen, self.health, self.metrics)
             self.health_server.start()
@@ -127,6 +210,7 @@ class Daemon:
         ping_every = watchdog_interval()
         hang_after = (ping_every or 30.0) * 2
         while not self.stop.wait(min(ping_every or 1.0, 1.0)):
+            self._watch_database()
             now = time.monotonic()
             if ping_every is not None and all(now - w.beat < hang_after for w in self.workers):
                 notify("WATCHDOG=1")
@@ -139,6 +223,8 @@ class Daemon:
         if self.health_server is not None:
             self.health_server.stop()
         log.info("stopped", clean=all(not (w.thread and w.thread.is_alive()) for w in self.workers))
+        if self.fatal is not None:
+            raise self.fatal  # `lapor-bridge` turns it into one message and exit 1
         return 0
 
     def _install_signals(self) -> None:
@@ -178,6 +264,9 @@ class Daemon:
                     else:
                         report = engine.sync_account(worker.name)
                 except Exception as exc:  # a bug must not kill the worker: log, back off
+                    if is_disk_full(exc):  # no pass can commit: stop, the transaction rolled back
+                        self._stop_for(exc, "disk_full", worker=worker.name, detail=str(exc))
+                        break
                     log.exception("pass_crashed", worker=worker.name)
                     report = (SourceReport if worker.kind == "source" else AccountReport)(
                         worker.name, error=f"internal error: {type(exc).__name__}"
@@ -185,6 +274,7 @@ class Daemon:
                 self._observe(worker, report, time.monotonic() - started, store)
                 if _moved_data(report):
                     memory.trim()  # what the pass freed goes back, not kept as a high-water mark
+                    store.fold_wal()  # what the pass forgot leaves the WAL too
                 worker.failures = 0 if report.ok else worker.failures + 1
                 wait = self.interval * (2 ** min(worker.failures, 10) if worker.failures else 1)
                 self._sleep(worker, min(wait, max(self.interval, MAX_BACKOFF)))

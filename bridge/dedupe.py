@@ -49,6 +49,7 @@ from bridge.model import Complaint
 from bridge.phone import normalize_phone
 
 __all__ = [
+    "RETENTION",
     "RULE",
     "THRESHOLD",
     "WINDOW",
@@ -81,6 +82,12 @@ THRESHOLD: Final = 0.6
 NORMALIZER: Final = "1"
 #: at most this many of one citizen's records in one category and window are compared
 MAX_CANDIDATES: Final = 64
+#: how long after it was filed a record keeps its text (and phone key) in the index: the
+#: window, plus four days for a record that reaches the bridge late (an outage, a weekend);
+#: a record reaching it later still is not compared with those filed before it
+RETENTION: Final = timedelta(days=7)
+#: the index is purged whenever its clock has moved this far since the last purge
+PURGE_STEP: Final = timedelta(hours=1)
 
 # --- vocabulary ---------------------------------------------------------------
 
@@ -997,6 +1004,14 @@ class DedupeIndex:
 
     ``secret`` keys the phone hashes; by default the store's own, created with
     the tables (migration ``m003_dedupe``).
+
+    A row (a citizen's text and phone key) is kept only while a new record may still
+    be compared with it: :data:`RETENTION` after it was filed, on the index's own
+    clock — the latest filing time it has indexed, never ahead of the wall clock. On
+    live records that is now; while old records are backfilled it moves with them, so
+    those filed within the window of each other are still compared. :meth:`add`
+    purges when the clock has moved :data:`PURGE_STEP` since the last purge: one
+    pass over a table that the purge itself keeps to a week of records.
     """
 
     def __init__(self, db: Database | sqlite3.Connection, *, secret: bytes | None = None) -> None:
@@ -1004,6 +1019,8 @@ class DedupeIndex:
         self.secret = secret if secret is not None else self._stored_secret()
         # check() then add() of the same complaint: normalize its text once
         self._last: tuple[Complaint, Entry] | None = None
+        self._clock: datetime | None = None  # read from dedupe_meta at the first add
+        self._purged_at: datetime | None = None  # the clock at this instance's last purge
 
     def _stored_secret(self) -> bytes:
         row = self.conn.execute(
@@ -1021,9 +1038,12 @@ class DedupeIndex:
         return entry
 
     def add(self, complaint: Complaint, national_id: int) -> bool:
-        """Index a mapped record; ``False`` (nothing stored) when it can never be merged."""
+        """Index a mapped record; ``False`` (nothing stored) when it can never be merged, or
+        was filed longer than :data:`RETENTION` before the index's clock."""
         entry = self.entry(complaint, national_id)
-        if entry.phone_key is None:  # anonymous now, or its phone removed: never a candidate
+        stale = entry.created_at < self._advance(entry.created_at) - RETENTION
+        if entry.phone_key is None or stale:
+            # anonymous now, its phone removed, or too old to be compared: never a candidate
             self.conn.execute(
                 "DELETE FROM dedupe_index WHERE source = ? AND local_id = ?",
                 (entry.source, entry.local_id),
@@ -1043,6 +1063,31 @@ class DedupeIndex:
             ),
         )
         return True
+
+    def _advance(self, filed: datetime) -> datetime:
+        """The index's clock once a record filed at ``filed`` is seen; purges when due."""
+        if self._clock is None:
+            row = self.conn.execute("SELECT value FROM dedupe_meta WHERE name = 'clock'").fetchone()
+            self._clock = datetime.fromisoformat(str(row[0])) if row is not None else filed
+        self._clock = min(datetime.now(UTC), max(self._clock, filed))
+        if self._purged_at is None or self._clock - self._purged_at >= PURGE_STEP:
+            self.purge(self._clock)
+        return self._clock
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Forget the rows filed more than :data:`RETENTION` before ``now`` (default: the
+        wall clock); returns how many. The clock is kept for the next process."""
+        moment = now if now is not None else datetime.now(UTC)
+        cursor = self.conn.execute(
+            "DELETE FROM dedupe_index WHERE created_at < ?", (_iso(moment - RETENTION),)
+        )
+        self.conn.execute(
+            "INSERT INTO dedupe_meta (name, value) VALUES ('clock', ?) ON CONFLICT (name)"
+            " DO UPDATE SET value = MAX(value, excluded.value)",
+            (_iso(moment),),
+        )
+        self._purged_at = moment
+        return cursor.rowcount
 
     def candidates(self, entry: Entry) -> list[Entry]:
         """The same citizen's records in the same category within the window: one index range."""

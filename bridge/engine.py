@@ -28,7 +28,7 @@ from bridge.dedupe import DedupeIndex
 from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable
 from bridge.http import before_each_request
 from bridge.logs import get_logger
-from bridge.model import Complaint, NationalTicket, Status
+from bridge.model import Attachment, Complaint, NationalTicket, Status
 from bridge.plan import (
     Create,
     Known,
@@ -233,6 +233,7 @@ class Engine:
         self._recover_in_doubt(source, national, report)
         self.write_back_pending(source)
         self.twoway.flush_to_national(source, national, None, report.pair)
+        self._late_photos(source, national)
         cursor_name = f"source:{source.name}"
         for page in source.pull(self.store.cursor(cursor_name)):
             for raw in page.records:
@@ -912,7 +913,6 @@ class Engine:
         with self.store.atomic():
             if answered:
                 self.store.create_answered(intent_id, ticket.id)
-            self.store.scrub_intent(intent_id)
             self.store.insert_mapping(
                 source=source.name,
                 local_id=local_id,
@@ -1068,15 +1068,119 @@ class Engine:
 
     # photos ----------------------------------------------------------------
     def _photos(self, source: LocalSource, complaint: Complaint) -> list[Photo]:
-        """Fetch, check and fit the photos; a bad one is noted and skipped, never blocking."""
+        """Fetch, check and fit the photos; a bad one is noted and skipped, one the city's
+        server cannot give now is sent later (:meth:`_late_photos`): never blocking."""
         ready: list[Photo] = []
         for index, attachment in enumerate(complaint.attachments[: photo_rules.MAX_PHOTOS]):
             try:
                 data = source.fetch_attachment(attachment)
                 ready.append(photo_rules.prepare(data, f"{complaint.local_id}-{index + 1}"))
-            except (photo_rules.PhotoError, Rejected, Unavailable) as exc:
+            except Unavailable as exc:
+                # the city's photo server is down: the complaint goes now, the photo later
+                self._photo_later(complaint, index, attachment, str(exc))
+            except (photo_rules.PhotoError, Rejected) as exc:
                 self._skip_photo(complaint, index, str(exc))
+            else:
+                with self.store.atomic():  # one waiting from an earlier try goes with it now
+                    self.store.late_photo_went_with_create(source.name, complaint.local_id, index)
         return ready
+
+    def _photo_later(
+        self, complaint: Complaint, index: int, attachment: Attachment, reason: str
+    ) -> None:
+        wait = photo_rules.RETRY_WAITS[0]
+        with self.store.atomic():
+            self.store.add_late_photo(
+                complaint.source, complaint.local_id, index, attachment.url,
+                attachment.content_type, reason, (utcnow() + wait).isoformat(),
+            )  # fmt: skip
+            self.store.event(
+                "photo_late", complaint.source, complaint.local_id, index=index, reason=reason
+            )
+
+    def _late_photos(self, source: LocalSource, national: National) -> None:
+        """Photos the city's server could not give when their complaints were created,
+        once those are on LAPOR: fetched again with backoff, each sent as a follow-up
+        carrying the file, through the follow-up ledger (looked for on LAPOR before it is
+        posted again); given up, audited, after ``photo_rules.MAX_TRIES`` failed fetches."""
+        for photo in self.store.due_late_photos(source.name, utcnow().isoformat()):
+            if self._should_stop():
+                raise Unavailable("stopping: interrupted by a signal")
+            self._late_photo(source, national, photo)
+
+    def _late_photo(self, source: LocalSource, national: National, photo: dict[str, Any]) -> None:
+        national_id, index = int(photo["national_id"]), int(photo["photo_index"])
+        row = self.store.followup_row(photo["followup_id"]) if photo["followup_id"] else None
+        if row is not None and row["attempts"] > 0:
+            # posted before and its answer lost, or a kill: on LAPOR already?
+            found = self.twoway._find_national_followup(national, national_id, row)
+            if found is not None:
+                self._late_photo_done(photo, row["id"], found, national_id)
+                return
+        try:
+            attachment = Attachment(url=photo["attachment"], content_type=photo["content_type"])
+            data = source.fetch_attachment(attachment)
+            ready = photo_rules.prepare(data, f"{photo['local_id']}-{index + 1}")
+        except Unavailable as exc:
+            wait = photo_rules.retry_wait(int(photo["attempts"]) + 1)
+            if wait is None:
+                self._late_photo_given_up(photo, f"{photo_rules.MAX_TRIES} tries failed: {exc}")
+                return
+            with self.store.atomic():
+                self.store.update_late_photo(
+                    photo["id"], attempts=photo["attempts"] + 1, reason=str(exc),
+                    next_try_at=(utcnow() + wait).isoformat(),
+                )  # fmt: skip
+            return
+        except (photo_rules.PhotoError, Rejected) as exc:
+            self._late_photo_given_up(photo, str(exc))
+            return
+        content = photo_rules.LATE_PHOTO_TEXT.format(n=index + 1)
+        with self.store.atomic(durable=True):
+            row_id = row["id"] if row else self.store.add_late_photo_followup(photo, content)
+            self.store.followup_attempt(row_id, None)  # attempted: look before posting again
+        self._crash("photo_followup_intent")
+        try:
+            remote = national.add_follow_up(national_id, content, False, files=[ready])
+        except Ambiguous as exc:
+            with self.store.atomic():
+                self.store.followup_attempt(row_id, f"answer lost: {exc}")
+                self.store.update_late_photo(photo["id"], reason=f"answer lost: {exc}")
+            return
+        except Rejected as exc:
+            if exc.status == 403 and not self.twoway._national_closed(photo):
+                # not disposed to this agency (yet): tried again later, no try spent
+                hold = (utcnow() + photo_rules.HOLD_WAIT).isoformat()
+                why = f"LAPOR refuses: the complaint is not disposed to this agency (yet): {exc}"
+                with self.store.atomic():
+                    self.store.update_late_photo(photo["id"], reason=why, next_try_at=hold)
+                return
+            with self.store.atomic():
+                self.store.finish_followup(row_id, "failed", error=exc.message)
+            self._late_photo_given_up(photo, f"LAPOR refused the follow-up: {exc.message}")
+            return
+        self._crash("photo_followup_posted")
+        self._late_photo_done(photo, row_id, remote, national_id)
+
+    def _late_photo_done(
+        self, photo: dict[str, Any], row_id: int, remote: str | None, national_id: int
+    ) -> None:
+        with self.store.atomic():
+            self.store.finish_followup(row_id, remote_id=remote)
+            self.store.update_late_photo(photo["id"], state="sent", reason=None)
+            self.store.event(
+                "photo_sent_late", photo["source"], photo["local_id"], national_id,
+                index=photo["photo_index"], tries=photo["attempts"] + 1,
+            )  # fmt: skip
+
+    def _late_photo_given_up(self, photo: dict[str, Any], reason: str) -> None:
+        with self.store.atomic():
+            self.store.update_late_photo(photo["id"], state="given_up", reason=reason)
+            self.store.event(
+                "photo_given_up", photo["source"], photo["local_id"], photo["national_id"],
+                index=photo["photo_index"], reason=reason,
+            )  # fmt: skip
+        log.warning("photo_given_up", source=photo["source"], local_id=photo["local_id"])
 
     def _upload(self, national: National, complaint: Complaint, photos: list[Photo]) -> list[int]:
         """The photos' file ids. One that LAPOR refuses is noted and left out, never blocking:

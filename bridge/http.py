@@ -24,6 +24,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -164,6 +165,17 @@ def retry_after_seconds(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+def answered_at(response: httpx.Response) -> datetime | None:
+    """The remote's clock when it answered (its ``Date`` header, UTC), or ``None`` when
+    the answer carries no readable one. Feed cursors are bounded by it: the remote's
+    records are stamped by its clock, not the bridge's."""
+    try:
+        when = parsedate_to_datetime(response.headers.get("Date", ""))
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 @dataclass

@@ -191,9 +191,11 @@ class National(Protocol):
         ``instansi`` (this account's institution), ``admin`` (another) or ``pelapor``."""
         ...
 
-    def add_follow_up(self, national_id: int, content: str, done: bool) -> str | None:
-        """Post a follow-up as the account's agency (the ``done`` template when ``done``);
-        its id when LAPOR's answer shows one. Not idempotent."""
+    def add_follow_up(
+        self, national_id: int, content: str, done: bool, files: Sequence[Photo] = ()
+    ) -> str | None:
+        """Post a follow-up as the account's agency (the ``done`` template when ``done``),
+        carrying ``files``; its id when LAPOR's answer shows one. Not idempotent."""
         ...
 
     def reject(self, national_id: int, reason: str) -> None:

@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
 from bridge.logs import redact_text
 from bridge.model import Status
-from bridge.store import Store
+from bridge.store import PRIVATE_MODE, Store
 from bridge.timefmt import parse_rfc3339, utcnow
 
 #: the report's columns, in order: bridge.md's first, then what auditors asked for
@@ -594,6 +597,23 @@ def csv_values(row: ReportRow) -> list[str]:
         else ("" if value is None else spreadsheet_safe(str(value)))
         for value in row
     ]
+
+
+@contextmanager
+def private_file(path: Path) -> Iterator[TextIO]:
+    """A file for a report, readable by its owner only (``0600``, whatever the umask).
+
+    An existing file is emptied and narrowed to ``0600`` before anything is written to
+    it: a report that replaces a wider one is never readable by others, even for a moment.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_MODE)
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "w", encoding="utf-8", newline="") as stream:
+        yield stream
 
 
 def write_csv(report_rows: Iterable[ReportRow], stream: TextIO) -> int:

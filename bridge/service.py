@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
+import ipaddress
 import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,10 +30,14 @@ class LockedError(Exception):
 
 
 class DatabaseLock:
-    """An exclusive ``flock`` on ``<database>.lock``, released when the process ends."""
+    """An exclusive ``flock`` on ``<database>.lock``, released when the process ends.
+
+    The lock file sits beside the resolved database, so a symlink to it (or a path through
+    a symlinked directory) meets the same lock as the real path.
+    """
 
     def __init__(self, database: Path) -> None:
-        self.path = Path(f"{database}.lock")
+        self.path = Path(f"{Path(database).resolve()}.lock")
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -160,21 +167,97 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+#: how long a client may take to send its whole request before it is dropped
+READ_TIMEOUT = 5.0
+#: connections served at once; one more is closed on arrival
+MAX_CONNECTIONS = 16
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``limit`` at once: over it, closed at once."""
+
+    daemon_threads = True
+    # the listen backlog: beyond it the kernel makes clients retry their SYN a second later,
+    # so a burst is refused here, at once, rather than left hanging there
+    request_queue_size = 64
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        limit: int,
+        family: socket.AddressFamily,
+    ) -> None:
+        self.address_family = family
+        self._slots = threading.BoundedSemaphore(limit)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # a scrape waits for no one; it retries
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: its slot would never come back
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket's bytes until a deadline for the whole request, not for each read.
+
+    A per-read timeout alone lets a client that drips a byte at a time hold its thread
+    forever; here every read waits only for what is left of the deadline.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("request not read in time")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
 class HealthServer:
     """``/healthz`` and ``/metrics`` on a loopback address, in a background thread.
 
     ``/healthz`` answers exactly ``200 {"status": "ok"}`` (bridge.md) when ``health()`` says
     healthy, else ``503`` with the details ``health()`` gives; ``/healthz?details`` adds
     the details to either answer.
+
+    A client has ``timeout`` seconds to send its whole request (an idle or dripping one is
+    dropped), and at most ``max_connections`` are served at once, so no client can hold
+    the daemon's threads or memory.
     """
 
     def __init__(
-        self, listen: str, health: Callable[[], tuple[bool, dict[str, Any]]], metrics: Metrics
+        self,
+        listen: str,
+        health: Callable[[], tuple[bool, dict[str, Any]]],
+        metrics: Metrics,
+        *,
+        timeout: float = READ_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
     ):
         host, _, port = listen.rpartition(":")
-        handler = _handler(health, metrics)
-        self._server = ThreadingHTTPServer((host.strip("[]") or "127.0.0.1", int(port)), handler)
-        self._server.daemon_threads = True
+        host = host.strip("[]") or "127.0.0.1"
+        family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        handler = _handler(health, metrics, timeout)
+        self._server = _BoundedServer((host, int(port)), handler, max_connections, family)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.2},
@@ -196,9 +279,20 @@ class HealthServer:
 
 
 def _handler(
-    health: Callable[[], tuple[bool, dict[str, Any]]], metrics: Metrics
+    health: Callable[[], tuple[bool, dict[str, Any]]], metrics: Metrics, read_timeout: float
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.0 (the default): one request per connection, so the deadline below
+        # covers everything a client sends
+        timeout = read_timeout
+
+        def setup(self) -> None:
+            super().setup()
+            self.rfile.close()
+            self.rfile = io.BufferedReader(
+                _DeadlineReader(self.connection, time.monotonic() + read_timeout)
+            )
+
         def log_message(self, format: str, *args: Any) -> None:
             return
 
@@ -219,6 +313,7 @@ def _handler(
                 self._answer(404, b'{"status": "not found"}', "application/json")
 
         def _answer(self, status: int, body: bytes, ctype: str) -> None:
+            self.connection.settimeout(read_timeout)  # the reader may have left it shorter
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))

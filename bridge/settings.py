@@ -4,19 +4,32 @@ Adapters own the keys peculiar to their app: a source section keeps its
 extra keys (``model_extra``) and the adapter validates them with its own
 model through :func:`adapter_config`, so a bad key is still reported with
 its full dotted name.
+
+What is refused, and what is only worth a warning (:func:`config_warnings`):
+a number that is not finite (``inf``, ``nan``) is refused; so is plain
+``http://`` to a host that is not loopback, unless its section sets
+``allow_insecure_http = true`` (then it is a warning). ``http_listen`` off
+loopback and a secret file that group or others may read are warnings.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
+import re
+import stat
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -41,8 +54,12 @@ class ConfigError(Exception):
         self.problem = problem
 
 
-def _read_secret_files(data: Any) -> Any:
-    """Replace ``<secret>_file = "/path"`` by the secret read from that file."""
+def _read_secret_files(data: Any, loose: list[str] | None = None) -> Any:
+    """Replace ``<secret>_file = "/path"`` by the secret read from that file.
+
+    The name of each ``<secret>_file`` key whose file group or others may read is
+    appended to ``loose`` (the key, never the path's content).
+    """
     if not isinstance(data, dict):
         return data
     out = dict(data)
@@ -57,27 +74,83 @@ def _read_secret_files(data: Any) -> Any:
             raise ValueError(f"give {base} or {key}, not both")
         path = Path(str(out.pop(key)))
         try:
-            out[base] = path.read_text(encoding="utf-8").strip()
+            with path.open(encoding="utf-8") as file:
+                # the mode of the very file read, not of whatever the path names later
+                mode = os.fstat(file.fileno()).st_mode
+                if loose is not None and mode & (stat.S_IRGRP | stat.S_IROTH):
+                    loose.append(key)
+                out[base] = file.read().strip()
         except OSError as exc:
             raise ValueError(f"cannot read {key} ({exc.strerror or 'unreadable'})") from None
     return out
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # TOML and the environment both accept inf and nan: no setting means either
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    @model_validator(mode="before")
+    _loose_secret_files: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="wrap")
     @classmethod
-    def _secret_files(cls, data: Any) -> Any:
-        return _read_secret_files(data)
+    def _secret_files(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        loose: list[str] = []
+        section = handler(_read_secret_files(data, loose))
+        if isinstance(data, dict):
+            section._loose_secret_files = loose
+        return section
+
+    def loose_secret_files(self) -> list[str]:
+        """The ``<secret>_file`` keys of this section whose file group or others may read."""
+        return list(self._loose_secret_files)
+
+
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+#: ``host:port`` with a literal address: IPv4, or IPv6 in brackets
+_LISTEN = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[0-9.]+)):(?P<port>[0-9]{1,5})$")
+_LISTEN_HINT = 'use an IP address such as 127.0.0.1:9464 ([::1]:9464 for IPv6), or "" for off'
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``(address, port)`` of an ``http_listen`` value; ``ValueError`` worded for the operator.
+
+    A name such as ``localhost`` is refused: what it resolves to (127.0.0.1, ::1, or
+    worse) is up to the resolver, and the health server must not guess.
+    """
+    match = _LISTEN.match(value)
+    if match is None:
+        raise ValueError(f"not an IP address and port: {_LISTEN_HINT}")
+    host = match["v6"] if match["v6"] is not None else match["v4"]
+    try:
+        address = (
+            ipaddress.IPv6Address(host) if match["v6"] is not None else ipaddress.IPv4Address(host)
+        )
+    except ValueError:
+        raise ValueError(f"not an IP address and port: {_LISTEN_HINT}") from None
+    port = int(match["port"])
+    if not 1 <= port <= 65535:
+        raise ValueError(f"the port must be 1-65535: {_LISTEN_HINT}")
+    return str(address), port
 
 
 class BridgeSection(_Section):
     database: Path = Path("bridge.db")
     poll_interval_seconds: float = Field(default=60, gt=0)
     http_listen: str = "127.0.0.1:9464"
-    log_level: str = "info"
+    log_level: LogLevel = "info"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+
+    @field_validator("http_listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value:
+            parse_listen(value)
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
 
 #: lapor.md's capabilities: modelled endpoints and fields a deployment turns on only after
@@ -105,6 +178,8 @@ class TemplatesSection(_Section):
 
 class LaporSection(_Section):
     base_url: str = Field(pattern=r"^https?://")
+    #: let ``base_url`` be plain ``http://`` to a host that is not loopback (a warning)
+    allow_insecure_http: bool = False
     auth_header: str = Field(default="Authorization", pattern=_HEADER_NAME)
     capabilities: list[Capability] = Field(default_factory=list)
     requests_per_second: float = Field(default=5.0, gt=0)
@@ -124,11 +199,13 @@ class LaporSection(_Section):
 class SourceSection(_Section):
     """Keys every source has; the adapter of ``kind`` validates the rest."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     kind: str
     account: str
     base_url: str = Field(pattern=r"^https?://")
+    #: let this source's URLs be plain ``http://`` to a host that is not loopback (a warning)
+    allow_insecure_http: bool = False
     # lapor.md: LAPOR's own integer region id, not a region code like "21.72"
     location_id: int = Field(gt=0)
     channel: int = Field(default=13, gt=0)
@@ -150,6 +227,14 @@ class SourceSection(_Section):
                 " (lapor.md: location_id)"
             )
         return value
+
+    def urls(self) -> dict[str, str]:
+        """Every URL key of this section: ``base_url`` and any adapter key ending ``_url``."""
+        found = {"base_url": self.base_url}
+        for key, value in (self.model_extra or {}).items():
+            if key.endswith("_url") and isinstance(value, str):
+                found[key] = value
+        return found
 
 
 def _secret_forms(key: str) -> tuple[str, str] | None:
@@ -199,7 +284,7 @@ class Settings(BaseSettings):
     """The whole configuration, validated."""
 
     model_config = SettingsConfigDict(
-        env_prefix="LAPOR_BRIDGE_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="LAPOR_BRIDGE_", env_nested_delimiter="__", extra="forbid", allow_inf_nan=False
     )
 
     bridge: BridgeSection = Field(default_factory=BridgeSection)
@@ -228,13 +313,89 @@ class Settings(BaseSettings):
                     f"sources.{name}.account", f"no [lapor.accounts.{source.account}] section"
                 )
             _check_categories(name, source, self.lapor)
+            # an adapter's own keys reach its model untyped from here; a float among them
+            # is refused like every declared one (allow_inf_nan)
+            for key, value in (source.model_extra or {}).items():
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise _KeyError(f"sources.{name}.{key}", "Input should be a finite number")
         for name, account in self.lapor.accounts.items():
             if account.home_source is not None and account.home_source not in self.sources:
                 raise _KeyError(
                     f"lapor.accounts.{name}.home_source",
                     f"no [sources.{account.home_source}] section",
                 )
+        for key, section, url, allowed in _urls(self):
+            if plain_http_to_remote(url) and not allowed:
+                raise _KeyError(
+                    key,
+                    "plain http:// to a host that is not loopback sends credentials and"
+                    " citizens' data unencrypted: use https://, or set"
+                    f" allow_insecure_http = true in [{section}]",
+                )
         return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_to_remote(url: str) -> bool:
+    """Whether ``url`` is ``http://`` to a host other than 127.0.0.0/8, ::1 or localhost."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:  # e.g. an unclosed [IPv6 bracket: not loopback either
+        return url.lower().startswith("http://")
+    return parts.scheme.lower() == "http" and not _is_loopback(host)
+
+
+def _urls(conf: Settings) -> list[tuple[str, str, str, bool]]:
+    """``(key, section, url, allow_insecure_http)`` of every URL the bridge sends credentials to."""
+    found = [("lapor.base_url", "lapor", conf.lapor.base_url, conf.lapor.allow_insecure_http)]
+    for name, source in conf.sources.items():
+        for key, url in source.urls().items():
+            found.append(
+                (f"sources.{name}.{key}", f"sources.{name}", url, source.allow_insecure_http)
+            )
+    return found
+
+
+def config_warnings(conf: Settings) -> list[str]:
+    """What is allowed but unsafe, worded for the operator; never a secret's value.
+
+    ``config check`` prints these and ``run`` logs them at start: plain ``http://``
+    allowed by ``allow_insecure_http``, ``http_listen`` off loopback (anyone who reaches
+    the port reads /metrics), a ``<secret>_file`` that group or others may read.
+    """
+    out = [
+        f"{key}: plain http:// to a host that is not loopback (allowed by"
+        f" allow_insecure_http in [{section}]): credentials and citizens' data cross the"
+        " network unencrypted"
+        for key, section, url, allowed in _urls(conf)
+        if allowed and plain_http_to_remote(url)
+    ]
+    if conf.bridge.http_listen:
+        address, _ = parse_listen(conf.bridge.http_listen)
+        if not ipaddress.ip_address(address).is_loopback:
+            out.append(
+                f"bridge.http_listen: {conf.bridge.http_listen} is not a loopback address:"
+                " /healthz and /metrics answer anyone who reaches that port"
+            )
+    sections: list[tuple[str, _Section]] = [("bridge", conf.bridge), ("lapor", conf.lapor)]
+    sections += [(f"lapor.accounts.{n}", a) for n, a in conf.lapor.accounts.items()]
+    sections += [(f"sources.{n}", s) for n, s in conf.sources.items()]
+    for prefix, section in sections:
+        out.extend(
+            f"{prefix}.{key}: the file is readable by group or others;"
+            " make it readable by the bridge's user alone (chmod 600)"
+            for key in section.loose_secret_files()
+        )
+    return out
 
 
 def _check_categories(name: str, source: SourceSection, lapor: LaporSection) -> None:
@@ -303,8 +464,8 @@ def _config_error(exc: ValidationError, prefix: str = "") -> ConfigError:
 
 
 M = TypeVar("M", bound=BaseModel)
-#: a source's keys that only the LAPOR side reads
-_LAPOR_SIDE = {"kind", "channel", "classification_id", "send_reporter"}
+#: a source's keys that only the LAPOR side (or this module) reads: not the adapter's
+_LAPOR_SIDE = {"kind", "channel", "classification_id", "send_reporter", "allow_insecure_http"}
 
 
 def adapter_config(model: type[M], name: str, section: SourceSection) -> M:

@@ -171,6 +171,7 @@ def collect(
             **info,
             **counts,
             "categories_not_on_lapor": fallbacks,
+            "photos": store.late_photo_counts(name),  # fetched again later, or given up
             "view": open_view(store, name),
             "tracked_by_polling": len(tracked),
             "polled": [

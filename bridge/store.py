@@ -7,10 +7,12 @@ updates and deletes). The schema is versioned with sqlite-utils migrations.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
 import stat
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
@@ -272,6 +274,35 @@ def m006_creates_in_doubt(db: Database) -> None:
     )
 
 
+@migrations()
+def m007_late_photos(db: Database) -> None:
+    db.executescript(
+        """
+        -- a photo the city's server could not give (a 5xx, a timeout) when its complaint
+        -- was created: the complaint went without it; the photo is fetched again with
+        -- backoff and, once it comes, posted to LAPOR as a follow-up carrying the file
+        -- (its followups row: followup_id, state 'photo_pending' until done)
+        CREATE TABLE late_photos (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            local_id TEXT NOT NULL,
+            photo_index INTEGER NOT NULL,     -- its place among the record's photos, from 0
+            attachment TEXT NOT NULL,         -- the app's reference to it (its URL)
+            content_type TEXT,
+            attempts INTEGER NOT NULL DEFAULT 1,  -- fetches that failed
+            next_try_at TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'waiting',  -- waiting | sent | given_up
+            reason TEXT,
+            followup_id INTEGER,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (source, local_id, photo_index)
+        );
+        CREATE INDEX late_photos_due ON late_photos (source, state, next_try_at);
+        """
+    )
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -320,15 +351,159 @@ def _narrow_sidecars(path: Path) -> None:
                 sidecar.chmod(mode & PRIVATE_MODE)
 
 
+class StoreError(Exception):
+    """The state database cannot be opened as asked. The message is for an operator: it
+    names the file and what to do about it."""
+
+
+class DatabaseMissing(StoreError):
+    """A read-only open found no database; reads never create one (bridge.md)."""
+
+
+class SchemaOutdated(StoreError):
+    """A read-only open of a database written by an older version: only a writer migrates."""
+
+
+#: SQLite's primary result codes meaning "this file cannot be opened as asked" (extended
+#: codes carry them in their low byte); any other error is not about opening
+_CANNOT_OPEN = {
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_PERM,
+    sqlite3.SQLITE_NOTADB,
+    sqlite3.SQLITE_CORRUPT,
+}
+
+
+def _primary_code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else int(code) & 0xFF
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from or while handling) is a full disk:
+    SQLite's ``SQLITE_FULL`` ("database or disk is full") or the system's ``ENOSPC``.
+
+    SQLite rolls the transaction in hand back on ``SQLITE_FULL``; every earlier commit is
+    whole, so a pass stopped by it loses nothing (creates already sent keep their intents,
+    settled on the next pass as after a crash).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sqlite3.Error) and _primary_code(current) == sqlite3.SQLITE_FULL:
+            return True
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def file_identity(path: Path | str) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of the file at ``path`` now, or None when there is none.
+
+    A connection keeps the file it opened, whatever happens to the name: the daemon
+    compares this with what it opened to see its database deleted or replaced under it.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the existing database at ``path``; never creates a file.
+
+    ``mode=ro`` first. A WAL database needs its ``-shm``, which SQLite makes next to the
+    file: in a folder this user cannot write (a copy set aside 0444 in a 0555 folder, a
+    backup) that fails, and the file is opened ``immutable=1`` instead: no sidecar, no
+    lock. Immutable only when there is no ``-wal``: a ``-wal`` means a connection has the
+    database open (the daemon) and may hold changes not yet in the file, which an
+    immutable read would silently miss. A file without a ``-wal`` that nobody may write
+    (no write bit) is such a snapshot too and is opened immutable at once, so that not
+    even root leaves sidecars in a folder meant to stay untouched.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise DatabaseMissing(f"no database at {path}; has the bridge run?") from None
+    except OSError as exc:  # a folder on the way this user may not enter
+        raise StoreError(
+            f"cannot read the database at {path}: {exc.strerror}"
+            " (run as the service's user, or give this user read access)"
+        ) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise StoreError(f"the database at {path} is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise StoreError(
+            f"cannot read the database at {path}: permission denied"
+            " (run as the service's user, or give this user read access)"
+        )
+    wal = Path(f"{path}-wal")
+    snapshot = not wal.exists() and (
+        not os.access(path.parent, os.W_OK) or not info.st_mode & 0o222
+    )
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path), safe="/")
+    queries = ["mode=ro&immutable=1"] if snapshot else ["mode=ro", "mode=ro&immutable=1"]
+    for n, query in enumerate(queries, 1):
+        conn = sqlite3.connect(f"{uri}?{query}", uri=True, timeout=30, check_same_thread=False)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            code = _primary_code(exc)
+            if code == sqlite3.SQLITE_NOTADB:
+                raise StoreError(f"{path} is not a SQLite database") from None
+            if n == len(queries) or wal.exists() or code not in _CANNOT_OPEN:
+                raise StoreError(f"cannot read the database at {path}: {exc}") from None
+            continue  # no -shm could be made: read the file as the snapshot it is
+        return conn
+    raise AssertionError("unreachable: every attempt returns or raises")
+
+
+def _open_writable(path: Path) -> Database:
+    """The database at ``path`` opened for writing, in WAL mode (created if need be)."""
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        db = Database(conn)
+        db.enable_wal()
+    except sqlite3.Error as exc:
+        if conn is not None:
+            conn.close()
+        if _primary_code(exc) not in _CANNOT_OPEN:
+            raise  # a full disk, a lock held too long: as SQLite says it
+        raise StoreError(f"cannot open the database at {path}: {exc}") from None
+    return db
+
+
 class Store:
     """One connection to the state database. Use one per thread."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+        """Open the database at ``path``: created (0600) and migrated when needed.
+
+        ``readonly`` is for the commands that only read (bridge.md): the file must exist
+        (else :class:`DatabaseMissing`), nothing is ever written to it, and it is not
+        migrated (:class:`SchemaOutdated` when its schema is older than the code). A file
+        that cannot be opened raises :class:`StoreError`, whose message is for the
+        operator; a full disk is left as SQLite raises it (:func:`is_disk_full`).
+        """
         self.path = Path(path)
+        self.readonly = readonly
+        self._depth = 0  # atomic blocks open
+        self._holding = False  # inside holding(): commits wait for commit_held()
+        self._durable = False  # a durable block is open: the outermost block commits
+        if readonly:
+            self.db = Database(_open_readonly(self.path))
+            self.db.execute("PRAGMA query_only = ON")
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            self._check_schema()
+            return
         _create_private(self.path)
-        conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
-        self.db = Database(conn)
-        self.db.enable_wal()
+        self.db = _open_writable(self.path)
         _narrow_sidecars(self.path)
         self.db.execute("PRAGMA busy_timeout = 30000")
         self.db.execute("PRAGMA synchronous = NORMAL")
@@ -336,10 +511,42 @@ class Store:
         # same index pages over and over, and each checkpoint copies them (and syncs) anew
         self.db.execute("PRAGMA wal_autocheckpoint = 8000")
         self.db.execute("PRAGMA foreign_keys = ON")
+        # what is deleted or overwritten (a scrubbed payload, a purged text) is zeroed in the
+        # file, not left in free space where a copy of the file would still show it
+        self.db.execute("PRAGMA secure_delete = ON")
         migrations.apply(self.db)
-        self._depth = 0  # atomic blocks open
-        self._holding = False  # inside holding(): commits wait for commit_held()
-        self._durable = False  # a durable block is open: the outermost block commits
+
+    def fold_wal(self) -> bool:
+        """Copy the WAL into the database and empty the WAL file, so that a text the pass
+        forgot is not left in it (``secure_delete`` zeroes it in the database only). Never
+        waits: with another connection in the way it returns ``False`` and the next pass
+        tries again."""
+        self.db.execute("PRAGMA busy_timeout = 0")
+        try:
+            busy, _, _ = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            self.db.execute("PRAGMA busy_timeout = 30000")
+        return int(busy) == 0
+
+    def _check_schema(self) -> None:
+        """A read-only open does not migrate: say so when the schema is behind the code."""
+        applied = migrations.applied(self.db)
+        missing = [m.name for m in migrations.pending(self.db)]
+        if not missing:
+            return
+        self.db.close()
+        if not applied:
+            raise SchemaOutdated(
+                f"{self.path} holds no lapor-bridge state (no schema); has the bridge run"
+                " with this configuration?"
+            )
+        raise SchemaOutdated(
+            f"the database at {self.path} was written by an older lapor-bridge (it lacks"
+            f" {', '.join(missing)}); a command that only reads does not upgrade it: start"
+            " the service, or run `lapor-bridge sync` once, then try again"
+        )
 
     def close(self) -> None:
         self.db.close()
@@ -584,10 +791,14 @@ class Store:
         return row
 
     def finish_intent(self, intent_id: int, state: str = "done", error: str | None = None) -> None:
+        """An intent done or failed: from now on its payload keeps only what
+        :meth:`scrub_intent` keeps, whichever path finished it."""
         self.db.execute(
             "UPDATE intents SET state = ?, last_error = ?, updated_at = ? WHERE id = ?",
             (state, error, now_iso(), intent_id),
         )
+        if state != "pending":
+            self.scrub_intent(intent_id)
 
     def create_sending(self, intent_id: int, account: str, timeout: timedelta) -> None:
         """A create about to be posted: from now it may be applied, until ``deadline``."""
@@ -647,13 +858,15 @@ class Store:
         self.db.execute("UPDATE intents SET decision = ? WHERE id = ?", (decision, intent_id))
 
     def scrub_intent(self, intent_id: int) -> None:
-        """Drop the reporter's identity from a finished create's frozen body: kept only as
-        long as it is needed (until LAPOR has the complaint)."""
-        self.db.execute(
-            "UPDATE intents SET payload = json_remove(payload, '$.body.reporter',"
-            " '$.body.nameUser', '$.body.phoneUser', '$.body.emailUser') WHERE id = ?",
-            (intent_id,),
-        )
+        """Keep of an intent's payload only what audit and reports read (:data:`KEPT_PAYLOAD`).
+
+        A create's frozen body (the citizen's title and text, and with ``send_reporter``
+        the reporter's name, phone and e-mail) is needed only until LAPOR has the complaint
+        or the create is given up; an import's copy of a LAPOR complaint only until the home
+        app has it. Kept by name, not removed by name: a field added to a body later is
+        forgotten too.
+        """
+        self.db.execute(f"UPDATE intents SET payload = {KEPT_PAYLOAD} WHERE id = ?", (intent_id,))
 
     def in_doubt(self, source: str | None = None) -> list[dict[str, Any]]:
         """Creates sent whose answer was lost, and follow-ups likewise (bridge.md, indoubt)."""
@@ -746,9 +959,12 @@ class Store:
         return int(cursor.lastrowid or 0)
 
     def release_quarantine(self, source: str, local_id: str, state: str = "resolved") -> bool:
+        """Close a record's open entry (``resolved`` when it went through, ``dropped`` by an
+        operator). Its raw record, kept only for a retry, is forgotten (``null``); the reason,
+        times and attempts stay for the audit."""
         cursor = self.db.execute(
-            "UPDATE quarantine SET state = ?, last_seen = ? WHERE source = ? AND local_id = ?"
-            " AND state = 'open'",
+            f"UPDATE quarantine SET state = ?, last_seen = ?, raw = '{PURGED_RAW}'"
+            " WHERE source = ? AND local_id = ? AND state = 'open'",
             (state, now_iso(), source, local_id),
         )
         return cursor.rowcount > 0
@@ -906,6 +1122,78 @@ class Store:
         ).fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
 
+    # late photos (m007) ----------------------------------------------------
+    def add_late_photo(
+        self, source: str, local_id: str, index: int, attachment: str,
+        content_type: str | None, reason: str, next_try_at: str,
+    ) -> None:  # fmt: skip
+        """A photo that could not be fetched for its create: tried again from
+        ``next_try_at``. A create tried again counts one more failed fetch."""
+        stamp = now_iso()
+        self.db.execute(
+            "INSERT INTO late_photos (source, local_id, photo_index, attachment, content_type,"
+            " reason, next_try_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (source, local_id, photo_index) DO UPDATE SET"
+            " attempts = attempts + 1, attachment = excluded.attachment,"
+            " content_type = excluded.content_type, reason = excluded.reason,"
+            " next_try_at = excluded.next_try_at, updated_at = excluded.updated_at"
+            " WHERE state = 'waiting'",
+            (source, local_id, index, attachment, content_type, reason, next_try_at, stamp, stamp),
+        )
+
+    def late_photo_went_with_create(self, source: str, local_id: str, index: int) -> bool:
+        """A waiting photo fetched after all for a create tried again: it goes with it."""
+        cursor = self.db.execute(
+            "DELETE FROM late_photos WHERE source = ? AND local_id = ? AND photo_index = ?"
+            " AND state = 'waiting' AND followup_id IS NULL",
+            (source, local_id, index),
+        )
+        return cursor.rowcount > 0
+
+    def due_late_photos(self, source: str, now: str) -> list[dict[str, Any]]:
+        """Waiting photos due at ``now`` whose record has its national complaint, with it."""
+        return self._all(
+            "SELECT p.*, m.national_id FROM late_photos p JOIN mappings m"
+            " ON m.source = p.source AND m.local_id = p.local_id"
+            " WHERE p.source = ? AND p.state = 'waiting' AND p.next_try_at <= ?"
+            " AND m.national_id IS NOT NULL ORDER BY p.next_try_at, p.id",
+            (source, now),
+        )
+
+    def update_late_photo(self, photo_id: int, **fields: Any) -> None:
+        fields.setdefault("updated_at", now_iso())
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        self.db.execute(
+            f"UPDATE late_photos SET {assignments} WHERE id = ?", (*fields.values(), photo_id)
+        )
+
+    def add_late_photo_followup(self, photo: dict[str, Any], content: str) -> int:
+        """The photo's row in the follow-up ledger, in state ``photo_pending``: known as the
+        bridge's own words (never copied back to the app) and looked for on LAPOR like any
+        other, but posted only by the engine's late-photo step, which has the file."""
+        cursor = self.db.execute(
+            "INSERT INTO followups (source, local_id, national_id, direction, origin_id, kind,"
+            " content, state, created_at, updated_at)"
+            " VALUES (?, ?, ?, 'to_national', ?, 'photo', ?, 'photo_pending', ?, ?)",
+            (
+                photo["source"], photo["local_id"], photo["national_id"],
+                f"photo:{photo['photo_index']}", content, now_iso(), now_iso(),
+            ),
+        )  # fmt: skip
+        row_id = int(cursor.lastrowid or 0)
+        self.update_late_photo(int(photo["id"]), followup_id=row_id)
+        return row_id
+
+    def late_photo_counts(self, source: str) -> dict[str, int]:
+        """Photos of the source waiting to be fetched again or sent, and given up."""
+        rows = self.db.execute(
+            "SELECT state, COUNT(*) FROM late_photos WHERE source = ?"
+            " AND state IN ('waiting', 'given_up') GROUP BY state",
+            (source,),
+        ).fetchall()
+        counts = {str(state): int(n) for state, n in rows}
+        return {"waiting": counts.get("waiting", 0), "given_up": counts.get("given_up", 0)}
+
     # mappings by account ---------------------------------------------------
     def mapping_by_national(self, national_id: int) -> dict[str, Any] | None:
         """The owning (not merged) mapping of a national complaint."""
@@ -978,3 +1266,33 @@ class Store:
             )
             + count(f"SELECT COUNT(*) FROM followups WHERE source = ? AND {FOLLOWUP_IN_DOUBT}"),
         }
+
+
+# personal data at rest (README, "Security and data protection") ---------------------
+
+#: what a finished intent's payload keeps, as an SQL expression over ``kind`` and
+#: ``payload``: a create its tag and summary (statuses, times, category, agency, flags and
+#: a fingerprint: no personal data); an import the three scalar keys the report reads, and
+#: the queued app's token (whether an app queues its creates); any other kind nothing
+KEPT_PAYLOAD = (
+    "CASE kind"
+    " WHEN 'create' THEN json_object('tag', json_extract(payload, '$.tag'),"
+    " 'summary', json(COALESCE(json_extract(payload, '$.summary'), '{}')))"
+    " WHEN 'import' THEN json_object('complaint', json_object("
+    "'status_code', json_extract(payload, '$.complaint.status_code'),"
+    " 'created_at', json_extract(payload, '$.complaint.created_at'),"
+    " 'confidential', json_extract(payload, '$.complaint.confidential')),"
+    " 'token', json_extract(payload, '$.token'))"
+    " ELSE '{}' END"
+)
+#: a closed quarantine entry's ``raw``: nothing (JSON ``null``; the column is NOT NULL)
+PURGED_RAW = "null"
+
+
+# data only, registered after m007 (above); it can move up next to it
+@migrations()
+def m008_forget_finished(db: Database) -> None:
+    """A database of an earlier version kept every finished create's body (citizens' texts)
+    and every closed quarantine entry's raw record: forget them, as finishing does now."""
+    db.execute(f"UPDATE intents SET payload = {KEPT_PAYLOAD} WHERE state != 'pending'")
+    db.execute(f"UPDATE quarantine SET raw = '{PURGED_RAW}' WHERE state != 'open'")

@@ -35,6 +35,10 @@ log = get_logger("bridge.twoway")
 
 #: the inbox read starts here on a first run
 INBOX_EPOCH = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
+#: the inbox is read again from this long before its cursor: LAPOR's clock stepping back
+#: stamps complaints behind a cursor it already passed. A complaint read again changes
+#: nothing (its follow-ups are known, an import is made once)
+INBOX_OVERLAP = timedelta(minutes=5)
 #: how far back a lost local create is looked for: apps compare with their own clocks,
 #: which may run slow; a wide margin only costs reading more of the feed, and only then
 FIND_MARGIN = timedelta(days=1)
@@ -514,12 +518,14 @@ class TwoWay:
     ) -> None:
         cursor_name = f"account:{name}"
         stored = self.store.cursor(cursor_name)
-        since = parse_rfc3339(stored) if stored else INBOX_EPOCH
+        held = parse_rfc3339(stored) if stored else INBOX_EPOCH
+        since = held - INBOX_OVERLAP if stored else INBOX_EPOCH
         for page in national.inbox(since):
             for complaint in page:
                 self._inbox_item(name, home, complaint, report)
-            if page:
-                last = max(c.updated_at for c in page)
+            last = max((c.updated_at for c in page), default=held)
+            if last > held:  # a page inside the overlap would move the cursor back
+                held = last
                 with self.store.atomic():
                     self.store.set_cursor(cursor_name, last.isoformat())
 

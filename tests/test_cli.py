@@ -152,6 +152,7 @@ def test_quarantine_list_prints_rfc3339_times(world: World) -> None:
 
 
 def test_quarantine_unknown_id_exits_1(world: World) -> None:
+    world.store().close()  # a database the bridge made (reads never create one)
     for command in ("show", "retry", "drop"):
         result = runner.invoke(
             app, ["--config", str(world.config_path), "quarantine", command, "999"]
@@ -176,6 +177,7 @@ def test_quarantine_retry_exits_0_when_lapor_is_down(world: World) -> None:
 
 def test_status_healthy_before_any_pass(world: World) -> None:
     # bridge.md lists what degrades: a failed or stale last pass, in doubt, quarantined
+    world.store().close()  # the service started (the database made), no pass ended yet
     code, out = _cli(world, "status", "--json")
     state = json.loads(out)
     assert code == 0 and state["healthy"] is True, state

@@ -390,9 +390,11 @@ def test_pull_pages_through_one_crowded_minute_and_overlaps_at_the_cursor(
     assert sorted(ids) == sorted(crowded + later)
     assert len(ids) == len(set(ids))
     assert cursor == "2026-03-09T03:06:00Z"  # 10:06 WIB: the last record's minute
-    # the cursor's minute comes again (the engine recognises those), nothing older does
+    # the overlap before the cursor comes again (the engine recognises those), nothing older
+    clock.moment = NOW - client.OVERLAP - timedelta(minutes=1)
+    older = _add(sandbox, rng)
     again, _ = _pulled(source, cursor)
-    assert again == later
+    assert again == crowded + later and older not in again
 
 
 def test_pull_does_not_store_a_cursor_inside_a_minute_it_has_not_finished(
@@ -481,13 +483,13 @@ def test_cursor_for_a_time_reads_from_its_minute(
     sandbox: SambatSandbox, source: SambatSource, clock: Clock
 ) -> None:
     rng = random.Random(13)
-    _add(sandbox, rng)
-    clock.moment = NOW + timedelta(minutes=2)
+    _add(sandbox, rng)  # 10:05:42 WIB: before the cursor's overlap
+    clock.moment = NOW + client.OVERLAP + timedelta(minutes=2)
     wanted = [_add(sandbox, rng), _add(sandbox, rng)]
-    cursor = source.cursor_for(NOW + timedelta(minutes=2))  # 10:07:42 WIB
-    assert cursor == "2026-03-09T03:07:00Z"
+    cursor = source.cursor_for(NOW + client.OVERLAP + timedelta(minutes=2))  # 10:12:42 WIB
+    assert cursor == "2026-03-09T03:12:00Z"
     ids, _ = _pulled(source, cursor)
-    assert ids == wanted
+    assert ids == wanted  # from the cursor's minute, less the overlap
 
 
 def test_fetch_one_and_unknown_ticket(sandbox: SambatSandbox, source: SambatSource) -> None:

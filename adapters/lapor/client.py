@@ -924,9 +924,12 @@ class LaporAccount:
                     )
                 url, query = following, None
 
-    def add_follow_up(self, national_id: int, content: str, done: bool) -> str | None:
+    def add_follow_up(
+        self, national_id: int, content: str, done: bool, files: Sequence[Photo] = ()
+    ) -> str | None:
         """Post a follow-up with the ``reply`` template, or ``done`` when the city reports
-        the problem solved; its id when the answer shows one (it need not)."""
+        the problem solved, carrying ``files`` (``attachment[0]``, …); its id when the
+        answer shows one (it need not)."""
         form = {
             "complaint_id": str(national_id),
             "user_id": str(self.user_id),
@@ -940,8 +943,12 @@ class LaporAccount:
         if done and self.has("mark_completed"):
             form["mark_completed"] = "1"
         # multipart, as the contract says, even without files
-        files = {key: (None, value) for key, value in form.items()}
-        results = self._send("POST", "/complaints/followup/add", idempotent=False, files=files)
+        parts: list[tuple[str, tuple[str | None, str | bytes] | tuple[str, bytes, str]]]
+        parts = [(key, (None, value)) for key, value in form.items()]
+        parts += [
+            (f"attachment[{n}]", (f.name, f.data, f.content_type)) for n, f in enumerate(files)
+        ]
+        results = self._send("POST", "/complaints/followup/add", idempotent=False, files=parts)
         followup = results.get("followup")
         number = _int(followup.get("id")) if isinstance(followup, Mapping) else None
         return str(number) if number is not None else None

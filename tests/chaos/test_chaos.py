@@ -717,25 +717,30 @@ def signature(region: Region, database: Path) -> tuple[Any, ...]:
 
 
 def converge(region: Region, config: Path, database: Path, most: int = 20) -> int:
-    """Clean passes until two in a row change nothing; returns how many ran."""
+    """Clean passes until two in a row change nothing and every complaint followed by
+    polling was read again after the last change; returns how many passes ran."""
     admin_verifies_everything(region)
     previous: tuple[Any, ...] | None = None
+    waited = False
     for n in range(1, most + 1):
         one_pass(config)
         if admin_verifies_everything(region):
-            previous = None  # a complaint was handed back and came in again: go on
+            previous, waited = None, False  # a complaint was handed back and came in again
             continue
         current = signature(region, database)
-        if current == previous:
-            wait = next_poll_wait(database)
-            if wait <= 0:
-                return n
-            # a complaint followed by polling is read again only when it is due (its
-            # schedule backs off with age): wait for it, as the daemon would
-            time.sleep(min(wait, 60.0))
-            previous = None
+        if current != previous:
+            if previous is not None:
+                waited = False  # something moved: polled complaints must be read again
+            previous = current
             continue
-        previous = current
+        wait = next_poll_wait(database)
+        if wait <= 0 or waited:
+            return n
+        # a complaint followed by polling is read again only when it is due (its schedule
+        # backs off with age, and every read schedules the next): wait once, as the daemon
+        # would, then one more pass must change nothing
+        time.sleep(min(wait, 60.0))
+        waited = True
     raise AssertionError(f"still changing after {most} clean passes")
 
 

@@ -11,8 +11,12 @@ from the last answer to hold about a page (a backlog is read a page at a time,
 not 1000 requests at a time); a window answered with the server's cap (1000)
 may have been cut, so it is halved and read again until no half is cut. Both
 feeds are re-read from a little before their marks (``overlap_seconds``), for
-clock skew and for requests a queued server makes later with an earlier time;
-the engine recognises what it has already seen.
+clock skew, a server clock stepping back, and requests a queued server makes
+later with an earlier time; the engine recognises what it has already seen.
+The marks are window ends the bridge computes from its own clock, so none is
+stored past the server's clock, read from its answers' ``Date`` (the earliest
+of the pull): a bridge clock running ahead would otherwise carry the marks past
+every request the city files until its clock gets there.
 
 Writing. Open311 has no link field and no way to change a request but
 updates, so every write is a ``POST /servicerequestupdates.json`` whose
@@ -59,7 +63,7 @@ from adapters.local.open311.normalize import (
     status_update_id,
 )
 from bridge.errors import Ambiguous, NotFound, Rejected, Transient, Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, make_client
+from bridge.http import Endpoint, RateLimiter, RetryPolicy, answered_at, json_of, make_client
 from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
 from bridge.ports import Created, Page, RawRecord
 from bridge.timefmt import rfc3339, utcnow
@@ -267,6 +271,8 @@ class Open311Source:
         self._host = urlsplit(config.base_url).netloc
         self._window = timedelta(days=config.window_days)
         self._overlap = timedelta(seconds=config.overlap_seconds)
+        #: the server's clock: the earliest ``Date`` it answered with since a pull began
+        self._server_clock: datetime | None = None
 
     # transport ---------------------------------------------------------------------
     def _common(self) -> dict[str, str]:
@@ -282,6 +288,9 @@ class Open311Source:
 
     def _send(self, method: str, path: str, *, idempotent: bool = True, **kw: Any) -> Any:
         response = self.endpoint.send(method, path, idempotent=idempotent, check=_check_json, **kw)
+        answered = answered_at(response)
+        if answered is not None and (self._server_clock is None or answered < self._server_clock):
+            self._server_clock = answered
         status = response.status_code
         if status >= 400:
             errors = _errors_of(response)
@@ -447,6 +456,7 @@ class Open311Source:
         """
         now = ceil_second(self.clock())
         marks = Marks.load(cursor, self._backfill(now))
+        self._server_clock = None
         updates = self._updates_between(marks.updated - self._overlap, now)
         by_request: dict[str, list[Mapping[str, Any]]] = {}
         for update in updates:
@@ -472,11 +482,11 @@ class Open311Source:
                         met.add(local_id)
             previous = current
             requested = max(requested, high)
-            yield from self._pages(fresh, Marks(requested, marks.updated))
+            yield from self._pages(fresh, self._marks(requested, marks.updated))
 
         changed = [local_id for local_id in by_request if local_id not in met]
         if not changed:
-            yield Page([], Marks(requested, max(marks.updated, now)).dump())
+            yield Page([], self._marks(requested, max(marks.updated, now)).dump())
             return
         for index, group in enumerate(chunks(changed, self.config.page_size)):
             records = []
@@ -487,11 +497,23 @@ class Open311Source:
             left = changed[(index + 1) * self.config.page_size :]
             waiting = [u for rid in left for u in by_request[rid]]
             mark = _earliest(waiting, default=now, floor=marks.updated)
-            yield Page(records, Marks(requested, max(marks.updated, mark)).dump())
+            yield Page(records, self._marks(requested, max(marks.updated, mark)).dump())
 
     def cursor_for(self, since: datetime) -> str | None:
         """Both marks at ``since``: requests made, and requests updated, since then."""
         return Marks(since, since).dump()
+
+    def _marks(self, requested: datetime, updated: datetime) -> Marks:
+        """Marks never past the server's clock (a server without ``Date``: as given).
+
+        A window's end is the bridge's clock; what the server has not stamped yet
+        lies past its own clock, whatever the bridge's says. A mark held back is
+        read again from there, and the engine recognises what it has seen.
+        """
+        clock = self._server_clock
+        if clock is None:
+            return Marks(requested, updated)
+        return Marks(min(requested, clock), min(updated, clock))
 
     def _pages(self, records: list[RawRecord], marks: Marks) -> Iterator[Page]:
         """A fully read window as pages; only the last carries the cursor."""

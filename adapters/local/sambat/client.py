@@ -22,7 +22,7 @@ import json
 import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from urllib.parse import quote
 
@@ -39,13 +39,25 @@ from adapters.local.sambat.normalize import (
     parse_time,
 )
 from bridge.errors import Ambiguous, NormalizeError, NotFound, Rejected, Transient, Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, looks_html, make_client
+from bridge.http import (
+    Endpoint,
+    RateLimiter,
+    RetryPolicy,
+    answered_at,
+    json_of,
+    looks_html,
+    make_client,
+)
 from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
 from bridge.ports import Created, Page, RawRecord
 from bridge.timefmt import not_after_now, parse_rfc3339, rfc3339
 
 #: where a feed starts when no cursor is stored: before any record can exist
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: a pull reads again from this long before its cursor: a back end whose clock steps back
+#: (an NTP correction, a restored VM) stamps new records behind a cursor it already passed.
+#: Records read again are recognised unchanged by the engine and cost only the reading.
+OVERLAP = timedelta(minutes=5)
 
 #: a feed block past this many bytes of JSON waits in a temporary file (see ``_Block``)
 SPOOL_BYTES = 2**20
@@ -205,6 +217,14 @@ def cursor_time(cursor: str | None) -> datetime:
     raise Unavailable("the stored Sambat cursor is not a time (RFC 3339 or dd/mm/yyyy HH:MM)")
 
 
+def read_back(moment: datetime) -> datetime:
+    """Where a pull from a cursor at ``moment`` starts: :data:`OVERLAP` before it."""
+    try:
+        return moment - OVERLAP
+    except OverflowError:
+        return moment
+
+
 def same_origin(base_url: str, url: str) -> bool:
     """Whether ``url`` (absolute, or relative to ``base_url``) has ``base_url``'s scheme,
     host and port: the only place the app's credentials may go. ``http`` on an ``https``
@@ -250,6 +270,8 @@ class _Block:
         self._spool = spool
         self._skip = skip
         self.kept = 0
+        #: the back end's clock (``Date``) at the block's first answer, when it gave one
+        self.clock: datetime | None = None
         self.last: datetime | None = None
         self.at_last: set[tuple[str, str]] = set()
         self.more = False
@@ -288,6 +310,7 @@ class SambatSource:
         self.account = config.account
         self.config = config
         self.endpoint = endpoint
+        self._answered_at: datetime | None = None  # the back end's clock at its last answer
 
     # transport -------------------------------------------------------------------
     def _refused_login(self) -> Unavailable:
@@ -305,6 +328,7 @@ class SambatSource:
         404) or ``Rejected`` (422) carrying the back end's ``pesan``.
         """
         response = self.endpoint.send(method, path, idempotent=idempotent, check=check_answer, **kw)
+        self._answered_at = answered_at(response)
         if response.status_code == 401:
             raise self._refused_login()
         if response.status_code != 200:
@@ -358,6 +382,7 @@ class SambatSource:
         run: set[tuple[str, str]] = set()
         while True:
             page, total = self._feed(sejak, start)
+            block.clock = block.clock or self._answered_at
             start += len(page)
             ended = self._last_page(page, start, total)
             first, last = first_update(page), last_update(page)
@@ -402,9 +427,14 @@ class SambatSource:
         same minute from being lost. After each block the feed is asked again
         from the last record's minute with ``start=0`` (the minute only grows,
         so the loop ends); within one pull a record already handed out in
-        that minute, unchanged, is not handed out twice.
+        that minute, unchanged, is not handed out twice. The pull starts
+        :data:`OVERLAP` before the stored cursor, once (a back end whose clock
+        stepped back); the keyset moves on from there as before.
         """
-        sejak = cursor_time(cursor)
+        sejak = read_back(cursor_time(cursor))
+        # no block's cursor goes behind the stored one (a block inside the overlap would
+        # move it back), unless the stored one lies past the back end's clock
+        held = cursor_time(cursor) if cursor and cursor.strip() else None
         seen: set[tuple[str, str]] = set()
         size = self.config.page_size
         while True:
@@ -414,11 +444,13 @@ class SambatSource:
                 last = block.last
                 advanced = last is not None and last > sejak
                 final = max(1, -(-block.kept // size)) - 1
+                if held is not None and block.clock is not None:
+                    held = min(held, block.clock)
+                block_cursor = None
+                if advanced and last is not None and (held is None or last >= held):
+                    block_cursor = self._cursor(last, block.clock)
                 for index, chunk in enumerate(block.chunks(size)):
-                    # never a cursor ahead of now: a record dated in the future would hide
-                    # every record filed before its date
-                    ok = index == final and advanced and last is not None
-                    page_cursor = rfc3339(not_after_now(last)) if ok and last is not None else None
+                    page_cursor = block_cursor if index == final else None
                     yield Page([_raw(item) for item in chunk], page_cursor)
             if not block.more or last is None or not advanced:
                 return
@@ -428,6 +460,14 @@ class SambatSource:
     def cursor_for(self, since: datetime) -> str | None:
         """``since`` floored to its minute (``sejak`` is minute-precise and ``≥``), RFC 3339."""
         return rfc3339(parse_time(format_time(since)))
+
+    def _cursor(self, last: datetime, clock: datetime | None) -> str | None:
+        """A block's cursor, never past the back end's clock: a record dated in the future
+        would hide every record filed before its date. The back end's clock is its
+        answer's ``Date`` (``clock``), not the bridge's, which may run ahead; only answers
+        without one fall back to the bridge's."""
+        bounded = not_after_now(last) if clock is None else min(last, clock)
+        return rfc3339(last) if bounded == last else self.cursor_for(bounded)
 
     def fetch(self, local_id: str) -> RawRecord | None:
         try:

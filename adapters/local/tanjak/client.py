@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,13 +13,17 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from adapters.local.common import fetch_photo
 from adapters.local.tanjak.normalize import LOCAL_STATUS, local_category, normalize
 from bridge.errors import NotFound, Rejected, Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, make_client
+from bridge.http import Endpoint, RateLimiter, RetryPolicy, answered_at, json_of, make_client
 from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
 from bridge.ports import Created, Page, RawRecord
 from bridge.timefmt import not_after_now, parse_rfc3339, to_wib
 
 #: where a feed starts when no cursor is stored, written in WIB as every time Tanjak reads
 EPOCH = "1970-01-01T07:00:00+07:00"
+#: a pull reads again from this long before its cursor: a city clock stepping back (an
+#: NTP correction, a restored VM) stamps new records behind a cursor it already passed.
+#: Records read again are recognised unchanged by the engine and cost only the reading.
+OVERLAP = timedelta(minutes=5)
 
 
 class TanjakConfig(BaseModel):
@@ -68,9 +72,11 @@ class TanjakSource:
         self.config = config
         self.endpoint = endpoint
         self._host = urlsplit(config.base_url).netloc
+        self._answered_at: datetime | None = None  # the city's clock at its last answer
 
     def _send(self, method: str, path: str, **kw: Any) -> Any:
         response = self.endpoint.send(method, path, **kw)
+        self._answered_at = answered_at(response)
         if response.status_code == 401:
             raise Unavailable("Tanjak refused the API key (401): check sources.*.api_key")
         if response.status_code == 404:
@@ -107,12 +113,20 @@ class TanjakSource:
         through by page number, and a record leaving the run meanwhile pulls
         another back across the page edge: before the cursor leaves such a run,
         the run is read again from its start and what was missed comes first.
+        The pull starts :data:`OVERLAP` before the stored cursor, once: the keyset
+        moves on from there as before, so a full page of one second still passes.
+        A page inside the overlap carries no cursor (it would move the stored one
+        back), unless the stored one lies past the city's clock.
         """
-        since = cursor or EPOCH
+        since = _read_back(cursor) if cursor else EPOCH
+        held = _moment(cursor)  # no page cursor goes behind this
         page_no = 1
         run: set[str] = set()  # ids seen at exactly `since`
         while True:
             items, total = self._page(since, page_no)
+            answered = self._answered_at
+            if held is not None and answered is not None:
+                held = min(held, answered)
             run.update(_ids_at(items, since))
             last = _last_time(items)
             advanced = last is not None and last != since
@@ -120,7 +134,11 @@ class TanjakSource:
                 missed = self._missed_in_run(since, run)
                 if missed:
                     yield Page(missed, None)
-            yield Page([_raw(item) for item in items], self._cursor(last) if advanced else None)
+            cursor_here = self._cursor(last, answered) if advanced else None
+            moment = _moment(cursor_here)
+            if held is not None and moment is not None and moment < held:
+                cursor_here = None
+            yield Page([_raw(item) for item in items], cursor_here)
             if not items or total is None or page_no >= total:
                 if page_no > 1 and not advanced:
                     missed = self._missed_in_run(since, run)
@@ -151,17 +169,19 @@ class TanjakSource:
     def cursor_for(self, since: datetime) -> str | None:
         return to_wib(since).isoformat(timespec="seconds")
 
-    def _cursor(self, last: str | None) -> str | None:
-        """The page's cursor, never ahead of now: a record dated in the future (a wrong
-        clock, a typo) would otherwise become the cursor and hide every record filed before
-        its date. Behind now, the next pull reads that record again, unchanged."""
+    def _cursor(self, last: str | None, answered: datetime | None) -> str | None:
+        """The page's cursor, never past the city's clock: a record dated in the future (a
+        wrong clock, a typo) would otherwise become the cursor and hide every record filed
+        before its date. The city's clock is its answer's ``Date`` (``answered``), not the
+        bridge's, which may run ahead; only an answer without one falls back to the
+        bridge's. Held back, the next pull reads that record again, unchanged."""
         if last is None:
             return None
         try:
             moment = parse_rfc3339(last)
         except ValueError:
             return last
-        bounded = not_after_now(moment)
+        bounded = not_after_now(moment) if answered is None else min(moment, answered)
         return last if bounded == moment else self.cursor_for(bounded)
 
     def fetch(self, local_id: str) -> RawRecord | None:
@@ -253,6 +273,21 @@ class TanjakSource:
 
     def close(self) -> None:
         self.endpoint.client.close()
+
+
+def _moment(cursor: str | None) -> datetime | None:
+    try:
+        return parse_rfc3339(cursor) if cursor else None
+    except ValueError:
+        return None
+
+
+def _read_back(cursor: str) -> str:
+    """Where a pull from ``cursor`` starts: :data:`OVERLAP` before it, in WIB."""
+    try:
+        return to_wib(parse_rfc3339(cursor) - OVERLAP).isoformat(timespec="seconds")
+    except (ValueError, OverflowError):
+        return cursor
 
 
 def _raw(item: Any) -> RawRecord:
