@@ -8,6 +8,7 @@ Every time printed is RFC 3339 with its offset (in WIB, as ``status`` shows them
 
 from __future__ import annotations
 
+import errno
 import getpass
 import json
 import os
@@ -27,11 +28,15 @@ import typer
 from adapters import registry
 from adapters.lapor.client import CapabilityMissing
 from bridge import logs, memory
+from bridge import requests as operator_requests
 from bridge import status as status_mod
+from bridge import trace as trace_mod
 from bridge.engine import Engine, SourceReport
 from bridge.errors import Ambiguous, Rejected, Unavailable
+from bridge.health import sync_exit_code
+from bridge.http import RetryPolicy
 from bridge.ports import LocalSource, RawRecord
-from bridge.service import DatabaseLock, LockedError
+from bridge.service import DatabaseLock, ListenError, LockedError
 from bridge.settings import CAPABILITIES, ConfigError, Settings, config_warnings, load_settings
 from bridge.store import DatabaseMissing, Store, StoreError, file_identity, is_disk_full
 from bridge.text import clean
@@ -42,7 +47,9 @@ app = typer.Typer(
     help="Sync city complaint apps with LAPOR-SP4N.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # --install-completion / --show-completion (bash, zsh, fish, PowerShell): README, "Commands"
+    add_completion=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 mapping_app = typer.Typer(help="Look up the mapping of local records to national complaints.")
@@ -57,6 +64,11 @@ app.add_typer(config_app, name="config")
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(indoubt_app, name="indoubt")
+conflict_app = typer.Typer(
+    help="Status conflicts (one side done, the other rejected) and an operator's resolution.",
+    no_args_is_help=True,
+)
+app.add_typer(conflict_app, name="conflict")
 
 _state: dict[str, Any] = {}
 
@@ -80,19 +92,52 @@ def settings() -> Settings:
     return result
 
 
+def _quiet_records(conf: Settings, verbose: bool) -> None:
+    """A one-shot pass a person runs says what it did in one line per source; the log line
+    per record (info) that ``run`` writes for the journal only with ``verbose``. Warnings
+    and errors are logged either way."""
+    level = conf.bridge.log_level.lower()
+    if not verbose and level in ("debug", "info"):
+        logs.configure("warning", conf.bridge.log_format)
+
+
 @contextmanager
 def writer_lock(conf: Settings) -> Iterator[None]:
     """One writer per database: a second ``run``/``sync``/``resync`` gets a clear message."""
-    lock = DatabaseLock(conf.bridge.database)
     try:
+        lock = DatabaseLock(conf.bridge.database)
         lock.acquire()
     except LockedError as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:  # the lock file beside the database cannot be made
+        typer.echo(database_place_error(Path(conf.bridge.database), exc), err=True)
         raise typer.Exit(1) from None
     try:
         yield
     finally:
         lock.release()
+
+
+def database_place_error(database: Path, error: OSError) -> str:
+    """Why the database's folder cannot hold it, and what to do: one message."""
+    folder = database.parent
+    if error.errno == errno.ENOENT:
+        why = f"the folder {folder} does not exist"
+        fix = f"create it (mkdir -p {folder}, owned by the user that runs lapor-bridge)"
+    elif error.errno == errno.ENOTDIR:
+        why = f"{folder} is not a folder"
+        fix = "point [bridge] database into a folder"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = f"this user cannot write in {folder}"
+        fix = "run as the service's user, or give this user write access to the folder"
+    else:
+        why = f"{folder}: {error.strerror or error}"
+        fix = "check the folder"
+    return (
+        f"error: cannot use the database {database}: {why}; {fix}, or set [bridge] database"
+        " (LAPOR_BRIDGE_BRIDGE__DATABASE) to another path"
+    )
 
 
 def when(stored: str | None) -> str:
@@ -180,14 +225,40 @@ def open_existing(conf: Settings, *, write: bool = False) -> Iterator[Store]:
         store.close()
 
 
+def version() -> str:
+    """The installed distribution's version; ``0+unknown`` when run from sources not installed."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("lapor-bridge")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"lapor-bridge {version()}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main_options(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", help="TOML configuration (default $LAPOR_BRIDGE_CONFIG, ./config.toml)"
+            "--config",
+            metavar="PATH",
+            help="TOML configuration (default $LAPOR_BRIDGE_CONFIG, else"
+            " /etc/lapor-bridge/config.toml)",
         ),
     ] = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     _state.clear()
     _state["config"] = config
@@ -196,11 +267,18 @@ def main_options(
 @app.command()
 def sync(
     source: Annotated[
-        list[str] | None, typer.Option("--source", help="Only these sources (repeatable).")
+        list[str] | None,
+        typer.Option("--source", metavar="NAME", help="Only these sources (repeatable)."),
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also log every record (as run does).")
+    ] = False,
 ) -> None:
-    """One full pass, then exit: 0 when nothing is left pending, quarantined or in doubt."""
+    """One full pass, then exit: 0 when nothing is left pending, quarantined or in doubt.
+
+    Prints one line per source and per account; the per-record log lines only with -v."""
     conf = settings()
+    _quiet_records(conf, verbose)
     try:
         sources = registry.connect_sources(conf, source)
     except ConfigError as exc:
@@ -217,8 +295,8 @@ def sync(
         report = engine.sync()
         for item in report.sources.values():
             line = (
-                f"{item.name}: seen {item.seen}, created {item.created}, linked {item.linked},"
-                f" updated {item.updated}, quarantined {item.quarantined},"
+                f"source {item.name}: seen {item.seen}, created {item.created},"
+                f" linked {item.linked}, updated {item.updated}, quarantined {item.quarantined},"
                 f" recovered {item.recovered}"
             )
             failed = f" — failed: {shown(item.error, redact=True)}" if item.error else ""
@@ -226,17 +304,16 @@ def sync(
         for account in report.accounts.values():
             pair = account.pair
             line = (
-                f"{account.name}: imported {pair.imported}, responses {pair.to_local},"
+                f"account {account.name}: imported {pair.imported}, responses {pair.to_local},"
                 f" statuses {pair.statuses}, polled {pair.polled}"
             )
             failed = f" — failed: {shown(account.error, redact=True)}" if account.error else ""
             typer.echo(shown(line) + failed)
-        clean = report.ok and all(
-            not (c["pending"] or c["quarantined"] or c["in_doubt"])
-            for c in (store.counts(name) for name in sources)
-        )
+        # bridge.md: pending, quarantined or in doubt; never what waits on a person, nor
+        # a conflict alone (the health model, bridge/health.py)
+        code = sync_exit_code(report.ok, (status_mod.backlog(store, name) for name in sources))
     registry.close_all(sources, nationals)
-    raise typer.Exit(0 if clean else 1)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -264,24 +341,74 @@ def run() -> None:
         )
         try:
             code = daemon.run()
+        except ListenError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
         finally:
             registry.close_all(sources, nationals)
     raise typer.Exit(code)
 
 
+# --wait of the commands that record operator requests (bridge/requests.py)
+#: ``--wait``'s exit code when the request is not finished in time
+WAIT_TIMED_OUT = 3
+#: how long ``--wait`` waits unless ``--timeout`` says otherwise
+WAIT_SECONDS = 300.0
+
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="Wait for the result and print it: exit 0 done, 1 failed, 3 not finished"
+        " within --timeout (a queued request stays queued).",
+    ),
+]
+TimeoutOption = Annotated[
+    float,
+    typer.Option("--timeout", metavar="SECONDS", help="How long --wait waits.", min=0),
+]
+
+
 @app.command()
 def resync(
-    source: Annotated[str, typer.Option("--source", help="The source to re-read.")],
+    source: Annotated[str, typer.Option("--source", metavar="NAME", help="The source to re-read.")],
     ids: Annotated[
-        list[str] | None, typer.Option("--id", help="Only these local ids (repeatable).")
+        list[str] | None,
+        typer.Option("--id", metavar="ID", help="Only these local ids (repeatable)."),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Records changed since TIME (RFC 3339; a date is WIB).")
+        str | None,
+        typer.Option(metavar="TIME", help="Records changed since TIME (RFC 3339; a date is WIB)."),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    wait: WaitOption = False,
+    timeout: TimeoutOption = WAIT_SECONDS,
 ) -> None:
-    """Re-read local records and reconcile them with LAPOR; never a second national complaint."""
+    """Re-read local records and reconcile them with LAPOR; never a second national complaint.
+
+    With --id, while the daemon runs, the records are queued for its next pass (--wait:
+    the result; exit 0 done, 1 failed, 3 timed out); with no daemon, done at once.
+    """
     conf = settings()
+    if ids and not dry_run and since is None:
+        if source not in conf.sources:
+            message = f"no [sources.{source}] section in the configuration"
+            raise fail_config(ConfigError("--source", message))
+        request, code = _submit(
+            conf,
+            "resync",
+            source,
+            ids[0] if len(ids) == 1 else None,  # one record: its history shows the request
+            {"ids": list(ids)},
+            wait=wait,
+            timeout=timeout,
+        )
+        if request is None or request.carried_out_by != "command":
+            raise typer.Exit(code)  # queued for the daemon: its result, or 0
+        with open_existing(conf) as store:
+            counts = store.counts(source)
+        dirty = counts["pending"] or counts["quarantined"] or counts["in_doubt"]
+        raise typer.Exit(1 if request.state == "failed" or dirty else 0)
     try:
         sources = registry.connect_sources(conf, [source])
         start = parse_rfc3339(since) if since else None
@@ -296,10 +423,13 @@ def resync(
         engine = Engine(store, sources, nationals, **registry.engine_options(conf))
         report = SourceReport(source)
         raws = _resync_records(local, ids, start)
-        with _progress(enabled=not dry_run) as advance:
+        kinds: dict[str, int] = {}
+        with _progress(enabled=not dry_run, total=len(ids) if ids else None) as advance:
             for raw in raws:
                 if dry_run:
-                    typer.echo(shown(engine.describe(local, raw)))
+                    line = engine.describe(local, raw)
+                    kinds[_plan_kind(line)] = kinds.get(_plan_kind(line), 0) + 1
+                    typer.echo(shown(line))
                     continue
                 try:
                     engine.reconcile(local, raw, report)
@@ -315,7 +445,9 @@ def resync(
             engine.write_back_pending(local)
         counts = store.counts(source)
     registry.close_all(sources, nationals)
-    if not dry_run:
+    if dry_run:
+        _print_plan_summary(source, kinds)
+    else:
         typer.echo(
             f"{shown(source)}: seen {report.seen}, created {report.created},"
             f" linked {report.linked},"
@@ -346,18 +478,152 @@ def _resync_records(
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[], None]]:
-    """A progress counter on a terminal; nothing in a pipe."""
+def _progress(enabled: bool, total: int | None = None) -> Iterator[Callable[[], None]]:
+    """Progress on a terminal (stderr): records done, with the total, a bar and the time
+    left when the total is known (``--id``), the rate otherwise (a feed says no total up
+    front); nothing in a pipe or a log, where the summary line says it all."""
     if not (enabled and sys.stderr.isatty()):
         yield lambda: None
         return
-    from rich.progress import Progress, SpinnerColumn, TextColumn
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
+    columns = (
+        [BarColumn(), MofNCompleteColumn(), TaskProgressColumn(), TimeRemainingColumn()]
+        if total is not None
+        else [TextColumn("{task.completed} records")]
+    )
     with Progress(
-        SpinnerColumn(), TextColumn("{task.completed} records reconciled"), transient=True
+        SpinnerColumn(),
+        TextColumn("reconciling"),
+        *columns,
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
     ) as progress:
-        task = progress.add_task("resync", total=None)
+        task = progress.add_task("resync", total=total)
         yield lambda: progress.advance(task)
+
+
+#: ``resync --dry-run``'s summary rows: what a pass would do with each record
+_PLAN_KINDS = ("create", "recover", "link", "update", "unchanged", "quarantine")
+
+
+def _plan_kind(description: str) -> str:
+    """The kind of one ``Engine.describe`` line: ``SOURCE:ID (#N): action, action``."""
+    actions = description.rpartition(": ")[2]
+    if ": quarantine (" in description:
+        return "quarantine"
+    names = {name.strip() for name in actions.split(",")}
+    for kind in ("create", "recover", "link"):
+        if kind in names:
+            return kind
+    return "unchanged" if "nothing to do" in names else "update"
+
+
+def _print_plan_summary(source: str, kinds: dict[str, int]) -> None:
+    """The table that ends a dry run: how many records a pass would create, update..."""
+    total = sum(kinds.values())
+    typer.echo(f"dry run of {shown(source)}: {total} record(s) read, nothing written")
+    for kind in _PLAN_KINDS:
+        typer.echo(f"  {kind:<12}{kinds.get(kind, 0):>8}")
+
+
+# operator requests (bridge/requests.py) ---------------------------------------------
+def _request_line(request: operator_requests.OperatorRequest) -> str:
+    return f"{request.state} (request #{request.id}): {shown(request.outcome, redact=True)}"
+
+
+def _request_exit(request: operator_requests.OperatorRequest | None, timeout: float) -> int:
+    """Print a request's result; its exit code (0 done, 1 failed, 3 not finished)."""
+    if request is None or not request.finished:
+        state = request.state if request is not None else "unknown"
+        number = f"#{request.id}" if request is not None else ""
+        typer.echo(
+            f"not finished within {timeout:g} s: request {number} is {state}; the daemon"
+            " carries it out at its next pass (mapping show SOURCE:ID shows the outcome)",
+            err=True,
+        )
+        return WAIT_TIMED_OUT
+    typer.echo(_request_line(request), err=request.state == "failed")
+    return 0 if request.state == "done" else 1
+
+
+def _submit(
+    conf: Settings,
+    action: str,
+    source: str,
+    local_id: str | None,
+    params: dict[str, Any],
+    *,
+    wait: bool,
+    timeout: float,
+    check: Callable[[Store], None] = lambda store: None,
+    at_once: bool = True,
+) -> tuple[operator_requests.OperatorRequest | None, int]:
+    """Record an operator request and see it carried out (bridge/requests.py).
+
+    No process holds the writer lock: the command takes it and carries the request out
+    at once (``at_once``). The daemon holds it: the request is queued for its next pass of
+    ``source``, and with ``wait`` polled until finished. ``check`` refuses a request that
+    cannot be carried out (``typer.Exit``) before anything is recorded. Returns the request
+    as last seen and the exit code ``--wait`` gives it (0 when not waiting on a queue).
+    """
+    if source not in conf.sources:
+        message = f"no [sources.{source}] section in the configuration"
+        raise fail_config(ConfigError("SOURCE", message))
+    lock = DatabaseLock(conf.bridge.database)
+    try:
+        lock.acquire()
+    except LockedError:
+        with open_existing(conf, write=True) as store:
+            check(store)
+            request = operator_requests.enqueue(
+                store, action, source, local_id, params, _operator()
+            )
+        queued = "queued: the running daemon will carry it out at its next pass"
+        typer.echo(f"{queued}, request #{request.id}")
+        if not wait:
+            return request, 0
+        last = operator_requests.wait_for(conf.bridge.database, request.id, timeout)
+        return last, _request_exit(last, timeout)
+    if not at_once:  # left to the next pass (indoubt resolve without --wait)
+        lock.release()
+        with open_existing(conf, write=True) as store:
+            check(store)
+            request = operator_requests.enqueue(
+                store, action, source, local_id, params, _operator()
+            )
+        typer.echo(
+            "queued: no daemon is running; the next pass (sync, or the service once"
+            f" started) carries it out, request #{request.id}"
+        )
+        return request, 0
+    try:
+        sources = registry.connect_sources(conf, [source])
+        nationals = registry.connect_nationals(conf)
+        try:
+            with open_store(conf) as store:
+                check(store)
+                request = operator_requests.enqueue(
+                    store, action, source, local_id, params, _operator()
+                )
+                engine = Engine(store, sources, nationals, **registry.engine_options(conf))
+                done = operator_requests.run(engine, request, "command")
+        finally:
+            registry.close_all(sources, nationals)
+    finally:
+        lock.release()
+    return done, _request_exit(done, timeout)
 
 
 @quarantine_app.command("list")
@@ -403,46 +669,37 @@ def quarantine_show(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> N
 
 
 @quarantine_app.command("retry")
-def quarantine_retry(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def quarantine_retry(
+    entry_id: Annotated[int, typer.Argument(metavar="ID")],
+    wait: WaitOption = False,
+    timeout: TimeoutOption = WAIT_SECONDS,
+) -> None:
     """Run one record through normalization and sync again (fresh from the app when it can).
 
-    Exits 0 whatever the outcome (bridge.md), which it prints: out of quarantine, or still
-    in it with the reason.
+    With no daemon running it is done at once; while the daemon runs it is queued for its
+    next pass (--wait to see the result). Exits 0 whatever the outcome, which
+    it prints: out of quarantine, or still in it with the reason; with --wait, 0 done,
+    1 failed, 3 not finished in time.
     """
     conf = settings()
     with open_store(conf) as store:
         entry = _entry(store, entry_id)
-    sources = registry.connect_sources(conf, [entry["source"]])
-    nationals = registry.connect_nationals(conf)
-    local = sources[entry["source"]]
-    with writer_lock(conf), open_store(conf) as store:
-        engine = Engine(store, sources, nationals, **registry.engine_options(conf))
-        report = SourceReport(local.name)
-        try:
-            raw = local.fetch(entry["local_id"])
-            kept = json.loads(entry["raw"])
-            if raw is None and kept is None:
-                # a closed entry's raw record is forgotten (dropped or resolved): only the
-                # app can give the record again
-                typer.echo(
-                    f"retry failed: the app no longer has {shown(entry['source'])}:"
-                    f"{shown(entry['local_id'])}, and the entry ({shown(entry['state'])})"
-                    " keeps no copy of it",
-                    err=True,
-                )
-                return
-            engine.reconcile(local, raw or RawRecord(entry["local_id"], kept), report)
-            engine.write_back_pending(local)
-        except (Unavailable, Ambiguous, Rejected) as exc:
-            # the record stays where it was; the command itself has done its job
-            typer.echo(f"retry failed: {shown(exc, redact=True)}", err=True)
-        finally:
-            registry.close_all(sources, nationals)
-        still = store.quarantine_entry(entry_id)
-    if still is not None and still["state"] == "open":
-        typer.echo(f"still quarantined: {shown(still['reason'])}")
-        return
-    typer.echo(f"{shown(entry['source'])}:{shown(entry['local_id'])}: processed, out of quarantine")
+    request, code = _submit(
+        conf,
+        "quarantine_retry",
+        entry["source"],
+        entry["local_id"],
+        {"entry": entry_id},
+        wait=wait,
+        timeout=timeout,
+    )
+    if request is not None and request.state == "failed":
+        typer.echo(f"retry failed: {shown(request.outcome, redact=True)}", err=True)
+        with open_existing(conf) as store:
+            still = store.quarantine_entry(entry_id)
+        if still is not None and still["state"] == "open":
+            typer.echo(f"still quarantined: {shown(still['reason'])}")
+    raise typer.Exit(code if wait else 0)
 
 
 @quarantine_app.command("drop")
@@ -687,6 +944,8 @@ def indoubt_resolve(
     not_posted: Annotated[
         bool, typer.Option("--not-posted", help="Follow-up: not on LAPOR: posted again.")
     ] = False,
+    wait: WaitOption = False,
+    timeout: TimeoutOption = WAIT_SECONDS,
 ) -> None:
     """Record an operator's decision on a record in doubt; the next pass acts on it.
 
@@ -695,8 +954,11 @@ def indoubt_resolve(
     A follow-up: REF is fN as indoubt list shows it (e.g. f17): one of --posted, --not-posted.
 
     Works while the daemon runs (no lock); every decision is audited with the OS user.
+    The decision is acted on by the daemon's next pass (or the next sync); with --wait the
+    command waits for it, or, with no daemon running, acts on it at once.
 
-    Exit 0 recorded, 1 not in doubt, 2 bad usage.
+    Exit 0 recorded, 1 not in doubt, 2 bad usage; with --wait 0 done, 1 failed, 3 not
+    finished in time.
     """
     followup = _FOLLOWUP_REF.fullmatch(ref)
     source, sep, local_id = ref.partition(":")
@@ -729,10 +991,31 @@ def indoubt_resolve(
     with open_existing(conf, write=True) as store, store.atomic():
         if followup is not None:
             lines = _decide_followup(store, int(followup.group(1)), decision, user)
+            row = store.followup_row(int(followup.group(1)))
+            assert row is not None  # _decide_followup exits when there is none
+            source, local_id = str(row["source"]), str(row["local_id"])
         else:
             lines = _decide_create(store, source, local_id, decision, national_id, user)
     for line in lines:
         typer.echo(line)
+    # the decision is recorded (above); the request is what acts on it: at once with
+    # --wait when no daemon runs, else at the next pass (the daemon's, or a sync)
+    params: dict[str, Any] = {"decision": decision}
+    if followup is not None:
+        params["followup"] = int(followup.group(1))
+    if national_id is not None:
+        params["national_id"] = national_id
+    _, code = _submit(
+        conf,
+        "indoubt_resolve",
+        source,
+        local_id,
+        params,
+        wait=wait,
+        timeout=timeout,
+        at_once=wait,
+    )
+    raise typer.Exit(code)
 
 
 def _not_in_doubt(message: str) -> typer.Exit:
@@ -850,13 +1133,22 @@ def _times(since: str | None, until: str | None) -> tuple[datetime | None, datet
         raise typer.Exit(2) from None
 
 
+_OUT_HELP = "Write to PATH (created 0600) instead of standard output."
+_ONLY = "Only this source (repeatable)."
+_SINCE_HELP = "Filed at or after TIME (RFC 3339; a date is midnight WIB)."
+
+
 @app.command()
 def export(
-    fmt: Annotated[str, typer.Option("--format", help="csv, json or html")] = "csv",
-    out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
-    source: Annotated[list[str] | None, typer.Option("--source", help="Only these.")] = None,
-    since: Annotated[str | None, typer.Option(help="Filed at or after TIME.")] = None,
-    until: Annotated[str | None, typer.Option(help="Filed before TIME.")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="csv|json|html", help="The format.")
+    ] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", metavar="PATH", help=_OUT_HELP)] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", metavar="NAME", help=_ONLY)
+    ] = None,
+    since: Annotated[str | None, typer.Option(metavar="TIME", help=_SINCE_HELP)] = None,
+    until: Annotated[str | None, typer.Option(metavar="TIME", help="Filed before TIME.")] = None,
 ) -> None:
     """The reconciliation report: one row per local record and per national-only complaint."""
     from bridge import report
@@ -874,10 +1166,16 @@ def export(
 
 @report_app.command("sla")
 def report_sla(
-    fmt: Annotated[str, typer.Option("--format", help="text, json or csv")] = "text",
-    year: Annotated[int | None, typer.Option(help="Only complaints filed in YYYY.")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
-    source: Annotated[list[str] | None, typer.Option("--source", help="Only these.")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="text|json|csv", help="The format.")
+    ] = "text",
+    year: Annotated[
+        int | None, typer.Option(metavar="YYYY", help="Only complaints filed in YYYY.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="PATH", help=_OUT_HELP)] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", metavar="NAME", help=_ONLY)
+    ] = None,
 ) -> None:
     """Response times per agency and per source, in working days, with the broken promises."""
     from bridge import sla
@@ -892,10 +1190,34 @@ def report_sla(
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object (bridge.md).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object, for machines.")] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Every detail: cursors, pass times, photos, polling, what the LAPOR profile"
+            " assumes.",
+        ),
+    ] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            metavar="NAME",
+            help="Only this source, in detail (repeatable); the verdict and exit code stay"
+            " the whole bridge's.",
+        ),
+    ] = None,
 ) -> None:
-    """The state of every source and account; exit 1 when degraded."""
+    """The state of every source and account: ok, waiting (on a person) or error; exit 0
+    ok or waiting, 1 error."""
     conf = settings()
+    unknown = [name for name in only or () if name not in conf.sources]
+    if unknown:
+        known = ", ".join(conf.sources) or "none"
+        typer.echo(f"--source {shown(unknown[0])}: no such source (configured: {known})", err=True)
+        raise typer.Exit(2)
     with open_existing(conf) as store:
         state = status_mod.collect(
             store,
@@ -904,18 +1226,28 @@ def status(
             conf.bridge.poll_interval_seconds,
             capabilities=conf.lapor.capabilities,
         )
+    shown_state = state
+    if only:
+        shown_state = {
+            **state,
+            "sources": {k: v for k, v in state.get("sources", {}).items() if k in only},
+        }
     if as_json:
-        typer.echo(json.dumps(state, indent=2))
+        typer.echo(json.dumps(shown_state, indent=2))
     else:
-        _print_status(state)
-    raise typer.Exit(0 if state["healthy"] else 1)
+        _print_status(shown_state, verbose=verbose, detail=bool(only), accounts=not only or verbose)
+    raise typer.Exit(0 if state.get("healthy", True) else 1)
 
 
 def _age(since: str | None, now: str) -> str:
     """How long ago, for people: ``45 s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``."""
-    if not since:
-        return ""
-    seconds = max(0, int((parse_rfc3339(now) - parse_rfc3339(since)).total_seconds()))
+    try:
+        elapsed = parse_rfc3339(now) - parse_rfc3339(since) if since else None
+    except ValueError:
+        elapsed = None
+    if elapsed is None:
+        return "?"
+    seconds = max(0, int(elapsed.total_seconds()))
     minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
     if seconds < 60:
         return f"{seconds} s"
@@ -926,9 +1258,89 @@ def _age(since: str | None, now: str) -> str:
     return f"{days} d {hours % 24} h"
 
 
-def _print_status(state: dict[str, Any]) -> None:
+#: the verdict, as ``status`` prints it (bridge/health.py's levels)
+_VERDICT = {
+    "ok": "health: ok",
+    "waiting": "health: waiting (on a person at LAPOR or in the city; not a failure)",
+    "error": "health: ERROR (DEGRADED)",
+}
+
+
+def _level(row: dict[str, Any]) -> str:
+    level = row.get("health")
+    return f": {level.upper() if level == 'error' else level}" if level else ""
+
+
+def _count(row: dict[str, Any], key: str) -> int:
+    value = row.get(key)
+    return value if isinstance(value, int) else 0
+
+
+def _print_source(name: str, row: dict[str, Any], now: str, verbose: bool) -> None:
+    typer.echo(f"source {shown(name)}{_level(row)}")
+    pulled = row.get("last_pull_at")
+    _say("last pull", f"{pulled} ({_age(pulled, now)} ago)" if pulled else "never")
+    if verbose:
+        _say("last pass", row.get("last_pass_at") or "never")
+        if row.get("cursor"):
+            _say("cursor", shown(row["cursor"]))  # the raw feed position: for debugging
+    records = (
+        f"mapped {_count(row, 'mapped')}, pending {_count(row, 'pending')},"
+        f" quarantined {_count(row, 'quarantined')}, in doubt {_count(row, 'in_doubt')}"
+    )
+    if verbose and "topik_lainnya" in row:
+        records += f", TOPIK LAINNYA {_count(row, 'topik_lainnya')}"
+    _say("records", records)
+    trouble = [
+        f"{label} {_count(row, key)}"
+        for key, label in (("conflicts", "conflicts"), ("drift", "drift"), ("refused", "refused"))
+        if _count(row, key)
+    ]
+    if trouble:
+        _say("problems", ", ".join(trouble))
+    waiting = row.get("waiting")
+    if isinstance(waiting, dict) and waiting.get("total"):
+        kinds = ", ".join(
+            f"{key.replace('_', ' ')} {value}"
+            for key, value in waiting.items()
+            if key != "total" and value
+        )
+        _say("waiting", f"{waiting['total']} ({kinds})")
+    elif isinstance(waiting, int) and waiting:
+        _say("waiting", str(waiting))
+    if row.get("oldest_unsynced_at"):
+        oldest = row["oldest_unsynced_at"]
+        _say("unsynced", f"oldest not on LAPOR since {oldest} ({_age(oldest, now)} ago)")
+    photos = row.get("photos")
+    if isinstance(photos, dict) and (verbose or any(photos.values())):
+        _say("photos", "late: waiting {waiting}, given up {given_up}".format(**photos))
+    view = row.get("view")
+    if isinstance(view, dict):
+        # the bridge's view of its open complaints on LAPOR, each read by id
+        if not view.get("open"):
+            _say("read by id", "no open complaint")
+        else:
+            seen = view.get("oldest_seen_at")
+            age = f" ({_age(seen, now)} ago)" if seen else ""
+            _say(
+                "read by id",
+                f"{view['open']} open, oldest view {seen or 'none'}{age},"
+                f" {view.get('never_read', 0)} never read",
+            )
+    if verbose and "tracked_by_polling" in row:
+        _say("polled", f"{row['tracked_by_polling']} complaint(s) (status --json lists them)")
+    if row.get("last_error"):
+        _say("error", shown(row["last_error"], redact=True))
+
+
+def _print_status(
+    state: dict[str, Any], *, verbose: bool = False, detail: bool = False, accounts: bool = True
+) -> None:
     """``status`` for people, in 80 columns: a block per source and account, the LAPOR
-    profile, what is unknown, then the verdict with its reasons."""
+    profile, what is unknown, then the verdict with its reasons. Raw cursors, pass times
+    and what the profile assumes only with ``verbose`` (``detail``: the sources' details
+    only, for ``--source``). Renders whatever keys ``collect``
+    gives (older and newer ones alike)."""
 
     def say(text: str, indent: str = "", hang: str = "    ") -> None:
         for wrapped in textwrap.wrap(
@@ -936,78 +1348,95 @@ def _print_status(state: dict[str, Any]) -> None:
         ):
             typer.echo(wrapped)
 
-    typer.echo(f"lapor-bridge status, checked {state['checked_at']}")
-    for name, row in state["sources"].items():
-        typer.echo(f"source {shown(name)}")
-        pulled = row["last_pull_at"] or "never"
-        if row["cursor"]:
-            pulled += f" (cursor {shown(row['cursor'])[:25]})"
-        _say("last pull", pulled)
-        _say(
-            "records",
-            f"mapped {row['mapped']}, pending {row['pending']},"
-            f" quarantined {row['quarantined']}, in doubt {row['in_doubt']},"
-            f" TOPIK LAINNYA {row['topik_lainnya']}",
-        )
-        if row.get("photos"):
-            _say("late photos", "waiting {waiting}, given up {given_up}".format(**row["photos"]))
-        view = row.get("view")
-        if view is not None:
-            # the bridge's view of its open complaints on LAPOR, each read by id
-            if not view["open"]:
-                _say("read by id", "no open complaint")
-            else:
-                oldest = view["oldest_seen_at"]
-                age = f" ({_age(oldest, state['checked_at'])} ago)" if oldest else ""
-                _say(
-                    "read by id",
-                    f"{view['open']} open, oldest view {oldest or 'none'}{age},"
-                    f" {view['never_read']} never read",
-                )
-        if row["last_error"]:
-            _say("error", shown(row["last_error"], redact=True))
-    for name, row in state["accounts"].items():
-        typer.echo(f"account {shown(name)}")
-        _say("last pull", f"{row['last_pull_at'] or 'never'}, pending {row['pending']}")
-        if row["last_error"]:
+    now = state.get("checked_at") or ""
+    typer.echo(f"lapor-bridge status, checked {now}")
+    for name, row in (state.get("sources") or {}).items():
+        _print_source(name, row, now, verbose or detail)
+    for name, row in (state.get("accounts") or {}).items() if accounts else ():
+        typer.echo(f"account {shown(name)}{_level(row)}")
+        pulled = row.get("last_pull_at")
+        since = f"{pulled} ({_age(pulled, now)} ago)" if pulled else "never"
+        _say("last pull", f"{since}, pending {_count(row, 'pending')}")
+        if verbose and row.get("cursor"):
+            _say("cursor", shown(row["cursor"]))
+        if row.get("last_error"):
             _say("error", shown(row["last_error"], redact=True))
     lapor = state.get("lapor")
     if lapor:
-        listed = ", ".join(lapor["capabilities"]) or "no capabilities"
-        typer.echo(f"LAPOR profile: {lapor['profile']} ({listed})")
-        for sentence in lapor["assumptions"]:
-            say(sentence, "  - ")
+        listed = ", ".join(lapor.get("capabilities") or ()) or "no capabilities"
+        typer.echo(f"LAPOR profile: {lapor.get('profile')} ({listed})")
+        if verbose:
+            for sentence in lapor.get("assumptions") or ():
+                say(sentence, "  - ")
     unknown = state.get("unknown_status_names") or []
     if unknown:
         typer.echo("Unknown LAPOR status names seen (they move no status):")
         for item in unknown:
             name = "(no name)" if item["name"] is None else repr(shown(item["name"]))
             say(f"{name} on {item['complaints']} complaint(s), last {item['last_seen_at']}", "  - ")
-    typer.echo("healthy" if state["healthy"] else "DEGRADED")
-    for problem in state["problems"]:
+    level = state.get("health") or ("ok" if state.get("healthy", True) else "error")
+    typer.echo(_VERDICT.get(level, f"health: {shown(level)}"))
+    for problem in state.get("problems") or ():
         say(shown(problem, redact=True), "  - ")
-    for note in state["notes"]:
+    for waiting in state.get("waiting_for") or ():
+        say(f"waiting: {shown(waiting, redact=True)}", "  - ")
+    for note in state.get("notes") or ():
         say(f"note: {shown(note, redact=True)}", "  ")
+    if not verbose:
+        typer.echo("(details: lapor-bridge status --verbose, or --source NAME)")
+
+
+@app.command()
+def trace(
+    ref: Annotated[str, typer.Argument(metavar="REF", help=trace_mod.REF_HELP)],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Everything known about one complaint: mapping, quarantine, in doubt, follow-ups both
+    ways, history; personal data masked. Exit 0 found, 1 unknown. Reads only."""
+    conf = settings()
+    try:
+        wanted = trace_mod.parse_ref(ref)
+    except ValueError as exc:
+        typer.echo(shown(exc), err=True)
+        raise typer.Exit(1) from None
+    with open_existing(conf) as store:
+        result = trace_mod.trace(store, wanted)
+    if as_json:
+        typer.echo(json.dumps(result.as_json(), indent=2, ensure_ascii=False))
+    else:
+        for line in trace_mod.render(result):
+            typer.echo(line)
+    if not result.found:
+        hint = " (a bare number is a tracking number: write SOURCE:ID for an app's own id)"
+        typer.echo(
+            f"{shown(ref)}: nothing known about {shown(wanted.looked_for)}: no mapping,"
+            f" quarantine entry, create, follow-up or history"
+            + (hint if wanted.national_id is not None and not ref.startswith("#") else ""),
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 @mapping_app.command("show")
 def mapping_show(
-    ref: Annotated[str, typer.Argument(help="SOURCE:LOCAL_ID or #TRACKING_ID")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help=trace_mod.REF_HELP)],
 ) -> None:
-    """Both sides of a mapping and its history; exit 1 if unknown."""
+    """Both sides of a mapping and its history; exit 1 if unknown (`trace REF` shows a
+    record without one too: quarantined, in doubt)."""
     conf = settings()
+    try:
+        wanted = trace_mod.parse_ref(ref)
+    except ValueError as exc:
+        typer.echo(shown(exc), err=True)
+        raise typer.Exit(1) from None
     with open_existing(conf) as store:
-        if ref.startswith("#") and ref[1:].isdigit():
-            rows = store.mappings_for_national(int(ref[1:]))
-        elif ":" in ref:
-            source, local_id = ref.split(":", 1)
-            row = store.mapping(source, local_id)
-            rows = [row] if row else []
-        else:
-            typer.echo("REF is SOURCE:LOCAL_ID or #TRACKING_ID", err=True)
-            raise typer.Exit(1)
+        rows = trace_mod.mappings_for(store, wanted)
         if not rows:
-            typer.echo(f"{ref}: no such mapping", err=True)
+            typer.echo(
+                f"{shown(ref)}: no such mapping (looked for {shown(wanted.looked_for)});"
+                f" `lapor-bridge trace '{shown(ref)}'` shows what else is known",
+                err=True,
+            )
             raise typer.Exit(1)
         for row in rows:
             typer.echo(f"{shown(row['source'])}:{shown(row['local_id'])} ↔ #{row['national_id']}")
@@ -1048,63 +1477,119 @@ def _record_ref(ref: str) -> tuple[str, str]:
     return source, local_id
 
 
-@contextmanager
-def _one_source_engine(conf: Settings, source: str) -> Iterator[tuple[Engine, LocalSource]]:
-    try:
-        sources = registry.connect_sources(conf, [source])
-    except ConfigError as exc:
-        raise fail_config(exc) from None
-    nationals = registry.connect_nationals(conf)
-    try:
-        with writer_lock(conf), open_store(conf) as store:
-            yield (
-                Engine(store, sources, nationals, **registry.engine_options(conf)),
-                sources[source],
-            )
-    finally:
-        registry.close_all(sources, nationals)
-
-
 @mapping_app.command("split")
 def mapping_split(
-    ref: Annotated[str, typer.Argument(help="SOURCE:LOCAL_ID of a merged record")],
+    ref: Annotated[
+        str, typer.Argument(metavar="SOURCE:LOCAL_ID", help="SOURCE:LOCAL_ID of a merged record")
+    ],
+    wait: WaitOption = False,
+    timeout: TimeoutOption = WAIT_SECONDS,
 ) -> None:
-    """Undo a merge: the record gets its own national complaint (once); audited."""
+    """Undo a merge: the record gets its own national complaint (once); audited.
+
+    Done at once with no daemon running, else queued for its next pass (--wait: the
+    result). Exit 0 done or queued, 1 failed or not merged, 3 --wait timed out.
+    """
     conf = settings()
     source, local_id = _record_ref(ref)
-    with _one_source_engine(conf, source) as (engine, local):
-        try:
-            national_id = engine.split(local, local_id, SourceReport(source))
-        except ValueError as exc:
-            typer.echo(shown(exc), err=True)
-            raise typer.Exit(1) from None
-        except (Unavailable, Ambiguous, Rejected) as exc:
-            typer.echo(f"{shown(ref)}: {shown(exc, redact=True)}", err=True)
-            raise typer.Exit(1) from None
-    typer.echo(f"{ref} now has its own national complaint #{national_id}")
+
+    def merged(store: Store) -> None:
+        mapping = store.mapping(source, local_id)
+        if mapping is None or not mapping["duplicate_of"]:
+            typer.echo(f"{shown(ref)} is not merged into another record", err=True)
+            raise typer.Exit(1)
+
+    _, code = _submit(
+        conf, "mapping_split", source, local_id, {}, wait=wait, timeout=timeout, check=merged
+    )
+    raise typer.Exit(code)
 
 
 @mapping_app.command("link")
 def mapping_link(
-    ref: Annotated[str, typer.Argument(help="SOURCE:LOCAL_ID")],
-    tracking: Annotated[str, typer.Argument(help="#TRACKING_ID")],
+    ref: Annotated[str, typer.Argument(metavar="SOURCE:LOCAL_ID", help="SOURCE:LOCAL_ID")],
+    tracking: Annotated[str, typer.Argument(metavar="'#TRACKING_ID'", help="#TRACKING_ID")],
+    wait: WaitOption = False,
+    timeout: TimeoutOption = WAIT_SECONDS,
 ) -> None:
-    """Link an unmapped or merged record to a national complaint by hand; audited."""
+    """Link an unmapped or merged record to a national complaint by hand; audited.
+
+    Done at once with no daemon running, else queued for its next pass (--wait: the
+    result). Exit 0 done or queued, 1 failed, 3 --wait timed out.
+    """
     conf = settings()
     source, local_id = _record_ref(ref)
     if not tracking.lstrip("#").isdigit():
         typer.echo("TRACKING is #NNNNNNN", err=True)
         raise typer.Exit(1)
-    with _one_source_engine(conf, source) as (engine, local):
-        try:
-            engine.link_by_hand(local, local_id, int(tracking.lstrip("#")), SourceReport(source))
-        except ValueError as exc:
-            typer.echo(shown(exc), err=True)
-            raise typer.Exit(1) from None
-        except (Unavailable, Ambiguous, Rejected) as exc:
-            typer.echo(f"{shown(ref)}: {shown(exc, redact=True)}", err=True)
-            raise typer.Exit(1) from None
-    typer.echo(f"{ref} linked to #{tracking.lstrip('#')}")
+    national_id = int(tracking.lstrip("#"))
+    _, code = _submit(
+        conf,
+        "mapping_link",
+        source,
+        local_id,
+        {"national_id": national_id},
+        wait=wait,
+        timeout=timeout,
+    )
+    raise typer.Exit(code)
+
+
+@conflict_app.command("resolve")
+def conflict_resolve(
+    ref: Annotated[str, typer.Argument(metavar="SOURCE:ID", help="The record in conflict.")],
+    keep: Annotated[
+        str,
+        typer.Option(
+            "--keep",
+            metavar="local|national",
+            help="national: the app is moved to LAPOR's status. local: the app's status"
+            " stands; LAPOR's (its admin's, final) is left as it is and no longer reported"
+            " as a conflict.",
+        ),
+    ],
+    wait: WaitOption = False,
+    timeout: TimeoutOption = WAIT_SECONDS,
+) -> None:
+    """Resolve a status conflict (one side done, the other rejected); audited with the OS user.
+
+    --keep national sets the app's record to LAPOR's status. --keep local writes nothing
+    to LAPOR (Selesai and Diarsipkan are its admin's; an agency cannot change them): the
+    mapping keeps the app's status and the bridge stops flagging it.
+
+    Done at once with no daemon running, else queued for its next pass (--wait: the
+    result). Exit 0 done or queued, 1 not in conflict or failed, 2 bad usage, 3 --wait
+    timed out.
+    """
+    if keep not in ("local", "national"):
+        raise typer.BadParameter("local or national", param_hint="--keep")
+    conf = settings()
+    source, local_id = _record_ref(ref)
+
+    def in_conflict(store: Store) -> None:
+        mapping = store.mapping(source, local_id)
+        if mapping is None:
+            typer.echo(f"{shown(ref)}: no such mapping", err=True)
+            raise typer.Exit(1)
+        if not operator_requests.in_conflict(mapping):
+            typer.echo(
+                f"{shown(ref)} is not in conflict (local {shown(mapping['local_canonical'])},"
+                f" national {shown(mapping['national_canonical'])})",
+                err=True,
+            )
+            raise typer.Exit(1)
+
+    _, code = _submit(
+        conf,
+        "conflict_resolve",
+        source,
+        local_id,
+        {"keep": keep},
+        wait=wait,
+        timeout=timeout,
+        check=in_conflict,
+    )
+    raise typer.Exit(code)
 
 
 #: capabilities that are fields of a write: no read can check them (lapor.md, Profiles)
@@ -1137,11 +1622,13 @@ def config_check(
     else:
         typer.echo("lapor: evidenced profile: no capabilities")
     try:
-        nationals = registry.connect_nationals(conf)
+        # once each, no back-off: a person is waiting, and the message says what failed
+        nationals = registry.connect_nationals(conf, policy=_CHECK_POLICY)
     except ConfigError as exc:
         raise fail_config(exc) from None
     probes: dict[str, dict[str, str] | None] = {}
     for name, national in nationals.items():
+        _checking(f"lapor.accounts.{name}", conf.lapor.base_url)
         try:
             national.check()
             typer.echo(f"lapor.accounts.{name}: ok")
@@ -1166,7 +1653,8 @@ def config_check(
                 probes[name] = _probe(national)
         finally:
             national.close()
-    for name, source in registry.connect_sources(conf).items():
+    for name, source in registry.connect_sources(conf, policy=_CHECK_POLICY).items():
+        _checking(f"sources.{name}", getattr(conf.sources[name], "base_url", ""))
         try:
             next(iter(source.pull(None)), None)
             typer.echo(f"sources.{name}: ok")
@@ -1178,6 +1666,17 @@ def config_check(
     if probe:
         _print_probes(probes, configured)
     raise typer.Exit(2 if failures else 0)
+
+
+#: ``config check`` tries each system once: retries with back-off kept a person waiting
+#: for ~40 s in silence before saying a system could not be reached
+_CHECK_POLICY = RetryPolicy(attempts=1)
+
+
+def _checking(what: str, url: object) -> None:
+    """On a terminal, what is being reached while the person waits (stderr)."""
+    if sys.stderr.isatty():
+        typer.echo(f"checking {what} at {shown(url, redact=True)} …", err=True)
 
 
 def _probe(national: object) -> dict[str, str] | None:
@@ -1209,14 +1708,33 @@ def _print_probes(probes: dict[str, dict[str, str] | None], configured: list[str
 @app.command()
 def demo(
     workdir: Annotated[
-        Path, typer.Option(help="Where the demo writes its config, database and report.")
+        Path,
+        typer.Option(metavar="DIR", help="Where the demo writes its config, database and report."),
     ] = Path("demo-out"),
-    complaints: Annotated[int, typer.Option(help="Sample complaints per app.")] = 40,
+    complaints: Annotated[int, typer.Option(metavar="N", help="Sample complaints per app.")] = 40,
 ) -> None:
     """Start the sandboxes with sample data, run the bridge against them, print the status."""
     from adapters.demo import run_demo
 
     raise typer.Exit(run_demo(workdir, complaints))
+
+
+@app.command("backup")
+def backup_command(
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="The file to write (mode 0600).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace PATH if it exists.")] = False,
+) -> None:
+    """A consistent copy of the state database, safe while the daemon runs: 0 written,
+    1 no database, 2 a bad PATH (an existing one without --force)."""
+    from bridge.backup import BackupError, backup
+
+    database = Path(settings().bridge.database)
+    try:
+        made = backup(database, path, force=force)
+    except BackupError as exc:
+        typer.echo(f"error: {shown(exc)}", err=True)
+        raise typer.Exit(exc.code) from None
+    typer.echo(f"{shown(database)} backed up to {shown(made.path)} ({made.size} bytes)")
 
 
 def _disk_full_message(error: BaseException) -> str:
@@ -1236,6 +1754,29 @@ def _disk_full_message(error: BaseException) -> str:
         f"error: {where} is full; the state database is as it was, but what was being"
         " written is incomplete. Free some space, then run it again."
     )
+
+
+def _plain_help(group: typer.Typer) -> None:
+    """Click's plain help, in every group: Typer's rich panels print a type instead of a
+    metavar (``--json <bool>``, ``--source <list[str]>``) and draw boxes wider than 80
+    columns; plain help shows the metavars given (``--source NAME``) and nothing for flags."""
+    group.rich_markup_mode = None
+    for info in group.registered_groups:
+        if info.typer_instance is not None:
+            _plain_help(info.typer_instance)
+
+
+_plain_help(app)
+
+
+def _no_argument_type(self: Any, ctx: Any) -> str | None:
+    """An argument is named by its metavar (``REF``, ``ID``, ``PATH``); Typer would print
+    a Python type after it (``REF <str>``), which tells a person nothing."""
+    return None
+
+
+# Typer has no option for this: its arguments' help records ask this method for a type
+typer.core.TyperArgument.display_type_rich = _no_argument_type  # type: ignore[method-assign]
 
 
 def main() -> None:

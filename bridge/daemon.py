@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Mapping
@@ -21,13 +22,16 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bridge import memory
+from bridge import __version__, memory
+from bridge import status as status_mod
 from bridge.engine import AccountReport, Engine, SourceReport
+from bridge.health import LIVENESS, Backlog, Health, Level, Reason, oldest_unsynced_seconds
+from bridge.http import before_each_request
 from bridge.logs import get_logger
 from bridge.ports import LocalSource, National
 from bridge.service import HealthServer, Metrics, notify, watchdog_interval
 from bridge.store import Store, StoreError, file_identity, is_disk_full
-from bridge.timefmt import parse_rfc3339, utcnow
+from bridge.timefmt import utcnow
 
 log = get_logger("bridge.daemon")
 
@@ -74,7 +78,8 @@ class Daemon:
         self.scan_limit = scan_limit
         self.poll_budget = poll_budget
         self.http_listen = http_listen
-        self.metrics = metrics or Metrics()
+        self.metrics = metrics or Metrics(__version__)
+        self.metrics.refresh = self._refresh_metrics
         self.stop = threading.Event()
         self.workers = [Worker("source", name) for name in self.sources]
         self.workers += [
@@ -93,8 +98,12 @@ class Daemon:
 
     # health --------------------------------------------------------------
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """Healthy when every source's and account's last pass ended within 3 intervals,
-        and the database file is still the one the daemon opened.
+        """Live (``/healthz`` 200) when no source's or account's last pass failed, each
+        ended one within 3 intervals or is in a pass that makes progress (its heartbeat:
+        a record read, a request sent, within 3 intervals; a first backfill may take
+        hours), and the database file is still the one the daemon opened. The details
+        carry the health model's level (``health``: ok, waiting, error) and ``reasons``
+        (:mod:`bridge.health`), which ``status`` shows too.
 
         The database is opened read-only here: a health check never creates a file (a
         probe that did would re-create a deleted database behind the operator's back)
@@ -116,29 +125,49 @@ class Daemon:
         """
         problem = self.fatal_reason() or self.database_problem()
         if problem is not None:
-            return False, {"stale": [], "database": problem}
+            reason = Reason(Level.ERROR, "database", "database", problem)
+            return False, {"stale": [], "database": problem, "health": "error",
+                           "reasons": [reason.as_dict()]}  # fmt: skip
         try:
             store = Store(self.database, readonly=True)
         except StoreError as exc:
-            return False, {"stale": [], "database": str(exc)}
+            reason = Reason(Level.ERROR, "database", "database", str(exc))
+            return False, {"stale": [], "database": str(exc), "health": "error",
+                           "reasons": [reason.as_dict()]}  # fmt: skip
         try:
-            passes = store.passes()
-            # records in doubt do not make the service unhealthy (its passes run); they
-            # are for the operator: status, indoubt list, /metrics and these details
-            in_doubt = {
-                w.name: n for w in self.workers if w.kind == "source"
-                for n in [store.counts(w.name)["in_doubt"]] if n
-            }  # fmt: skip
+            verdict, backlogs = self._assess(store)
         finally:
             store.close()
+        # stale: a worker whose last pass failed, ended too long ago, or that is stuck
+        stale = sorted(
+            {r.subject.replace(" ", ":", 1) for r in verdict.reasons if r.code in LIVENESS}
+        )
+        # records in doubt, conflicts and the like do not make the service unhealthy (its
+        # passes run); they are for the operator: status, /metrics and these details
+        in_doubt = {name: b.in_doubt for name, b in backlogs.items() if b.in_doubt}
+        model = verdict.as_dict()
+        return verdict.live, {
+            "stale": stale,
+            "in_doubt": in_doubt,
+            "health": model["health"],
+            "reasons": model["reasons"],
+        }
+
+    def _assess(self, store: Store) -> tuple[Health, dict[str, Backlog]]:
+        """The health model over ``store``, each worker's heartbeat as its sign of life."""
         now = utcnow()
-        stale: list[str] = []
-        for worker in self.workers:
-            row = passes.get(f"{worker.kind}:{worker.name}") or {}
-            finished = row.get("finished_at")
-            if not finished or now - parse_rfc3339(finished) > timedelta(seconds=3 * self.interval):
-                stale.append(f"{worker.kind}:{worker.name}")
-        return not stale, {"stale": stale, "in_doubt": in_doubt}
+        mono = time.monotonic()
+        progress = {
+            f"{w.kind}:{w.name}": now - timedelta(seconds=max(0.0, mono - w.beat))
+            for w in self.workers
+        }
+        sources = [w.name for w in self.workers if w.kind == "source"]
+        accounts = [w.name for w in self.workers if w.kind == "account"]
+        backlogs = {name: status_mod.backlog(store, name) for name in sources}
+        verdict = status_mod.assess(
+            store, sources, accounts, self.interval, now, progress=progress, backlogs=backlogs
+        )
+        return verdict, backlogs
 
     def fatal_reason(self) -> str | None:
         """Why the daemon is stopping on its own, or None."""
@@ -243,6 +272,9 @@ class Daemon:
             worker.beat = time.monotonic()
             return self.stop.is_set()
 
+        def beat() -> None:  # before each request: a long pass that makes progress is alive
+            worker.beat = time.monotonic()
+
         engine = Engine(
             store,
             self.sources,
@@ -259,10 +291,11 @@ class Daemon:
                 started = time.monotonic()
                 report: SourceReport | AccountReport
                 try:
-                    if worker.kind == "source":
-                        report = engine.sync_source(worker.name)
-                    else:
-                        report = engine.sync_account(worker.name)
+                    with before_each_request(beat):
+                        if worker.kind == "source":
+                            report = engine.sync_source(worker.name)
+                        else:
+                            report = engine.sync_account(worker.name)
                 except Exception as exc:  # a bug must not kill the worker: log, back off
                     if is_disk_full(exc):  # no pass can commit: stop, the transaction rolled back
                         self._stop_for(exc, "disk_full", worker=worker.name, detail=str(exc))
@@ -294,12 +327,12 @@ class Daemon:
         self, worker: Worker, report: SourceReport | AccountReport, seconds: float, store: Store
     ) -> None:
         m = self.metrics
-        key = f"{worker.kind}:{worker.name}"
-        m.pass_duration.labels(key).observe(seconds)
-        if report.ok:
-            m.last_success.labels(key).set(time.time())
-        else:
-            m.passes_failed.labels(key).inc()
+        stopped = isinstance(report, SourceReport) and report.stopped
+        m.pass_duration.labels(worker.kind, worker.name).observe(seconds)
+        if not report.ok:
+            m.passes_failed.labels(worker.kind, worker.name).inc()
+        elif not stopped:  # a pass a stop cut short is neither a success nor a failure
+            m.last_success.labels(worker.kind, worker.name).set(time.time())
         pair = report.pair
         m.followups.labels("to_national").inc(pair.to_national)
         m.followups.labels("to_local").inc(pair.to_local)
@@ -312,8 +345,45 @@ class Daemon:
         else:
             m.imported.labels(worker.name).inc(pair.imported)
         self._count_retries()
-        worker.summary = "ok" if report.ok else f"failed: {report.error}"
+        worker.summary = "stopped" if stopped else "ok" if report.ok else f"failed: {report.error}"
         notify(f"STATUS={self._status_line()}")
+
+    def _refresh_metrics(self) -> None:
+        """Before each scrape: the health model's gauges, as ``status`` would say now."""
+        m = self.metrics
+        level = Level.ERROR
+        try:
+            store = Store(self.database, readonly=True)
+        except StoreError:
+            store = None
+        if store is not None and self.fatal is None:
+            try:
+                verdict, backlogs = self._assess(store)
+            except sqlite3.Error:
+                backlogs = {}
+            else:
+                level = verdict.level
+            finally:
+                store.close()
+            now = utcnow()
+            for name, found in backlogs.items():
+                m.quarantined.labels(name).set(found.quarantined)
+                m.in_doubt.labels(name).set(found.in_doubt)
+                m.backlog.labels(name).set(found.pending)
+                m.oldest_unsynced.labels(name).set(oldest_unsynced_seconds(found, now))
+                for reason, n in found.waiting().items():
+                    if reason != "total":
+                        m.waiting.labels(name, reason).set(n)
+                errors = {
+                    "conflict": found.conflicts,
+                    "drift": found.drift,
+                    "refused": found.refused,
+                    "photos_given_up": found.photos_given_up,
+                }
+                for reason, n in errors.items():
+                    m.not_in_sync.labels(name, reason).set(n)
+        for each in Level:
+            m.health.labels(each.value).set(1 if each == level else 0)
 
     def _count_retries(self) -> None:
         with self._lock:

@@ -24,8 +24,9 @@ from typing import Any
 import httpx
 
 from bridge import photos as photo_rules
+from bridge import requests as operator_requests
 from bridge.dedupe import DedupeIndex
-from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable
+from bridge.errors import Ambiguous, NormalizeError, Rejected, Stopped, Unavailable
 from bridge.http import before_each_request
 from bridge.logs import get_logger
 from bridge.model import Attachment, Complaint, NationalTicket, Status
@@ -82,6 +83,8 @@ class SourceReport:
     in_doubt: int = 0
     pair: PairReport = field(default_factory=PairReport)
     error: str | None = None
+    #: a stop (SIGTERM, SIGINT) cut the pass short: not a failure, not a full pass either
+    stopped: bool = False
 
     @property
     def ok(self) -> bool:
@@ -194,12 +197,16 @@ class Engine:
     def sync_source(self, name: str) -> SourceReport:
         source = self.sources[name]
         national = self.nationals[source.account]
+        # what operators asked for on this source's records goes first (bridge/requests.py)
+        operator_requests.carry_out(self, name)
         report = SourceReport(name)
         self.store.pass_started(f"source:{name}", "source")
         try:
             # one commit before each request and after each page, not one per change
             with self.store.holding(), before_each_request(self.store.commit_held):
                 self._source_pass(source, national, report)
+        except Stopped:
+            report.stopped = True  # what was done is committed; the next pass goes on
         except (Unavailable, Ambiguous, Rejected) as exc:
             report.error = str(exc)
             log.warning("pass_failed", source=name, error=report.error)
@@ -210,11 +217,14 @@ class Engine:
             # this source's pass fails with where it broke, the other sources still run
             report.error = _unexpected(exc).replace("this record", "this pass")
             log.error("pass_failed", source=name, error=report.error)
-        if report.ok:
+        if report.ok and not report.stopped:
             self._trusted.add(name)
-        self.store.pass_finished(f"source:{name}", report.error)
+        if report.stopped:
+            self.store.pass_stopped(f"source:{name}")
+        else:
+            self.store.pass_finished(f"source:{name}", report.error)
         log.info(
-            "pass_done",
+            "pass_stopped" if report.stopped else "pass_done",
             source=name,
             seen=report.seen,
             created=report.created,
@@ -238,7 +248,7 @@ class Engine:
         for page in source.pull(self.store.cursor(cursor_name)):
             for raw in page.records:
                 if self._should_stop():
-                    raise Unavailable("stopping: interrupted by a signal")
+                    raise Stopped("stopping: interrupted by a signal")
                 self.process(source, national, raw, report)
             if page.cursor is not None:
                 with self.store.atomic():
@@ -359,6 +369,7 @@ class Engine:
                 confidential=int(complaint.confidential),
                 anonymous=int(complaint.anonymous),
                 created_at=summary["created_at"],
+                display_id=summary.get("display_id"),
             )
             self.dedupe.add(complaint, national_id)
             self.store.release_quarantine(source.name, local_id)
@@ -423,7 +434,7 @@ class Engine:
         except Exception as exc:
             reason = _unexpected(exc)
             log.error("record_failed", source=source.name, local_id=raw.local_id, error=reason)
-            self._quarantine(source.name, raw.local_id, raw.payload, reason, report)
+            self._quarantine(source.name, raw.local_id, raw.payload, reason, report, raw.display_id)
 
     def _process(
         self, source: LocalSource, national: National, raw: RawRecord, report: SourceReport
@@ -432,7 +443,9 @@ class Engine:
         try:
             complaint = source.normalize(raw)
         except NormalizeError as exc:
-            self._quarantine(source.name, raw.local_id, raw.payload, str(exc), report)
+            self._quarantine(
+                source.name, raw.local_id, raw.payload, str(exc), report, raw.display_id
+            )
             return
         known = self._known(source.name, complaint.local_id)
         named = known is None and complaint.national_id is not None
@@ -480,10 +493,11 @@ class Engine:
         )
 
     def _quarantine(
-        self, source: str, local_id: str, raw: Any, reason: str, report: SourceReport
-    ) -> None:
+        self, source: str, local_id: str, raw: Any, reason: str, report: SourceReport,
+        display_id: str | None = None,
+    ) -> None:  # fmt: skip
         with self.store.atomic():
-            entry = self.store.quarantine(source, local_id, raw, reason)
+            entry = self.store.quarantine(source, local_id, raw, reason, display_id)
             self.store.event("quarantined", source, local_id, reason=reason, entry=entry)
         report.quarantined += 1
         log.warning("quarantined", source=source, local_id=local_id, reason=reason)
@@ -511,7 +525,10 @@ class Engine:
             ids = self._upload(national, complaint, self._photos(source, complaint))
             request = national.prepare_create(complaint, tags, ids)
         except Rejected as exc:
-            self._quarantine(source.name, complaint.local_id, raw.payload, exc.message, report)
+            self._quarantine(
+                source.name, complaint.local_id, raw.payload, exc.message, report,
+                complaint.display_id,
+            )  # fmt: skip
             return
         payload = {"tag": request.tag, "body": dict(request.body), "summary": _summary(complaint)}
         with self.store.atomic(durable=True):
@@ -624,6 +641,7 @@ class Engine:
                 confidential=int(complaint.confidential),
                 anonymous=int(complaint.anonymous),
                 created_at=summary["created_at"],
+                display_id=summary.get("display_id"),
             )
             self.dedupe.add(complaint, match.national_id)
             self.store.release_quarantine(source.name, complaint.local_id)
@@ -646,7 +664,7 @@ class Engine:
     ) -> None:
         for intent in self.store.pending_intents(source.name, "create"):
             if self._should_stop():
-                raise Unavailable("stopping: interrupted by a signal")
+                raise Stopped("stopping: interrupted by a signal")
             self._settle(source, national, intent, report)
             self._catch_up(source, national, intent["local_id"], report)
 
@@ -677,6 +695,18 @@ class Engine:
         intent = self.store.pending_intent(source.name, local_id, "create")
         if intent is not None:
             self._settle(source, national, intent, report)
+
+    def settle(self, source: LocalSource, local_id: str, report: SourceReport) -> None:
+        """Settle one record's create in doubt now, acting on an operator's decision
+        (``indoubt resolve``, carried out by :mod:`bridge.requests`); then what the city
+        wrote meanwhile goes to LAPOR."""
+        national = self.nationals[source.account]
+        intent = self.store.pending_intent(source.name, local_id, "create")
+        if intent is None:
+            return
+        self._settled.discard(int(intent["id"]))
+        self._settle(source, national, intent, report)
+        self._catch_up(source, national, local_id, report)
 
     def _settle(
         self,
@@ -888,7 +918,10 @@ class Engine:
                     message=exc.message,
                 )
             kept = raw if raw is not None else payload["summary"]
-            self._quarantine(source.name, local_id, kept, exc.message, report)
+            self._quarantine(
+                source.name, local_id, kept, exc.message, report,
+                payload["summary"].get("display_id"),
+            )  # fmt: skip
             return
         self._lost_in_a_row = 0
         self._crash("create_answered")
@@ -933,6 +966,7 @@ class Engine:
                 confidential=int(summary["confidential"]),
                 anonymous=int(summary["anonymous"]),
                 created_at=summary["created_at"],
+                display_id=summary.get("display_id"),
             )
             self.store.finish_intent(intent_id)
             self.store.release_quarantine(source.name, local_id)
@@ -960,6 +994,7 @@ class Engine:
                 _summary(complaint),
                 f"the record names national complaint #{national_id}, which LAPOR does not know",
                 report,
+                complaint.display_id,
             )
             return
         owners = [m for m in self.store.mappings_for_national(national_id) if not m["duplicate_of"]]
@@ -987,6 +1022,7 @@ class Engine:
                 confidential=int(complaint.confidential),
                 anonymous=int(complaint.anonymous),
                 created_at=summary["created_at"],
+                display_id=summary.get("display_id"),
                 link_state="done",
             )
             self.store.release_quarantine(source.name, complaint.local_id)
@@ -1011,6 +1047,7 @@ class Engine:
                 local_updated_at=complaint.updated_at.isoformat(),
                 category=complaint.category,
                 agency=complaint.agency,
+                display_id=complaint.display_id,
             )
             self.store.release_quarantine(complaint.source, complaint.local_id)
             self.store.event("local_changed", complaint.source, complaint.local_id)
@@ -1105,7 +1142,7 @@ class Engine:
         posted again); given up, audited, after ``photo_rules.MAX_TRIES`` failed fetches."""
         for photo in self.store.due_late_photos(source.name, utcnow().isoformat()):
             if self._should_stop():
-                raise Unavailable("stopping: interrupted by a signal")
+                raise Stopped("stopping: interrupted by a signal")
             self._late_photo(source, national, photo)
 
     def _late_photo(self, source: LocalSource, national: National, photo: dict[str, Any]) -> None:
@@ -1235,4 +1272,5 @@ def _summary(complaint: Complaint) -> dict[str, Any]:
         "anonymous": complaint.anonymous,
         "created_at": complaint.created_at.isoformat(),
         "updated_at": complaint.updated_at.isoformat(),
+        "display_id": complaint.display_id,  # the number the citizen sees: no personal data
     }

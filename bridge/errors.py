@@ -15,6 +15,10 @@ class Unavailable(Exception):
     """A destination kept failing after every retry."""
 
 
+class Stopped(Unavailable):
+    """A stop (SIGTERM, SIGINT) ended the pass between two requests: not a failure."""
+
+
 class Ambiguous(Exception):
     """A write whose outcome is unknown: it may or may not have been applied."""
 

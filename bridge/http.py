@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import random
 import re
+import socket
+import ssl
 import threading
 import time
 import zlib
@@ -52,10 +54,19 @@ def before_each_request(callback: Callable[[], None]) -> Iterator[None]:
     """Run ``callback`` before each request this thread sends inside the block.
 
     The engine commits its state there: nothing leaves for another system while
-    what led to it is still uncommitted.
+    what led to it is still uncommitted. Blocks nest: an outer block's callback (the
+    daemon's heartbeat) still runs, first, inside an inner one.
     """
-    previous = getattr(_thread, "before_request", None)
-    _thread.before_request = callback
+    previous: Callable[[], None] | None = getattr(_thread, "before_request", None)
+    if previous is None:
+        _thread.before_request = callback
+    else:
+
+        def both() -> None:
+            previous()
+            callback()
+
+        _thread.before_request = both
     try:
         yield
     finally:
@@ -236,9 +247,9 @@ class Endpoint:
                     raise
                 raise Ambiguous(f"{self.name} answered a write with {exc.message}") from None
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                raise Transient(f"cannot connect to {self.name} ({type(exc).__name__})") from None
+                raise Transient(f"cannot connect to {self.name}: {failure(exc)}") from None
             except (httpx.TransportError, httpx.DecodingError) as exc:
-                reason = f"{self.name} dropped the request ({type(exc).__name__})"
+                reason = f"{self.name} dropped the request: {failure(exc)}"
                 if idempotent:
                     raise Transient(reason) from None
                 raise Ambiguous(reason) from None
@@ -299,10 +310,46 @@ class Endpoint:
         except tenacity.RetryError as exc:
             last = exc.last_attempt.exception()
             self.stats.last_error = str(last)
-            raise Unavailable(f"{last} (gave up after {self.policy.attempts} attempts)") from None
+            tries = self.policy.attempts
+            plural = "s" if tries != 1 else ""
+            raise Unavailable(f"{last} (gave up after {tries} attempt{plural})") from None
         except Ambiguous as exc:
             self.stats.last_error = str(exc)
             raise
+
+
+def shown_url(url: httpx.URL | str) -> str:
+    """A URL fit for a message: scheme, host, port and path; never the query (Open311's
+    ``api_key``, a token) nor a user or password in it."""
+    parsed = httpx.URL(str(url))
+    port = f":{parsed.port}" if parsed.port is not None else ""
+    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"
+
+
+def failure(exc: BaseException) -> str:
+    """What went wrong with an exchange, for the person reading it: the kind of failure
+    (the name did not resolve, the connection was refused, TLS, a timeout) and the URL,
+    without secrets. Told from the exception and its causes (httpx wraps the socket's)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 8:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    text = " ".join(str(e) for e in chain).lower()
+    if any(isinstance(e, socket.gaierror) for e in chain) or "name or service" in text:
+        kind = "DNS: the host name did not resolve"
+    elif any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text:
+        kind = "connection refused (nothing listens at that address and port)"
+    elif any(isinstance(e, ssl.SSLError) for e in chain) or "ssl" in text or "certificate" in text:
+        kind = "TLS failed (certificate or handshake)"
+    elif isinstance(exc, httpx.TimeoutException) or any(isinstance(e, TimeoutError) for e in chain):
+        kind = "timed out"
+    elif isinstance(exc, httpx.DecodingError):
+        kind = "the answer could not be decoded"
+    else:
+        kind = type(exc).__name__
+    request = getattr(exc, "_request", None)  # httpx raises RuntimeError on .request unset
+    return f"{kind}, {shown_url(request.url)}" if request is not None else kind
 
 
 class _Overdue(Exception):

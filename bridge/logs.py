@@ -77,6 +77,21 @@ def redact(
     return event_dict
 
 
+#: syslog severities (RFC 5424), which journald reads from a JSON line's ``priority``
+#: (``journalctl -p warning`` shows 0–4)
+PRIORITY = {"critical": 2, "exception": 3, "error": 3, "warning": 4, "warn": 4,
+            "info": 6, "debug": 7, "notset": 7}  # fmt: skip
+
+
+def add_priority(
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: the line's syslog ``priority``, from its level."""
+    level = str(event_dict.get("level", method)).lower()
+    event_dict["priority"] = PRIORITY.get(level, 6)
+    return event_dict
+
+
 class _Stderr:
     """Whatever ``sys.stderr`` is at the time of writing (tests and CLIs swap it)."""
 
@@ -109,6 +124,8 @@ def configure(level: str = "info", fmt: str = "auto", stream: Any = None) -> Non
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            # JSON lines say their syslog priority; a console reader sees the level
+            *([] if console else [add_priority]),
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             exc_processor,
             redact,

@@ -28,6 +28,9 @@ class RawRecord:
 
     local_id: str
     payload: Mapping[str, Any]
+    #: the number the citizen sees, when the app has one besides the id (kept with a
+    #: quarantined record: it cannot be normalized, and ``trace`` looks for it by this)
+    display_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,16 +22,16 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import datetime
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
 from bridge.logs import redact_text
 from bridge.model import Status
 from bridge.store import PRIVATE_MODE, Store
-from bridge.timefmt import parse_rfc3339, utcnow
+from bridge.timefmt import display, parse_rfc3339, utcnow
 
 #: the report's columns, in order: bridge.md's first, then what auditors asked for
 COLUMNS: tuple[str, ...] = (
@@ -66,7 +66,7 @@ class ReportRow(NamedTuple):
     ``in_sync`` is true exactly when ``problem`` is empty (see :func:`problems`).
 
     ``national_status`` is LAPOR's raw code (``None`` when unknown); times are
-    RFC 3339 in UTC. ``verified_at`` is the first time the bridge saw LAPOR at
+    RFC 3339 in WIB (``+07:00``). ``verified_at`` is the first time the bridge saw LAPOR at
     ``verified`` or beyond (or imported the complaint from the agency's inbox,
     which only holds verified complaints); ``first_response_at`` when the
     city's first answer reached LAPOR; ``closed_at`` when the row's status
@@ -126,6 +126,8 @@ class Facts(NamedTuple):
     handed_back: bool = False
     mapped: bool = True
     linked: bool = True
+    #: an operator's ``conflict resolve --keep``: ``local``, ``national`` or None
+    conflict_kept: str | None = None
 
 
 _STATUSES = {status.value: status for status in Status}
@@ -176,6 +178,8 @@ def problems(facts: Facts) -> list[str]:
 
     * ``conflict`` — the mapping is flagged, or one side is ``done`` and the
       other ``rejected`` (bridge.md: nothing is overwritten);
+    * ``kept local by operator (national X)`` — instead of ``conflict`` once an operator
+      ran ``conflict resolve --keep local`` (LAPOR's status cannot be moved by the bridge);
     * ``quarantined: <reason>`` — an open quarantine entry for the record;
     * ``in doubt`` — a create was sent and its answer never came back;
     * ``no local record`` — a national complaint not (yet) in its home app;
@@ -187,7 +191,10 @@ def problems(facts: Facts) -> list[str]:
     * ``not linked`` — the tracking id is not yet written back to the app.
     """
     found: list[str] = []
-    if facts.conflict or is_conflict(facts.local_canonical, facts.national_canonical):
+    if facts.conflict_kept == "local" and not facts.conflict:
+        # an operator kept the app's status: LAPOR's is its admin's and final
+        found.append(f"kept local by operator (national {facts.national_canonical})")
+    elif facts.conflict or is_conflict(facts.local_canonical, facts.national_canonical):
         found.append("conflict")
     if facts.quarantine_reason is not None:
         found.append(f"quarantined: {facts.quarantine_reason}")
@@ -224,20 +231,28 @@ def clean_reason(reason: str) -> str:
 
 
 def rfc(text: str | None) -> str:
-    """A stored time as RFC 3339 UTC to the second; empty when absent or unreadable.
+    """A stored time as RFC 3339 in WIB (``+07:00``) to the second, as people read it
+    (bridge.md: every time printed is WIB, with its offset); empty when absent or unreadable.
 
-    The store writes ``datetime.isoformat()`` in UTC; those are cut, not
-    parsed, which keeps a million-row export fast.
+    The store writes ``datetime.isoformat()`` in UTC; those are shifted without a full
+    parse (``fromisoformat`` of the naive part), which keeps a million-row export fast.
     """
     if not text:
         return ""
     if len(text) >= 25 and text.endswith("+00:00") and text[10] == "T":
-        return text[:19] + "Z"
+        try:
+            naive = datetime.fromisoformat(text[:19])
+        except ValueError:
+            return ""
+        return (naive + _WIB_OFFSET).isoformat() + "+07:00"
     try:
         value = parse_rfc3339(text)
     except ValueError:
         return ""
-    return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return display(value)
+
+
+_WIB_OFFSET = timedelta(hours=7)
 
 
 # --- reading the store ----------------------------------------------------------------
@@ -277,7 +292,8 @@ SELECT m.source, m.local_id, m.national_id, m.origin, m.local_status, m.national
         AND +f.state = 'done') AS first_response_at,
     ({_EVENTS.format(cond=_VERIFIED)}) AS verified_at,
     CASE WHEN m.status IN ('done', 'rejected') THEN ({_EVENTS.format(cond=_CLOSED)}) END
-        AS closed_at
+        AS closed_at,
+    m.conflict_kept
 FROM mappings m
 WHERE {{where}}
 ORDER BY m.id
@@ -411,6 +427,7 @@ def mapped_row(r: tuple[Any, ...]) -> ReportRow:
         first_response_at,
         verified_at,
         closed_event_at,
+        conflict_kept,
     ) = r
     facts = Facts(
         conflict=bool(conflict),
@@ -425,6 +442,7 @@ def mapped_row(r: tuple[Any, ...]) -> ReportRow:
         handed_back=bool(handed_back),
         mapped=national_id is not None,
         linked=link_state == "done",
+        conflict_kept=conflict_kept,
     )
     problem = problem_text(facts)
     return ReportRow(
@@ -536,7 +554,7 @@ def national_only_row(r: sqlite3.Row) -> ReportRow:
     )
 
 
-def rows(store: Store, filters: Filters | None = None) -> Iterator[ReportRow]:
+def rows(store: Store, filters: Filters | None = None) -> Generator[ReportRow, None, None]:
     """Every row of the report, streamed: mapped records, then the unmapped, then national-only.
 
     The four reads share one snapshot (a read transaction) when the store's
@@ -654,12 +672,15 @@ def export(
     ``now`` stamps the HTML page (default: the current time).
     """
     filters = Filters(tuple(sources), since, until)
-    if fmt == "csv":
-        return write_csv(rows(store, filters), out)
-    if fmt == "json":
-        return write_json(rows(store, filters), out)
-    if fmt == "html":
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}: one of {', '.join(FORMATS)}")
+    # closed here, while the store is open: a reader that went away (``export | head``)
+    # must not leave the generator to be finished after the database is closed
+    with closing(rows(store, filters)) as report_rows:
+        if fmt == "csv":
+            return write_csv(report_rows, out)
+        if fmt == "json":
+            return write_json(report_rows, out)
         from bridge.report_html import write_html  # the page's template only when asked for
 
-        return write_html(rows(store, filters), out, filters=filters, now=now or utcnow())
-    raise ValueError(f"unknown export format {fmt!r}: one of {', '.join(FORMATS)}")
+        return write_html(report_rows, out, filters=filters, now=now or utcnow())

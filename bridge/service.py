@@ -24,9 +24,16 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from bridge import __version__
+
 
 class LockedError(Exception):
     """Another process is writing to the same database."""
+
+
+class ListenError(Exception):
+    """``http_listen`` cannot be served: the port is taken, or the address is not this
+    machine's. The message names the setting and what to do."""
 
 
 class DatabaseLock:
@@ -99,28 +106,48 @@ def watchdog_interval() -> float | None:
 
 
 class Metrics:
-    """The daemon's Prometheus metrics, on their own registry."""
+    """The daemon's Prometheus metrics, on their own registry.
 
-    def __init__(self) -> None:
+    Labels are the same everywhere: ``source`` (a source's name), ``account`` (an
+    account's name), and for what every worker has, ``kind`` (``source`` or ``account``)
+    with ``name``. ``refresh``, when set, runs before each scrape: the gauges of the
+    health model (bridge/health.py) are read then, not only after a pass.
+    """
+
+    def __init__(self, version: str = __version__) -> None:
         self.registry = CollectorRegistry()
+        self.refresh: Callable[[], None] | None = None
         r = self.registry
+        self.build_info = Gauge(
+            "lapor_bridge_build_info",
+            "The running lapor-bridge; always 1, its version in the label",
+            ["version"],
+            registry=r,
+        )
+        self.build_info.labels(version).set(1)
+        self.health = Gauge(
+            "lapor_bridge_health",
+            "1 for the bridge's health level (ok, waiting on a person, error), 0 for the others",
+            ["level"],
+            registry=r,
+        )
         self.last_success = Gauge(
             "lapor_bridge_last_success_timestamp_seconds",
             "When the last successful pass of a source or account ended",
-            ["name"],
+            ["kind", "name"],
             registry=r,
         )
         self.pass_duration = Histogram(
             "lapor_bridge_pass_duration_seconds",
             "Duration of one pass",
-            ["name"],
+            ["kind", "name"],
             buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900),
             registry=r,
         )
         self.passes_failed = Counter(
             "lapor_bridge_passes_failed_total",
-            "Passes that ended in an error",
-            ["name"],
+            "Passes that ended in an error (a pass a stop cut short is not one)",
+            ["kind", "name"],
             registry=r,
         )
         self.created = Counter(
@@ -160,10 +187,38 @@ class Metrics:
             registry=r,
         )
         self.backlog = Gauge(
-            "lapor_bridge_pending", "Writes waiting to be carried across", ["source"], registry=r
+            "lapor_bridge_pending",
+            "Writes the bridge will carry across at its next pass (not what waits on a person)",
+            ["source"],
+            registry=r,
+        )
+        self.waiting = Gauge(
+            "lapor_bridge_waiting",
+            "Work waiting on a person: LAPOR's admin to verify (verification), the city's app"
+            " (city), LAPOR to close (lapor_close), a photo to fetch again (photos)",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.not_in_sync = Gauge(
+            "lapor_bridge_errors",
+            "Records an operator should look at, besides quarantined and in doubt: status"
+            " conflicts (conflict), drift, follow-ups refused (refused), late photos given up",
+            ["source", "reason"],
+            registry=r,
+        )
+        # the age of the oldest local complaint not yet on LAPOR (a create not yet sent,
+        # in doubt, or a quarantined record), since the bridge first saw it; 0 when none
+        self.oldest_unsynced = Gauge(
+            "lapor_bridge_oldest_unsynced_seconds",
+            "Age of the oldest local complaint not yet on LAPOR (pending create, in doubt or"
+            " quarantined), since the bridge first saw it; 0 when there is none",
+            ["source"],
+            registry=r,
         )
 
     def render(self) -> bytes:
+        if self.refresh is not None:
+            self.refresh()
         return generate_latest(self.registry)
 
 
@@ -257,7 +312,14 @@ class HealthServer:
         host = host.strip("[]") or "127.0.0.1"
         family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
         handler = _handler(health, metrics, timeout)
-        self._server = _BoundedServer((host, int(port)), handler, max_connections, family)
+        try:
+            self._server = _BoundedServer((host, int(port)), handler, max_connections, family)
+        except OSError as exc:
+            raise ListenError(
+                f"bridge.http_listen {listen}: cannot listen there: {exc.strerror or exc}"
+                " (is another lapor-bridge or program using it?); free it, or set"
+                ' http_listen to another port, or "" to turn /healthz and /metrics off'
+            ) from None
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.2},

@@ -20,6 +20,7 @@ import os
 import re
 import stat
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 from urllib.parse import urlsplit
@@ -41,8 +42,14 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from bridge.tags import SOURCE_NAME
 
 SECRET_KEYS = frozenset({"api_secret", "token", "api_key", "client_secret", "password"})
-DEFAULT_PATH = Path("config.toml")
+#: read by the service and the operator's CLI alike unless --config or $LAPOR_BRIDGE_CONFIG
+DEFAULT_PATH = Path("/etc/lapor-bridge/config.toml")
 ENV_PATH = "LAPOR_BRIDGE_CONFIG"
+#: where the unit hands over each file of its credentials folder (packaging/lapor-bridge.service:
+#: ``LoadCredential=secret:/etc/lapor-bridge/credentials``)
+SERVICE_CREDENTIAL = "/run/credentials/lapor-bridge.service/secret_"
+#: the credentials folder beside the configuration being read (set by :func:`load_settings`)
+_credentials_folder: ContextVar[Path | None] = ContextVar("_credentials_folder", default=None)
 
 
 class ConfigError(Exception):
@@ -52,6 +59,18 @@ class ConfigError(Exception):
         super().__init__(f"{key}: {problem}" if key else problem)
         self.key = key
         self.problem = problem
+
+
+def _outside_the_service(path: Path) -> Path:
+    """``/run/credentials/lapor-bridge.service/secret_NAME`` exists only inside the running
+    service (systemd sets ``$CREDENTIALS_DIRECTORY`` there). Outside it — the operator's
+    ``lapor-bridge`` as root, the service stopped or not yet started — the same secret is read
+    from the file the unit loads it from: ``credentials/NAME`` beside the configuration."""
+    folder = _credentials_folder.get()
+    name = str(path).removeprefix(SERVICE_CREDENTIAL)
+    if folder is None or name == str(path) or "CREDENTIALS_DIRECTORY" in os.environ:
+        return path
+    return path if path.exists() else folder / name
 
 
 def _read_secret_files(data: Any, loose: list[str] | None = None) -> Any:
@@ -72,7 +91,7 @@ def _read_secret_files(data: Any, loose: list[str] | None = None) -> Any:
         if base in out:
             # the environment's form has already replaced the file's (_without_overridden)
             raise ValueError(f"give {base} or {key}, not both")
-        path = Path(str(out.pop(key)))
+        path = _outside_the_service(Path(str(out.pop(key))))
         try:
             with path.open(encoding="utf-8") as file:
                 # the mode of the very file read, not of whatever the path names later
@@ -436,21 +455,26 @@ def config_path(explicit: Path | None) -> Path:
 
 def load_settings(path: Path | None = None) -> Settings:
     """Read, merge and validate the configuration; raise :class:`ConfigError`."""
+    given = path is not None or bool(os.environ.get(ENV_PATH))
     path = config_path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError("", f"configuration file {path} not found") from None
+        hint = "" if given else f" (give --config PATH or set {ENV_PATH})"
+        raise ConfigError("", f"configuration file {path} not found{hint}") from None
     except OSError as exc:
         raise ConfigError("", f"cannot read configuration file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"{path} is not valid TOML: {exc}") from None
+    folder = _credentials_folder.set(path.absolute().parent / "credentials")
     try:
         return Settings(**raw)
     except ValidationError as exc:
         raise _config_error(exc) from None
     except _KeyError as exc:
         raise ConfigError(exc.key, exc.problem) from None
+    finally:
+        _credentials_folder.reset(folder)
 
 
 def _config_error(exc: ValidationError, prefix: str = "") -> ConfigError:

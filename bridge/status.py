@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from bridge import health as health_mod
+from bridge.health import Backlog, Health, PassState
 from bridge.settings import CAPABILITIES
-from bridge.store import Store
+from bridge.store import (
+    FOLLOWUP_IN_DOUBT,
+    FOLLOWUP_WAITING_VERIFICATION,
+    IMPORT_QUEUED,
+    Store,
+)
 from bridge.timefmt import display, parse_rfc3339, utcnow
 
 #: how many complaints tracked by polling ``status --json`` lists one by one
@@ -110,6 +117,148 @@ def _time(value: str | None) -> datetime | None:
     return parse_rfc3339(value) if value else None
 
 
+def _rank(column: str) -> str:
+    """A canonical status column's rank in SQL (bridge/model.py), NULL when unknown."""
+    return (
+        f"CASE {column} WHEN 'submitted' THEN 0 WHEN 'verified' THEN 1"
+        " WHEN 'in_progress' THEN 2 WHEN 'done' THEN 3 WHEN 'rejected' THEN 3 END"
+    )
+
+
+_HANDED_BACK = (
+    "m.local_canonical = 'rejected' AND m.origin = 'national' AND EXISTS (SELECT 1 FROM"
+    " followups f WHERE f.source = m.source AND f.local_id = m.local_id"
+    " AND f.direction = 'to_national' AND f.kind = 'reject' AND f.state = 'done')"
+)
+_NO_PENDING = (
+    "NOT EXISTS (SELECT 1 FROM followups f WHERE f.source = m.source"
+    " AND f.local_id = m.local_id AND f.state = 'pending')"
+)
+#: a follow-up LAPOR refused because its complaint is closed there (done or archived):
+#: nothing anyone can do about it, so a note, not an error (a photo's refusal is a photo
+#: given up, counted there)
+_CLOSED_ON_LAPOR = (
+    "f.direction = 'to_national' AND EXISTS (SELECT 1 FROM mappings m WHERE m.source ="
+    " f.source AND m.local_id = f.local_id AND m.national_canonical IN ('done', 'rejected'))"
+)
+#: the oldest local complaint not yet on LAPOR, by when the bridge first saw it: a create
+#: not yet sent or in doubt, or a local record in quarantine that has no national complaint
+_OLDEST_UNSYNCED = (
+    "SELECT MIN(t) FROM (SELECT created_at AS t FROM intents WHERE source = :s"
+    " AND kind = 'create' AND state = 'pending'"
+    " UNION ALL SELECT q.first_seen FROM quarantine q WHERE q.source = :s AND q.state = 'open'"
+    " AND q.local_id NOT LIKE '#%' AND NOT EXISTS (SELECT 1 FROM mappings m"
+    " WHERE m.source = q.source AND m.local_id = q.local_id AND m.national_id IS NOT NULL))"
+)
+
+
+def backlog(store: Store, source: str, counts: dict[str, int] | None = None) -> Backlog:
+    """The source's records not in sync, by why (:class:`bridge.health.Backlog`): the
+    counts of :meth:`Store.counts` (pending without what waits on a person), and what
+    the reconciliation report calls conflict, drift and refused, and the waiting."""
+    counts = counts if counts is not None else store.counts(source)
+
+    def count(sql: str) -> int:
+        row = store.db.execute(sql, {"s": source}).fetchone()
+        return int(row[0] or 0) if row else 0
+
+    local, national = _rank("m.local_canonical"), _rank("m.national_canonical")
+    photos = store.late_photo_counts(source)
+    oldest = store.db.execute(_OLDEST_UNSYNCED, {"s": source}).fetchone()
+    return Backlog(
+        pending=counts["pending"],
+        in_doubt=counts["in_doubt"],
+        quarantined=counts["quarantined"],
+        conflicts=count("SELECT COUNT(*) FROM mappings WHERE source = :s AND conflict = 1"),
+        # LAPOR ahead of the app: the bridge moves the app at once, so this should not last
+        drift=count(
+            f"SELECT COUNT(*) FROM mappings m WHERE m.source = :s AND m.conflict = 0"
+            f" AND {national} > {local}"
+        ),
+        refused=count(
+            f"SELECT COUNT(*) FROM followups f WHERE f.source = :s AND f.state = 'failed'"
+            f" AND f.kind != 'photo' AND NOT ({_CLOSED_ON_LAPOR})"
+        ),
+        refused_closed=count(
+            f"SELECT COUNT(*) FROM followups f WHERE f.source = :s AND f.state = 'failed'"
+            f" AND f.kind != 'photo' AND {_CLOSED_ON_LAPOR}"
+        ),
+        photos_given_up=photos["given_up"],
+        waiting_verification=count(
+            f"SELECT COUNT(*) FROM followups f WHERE f.source = :s"
+            f" AND NOT ({FOLLOWUP_IN_DOUBT}) AND {FOLLOWUP_WAITING_VERIFICATION}"
+        ),
+        waiting_city=count(
+            f"SELECT COUNT(*) FROM intents WHERE source = :s AND state = 'pending'"
+            f" AND {IMPORT_QUEUED}"
+        ),
+        # done (or rejected) in the app, its follow-up on LAPOR: LAPOR closes it later
+        waiting_lapor_close=count(
+            f"SELECT COUNT(*) FROM mappings m WHERE m.source = :s AND m.conflict = 0"
+            f" AND m.local_canonical IN ('done', 'rejected') AND {national} < 3"
+            f" AND {_NO_PENDING} AND NOT ({_HANDED_BACK})"
+        ),
+        photos_waiting=photos["waiting"],
+        oldest_unsynced_at=_time(oldest[0]) if oldest else None,
+    )
+
+
+def pass_states(store: Store, progress: dict[str, datetime] | None = None) -> dict[str, PassState]:
+    """Each ``passes`` row as a :class:`PassState`, keyed ``source:NAME``/``account:NAME``.
+
+    ``progress``: the last sign of life of each worker (the daemon's heartbeats). Without
+    it, a pass running now shows life by when it started and when it last saved a page's
+    cursor (all another process can see).
+    """
+    cursors = {
+        str(name): str(at)
+        for name, at in store.db.execute("SELECT name, updated_at FROM cursors").fetchall()
+        if at
+    }
+    states: dict[str, PassState] = {}
+    for key, row in store.passes().items():
+        started = _time(row.get("started_at"))
+        finished = _time(row.get("finished_at"))
+        alive: datetime | None
+        if progress is not None:
+            alive = progress.get(key)
+        else:
+            signs = [t for t in (started, _time(cursors.get(key))) if t is not None]
+            alive = max(signs) if signs else None
+        state = PassState(started, finished, _time(row.get("ok_at")), row.get("last_error"))
+        if state.running:
+            state = PassState(started, finished, state.ok_at, state.last_error, progress_at=alive)
+        states[key] = state
+    return states
+
+
+def assess(
+    store: Store,
+    sources: Iterable[str],
+    accounts: Iterable[str],
+    poll_interval: float,
+    now: datetime | None = None,
+    *,
+    progress: dict[str, datetime] | None = None,
+    backlogs: dict[str, Backlog] | None = None,
+) -> Health:
+    """The health model (:mod:`bridge.health`) over this store: what ``status``,
+    ``/healthz`` and ``/metrics`` say."""
+    now = now or utcnow()
+    states = pass_states(store, progress)
+    passes: dict[str, PassState | None] = {}
+    for kind, names in (("source", sources), ("account", accounts)):
+        for name in names:
+            key = f"{kind}:{name}"
+            state = states.get(key)
+            if state is None and progress is not None and key in progress:
+                state = PassState(progress_at=progress[key])  # a worker before its first pass
+            passes[f"{kind} {name}"] = state
+    if backlogs is None:
+        backlogs = {name: backlog(store, name) for name in sources}
+    return health_mod.assess(passes, backlogs, poll_interval, now)
+
+
 def collect(
     store: Store,
     sources: Iterable[str],
@@ -119,57 +268,57 @@ def collect(
     *,
     capabilities: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """The ``status --json`` object of bridge.md, with a reason for each problem.
+    """The ``status --json`` object of bridge.md, with the health model's verdict.
 
-    Only bridge.md's reasons make it degraded (``problems``): a last pass that failed or
-    ended over three poll intervals ago, anything in doubt, anything quarantined. What is
-    worth knowing but not one of those (no pass has run yet) goes to ``notes``. Beyond
-    bridge.md's keys: each source's ``view`` of its open complaints followed by id, the
-    ``lapor`` profile (``capabilities`` as configured) with what it assumes, and the
+    Beyond bridge.md's keys: ``health`` (``ok``, ``waiting`` or ``error``:
+    :mod:`bridge.health`; ``healthy`` is anything but ``error``), ``problems`` (the
+    errors, in words), ``waiting_for`` (what waits on a person, in words), ``reasons``
+    (each with its level, subject and code) and ``notes`` (no level: no pass yet, a pass
+    stopped by a signal or running). Per source: its ``health``, ``waiting`` (counts by
+    kind and ``total``), ``conflicts``, ``drift``, ``refused``, ``oldest_unsynced_at``,
+    the ``view`` of its open complaints followed by id; per account its ``health``. And
+    the ``lapor`` profile (``capabilities`` as configured) with what it assumes, and the
     ``unknown_status_names`` LAPOR showed.
     """
     now = now or utcnow()
-    stale_after = timedelta(seconds=3 * poll_interval)
+    sources, accounts = list(sources), list(accounts)
     passes = store.passes()
-    problems: list[str] = []
-    notes: list[str] = []
+    counts = {name: store.counts(name) for name in sources}
+    backlogs = {name: backlog(store, name, counts[name]) for name in sources}
+    verdict = assess(store, sources, accounts, poll_interval, now, backlogs=backlogs)
 
-    def pass_info(key: str, label: str) -> dict[str, Any]:
+    def level_of(subject: str) -> str:
+        levels = [r.level for r in verdict.reasons if r.subject == subject]
+        return max(levels, key=lambda lv: lv.rank, default=health_mod.Level.OK).value
+
+    def pass_info(key: str) -> dict[str, Any]:
         row = passes.get(key, {})
-        ok_at = _time(row.get("ok_at"))
-        finished = _time(row.get("finished_at"))
-        error = row.get("last_error")
-        if finished is None:
-            notes.append(f"{label}: no pass has run yet")
-        elif error:
-            problems.append(f"{label}: last pass failed: {error}")
-        elif now - finished > stale_after:
-            problems.append(f"{label}: last pass ended {display(finished)}, over 3 intervals ago")
         return {
-            "last_pull_at": display(ok_at) or None,
-            "last_pass_at": display(finished) or None,
-            "last_error": error,
+            "last_pull_at": display(_time(row.get("ok_at"))) or None,
+            "last_pass_at": display(_time(row.get("finished_at"))) or None,
+            "last_error": row.get("last_error"),
             "cursor": store.cursor(key),
         }
 
+    notes = list(verdict.notes)
     source_rows: dict[str, Any] = {}
     for name in sources:
-        info = pass_info(f"source:{name}", f"source {name}")
-        counts = store.counts(name)
-        if counts["in_doubt"]:
-            problems.append(
-                f"source {name}: {counts['in_doubt']} in doubt (lapor-bridge indoubt list)"
-            )
-        if counts["quarantined"]:
-            problems.append(f"source {name}: {counts['quarantined']} record(s) quarantined")
         fallbacks = store.category_fallbacks(name)
         if fallbacks:
             sent = ", ".join(f"{asked} → {used}" for asked, used in sorted(fallbacks.items()))
             notes.append(f"source {name}: categories not on LAPOR, sent as: {sent}")
         tracked = store.tracked_by_polling([name])
+        found = backlogs[name]
         source_rows[name] = {
-            **info,
-            **counts,
+            **pass_info(f"source:{name}"),
+            **counts[name],
+            "health": level_of(f"source {name}"),
+            "waiting": found.waiting(),
+            "conflicts": found.conflicts,
+            "drift": found.drift,
+            "refused": found.refused,
+            "refused_closed": found.refused_closed,
+            "oldest_unsynced_at": display(found.oldest_unsynced_at) or None,
             "categories_not_on_lapor": fallbacks,
             "photos": store.late_photo_counts(name),  # fetched again later, or given up
             "view": open_view(store, name),
@@ -186,11 +335,18 @@ def collect(
         }
     account_rows: dict[str, Any] = {}
     for name in accounts:
-        info = pass_info(f"account:{name}", f"account {name}")
-        account_rows[name] = {**info, "pending": store.account_pending(name)}
+        account_rows[name] = {
+            **pass_info(f"account:{name}"),
+            "pending": store.account_pending(name),
+            "health": level_of(f"account {name}"),
+        }
+    model = verdict.as_dict()
     return {
-        "healthy": not problems,
-        "problems": problems,
+        "healthy": verdict.healthy,
+        "health": model["health"],
+        "problems": model["errors"],
+        "waiting_for": model["waiting_for"],
+        "reasons": model["reasons"],
         "notes": notes,
         "checked_at": display(now),
         "sources": source_rows,

@@ -22,6 +22,8 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from bridge.health import STOPPED
+
 migrations = Migrations("lapor-bridge")
 
 
@@ -316,6 +318,18 @@ FOLLOWUP_IN_DOUBT = (
     "state = 'pending' AND direction = 'to_national' AND attempts > 0"
     " AND (last_error IS NULL OR last_error LIKE 'answer lost%')"
 )
+#: why a follow-up to LAPOR is held while LAPOR's admin has not disposed its complaint to
+#: the city's agency (LAPOR answers 403): waiting on a person, not pending (bridge.md)
+NOT_DISPOSED = "LAPOR refuses: the complaint is not disposed to this agency (yet)"
+#: a pending follow-up to LAPOR of a record whose follow-ups wait for that disposition
+#: (the held one, and those queued behind it); ``f`` is the followups row
+FOLLOWUP_WAITING_VERIFICATION = (
+    "f.state = 'pending' AND f.direction = 'to_national' AND EXISTS (SELECT 1 FROM followups h"
+    " WHERE h.source = f.source AND h.local_id = f.local_id AND h.state = 'pending'"
+    f" AND h.direction = 'to_national' AND h.last_error = '{NOT_DISPOSED}')"
+)
+#: an import the home app queued (it answered with a token): waiting for the city's app
+IMPORT_QUEUED = "kind = 'import' AND json_extract(payload, '$.token') IS NOT NULL"
 
 
 #: the state holds citizens' data: only the service user may read the database files
@@ -936,8 +950,11 @@ class Store:
         return bool(self._scalar("SELECT 1 FROM mappings WHERE source = ? LIMIT 1", (source,)))
 
     # quarantine ------------------------------------------------------------
-    def quarantine(self, source: str, local_id: str, raw: Any, reason: str) -> int:
-        """Keep a record that could not be processed; repeated sightings count attempts."""
+    def quarantine(
+        self, source: str, local_id: str, raw: Any, reason: str, display_id: str | None = None
+    ) -> int:
+        """Keep a record that could not be processed; repeated sightings count attempts.
+        ``display_id``: the number the citizen sees, when the app has one besides the id."""
         stamp = now_iso()
         existing = self._one(
             "SELECT id FROM quarantine WHERE source = ? AND local_id = ? AND state = 'open'",
@@ -947,14 +964,14 @@ class Store:
         if existing is not None:
             self.db.execute(
                 "UPDATE quarantine SET raw = ?, reason = ?, attempts = attempts + 1,"
-                " last_seen = ? WHERE id = ?",
-                (raw_text, reason, stamp, existing["id"]),
+                " last_seen = ?, display_id = COALESCE(?, display_id) WHERE id = ?",
+                (raw_text, reason, stamp, display_id, existing["id"]),
             )
             return int(existing["id"])
         cursor = self.db.execute(
-            "INSERT INTO quarantine (source, local_id, raw, reason, first_seen, last_seen)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (source, local_id, raw_text, reason, stamp, stamp),
+            "INSERT INTO quarantine (source, local_id, raw, reason, first_seen, last_seen,"
+            " display_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (source, local_id, raw_text, reason, stamp, stamp, display_id),
         )
         return int(cursor.lastrowid or 0)
 
@@ -996,11 +1013,14 @@ class Store:
 
     # passes ----------------------------------------------------------------
     def pass_started(self, name: str, kind: str) -> None:
-        self.db.execute(
-            "INSERT INTO passes (name, kind, started_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at",
-            (name, kind, now_iso()),
-        )
+        """Committed at once (durable): ``status`` and ``/healthz`` see a pass running, and
+        no implicit transaction holds the write lock through the pass's first requests."""
+        with self.atomic(durable=True):
+            self.db.execute(
+                "INSERT INTO passes (name, kind, started_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at",
+                (name, kind, now_iso()),
+            )
 
     def pass_finished(self, name: str, error: str | None) -> None:
         stamp = now_iso()
@@ -1014,6 +1034,16 @@ class Store:
                 "UPDATE passes SET finished_at = ?, last_error = ? WHERE name = ?",
                 (stamp, error, name),
             )
+
+    def pass_stopped(self, name: str) -> None:
+        """A pass a stop (SIGTERM, SIGINT) cut short: it ended, neither ok nor failed
+        (``last_error`` :data:`bridge.health.STOPPED`). The failure of an earlier pass
+        stays: the stop proved nothing about it."""
+        self.db.execute(
+            "UPDATE passes SET finished_at = ?, last_error = CASE WHEN last_error IS NULL"
+            " OR last_error = ? THEN ? ELSE last_error END WHERE name = ?",
+            (now_iso(), STOPPED, STOPPED, name),
+        )
 
     def passes(self) -> dict[str, dict[str, Any]]:
         return {row["name"]: row for row in self._all("SELECT * FROM passes")}
@@ -1248,11 +1278,12 @@ class Store:
             + count(
                 "SELECT COUNT(*) FROM intents WHERE source = ? AND state = 'pending'"
                 f" AND (kind = 'create' AND attempts = 0"
-                f" OR kind != 'create' AND NOT ({IMPORT_IN_DOUBT}))"
+                f" OR kind != 'create' AND NOT ({IMPORT_IN_DOUBT}) AND NOT ({IMPORT_QUEUED}))"
             )
+            # what waits on a person (bridge.md: waiting, not pending) is left out
             + count(
-                "SELECT COUNT(*) FROM followups WHERE source = ? AND state = 'pending'"
-                f" AND NOT ({FOLLOWUP_IN_DOUBT})"
+                "SELECT COUNT(*) FROM followups f WHERE source = ? AND state = 'pending'"
+                f" AND NOT ({FOLLOWUP_IN_DOUBT}) AND NOT ({FOLLOWUP_WAITING_VERIFICATION})"
             ),
             "quarantined": count(
                 "SELECT COUNT(*) FROM quarantine WHERE source = ? AND state = 'open'"
@@ -1296,3 +1327,49 @@ def m008_forget_finished(db: Database) -> None:
     and every closed quarantine entry's raw record: forget them, as finishing does now."""
     db.execute(f"UPDATE intents SET payload = {KEPT_PAYLOAD} WHERE state != 'pending'")
     db.execute(f"UPDATE quarantine SET raw = '{PURGED_RAW}' WHERE state != 'open'")
+
+
+@migrations()
+def m009_visible_numbers(db: Database) -> None:
+    """The number the citizen sees in the app (Tanjak's ``nomor``), when it is not the local
+    id itself: kept on the mapping and on a quarantine entry, so that ``trace`` finds a
+    record by it. Rows of earlier versions get it when their record is next recorded."""
+    db.executescript(
+        """
+        ALTER TABLE mappings ADD COLUMN display_id TEXT;
+        ALTER TABLE quarantine ADD COLUMN display_id TEXT;
+        CREATE INDEX mappings_display ON mappings (display_id) WHERE display_id IS NOT NULL;
+        CREATE INDEX quarantine_display ON quarantine (display_id) WHERE display_id IS NOT NULL;
+        """
+    )
+
+
+# operator requests (m010; registered after m008 and m009: keep m010 last) -------------
+@migrations()
+def m010_operator_requests(db: Database) -> None:
+    db.executescript(
+        """
+        -- what an operator asked for on one record (quarantine retry, mapping link/split,
+        -- resync --id, indoubt resolve, conflict resolve): carried out by the next pass of
+        -- its source (the daemon's), or at once by the command when no daemon holds the
+        -- writer lock; bridge/requests.py
+        CREATE TABLE operator_requests (
+            id INTEGER PRIMARY KEY,
+            action TEXT NOT NULL,
+            source TEXT NOT NULL,
+            local_id TEXT,
+            params TEXT NOT NULL DEFAULT '{}',
+            requested_by TEXT NOT NULL,
+            requested_at TEXT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'queued',   -- queued | running | done | failed
+            started_at TEXT,
+            finished_at TEXT,
+            carried_out_by TEXT,                    -- daemon | command
+            outcome TEXT
+        );
+        CREATE INDEX operator_requests_queued ON operator_requests (state, source, id);
+        -- an operator's conflict resolve: 'local' (the app's status kept; LAPOR's not
+        -- changeable by the agency: the bridge stops flagging it) or 'national'
+        ALTER TABLE mappings ADD COLUMN conflict_kept TEXT;
+        """
+    )

@@ -28,7 +28,7 @@ from bridge.plan import (
     responses_to_forward,
 )
 from bridge.ports import BRIDGE_REF_PREFIX, LocalSource, National
-from bridge.store import Store
+from bridge.store import NOT_DISPOSED, Store
 from bridge.timefmt import parse_rfc3339, utcnow
 
 log = get_logger("bridge.twoway")
@@ -212,9 +212,7 @@ class TwoWay:
             raise _Hold(f"answer lost: {exc}") from None
         except Rejected as exc:
             if exc.status == 403 and not self._national_closed(row):
-                raise _Hold(
-                    "LAPOR refuses: the complaint is not disposed to this agency (yet)"
-                ) from None
+                raise _Hold(NOT_DISPOSED) from None
             with self.store.atomic():
                 self.store.finish_followup(row["id"], "failed", error=exc.message)
                 self.store.event(
@@ -492,6 +490,8 @@ class TwoWay:
         conflict: bool,
         report: PairReport,
     ) -> None:
+        if mapping.get("conflict_kept") == "local":
+            conflict = False  # an operator kept the app's side (conflict resolve --keep local)
         if conflict and not mapping["conflict"]:
             report.conflicts += 1
             self.store.event(

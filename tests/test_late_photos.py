@@ -92,7 +92,7 @@ def test_a_photo_whose_server_is_down_follows_the_complaint_as_a_follow_up(world
     assert len(_events(world, "photo_late")) == 1 and not _events(world, "photo_skipped")
     counts, text = _status(world)
     assert counts == {"waiting": 1, "given_up": 0}
-    assert "late photos" in text and "waiting 1, given up 0" in text
+    assert "late: waiting 1, given up 0" in text
 
     world.tanjak.faults.clear()  # the photo server is back
     world.lapor.verify(national["id"], INSTITUTION)

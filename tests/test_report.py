@@ -102,7 +102,8 @@ def test_rows_from_real_syncs_name_each_problem(world: World) -> None:
     )
     assert ok["in_sync"] is True and ok["problem"] == "" and ok["duplicate_of"] == ""
     assert parse_rfc3339(ok["created_at"]) == parse_rfc3339(ids["ok_created"])
-    assert ok["first_synced_at"].endswith("Z") and ok["last_synced_at"].endswith("Z")
+    # times people read are WIB, with the offset saying so
+    assert ok["first_synced_at"].endswith("+07:00") and ok["last_synced_at"].endswith("+07:00")
     assert ok["verified_at"] and ok["closed_at"] == ""
 
     drift = by_json[f"tanjak:{ids['drift']}"]
@@ -160,7 +161,7 @@ def test_national_only_and_in_doubt_rows(inbox_world: World) -> None:
     assert national["tracking_id"] == f"#{filed['id']}"
     assert national["national_status"] == 30
     assert national["problem"] == "no local record" and national["in_sync"] is False
-    assert national["created_at"].endswith("Z")
+    assert national["created_at"].endswith("+07:00")
 
     pending = world.tanjak.add_aduan(isi="Pohon tumbang menutup jalan di Jl. Sei Timun sejak pagi.")
     world.lapor.faults.inject(
@@ -366,8 +367,10 @@ def test_quarantine_reason_is_scrubbed() -> None:
 
 
 def test_stored_times_become_rfc3339() -> None:
-    assert report.rfc("2024-05-01T03:04:05.123456+00:00") == "2024-05-01T03:04:05Z"
-    assert report.rfc("2024-05-01T10:04:05+07:00") == "2024-05-01T03:04:05Z"
+    assert report.rfc("2024-05-01T03:04:05.123456+00:00") == "2024-05-01T10:04:05+07:00"
+    assert report.rfc("2024-05-01T20:04:05+00:00") == "2024-05-02T03:04:05+07:00"
+    assert report.rfc("2024-05-01T03:04:05Z") == "2024-05-01T10:04:05+07:00"
+    assert report.rfc("2024-05-01T10:04:05+07:00") == "2024-05-01T10:04:05+07:00"
     assert report.rfc("") == report.rfc(None) == report.rfc("kemarin") == ""
 
 
@@ -606,11 +609,11 @@ def test_sla_all_years_and_bad_format(timed_store: Store) -> None:
 
 def test_report_rows_carry_the_moments(timed_store: Store) -> None:
     rows = {r.local_id: r for r in report.rows(timed_store)}
-    assert rows["1"].verified_at == "2024-03-05T02:00:00Z"
-    assert rows["1"].first_response_at == "2024-03-07T02:00:00Z"
-    assert rows["1"].closed_at == "2024-03-12T02:00:00Z"
-    assert rows["2"].verified_at == "2024-04-08T02:00:00Z"
-    assert rows["S-1"].verified_at == "2024-02-01T05:00:00Z"
+    assert rows["1"].verified_at == "2024-03-05T09:00:00+07:00"
+    assert rows["1"].first_response_at == "2024-03-07T09:00:00+07:00"
+    assert rows["1"].closed_at == "2024-03-12T09:00:00+07:00"
+    assert rows["2"].verified_at == "2024-04-08T09:00:00+07:00"
+    assert rows["S-1"].verified_at == "2024-02-01T12:00:00+07:00"
     assert rows["3"].verified_at == rows["3"].closed_at == ""
 
 

@@ -17,11 +17,13 @@ EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
 
 def _example_with_secrets(tmp_path: Path) -> Path:
     text = EXAMPLE.read_text(encoding="utf-8")
-    for name in set(re.findall(r"/run/credentials/lapor-bridge\.service/([\w.-]+)", text)):
+    for name in set(re.findall(r"/run/credentials/lapor-bridge\.service/secret_([\w.-]+)", text)):
         secret = tmp_path / name
         value = "{11111111-2222-3333-4444-555555555555}" if "token" in name else f"s3cret-{name}"
         secret.write_text(value + "\n", encoding="utf-8")
-        text = text.replace(f"/run/credentials/lapor-bridge.service/{name}", str(secret))
+        text = text.replace(f"/run/credentials/lapor-bridge.service/secret_{name}", str(secret))
+    # the example's database is the service's; a test's is its own
+    text = text.replace("/var/lib/lapor-bridge/bridge.db", str(tmp_path / "bridge.db"))
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     return path

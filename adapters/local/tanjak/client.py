@@ -11,7 +11,12 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from adapters.local.common import fetch_photo
-from adapters.local.tanjak.normalize import LOCAL_STATUS, local_category, normalize
+from adapters.local.tanjak.normalize import (
+    LOCAL_STATUS,
+    display_id_of,
+    local_category,
+    normalize,
+)
 from bridge.errors import NotFound, Rejected, Unavailable
 from bridge.http import Endpoint, RateLimiter, RetryPolicy, answered_at, json_of, make_client
 from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
@@ -292,7 +297,8 @@ def _read_back(cursor: str) -> str:
 
 def _raw(item: Any) -> RawRecord:
     local_id = item.get("id") if isinstance(item, Mapping) else None
-    return RawRecord(str(local_id), item if isinstance(item, Mapping) else {"value": item})
+    payload = item if isinstance(item, Mapping) else {"value": item}
+    return RawRecord(str(local_id), payload, display_id=display_id_of(item))
 
 
 def _time_of(item: Any) -> str | None:

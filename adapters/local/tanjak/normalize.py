@@ -142,6 +142,12 @@ def attachments_of(value: Any) -> tuple[Attachment, ...]:
     return tuple(Attachment(url=url) for url in value if isinstance(url, str) and url)
 
 
+def display_id_of(payload: Any) -> str | None:
+    """The aduan's ``nomor`` (``TJK-2026-000004``), the number shown to the citizen."""
+    nomor = payload.get("nomor") if isinstance(payload, Mapping) else None
+    return nomor if isinstance(nomor, str) else None
+
+
 def normalize(
     payload: Mapping[str, Any],
     *,
@@ -170,7 +176,7 @@ def normalize(
         return Complaint(
             source=source,
             local_id=str(local_id),
-            display_id=payload.get("nomor") if isinstance(payload.get("nomor"), str) else None,
+            display_id=display_id_of(payload),
             title=judul,
             content=isi or judul,
             category=mapping.get(kategori, FALLBACK),
