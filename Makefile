@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint bench lock clean install
 
-# `make install`: the service (README, "Run it as a service"; bridge.md, "Installing as a service")
+# `make install`: the service (README, "Install as a service"; bridge.md, "Installing as a service")
 PREFIX  ?= /opt/lapor-bridge
 BINDIR  ?= /usr/local/bin
 UNITDIR ?= /etc/systemd/system
@@ -51,6 +51,7 @@ install:
 	  cp -r pyproject.toml README.md cli.py bridge adapters "$$src" && \
 	  umask 022 && $(PREFIX)/bin/python -m pip install $(PIP) --no-deps --force-reinstall "$$src"
 	install -m 644 README.md $(PREFIX)/README.md
+	install -d $(PREFIX)/docs && install -m 644 docs/*.md $(PREFIX)/docs/
 	install -d $(BINDIR) $(UNITDIR)
 	ln -sfn $(PREFIX)/bin/lapor-bridge $(BINDIR)/lapor-bridge
 	sed -e 's|/opt/lapor-bridge|$(PREFIX)|g' -e 's|/etc/lapor-bridge|$(CONFDIR)|g' \

@@ -85,6 +85,8 @@ def notify(message: str) -> bool:
     if address.startswith("@"):
         address = "\0" + address[1:]
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        # bounded: a manager that stops reading its socket must not hang the daemon
+        sock.settimeout(1.0)
         try:
             sock.connect(address)
             sock.sendall(message.encode("utf-8"))

@@ -224,3 +224,25 @@ def test_second_instance_is_refused(world: World, daemon: Run) -> None:
     )
     assert second.returncode == 1
     assert "in use by lapor-bridge" in second.stderr
+
+
+def test_notify_gives_up_when_the_manager_does_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notify socket nobody reads fills up; the daemon's notify must not block on it."""
+    from bridge.service import notify
+
+    path = tmp_path / "deaf.sock"
+    deaf = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    deaf.bind(str(path))
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    sent: list[bool] = []
+    try:
+        for n in range(5000):
+            sent.append(notify(f"STATUS={'x' * 200} {n}"))
+            if not sent[-1]:
+                break
+    finally:
+        deaf.close()
+    assert sent[0] is True
+    assert sent[-1] is False  # the queue was full: dropped after a bounded wait, not hung

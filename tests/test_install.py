@@ -254,6 +254,7 @@ def test_install_is_self_contained(installed: Installed) -> None:
     for pth in site.glob("*.pth"):
         assert str(installed.base) not in pth.read_text(encoding="utf-8"), pth
     assert (installed.prefix / "README.md").is_file()
+    assert (installed.prefix / "docs" / "design.md").is_file()  # README links there
 
 
 def test_install_keeps_the_operators_configuration(installed: Installed) -> None:
