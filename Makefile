@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench lock clean install
+.PHONY: demo test lint bench lock clean install report-screenshot
 
 # `make install`: the service (README, "Install as a service"; bridge.md, "Installing as a service")
 PREFIX  ?= /opt/lapor-bridge
@@ -32,6 +32,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# docs/report.png, the README's picture of the HTML report: the demo's, in headless Chromium
+report-screenshot: $(STAMP)
+	$(BIN)/python -m bench.screenshot --out docs/report.png
 
 # regenerate the pinned, hashed lock after changing dependencies in pyproject.toml
 lock:

@@ -1150,16 +1150,32 @@ def export(
     since: Annotated[str | None, typer.Option(metavar="TIME", help=_SINCE_HELP)] = None,
     until: Annotated[str | None, typer.Option(metavar="TIME", help="Filed before TIME.")] = None,
 ) -> None:
-    """The reconciliation report: one row per local record and per national-only complaint."""
-    from bridge import report
+    """The reconciliation report: one row per local record and per national-only complaint.
+
+    The HTML page adds the SLA report of the same range (default: this year)."""
+    from bridge import report, sla
 
     conf = settings()
     start, end = _times(since, until)
     if fmt not in report.FORMATS:
         typer.echo(f"--format: one of {', '.join(report.FORMATS)}", err=True)
         raise typer.Exit(2)
+    unknown = [name for name in source or () if name not in conf.sources]
+    if unknown:
+        known = ", ".join(sorted(conf.sources)) or "none configured"
+        typer.echo(f"--source: no source {shown(unknown[0])} (known: {known})", err=True)
+        raise typer.Exit(2)
     with open_existing(conf) as store, _output(out) as stream:
-        count = report.export(store, fmt, stream, sources=source or (), since=start, until=end)
+        count = report.export(
+            store,
+            fmt,
+            stream,
+            sources=source or (),
+            since=start,
+            until=end,
+            status_names=registry.status_names(conf),
+            rules=sla.Rules.from_settings(conf),
+        )
     if out is not None:
         typer.echo(f"{count} rows written to {out}", err=True)
 
@@ -1169,23 +1185,58 @@ def report_sla(
     fmt: Annotated[
         str, typer.Option("--format", metavar="text|json|csv", help="The format.")
     ] = "text",
-    year: Annotated[
-        int | None, typer.Option(metavar="YYYY", help="Only complaints filed in YYYY.")
+    since: Annotated[
+        str | None,
+        typer.Option(metavar="TIME", help=_SINCE_HELP + " Default: this year's first day."),
     ] = None,
-    out: Annotated[Path | None, typer.Option("--out", metavar="PATH", help=_OUT_HELP)] = None,
+    until: Annotated[
+        str | None, typer.Option(metavar="TIME", help="Filed before TIME. Default: next year.")
+    ] = None,
+    year: Annotated[
+        int | None, typer.Option(metavar="YYYY", help="Only complaints filed in YYYY (WIB).")
+    ] = None,
+    account: Annotated[
+        list[str] | None, typer.Option("--account", metavar="NAME", help="Only this account.")
+    ] = None,
     source: Annotated[
         list[str] | None, typer.Option("--source", metavar="NAME", help=_ONLY)
     ] = None,
+    agency: Annotated[
+        list[str] | None,
+        typer.Option("--agency", metavar="NAME", help="Only this agency (a code or a name)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="PATH", help=_OUT_HELP)] = None,
 ) -> None:
-    """Response times per agency and per source, in working days, with the broken promises."""
+    """Each promise on its own clock (delivery, verification, agency follow-up, city
+    response, done), per city and agency, in working days, with every breach."""
     from bridge import sla
 
     conf = settings()
     if fmt not in sla.SLA_FORMATS:
         typer.echo(f"--format: one of {', '.join(sla.SLA_FORMATS)}", err=True)
         raise typer.Exit(2)
-    with open_existing(conf) as store, _output(out) as stream:
-        sla.write_report(store, fmt, stream, year=year, sources=tuple(source or ()))
+    start, end = _times(since, until)
+    now = utcnow()
+    first, last = sla.this_year(now)
+    if year is not None:
+        first, last = sla.year_range(year)
+    rules = sla.Rules.from_settings(conf)
+    with open_existing(conf) as store:
+        try:
+            scope = sla.resolve_scope(
+                store,
+                rules,
+                start or first,
+                end or last,
+                accounts=account or (),
+                sources=source or (),
+                agencies=agency or (),
+            )
+        except sla.UnknownName as exc:
+            typer.echo(shown(str(exc)), err=True)
+            raise typer.Exit(2) from None
+        with _output(out) as stream:
+            sla.write_report(store, fmt, stream, rules=rules, scope=scope, now=now)
 
 
 @app.command()

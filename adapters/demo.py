@@ -144,11 +144,14 @@ def run_demo(workdir: Path, complaints: int = 40, seed: int = 2026) -> int:
     (workdir / "status.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
     store = Store(workdir / "bridge.db")
     try:
+        conf = load_settings(config)
+        names = registry.status_names(conf)
+        rules = sla.Rules.from_settings(conf)
         for fmt in ("html", "csv"):
             with (workdir / f"report.{fmt}").open("w", encoding="utf-8", newline="") as out:
-                rows = report.export(store, fmt, out)
+                rows = report.export(store, fmt, out, status_names=names, rules=rules)
         with (workdir / "sla.txt").open("w", encoding="utf-8") as out:
-            sla.write_report(store, "text", out)
+            sla.write_report(store, "text", out, rules=rules)
     finally:
         store.close()
     print("\nstatus:")

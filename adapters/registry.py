@@ -14,9 +14,13 @@ from pydantic import BaseModel
 
 from adapters.lapor import client as lapor
 from adapters.local.open311 import client as open311
+from adapters.local.open311 import normalize as open311_names
 from adapters.local.sambat import client as sambat
+from adapters.local.sambat import normalize as sambat_names
 from adapters.local.tanjak import client as tanjak
+from adapters.local.tanjak import normalize as tanjak_names
 from adapters.local.ujar import client as ujar
+from adapters.local.ujar import normalize as ujar_names
 from bridge.http import RetryPolicy
 from bridge.ports import LocalSource, National
 from bridge.settings import ConfigError, Settings, SourceSection, adapter_config
@@ -26,6 +30,8 @@ from bridge.settings import ConfigError, Settings, SourceSection, adapter_config
 class Kind:
     config: type[BaseModel]
     connect: Callable[[str, BaseModel, RetryPolicy | None], LocalSource]
+    #: the app's raw statuses (as the report's ``local_status`` holds them) as people read them
+    status_names: Mapping[str, str]
 
 
 def _tanjak(name: str, config: BaseModel, policy: RetryPolicy | None) -> LocalSource:
@@ -49,11 +55,20 @@ def _open311(name: str, config: BaseModel, policy: RetryPolicy | None) -> LocalS
 
 
 KINDS: dict[str, Kind] = {
-    "tanjak": Kind(tanjak.TanjakConfig, _tanjak),
-    "open311": Kind(open311.Open311Config, _open311),
-    "sambat": Kind(sambat.SambatConfig, _sambat),
-    "ujar": Kind(ujar.UjarConfig, _ujar),
+    "tanjak": Kind(tanjak.TanjakConfig, _tanjak, tanjak_names.STATUS_NAMES),
+    "open311": Kind(open311.Open311Config, _open311, open311_names.STATUS_NAMES),
+    "sambat": Kind(sambat.SambatConfig, _sambat, sambat_names.STATUS_NAMES),
+    "ujar": Kind(ujar.UjarConfig, _ujar, ujar_names.STATUS_NAMES),
 }
+
+
+def status_names(settings: Settings) -> dict[str, Mapping[str, str]]:
+    """Each configured source's raw statuses as people read them, for the HTML report."""
+    return {
+        name: KINDS[section.kind].status_names
+        for name, section in settings.sources.items()
+        if section.kind in KINDS
+    }
 
 
 def source_config(name: str, section: SourceSection) -> tuple[Kind, BaseModel]:

@@ -26,7 +26,7 @@ import httpx
 from bridge import photos as photo_rules
 from bridge import requests as operator_requests
 from bridge.dedupe import DedupeIndex
-from bridge.errors import Ambiguous, NormalizeError, Rejected, Stopped, Unavailable
+from bridge.errors import Ambiguous, NormalizeError, Rejected, Stopped, Unavailable, Unreadable
 from bridge.http import before_each_request
 from bridge.logs import get_logger
 from bridge.model import Attachment, Complaint, NationalTicket, Status
@@ -1090,6 +1090,14 @@ class Engine:
                     "link_rejected", source.name, local_id, national_id, message=exc.message
                 )
             log.warning("link_rejected", source=source.name, local_id=local_id)
+            return False
+        except Unreadable as exc:
+            # that record alone cannot be read now: written on a later pass, the others go on
+            with self.store.atomic():
+                self.store.event(
+                    "link_waiting", source.name, local_id, national_id, message=str(exc)
+                )
+            log.warning("link_waiting", source=source.name, local_id=local_id)
             return False
         if record:
             self._written_back(source.name, [(local_id, national_id)])

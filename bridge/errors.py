@@ -42,3 +42,8 @@ class NormalizeError(Exception):
 
 class TooLarge(Rejected):
     """An answer larger than the bridge reads: refused unread, never held whole."""
+
+
+class Unreadable(Unavailable):
+    """One record the other side cannot serve now while the rest of it answers (a 5xx on
+    that record alone): it is retried later and reported, and never blocks the others."""

@@ -22,16 +22,19 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from bridge.logs import redact_text
 from bridge.model import Status
 from bridge.store import PRIVATE_MODE, Store
 from bridge.timefmt import display, parse_rfc3339, utcnow
+
+if TYPE_CHECKING:
+    from bridge.sla import Rules  # bridge.sla imports this module
 
 #: the report's columns, in order: bridge.md's first, then what auditors asked for
 COLUMNS: tuple[str, ...] = (
@@ -63,7 +66,8 @@ FORMATS = ("csv", "json", "html")
 class ReportRow(NamedTuple):
     """One line of the report. Text columns are ``""`` when unknown (bridge.md: "empty").
 
-    ``in_sync`` is true exactly when ``problem`` is empty (see :func:`problems`).
+    ``in_sync`` is true exactly when ``problem`` is empty (see :func:`problems`): both
+    sides agree and nothing waits, neither on the bridge nor on LAPOR's verification.
 
     ``national_status`` is LAPOR's raw code (``None`` when unknown); times are
     RFC 3339 in WIB (``+07:00``). ``verified_at`` is the first time the bridge saw LAPOR at
@@ -188,7 +192,11 @@ def problems(facts: Facts) -> list[str]:
     * ``follow-ups pending: N`` / ``follow-ups failed: N`` — answers,
       completions or hand-backs not yet carried across, or refused by the
       other side: the two sides do not show the same follow-ups;
-    * ``not linked`` — the tracking id is not yet written back to the app.
+    * ``not linked`` — the tracking id is not yet written back to the app;
+    * ``waiting on LAPOR: not verified`` — LAPOR still shows the complaint
+      *Belum Terverifikasi* or *Ditunda* (10, 20): nothing waits on the bridge, but the
+      two sides do not yet agree (LAPOR's admin verifies within 3 working days), so the
+      row is not in sync. Not repeated when a status drift already names LAPOR's status.
     """
     found: list[str] = []
     if facts.conflict_kept == "local" and not facts.conflict:
@@ -214,7 +222,19 @@ def problems(facts: Facts) -> list[str]:
         found.append(f"follow-ups failed: {facts.failed_followups}")
     if facts.mapped and not facts.linked:
         found.append("not linked")
+    if is_waiting_on_lapor(facts) and not is_drift(facts):
+        found.append(WAITING_ON_LAPOR)
     return found
+
+
+#: the ``problem`` reason of a complaint LAPOR has not verified yet (see :func:`problems`)
+WAITING_ON_LAPOR = "waiting on LAPOR: not verified"
+
+
+def is_waiting_on_lapor(facts: Facts) -> bool:
+    """The complaint is on LAPOR and LAPOR still shows it unverified (canonical
+    ``submitted``: *Belum Terverifikasi* or *Ditunda*)."""
+    return facts.mapped and _status(facts.national_canonical) == Status.SUBMITTED
 
 
 def problem_text(facts: Facts) -> str:
@@ -666,21 +686,38 @@ def export(
     since: datetime | None = None,
     until: datetime | None = None,
     now: datetime | None = None,
+    status_names: Mapping[str, Mapping[str, str]] | None = None,
+    rules: Rules | None = None,
 ) -> int:
     """``export --format csv|json|html``: write the report to ``out``; returns the row count.
 
-    ``now`` stamps the HTML page (default: the current time).
+    ``now`` stamps the HTML page (default: the current time); ``status_names``
+    (``{source: {raw status: readable name}}``, each adapter's) names the apps' raw
+    statuses on the page: the CSV and JSON keep them raw. The page's city sections are
+    the SLA report (:mod:`bridge.sla`) of the same sources, filed in ``[since, until)``
+    (each default: this year's bound, as ``report sla``), under ``rules`` (the
+    configuration's agencies, calendars and promises; default: the built-in ones).
     """
     filters = Filters(tuple(sources), since, until)
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: one of {', '.join(FORMATS)}")
     # closed here, while the store is open: a reader that went away (``export | head``)
     # must not leave the generator to be finished after the database is closed
-    with closing(rows(store, filters)) as report_rows:
-        if fmt == "csv":
+    if fmt == "csv":
+        with closing(rows(store, filters)) as report_rows:
             return write_csv(report_rows, out)
-        if fmt == "json":
+    if fmt == "json":
+        with closing(rows(store, filters)) as report_rows:
             return write_json(report_rows, out)
-        from bridge.report_html import write_html  # the page's template only when asked for
+    # the page's template and the SLA figures only when asked for
+    from bridge import sla
+    from bridge.report_html import write_html
 
-        return write_html(report_rows, out, filters=filters, now=now or utcnow())
+    now = now or utcnow()
+    first, last = sla.this_year(now)
+    scope = sla.Scope(since or first, until or last, sources=tuple(sources))
+    summary = sla.compute(store, rules or sla.Rules(), scope, now)
+    with closing(rows(store, filters)) as report_rows:
+        return write_html(
+            report_rows, out, filters=filters, now=now, sla=summary, status_names=status_names
+        )

@@ -158,6 +158,9 @@ class BridgeSection(_Section):
     http_listen: str = "127.0.0.1:9464"
     log_level: LogLevel = "info"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")
+    #: the bridge's own promise (``report sla``, clock ``delivery``): filed in the app →
+    #: created on LAPOR, in working days
+    delivery_promise_days: float = Field(default=1, gt=0, le=365)
 
     @field_validator("http_listen")
     @classmethod
@@ -186,6 +189,29 @@ class AccountSection(_Section):
     user_id: int = Field(gt=0)  # the integration user's LAPOR id
     institution: str = Field(min_length=1)
     home_source: str | None = None
+    #: the SLA report's agency names: each app's code or spelling → one canonical name
+    agencies: dict[str, str] = Field(default_factory=dict)
+    #: the city's own promise (``report sla``, clock ``city_response``), in working days
+    city_response_days: float = Field(default=5, gt=0, le=365)
+    #: the city's local holidays and working days (bridge.workdays): a path, or unset
+    local_holidays_file: Path | None = None
+
+    @field_validator("agencies")
+    @classmethod
+    def _agency_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, name in value.items():
+            if not key.strip() or not name.strip():
+                raise ValueError(f"an agency alias and its name are not empty ({key!r})")
+        return value
+
+    @field_validator("local_holidays_file")
+    @classmethod
+    def _local_holidays(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            from bridge.workdays import read_local_days
+
+            read_local_days(value)  # LocalDaysError is a ValueError naming the line
+        return value
 
 
 class TemplatesSection(_Section):

@@ -1,116 +1,265 @@
-"""``report sla``: how fast complaints were verified, answered and done, in working days.
+"""``report sla``: each promise on its own clock, per city (account) and agency (bridge.md).
 
-**Working days.** A working day is a calendar day in WIB (UTC+7), Monday to
-Friday, that is not an Indonesian public holiday (the ``holidays`` package's
-list for ``ID``; collective leave, *cuti bersama*, is not in it and counts as
-working). The working time between two instants is the sum, over the WIB
-days they span, of the part of each working day that lies between them: a
-whole working day counts 1, a weekend or holiday 0, so Friday 16:00 to
-Monday 10:00 WIB is 8/24 + 10/24 = 0.75. An end before its start counts 0.
+**Clocks**, in working days (:mod:`bridge.workdays`, each account's calendar):
 
-**What is measured**, per complaint the bridge holds on LAPOR (a record merged
-into another's complaint is counted once, under the record that owns it):
+* ``delivery`` — filed in the city app → created on LAPOR (the bridge's own promise,
+  ``[bridge] delivery_promise_days``, default 1). Complaints from LAPOR's inbox have none.
+* ``verification`` — on LAPOR → verified (disposed) by LAPOR's admin, 3 days. Its end is
+  the first time the bridge saw LAPOR past *Belum Terverifikasi* (the audit log's
+  ``national_status_moved``); a complaint LAPOR already showed verified when the bridge
+  first saw it (an inbox import) is not measured: its verification time is unknown.
+* ``agency_followup`` — verified → the agency's first follow-up, 5 days: an answer in the
+  app (the time the app gives it) or an agency's follow-up on LAPOR, whichever is first;
+  for an inbox import, from its arrival in the app.
+* ``city_response`` — filed in the city app (an import: its arrival there) → the first
+  response (the same answers), per account ``city_response_days`` (default 5).
+* ``done`` — filed → done; reported, no promise.
 
-* *received* — filed (``created_at``) in the chosen year, in WIB;
-* *time to first response* — from filing to the city's first answer reaching
-  LAPOR (``first_response_at``);
-* *time to done* — from filing to ``done`` (``closed_at`` of a ``done`` row).
+A clock that ended counts in ``n``; one still running counts once it is over its promise
+(measured up to the report's time, ``open``) — so ``n``, the median, p90 and ``breaches``
+come from the same complaints, and a median above the promise means at least half of them
+are breaches. A complaint closed without any answer stops ``agency_followup`` and
+``city_response`` at its closing.
 
-**The promises** (breaches are listed with their tickets):
+**Which complaints**: every local record the bridge holds (a record merged into another's
+complaint is counted once, under the one that owns it), filed in ``[since, until)``,
+including those not yet on LAPOR (a create pending or in doubt, a quarantined record — placed
+by when the bridge first saw it): they count for ``received`` and ``delivery``. An agency is
+(account, canonical name) (:mod:`bridge.agencies`); none is ``"(not yet assigned)"``.
 
-* LAPOR verifies a complaint within 3 working days of receiving it. Received:
-  when it was filed for a complaint from LAPOR's inbox, when the bridge
-  created it on LAPOR (``first_synced_at``) for one from a city app. Kept by
-  the first evidence that LAPOR acted: ``verified_at``, the first answer it
-  accepted (LAPOR takes an agency's follow-up only once the complaint is
-  disposed to it), or the complaint closing. Not measured when LAPOR shows
-  the complaint verified but the bridge never saw when (the city's app was
-  ahead, or an inbox complaint not yet in its home app).
-* The agency follows up within 5 working days of verification (disposition):
-  from ``verified_at`` to the first response, or to the complaint closing
-  without one. Not measured when the verification time is unknown.
-
-A promise not yet kept is measured up to ``now`` and listed as open once it
-is over the limit.
+The report reads timestamps only: mappings, the follow-up ledger and the audit log; no
+complaint text, no personal data.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from array import array
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from typing import Any, NamedTuple, TextIO
+from datetime import date, datetime, time
+from typing import TYPE_CHECKING, Any, TextIO
 
-import holidays
-
-from bridge.report import Filters, ReportRow, rows, spreadsheet_safe
+from bridge.agencies import NOT_ASSIGNED, AgencyNames
+from bridge.report import spreadsheet_safe
 from bridge.store import Store
 from bridge.text import clean
 from bridge.timefmt import WIB, display, parse_rfc3339, utcnow
+from bridge.workdays import LocalDays, WorkCalendar, national_days_off, read_local_days
 
+if TYPE_CHECKING:
+    from bridge.settings import Settings
+
+__all__ = [
+    "CLOCKS",
+    "FOLLOWUP_PROMISE",
+    "NOT_ASSIGNED",
+    "VERIFY_PROMISE",
+    "AccountRules",
+    "AccountSummary",
+    "AgencySummary",
+    "ClockBreach",
+    "ClockFigures",
+    "Moments",
+    "Rules",
+    "Scope",
+    "SlaSummary",
+    "Span",
+    "UnknownName",
+    "WorkCalendar",
+    "national_days_off",
+    "percentile",
+]
+
+CLOCKS = ("delivery", "verification", "agency_followup", "city_response", "done")
+SLA_FORMATS = ("text", "json", "csv")
+DELIVERY_PROMISE = 1.0
+#: LAPOR's promises (bridge.md): verification and the agency's follow-up, working days
 VERIFY_PROMISE = 3
 FOLLOWUP_PROMISE = 5
-#: LAPOR codes of a complaint past verification: disposed, followed up, answered, done
-VERIFIED_CODES = frozenset({30, 40, 50, 60})
-NO_AGENCY = "(tanpa OPD / no agency)"
-ALL = "(semua / all)"
-SLA_FORMATS = ("text", "json", "csv")
-
-#: a Monday: weekdays are counted from it
-_EPOCH = date(1970, 1, 5)
-_DAY = timedelta(days=1)
-
-
-def indonesian_holidays(year: int) -> list[date]:
-    """Indonesia's public holidays in ``year``."""
-    return list(holidays.country_holidays("ID", years=year).keys())
+CITY_RESPONSE_PROMISE = 5.0
+#: what each clock measures, for the JSON header and the text legend
+CLOCK_SPANS = {
+    "delivery": ("filed in the city app", "created on LAPOR"),
+    "verification": ("on LAPOR", "verified (disposed) by LAPOR's admin"),
+    "agency_followup": ("verified", "the agency's first follow-up (on LAPOR or in the app)"),
+    "city_response": ("filed in the city app", "the first response in the app"),
+    "done": ("filed in the city app", "done"),
+}
+#: how the ledger names a follow-up an agency wrote on LAPOR (bridge.plan.NATIONAL_AUTHORS)
+_AGENCY_ON_LAPOR = "Instansi (via LAPOR-SP4N)"
 
 
-class WorkCalendar:
-    """Working days in WIB (see the module's definition), holidays loaded per year on demand."""
-
-    def __init__(self, holidays_of: Callable[[int], Iterable[date]] = indonesian_holidays) -> None:
-        self._holidays_of = holidays_of
-        self._years: set[int] = set()
-        self._holidays: set[date] = set()
-        self._weekday_holidays: list[date] = []
-
-    def _load(self, first: int, last: int) -> None:
-        missing = [y for y in range(first, last + 1) if y not in self._years]
-        if not missing:
-            return
-        for year in missing:
-            self._holidays.update(self._holidays_of(year))
-            self._years.add(year)
-        self._weekday_holidays = sorted(d for d in self._holidays if d.weekday() < 5)
-
-    def is_working_day(self, day: date) -> bool:
-        self._load(day.year, day.year)
-        return day.weekday() < 5 and day not in self._holidays
-
-    def _position(self, moment: datetime) -> float:
-        """Working days from an arbitrary origin to ``moment``: only differences mean anything."""
-        local = moment.astimezone(WIB)
-        day = local.date()
-        weeks, rest = divmod((day - _EPOCH).days, 7)
-        position = float(5 * weeks + min(rest, 5) - bisect_left(self._weekday_holidays, day))
-        if self.is_working_day(day):
-            position += (local - datetime.combine(day, time(0), WIB)) / _DAY
-        return position
-
-    def working_days(self, start: datetime, end: datetime) -> float:
-        """Working time from ``start`` to ``end`` in days; 0 when ``end`` is not later."""
-        if end <= start:
-            return 0.0
-        self._load(start.astimezone(WIB).year, end.astimezone(WIB).year)
-        return self._position(end) - self._position(start)
+# --- the rules: each account's agencies, calendar and promises -----------------------------
 
 
-def percentile(values: array[float] | list[float], fraction: float) -> float | None:
+@dataclass(frozen=True)
+class AccountRules:
+    """What the report needs of one account's configuration."""
+
+    names: AgencyNames = field(default_factory=AgencyNames)
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
+    city_response_days: float = CITY_RESPONSE_PROMISE
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The configuration as the report reads it; an account not configured gets defaults."""
+
+    accounts: Mapping[str, AccountRules] = field(default_factory=dict)
+    #: source → account
+    sources: Mapping[str, str] = field(default_factory=dict)
+    delivery_days: float = DELIVERY_PROMISE
+    holidays_of: Callable[[int], Iterable[date]] = national_days_off
+    _defaults: dict[str, AccountRules] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_settings(
+        cls, conf: Settings, holidays_of: Callable[[int], Iterable[date]] = national_days_off
+    ) -> Rules:
+        accounts = {}
+        for name, account in conf.lapor.accounts.items():
+            local = (
+                read_local_days(account.local_holidays_file)
+                if account.local_holidays_file is not None
+                else LocalDays()
+            )
+            accounts[name] = AccountRules(
+                names=AgencyNames(account.agencies, account.institution),
+                calendar=WorkCalendar(holidays_of, local),
+                city_response_days=account.city_response_days,
+            )
+        return cls(
+            accounts=accounts,
+            sources={name: s.account for name, s in conf.sources.items()},
+            delivery_days=conf.bridge.delivery_promise_days,
+            holidays_of=holidays_of,
+        )
+
+    def account(self, name: str) -> AccountRules:
+        found = self.accounts.get(name)
+        if found is None:
+            found = self._defaults.setdefault(
+                name, AccountRules(calendar=WorkCalendar(self.holidays_of))
+            )
+        return found
+
+    def promise(self, clock: str, account: str) -> float | None:
+        if clock == "delivery":
+            return self.delivery_days
+        if clock == "verification":
+            return float(VERIFY_PROMISE)
+        if clock == "agency_followup":
+            return float(FOLLOWUP_PROMISE)
+        if clock == "city_response":
+            return self.account(account).city_response_days
+        return None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which complaints: filed in ``[since, until)``, of these accounts, sources and
+    agencies (each empty for all; agencies by canonical name)."""
+
+    since: datetime
+    until: datetime
+    accounts: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    agencies: tuple[str, ...] = ()
+
+
+def this_year(now: datetime) -> tuple[datetime, datetime]:
+    """The default range: this year in WIB."""
+    return year_range(now.astimezone(WIB).year)
+
+
+def year_range(year: int) -> tuple[datetime, datetime]:
+    """``[1 January, next 1 January)`` of ``year``, midnight WIB."""
+    return (
+        datetime.combine(date(year, 1, 1), time(0), WIB),
+        datetime.combine(date(year + 1, 1, 1), time(0), WIB),
+    )
+
+
+# --- one complaint -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Moments:
+    """The instants one complaint's clocks run between; ``None`` when unknown or not yet."""
+
+    account: str
+    source: str
+    local_id: str
+    tracking_id: str
+    agency: str
+    #: filed in the city app (an inbox import: filed on LAPOR)
+    filed: datetime
+    #: when the city's app had it: ``filed``, or an import's arrival in the app
+    in_app: datetime | None = None
+    #: created on LAPOR; ``None`` while the bridge has not delivered it
+    on_lapor: datetime | None = None
+    #: the bridge delivers it (a local record), so ``delivery`` runs
+    delivers: bool = True
+    #: verified by LAPOR's admin, as the audit log saw it
+    verified: datetime | None = None
+    #: LAPOR still shows it unverified (``verification`` running)
+    unverified: bool = False
+    #: the agency's clock starts here when ``verified`` is unknown (an inbox import)
+    agency_start: datetime | None = None
+    #: the first answer by the city's agency, in the app or on LAPOR
+    responded: datetime | None = None
+    #: done, or closed without an answer (``rejected``)
+    closed: datetime | None = None
+    done: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Span:
+    """One clock of one complaint: ``ended_at`` is ``None`` while it runs."""
+
+    clock: str
+    started_at: datetime
+    ended_at: datetime | None
+    days: float
+
+
+def spans(m: Moments, calendar: WorkCalendar, now: datetime) -> list[Span]:
+    """Every clock of ``m`` that started, measured (running ones up to ``now``)."""
+
+    def span(clock: str, start: datetime | None, end: datetime | None) -> Span | None:
+        if start is None:
+            return None
+        return Span(clock, start, end, calendar.working_days(start, end or now))
+
+    answered = _earliest(m.responded, m.closed)
+    found = [
+        span("delivery", m.filed, m.on_lapor) if m.delivers else None,
+        span("verification", m.on_lapor, m.verified)
+        if m.on_lapor is not None and (m.verified is not None or m.unverified)
+        else None,
+        span("agency_followup", m.verified or m.agency_start, answered),
+        span("city_response", m.in_app, answered),
+        span("done", m.filed, m.done) if m.done is not None else None,
+    ]
+    return [s for s in found if s is not None]
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    known = [m for m in moments if m is not None]
+    return min(known) if known else None
+
+
+def counted(s: Span, promise: float | None) -> bool:
+    """Whether a span enters its clock's figures: ended, or running past its promise."""
+    return s.ended_at is not None or (promise is not None and s.days > promise)
+
+
+# --- the figures ---------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
     """Linear interpolation between the closest ranks (spreadsheets' PERCENTILE.INC)."""
     if not values:
         return None
@@ -121,315 +270,468 @@ def percentile(values: array[float] | list[float], fraction: float) -> float | N
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-# --- the data ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClockFigures:
+    """One clock over a group of complaints; days are working days. ``breaches`` is
+    ``None`` for a clock without a promise (``done``)."""
 
-
-class Timeline(NamedTuple):
-    """The moments of one complaint on LAPOR that the promises are measured by."""
-
-    tracking_id: str
-    source: str
-    local_id: str
-    agency: str
-    status: str
-    national_code: int | None
-    filed: datetime | None
-    on_lapor: datetime | None
-    verified: datetime | None
-    first_response: datetime | None
-    closed: datetime | None
-
-
-def _time(text: str) -> datetime | None:
-    return parse_rfc3339(text) if text else None
-
-
-def timeline(row: ReportRow) -> Timeline | None:
-    """The row's timeline; ``None`` for a row with no complaint of its own on LAPOR."""
-    if not row.tracking_id or row.duplicate_of:
-        return None
-    filed = _time(row.created_at)
-    on_lapor = filed if row.origin == "national" else _time(row.first_synced_at) or filed
-    return Timeline(
-        tracking_id=row.tracking_id,
-        source=row.source,
-        local_id=row.local_id,
-        agency=row.agency,
-        status=row.status,
-        national_code=row.national_status,
-        filed=filed,
-        on_lapor=on_lapor,
-        verified=_time(row.verified_at),
-        first_response=_time(row.first_response_at),
-        closed=_time(row.closed_at),
-    )
+    n: int
+    median_days: float | None
+    p90_days: float | None
+    max_days: float | None
+    breaches: int | None
 
 
 @dataclass(frozen=True)
-class Breach:
-    """A promise not kept: ``ended_at`` is ``None`` while it is still not kept."""
-
-    promise: str  # "verification" | "followup"
-    limit_days: int
-    tracking_id: str
-    source: str
-    local_id: str
-    agency: str
-    started_at: datetime
-    ended_at: datetime | None
-    working_days: float
-
-
-def _earliest(*moments: datetime | None) -> datetime | None:
-    known = [m for m in moments if m is not None]
-    return min(known) if known else None
-
-
-def _breach(
-    promise: str, limit: int, t: Timeline, started: datetime, ended: datetime | None, spent: float
-) -> Breach:
-    return Breach(
-        promise, limit, t.tracking_id, t.source, t.local_id, t.agency, started, ended, spent
-    )
-
-
-def verification_breach(t: Timeline, calendar: WorkCalendar, now: datetime) -> Breach | None:
-    """LAPOR's 3-day promise, broken: received → first evidence it acted (or now)."""
-    if t.on_lapor is None:
-        return None
-    ended = _earliest(t.verified, t.first_response, t.closed)
-    if ended is None and t.national_code in VERIFIED_CODES:
-        return None  # LAPOR shows it verified, but not since when: not measurable
-    spent = calendar.working_days(t.on_lapor, ended or now)
-    if spent <= VERIFY_PROMISE:
-        return None
-    return _breach("verification", VERIFY_PROMISE, t, t.on_lapor, ended, spent)
-
-
-def followup_breach(t: Timeline, calendar: WorkCalendar, now: datetime) -> Breach | None:
-    """The agency's 5-day promise, broken: verified → first response or closing (or now)."""
-    if t.verified is None:
-        return None
-    ended = _earliest(t.first_response, t.closed)
-    spent = calendar.working_days(t.verified, ended or now)
-    if spent <= FOLLOWUP_PROMISE:
-        return None
-    return _breach("followup", FOLLOWUP_PROMISE, t, t.verified, ended, spent)
-
-
-@dataclass(frozen=True)
-class GroupStats:
-    """One agency's, one source's, or everyone's figures; times in working days."""
+class AgencySummary:
+    """One agency of one account (or an account's total: ``name`` is the account's)."""
 
     name: str
     received: int
-    responded: int
-    first_response_median: float | None
-    first_response_p90: float | None
-    done: int
-    done_median: float | None
-    done_p90: float | None
-    verification_breaches: int
-    followup_breaches: int
-
-
-@dataclass
-class _Group:
-    received: int = 0
-    first_response: array[float] = field(default_factory=lambda: array("d"))
-    done: array[float] = field(default_factory=lambda: array("d"))
-    verification_breaches: int = 0
-    followup_breaches: int = 0
-
-    def stats(self, name: str) -> GroupStats:
-        return GroupStats(
-            name=name,
-            received=self.received,
-            responded=len(self.first_response),
-            first_response_median=percentile(self.first_response, 0.5),
-            first_response_p90=percentile(self.first_response, 0.9),
-            done=len(self.done),
-            done_median=percentile(self.done, 0.5),
-            done_p90=percentile(self.done, 0.9),
-            verification_breaches=self.verification_breaches,
-            followup_breaches=self.followup_breaches,
-        )
+    clocks: Mapping[str, ClockFigures]
 
 
 @dataclass(frozen=True)
-class SlaReport:
-    year: int | None
+class AccountSummary:
+    """One city: its agencies (sorted, ``"(not yet assigned)"`` last) and total."""
+
+    name: str
+    promises: Mapping[str, float | None]
+    agencies: Sequence[AgencySummary]
+    total: AgencySummary
+
+
+@dataclass(frozen=True)
+class ClockBreach:
+    """A promise not kept: ``ended_at`` is ``None`` while it is still not kept."""
+
+    clock: str
+    account: str
+    agency: str
+    source: str
+    local_id: str
+    tracking_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    days: float
+    promise_days: float
+
+    @property
+    def open(self) -> bool:
+        return self.ended_at is None
+
+
+@dataclass(frozen=True)
+class SlaSummary:
+    """The whole SLA report: what ``--format json`` prints, typed."""
+
+    since: datetime
+    until: datetime
     generated_at: datetime
-    by_agency: list[GroupStats]
-    by_source: list[GroupStats]
-    total: GroupStats
-    breaches: list[Breach]
+    #: clock → promise in working days (``city_response``: the one all accounts shown
+    #: share, else ``None``; each account's is in :attr:`AccountSummary.promises`)
+    promises: Mapping[str, float | None]
+    accounts: Sequence[AccountSummary]
+    breaches: Sequence[ClockBreach]
 
 
-class SlaCollector:
-    """Takes report rows one by one (a stream) and sums them up into an :class:`SlaReport`.
+@dataclass
+class _Tally:
+    received: int = 0
+    days: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in CLOCKS})
+    breaches: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLOCKS, 0))
 
-    Keeps one float per measured time and one record per breach, not the rows.
+    def figures(self, name: str, promises: Mapping[str, float | None]) -> AgencySummary:
+        clocks = {}
+        for clock in CLOCKS:
+            values = self.days[clock]
+            clocks[clock] = ClockFigures(
+                n=len(values),
+                median_days=percentile(values, 0.5),
+                p90_days=percentile(values, 0.9),
+                max_days=max(values) if values else None,
+                breaches=self.breaches[clock] if promises.get(clock) is not None else None,
+            )
+        return AgencySummary(name, self.received, clocks)
+
+
+class SlaTally:
+    """Takes complaints' moments one by one and sums them up into an :class:`SlaSummary`.
+
+    Keeps one float per measured span and one record per breach, not the complaints.
     """
 
-    def __init__(self, calendar: WorkCalendar, now: datetime, year: int | None = None) -> None:
-        self.calendar = calendar
+    def __init__(self, rules: Rules, scope: Scope, now: datetime) -> None:
+        self.rules = rules
+        self.scope = scope
         self.now = now
-        self.year = year
-        self._agencies: dict[str, _Group] = {}
-        self._sources: dict[str, _Group] = {}
-        self._total = _Group()
-        self._breaches: list[Breach] = []
+        self._groups: dict[str, dict[str, _Tally]] = {}
+        self._totals: dict[str, _Tally] = {}
+        self._breaches: list[ClockBreach] = []
 
-    def add(self, row: ReportRow) -> None:
-        t = timeline(row)
-        if t is None:
-            return
+    def add(self, m: Moments) -> None:
+        account = self.rules.account(m.account)
         groups = (
-            self._agencies.setdefault(t.agency or NO_AGENCY, _Group()),
-            self._sources.setdefault(t.source, _Group()),
-            self._total,
+            self._groups.setdefault(m.account, {}).setdefault(m.agency, _Tally()),
+            self._totals.setdefault(m.account, _Tally()),
         )
-        to_response = self._span(t.filed, t.first_response)
-        to_done = self._span(t.filed, t.closed) if t.status == "done" else None
-        breaches = [
-            b
-            for b in (
-                verification_breach(t, self.calendar, self.now),
-                followup_breach(t, self.calendar, self.now),
-            )
-            if b is not None
-        ]
-        self._breaches.extend(breaches)
         for group in groups:
             group.received += 1
-            if to_response is not None:
-                group.first_response.append(to_response)
-            if to_done is not None:
-                group.done.append(to_done)
-            for breach in breaches:
-                if breach.promise == "verification":
-                    group.verification_breaches += 1
-                else:
-                    group.followup_breaches += 1
+        for s in spans(m, account.calendar, self.now):
+            promise = self.rules.promise(s.clock, m.account)
+            if not counted(s, promise):
+                continue
+            breach = promise is not None and s.days > promise
+            for group in groups:
+                group.days[s.clock].append(s.days)
+                group.breaches[s.clock] += breach
+            if breach and promise is not None:
+                self._breaches.append(
+                    ClockBreach(
+                        s.clock,
+                        m.account,
+                        m.agency,
+                        m.source,
+                        m.local_id,
+                        m.tracking_id,
+                        s.started_at,
+                        s.ended_at,
+                        s.days,
+                        promise,
+                    )
+                )
 
-    def _span(self, start: datetime | None, end: datetime | None) -> float | None:
-        if start is None or end is None:
-            return None
-        return self.calendar.working_days(start, end)
-
-    def result(self) -> SlaReport:
-        return SlaReport(
-            year=self.year,
+    def result(self) -> SlaSummary:
+        names = sorted(set(self._totals) | set(self.scope.accounts))
+        accounts = []
+        for name in names:
+            promises = {c: self.rules.promise(c, name) for c in CLOCKS}
+            agencies = self._groups.get(name, {})
+            ordered = sorted(agencies, key=lambda a: (a == NOT_ASSIGNED, a.casefold(), a))
+            accounts.append(
+                AccountSummary(
+                    name=name,
+                    promises=promises,
+                    agencies=[agencies[a].figures(a, promises) for a in ordered],
+                    total=self._totals.get(name, _Tally()).figures(name, promises),
+                )
+            )
+        shared = {a.promises["city_response"] for a in accounts}
+        promises = {c: self.rules.promise(c, "") for c in CLOCKS}
+        promises["city_response"] = shared.pop() if len(shared) == 1 else None
+        order = {c: i for i, c in enumerate(CLOCKS)}
+        return SlaSummary(
+            since=self.scope.since,
+            until=self.scope.until,
             generated_at=self.now,
-            by_agency=[g.stats(n) for n, g in sorted(self._agencies.items())],
-            by_source=[g.stats(n) for n, g in sorted(self._sources.items())],
-            total=self._total.stats(ALL),
+            promises=promises,
+            accounts=accounts,
             breaches=sorted(
-                self._breaches, key=lambda b: (b.promise != "verification", -b.working_days)
+                self._breaches,
+                key=lambda b: (order[b.clock], b.account, -b.days, b.source, b.local_id),
             ),
         )
 
 
-def compute(
-    report_rows: Iterable[ReportRow],
-    calendar: WorkCalendar,
-    now: datetime,
-    year: int | None = None,
-) -> SlaReport:
-    collector = SlaCollector(calendar, now, year)
-    for row in report_rows:
-        collector.add(row)
-    return collector.result()
+# --- reading the store ---------------------------------------------------------------------
+
+_EV = "SELECT {expr} FROM events e WHERE e.source = m.source AND e.local_id = m.local_id AND "
+_FU = "SELECT {expr} FROM followups f WHERE f.source = m.source AND f.local_id = m.local_id AND "
+_MOVED = "e.kind IN ('national_status_moved', 'local_status_moved')"
+
+MAPPED_SQL = f"""
+SELECT m.source, m.local_id, m.national_id, m.origin, m.account, m.agency, m.status,
+    m.created_at, m.first_synced_at, m.national_canonical, m.local_canonical,
+    m.local_updated_at, m.national_updated_at, m.last_synced_at,
+    ({_EV.format(expr="MIN(e.at)")} e.kind = 'national_status_moved'
+        AND json_extract(e.detail, '$.new') <> 'submitted') AS verified_at,
+    ({_EV.format(expr="MIN(e.at)")} e.kind = 'imported') AS imported_at,
+    ({_EV.format(expr="MIN(json_extract(e.detail, '$.said_at'))")}
+        e.kind = 'response_seen') AS said_at,
+    ({_FU.format(expr="MIN(f.created_at)")} (+f.direction = 'to_national'
+        OR (+f.direction = 'to_local' AND f.author = '{_AGENCY_ON_LAPOR}'))) AS answered_at,
+    ({_EV.format(expr="MIN(e.at)")} (({_MOVED}
+            AND json_extract(e.detail, '$.new') IN ('done', 'rejected'))
+        OR (e.kind = 'followup_sent'
+            AND json_extract(e.detail, '$.item') IN ('complete', 'reject')))) AS closed_event_at,
+    ({_FU.format(expr="MIN(f.created_at)")} +f.direction = 'to_national'
+        AND +f.kind IN ('complete', 'reject')) AS closed_in_app_at
+FROM mappings m
+WHERE m.duplicate_of IS NULL AND {{where}}
+ORDER BY m.id
+"""
+
+# creates pending or in doubt: the summary keeps the filing time and agency (no personal data)
+PENDING_SQL = """
+SELECT i.source, i.local_id, i.account,
+    COALESCE(json_extract(i.payload, '$.summary.created_at'), i.created_at) AS filed,
+    json_extract(i.payload, '$.summary.agency') AS agency
+FROM intents i
+WHERE i.kind = 'create' AND i.state = 'pending'
+    AND NOT EXISTS (SELECT 1 FROM mappings m WHERE m.source = i.source AND m.local_id = i.local_id)
+    AND {where}
+ORDER BY i.id
+"""
+
+QUARANTINED_SQL = """
+SELECT q.source, q.local_id, q.first_seen AS filed
+FROM quarantine q
+WHERE q.state = 'open' AND substr(q.local_id, 1, 1) <> '#'
+    AND NOT EXISTS (SELECT 1 FROM mappings m WHERE m.source = q.source AND m.local_id = q.local_id)
+    AND NOT EXISTS (SELECT 1 FROM intents i WHERE i.source = q.source
+        AND i.local_id = q.local_id AND i.kind = 'create' AND i.state = 'pending')
+    AND {where}
+ORDER BY q.id
+"""
 
 
-def year_filters(year: int | None, sources: tuple[str, ...] = ()) -> Filters:
-    """Complaints filed in ``year`` (WIB), or in any year."""
-    if year is None:
-        return Filters(sources)
-    since = datetime.combine(date(year, 1, 1), time(0), WIB)
-    until = datetime.combine(date(year + 1, 1, 1), time(0), WIB)
-    return Filters(sources, since, until)
+def _where(scope: Scope, source_col: str, time_expr: str, params: list[Any]) -> str:
+    parts = [f"julianday({time_expr}) >= julianday(?)", f"julianday({time_expr}) < julianday(?)"]
+    params += [scope.since.isoformat(), scope.until.isoformat()]
+    if scope.sources:
+        parts.append(f"{source_col} IN ({', '.join('?' for _ in scope.sources)})")
+        params.extend(scope.sources)
+    return " AND ".join(parts)
 
 
-# --- rendering --------------------------------------------------------------------------
+def _query(conn: sqlite3.Connection, sql: str, scope: Scope, source: str, when: str) -> Any:
+    params: list[Any] = []
+    cursor = conn.cursor()
+    cursor.row_factory = sqlite3.Row
+    return cursor.execute(sql.format(where=_where(scope, source, when, params)), params)
 
-STAT_COLUMNS = (
-    "name",
-    "received",
-    "responded",
-    "first_response_median_days",
-    "first_response_p90_days",
-    "done",
-    "done_median_days",
-    "done_p90_days",
-    "verification_breaches",
-    "followup_breaches",
-)
-BREACH_COLUMNS = (
-    "promise",
-    "limit_days",
-    "tracking_id",
-    "source",
-    "local_id",
-    "agency",
-    "started_at",
-    "ended_at",
-    "open",
-    "working_days",
-)
-PROMISE_LABELS = {
-    "verification": "verifikasi LAPOR ≤3 hari kerja / LAPOR verification",
-    "followup": "tindak lanjut OPD ≤5 hari kerja / agency follow-up",
-}
+
+def _t(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parse_rfc3339(text)
+    except ValueError:
+        return None
+
+
+def mapped_moments(r: Mapping[str, Any], account: str, agency: str) -> Moments | None:
+    """A mapping's moments (``r`` a row of :data:`MAPPED_SQL`); ``None`` without a filing time."""
+    filed = _t(r["created_at"])
+    if filed is None:
+        return None
+    national = r["origin"] == "national"
+    on_lapor = filed if national else _t(r["first_synced_at"]) if r["national_id"] else None
+    imported = _t(r["imported_at"]) or _t(r["first_synced_at"]) if national else None
+    responded = _earliest(_t(r["said_at"]), _t(r["answered_at"]))
+    status = r["status"]
+    closed = _closed(r) if status in ("done", "rejected") else None
+    verified = _t(r["verified_at"])
+    return Moments(
+        account=account,
+        source=r["source"],
+        local_id=r["local_id"],
+        tracking_id=f"#{r['national_id']}" if r["national_id"] is not None else "",
+        agency=agency,
+        filed=filed,
+        in_app=imported if national else filed,
+        on_lapor=on_lapor,
+        delivers=not national,
+        verified=verified,
+        unverified=verified is None and r["national_canonical"] in (None, "submitted"),
+        agency_start=imported if national else None,
+        responded=responded,
+        closed=closed,
+        done=closed if status == "done" else None,
+    )
+
+
+def _closed(r: Mapping[str, Any]) -> datetime | None:
+    """When a final mapping became final: the audit log or the ledger, else the time of the
+    side that shows it final, else its last sync (as the reconciliation report's
+    ``closed_at``)."""
+    status = r["status"]
+    found = _earliest(_t(r["closed_event_at"]), _t(r["closed_in_app_at"]))
+    if found is None and r["local_canonical"] == status:
+        found = _t(r["local_updated_at"])
+    if found is None and r["national_canonical"] == status:
+        found = _t(r["national_updated_at"])
+    return found or _t(r["last_synced_at"])
+
+
+def moments(store: Store, rules: Rules, scope: Scope) -> Iterator[Moments]:
+    """Every complaint in ``scope``, streamed from one read snapshot of the store."""
+    conn = store.db.conn
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN")
+    try:
+        for r in _query(conn, MAPPED_SQL, scope, "m.source", "m.created_at"):
+            account = r["account"] or rules.sources.get(r["source"], "")
+            found = _scoped(rules, scope, account, r["agency"])
+            if found is not None:
+                m = mapped_moments(r, account, found)
+                if m is not None:
+                    yield m
+        filed_expr = "COALESCE(json_extract(i.payload, '$.summary.created_at'), i.created_at)"
+        for r in _query(conn, PENDING_SQL, scope, "i.source", filed_expr):
+            account = r["account"] or rules.sources.get(r["source"], "")
+            found = _scoped(rules, scope, account, r["agency"])
+            filed = _t(r["filed"])
+            if found is not None and filed is not None:
+                yield Moments(account, r["source"], r["local_id"], "", found, filed, filed)
+        for r in _query(conn, QUARANTINED_SQL, scope, "q.source", "q.first_seen"):
+            account = rules.sources.get(r["source"], "")
+            found = _scoped(rules, scope, account, None)
+            filed = _t(r["filed"])
+            if found is not None and filed is not None:
+                yield Moments(account, r["source"], r["local_id"], "", found, filed, filed)
+    finally:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def _scoped(rules: Rules, scope: Scope, account: str, agency: str | None) -> str | None:
+    """The canonical agency when the complaint is in scope, else ``None``."""
+    if scope.accounts and account not in scope.accounts:
+        return None
+    name = rules.account(account).names.canonical(agency)
+    if scope.agencies and name not in scope.agencies:
+        return None
+    return name
+
+
+class UnknownName(ValueError):
+    """An ``--account``, ``--source`` or ``--agency`` the bridge does not know."""
+
+
+def known_agencies(store: Store, rules: Rules, account: str) -> set[str]:
+    """The canonical agencies of ``account``: its complaints' and its alias table's."""
+    names = rules.account(account).names
+    sources = [s for s, a in rules.sources.items() if a == account]
+    marks = ", ".join("?" for _ in sources) or "NULL"
+    found = {
+        names.canonical(agency)
+        for (agency,) in store.db.conn.execute(
+            "SELECT DISTINCT agency FROM mappings WHERE account = ? OR (account IS NULL"
+            f" AND source IN ({marks}))",
+            (account, *sources),
+        )
+    }
+    return found | names.configured() | {NOT_ASSIGNED}
+
+
+def resolve_scope(
+    store: Store,
+    rules: Rules,
+    since: datetime,
+    until: datetime,
+    *,
+    accounts: Sequence[str] = (),
+    sources: Sequence[str] = (),
+    agencies: Sequence[str] = (),
+) -> Scope:
+    """A scope from the command's names; :class:`UnknownName` for a name nobody knows."""
+    for name in accounts:
+        if name not in rules.accounts:
+            known = ", ".join(sorted(rules.accounts)) or "none configured"
+            raise UnknownName(f"--account: no account {name!r} (known: {known})")
+    for name in sources:
+        if name not in rules.sources:
+            known = ", ".join(sorted(rules.sources)) or "none configured"
+            raise UnknownName(f"--source: no source {name!r} (known: {known})")
+    chosen = list(accounts) or sorted({*rules.accounts, *rules.sources.values()})
+    if sources:
+        chosen = [a for a in chosen if a in {rules.sources[s] for s in sources}]
+    canonical: set[str] = set()
+    for name in agencies:
+        matches = {
+            rules.account(a).names.canonical(name)
+            for a in chosen
+            if rules.account(a).names.canonical(name) in known_agencies(store, rules, a)
+        }
+        if not matches:
+            raise UnknownName(
+                f"--agency: no agency {name!r} in {', '.join(chosen) or 'any account'}"
+            )
+        canonical |= matches
+    return Scope(since, until, tuple(accounts), tuple(sources), tuple(sorted(canonical)))
+
+
+def compute(store: Store, rules: Rules, scope: Scope, now: datetime | None = None) -> SlaSummary:
+    """The SLA report of ``scope`` from the store, measured at ``now``."""
+    tally = SlaTally(rules, scope, now or utcnow())
+    for m in moments(store, rules, scope):
+        tally.add(m)
+    return tally.result()
+
+
+# --- rendering -----------------------------------------------------------------------------
 
 
 def _days(value: float | None) -> float | None:
     return round(value, 2) if value is not None else None
 
 
-def stat_record(stats: GroupStats) -> dict[str, Any]:
+def clock_record(figures: ClockFigures) -> dict[str, Any]:
     return {
-        "name": stats.name,
-        "received": stats.received,
-        "responded": stats.responded,
-        "first_response_median_days": _days(stats.first_response_median),
-        "first_response_p90_days": _days(stats.first_response_p90),
-        "done": stats.done,
-        "done_median_days": _days(stats.done_median),
-        "done_p90_days": _days(stats.done_p90),
-        "verification_breaches": stats.verification_breaches,
-        "followup_breaches": stats.followup_breaches,
+        "n": figures.n,
+        "median_days": _days(figures.median_days),
+        "p90_days": _days(figures.p90_days),
+        "max_days": _days(figures.max_days),
+        "breaches": figures.breaches,
     }
 
 
-def breach_record(breach: Breach) -> dict[str, Any]:
+def agency_record(agency: AgencySummary) -> dict[str, Any]:
     return {
-        "promise": breach.promise,
-        "limit_days": breach.limit_days,
-        "tracking_id": breach.tracking_id,
-        "source": breach.source,
-        "local_id": breach.local_id,
-        "agency": breach.agency,
-        "started_at": display(breach.started_at),
-        "ended_at": display(breach.ended_at),
-        "open": breach.ended_at is None,
-        "working_days": _days(breach.working_days),
+        "name": agency.name,
+        "received": agency.received,
+        "clocks": {c: clock_record(f) for c, f in agency.clocks.items()},
     }
 
 
-def render_json(report: SlaReport, out: TextIO) -> None:
-    document = {
-        "year": report.year,
+def breach_record(b: ClockBreach) -> dict[str, Any]:
+    return {
+        "clock": b.clock,
+        "account": b.account,
+        "agency": b.agency,
+        "source": b.source,
+        "local_id": b.local_id,
+        "tracking_id": b.tracking_id,
+        "days": _days(b.days),
+        "promise_days": b.promise_days,
+        "started_at": display(b.started_at),
+        "ended_at": display(b.ended_at) or None,
+        "open": b.open,
+    }
+
+
+def document(report: SlaSummary) -> dict[str, Any]:
+    """bridge.md's JSON object."""
+    return {
+        "since": display(report.since),
+        "until": display(report.until),
         "generated_at": display(report.generated_at),
-        "working_days": "Mon–Fri in WIB, Indonesian public holidays excluded; fractional",
-        "promises": {"verification": VERIFY_PROMISE, "followup": FOLLOWUP_PROMISE},
-        "total": stat_record(report.total),
-        "by_agency": [stat_record(s) for s in report.by_agency],
-        "by_source": [stat_record(s) for s in report.by_source],
+        "working_days": "Mon-Fri WIB, minus national holidays, cuti bersama and local holidays",
+        "clocks": {
+            clock: {
+                "promise_days": report.promises[clock],
+                "from": CLOCK_SPANS[clock][0],
+                "to": CLOCK_SPANS[clock][1],
+            }
+            for clock in CLOCKS
+        },
+        "accounts": [
+            {
+                "name": a.name,
+                "promise_days": dict(a.promises),
+                "agencies": [agency_record(g) for g in a.agencies],
+                "total": {k: v for k, v in agency_record(a.total).items() if k != "name"},
+            }
+            for a in report.accounts
+        ],
         "breaches": [breach_record(b) for b in report.breaches],
     }
-    json.dump(document, out, ensure_ascii=False, indent=2)
+
+
+def render_json(report: SlaSummary, out: TextIO) -> None:
+    json.dump(document(report), out, ensure_ascii=False, indent=2)
     out.write("\n")
 
 
@@ -442,21 +744,53 @@ def _cell(value: Any) -> str:
     return spreadsheet_safe(str(value))
 
 
-def render_csv(report: SlaReport, out: TextIO) -> None:
-    """Two tables with a blank line between: the figures (``scope``), then the breaches."""
+FIGURE_COLUMNS = (
+    "account",
+    "agency",
+    "received",
+    *(f"{c}_{k}" for c in CLOCKS for k in ("n", "median_days", "p90_days", "max_days", "breaches")),
+)
+BREACH_COLUMNS = (
+    "clock",
+    "account",
+    "agency",
+    "source",
+    "local_id",
+    "tracking_id",
+    "days",
+    "promise_days",
+    "started_at",
+    "ended_at",
+    "open",
+)
+
+
+def _figure_row(account: str, agency: AgencySummary, total: bool) -> list[str]:
+    cells: list[Any] = [account, "(total)" if total else agency.name, agency.received]
+    for clock in CLOCKS:
+        cells += clock_record(agency.clocks[clock]).values()
+    return [_cell(c) for c in cells]
+
+
+def render_csv(report: SlaSummary, out: TextIO) -> None:
+    """Two tables with a blank line between: the figures per (account, agency) and each
+    account's total (agency ``(total)``), then the breaches."""
     writer = csv.writer(out)
-    writer.writerow(("scope", *STAT_COLUMNS))
-    for scope, groups in (
-        ("agency", report.by_agency),
-        ("source", report.by_source),
-        ("total", [report.total]),
-    ):
-        for stats in groups:
-            writer.writerow((scope, *(_cell(v) for v in stat_record(stats).values())))
+    writer.writerow(FIGURE_COLUMNS)
+    for account in report.accounts:
+        for agency in account.agencies:
+            writer.writerow(_figure_row(account.name, agency, False))
+        writer.writerow(_figure_row(account.name, account.total, True))
     writer.writerow(())
     writer.writerow(BREACH_COLUMNS)
     for breach in report.breaches:
-        writer.writerow(tuple(_cell(v) for v in breach_record(breach).values()))
+        writer.writerow([_cell(v) for v in breach_record(breach).values()])
+
+
+def _plain(text: str) -> str:
+    """Text from the data fit for a terminal: one line, no control characters, escape
+    sequences or bidi overrides."""
+    return clean(text).replace("\n", " ")
 
 
 def _table(header: Sequence[str], body: Sequence[Sequence[str]]) -> Iterator[str]:
@@ -470,83 +804,83 @@ def _table(header: Sequence[str], body: Sequence[Sequence[str]]) -> Iterator[str
         yield "  ".join(cells).rstrip()
 
 
-def _fmt_days(value: float | None) -> str:
+def _fmt(value: float | None) -> str:
     return f"{value:.1f}" if value is not None else "–"
 
 
-_STAT_HEADER = (
-    "",
-    "masuk",
-    "ditanggapi",
-    "tanggapan med",
-    "tanggapan p90",
-    "selesai",
-    "selesai med",
-    "selesai p90",
-    ">3h verif",
-    ">5h tindak",
-)
+def _fmt_promise(value: float | None) -> str:
+    return "–" if value is None else f"{value:g}"
 
 
-def _plain(text: str) -> str:
-    """Text from the data (an agency, a source, an id) fit for a terminal: one line,
-    without control characters, escape sequences or bidi overrides."""
-    return clean(text).replace("\n", " ")
+CLOCK_LABELS = {
+    "delivery": "kirim / delivery",
+    "verification": "verifikasi / verification",
+    "agency_followup": "tindak lanjut OPD / agency follow-up",
+    "city_response": "tanggapan kota / city response",
+    "done": "selesai / done",
+}
 
 
-def _stat_line(stats: GroupStats) -> tuple[str, ...]:
-    return (
-        _plain(stats.name),
-        str(stats.received),
-        str(stats.responded),
-        _fmt_days(stats.first_response_median),
-        _fmt_days(stats.first_response_p90),
-        str(stats.done),
-        _fmt_days(stats.done_median),
-        _fmt_days(stats.done_p90),
-        str(stats.verification_breaches),
-        str(stats.followup_breaches),
-    )
-
-
-def render_text(report: SlaReport, out: TextIO) -> None:
-    """Plain tables for a terminal or a printout, Indonesian with English glosses."""
-    period = f"tahun / year {report.year}" if report.year else "semua tahun / all years"
+def render_text(report: SlaSummary, out: TextIO) -> None:
+    """Plain tables for a terminal or a printout, Indonesian with English glosses: per
+    account, one table per clock with a line per agency."""
     lines = [
-        f"Laporan SLA / service-level report — {period}",
-        f"Dibuat / generated {display(report.generated_at)}. Waktu dalam hari kerja WIB"
-        " (Senin–Jumat, tanpa libur nasional) / times in working days.",
-        "masuk = received; ditanggapi = answered on LAPOR; med/p90 = median/90th percentile"
-        " since filing; >3h verif, >5h tindak = breaches of the 3-day verification and"
-        " 5-day follow-up promises.",
+        f"Laporan SLA / service-level report: {display(report.since)} – {display(report.until)}",
+        f"Dibuat / generated {display(report.generated_at)}. Hari kerja WIB (Senin–Jumat, tanpa"
+        " libur nasional, cuti bersama dan libur daerah) / working days.",
+        "n = diukur / measured; med, p90, max in days; >janji = breaches of the promise.",
+        "",
+        "Jam / clocks:",
+        *(
+            f"  {CLOCK_LABELS[c]}: {CLOCK_SPANS[c][0]} → {CLOCK_SPANS[c][1]}"
+            f" (janji / promise {_fmt_promise(report.promises[c])})"
+            for c in CLOCKS
+        ),
         "",
     ]
-    for title, groups in (
-        ("Per OPD / by agency", report.by_agency),
-        ("Per sumber / by source", report.by_source),
-    ):
-        lines += [title, *_table(_STAT_HEADER, [_stat_line(s) for s in groups]), ""]
-    lines += [*_table(_STAT_HEADER, [_stat_line(report.total)]), ""]
+    header = ("OPD / agency", "masuk", "n", "med", "p90", "max", ">janji")
+    for account in report.accounts:
+        lines.append(f"== {_plain(account.name)} ==")
+        for clock in CLOCKS:
+            promise = _fmt_promise(account.promises[clock])
+            lines.append(f"{CLOCK_LABELS[clock]} (janji / promise {promise})")
+            body = []
+            for agency in (*account.agencies, account.total):
+                f = agency.clocks[clock]
+                name = "(total)" if agency is account.total else _plain(agency.name)
+                body.append(
+                    (
+                        name,
+                        str(agency.received),
+                        str(f.n),
+                        _fmt(f.median_days),
+                        _fmt(f.p90_days),
+                        _fmt(f.max_days),
+                        "–" if f.breaches is None else str(f.breaches),
+                    )
+                )
+            lines += [*_table(header, body), ""]
     lines.append(f"Pelanggaran janji / breaches: {len(report.breaches)}")
     if report.breaches:
-        header = ("janji / promise", "tiket", "sumber", "OPD", "mulai", "sampai", "hari kerja")
-        body = [
+        head = ("jam / clock", "akun", "OPD", "tiket", "sumber", "mulai", "sampai", "hari kerja")
+        listed = [
             (
-                PROMISE_LABELS[b.promise],
-                _plain(b.tracking_id),
-                _plain(f"{b.source}:{b.local_id}" if b.local_id else b.source),
-                _plain(b.agency) or "–",
+                b.clock,
+                _plain(b.account),
+                _plain(b.agency),
+                _plain(b.tracking_id) or "–",
+                _plain(f"{b.source}:{b.local_id}"),
                 display(b.started_at),
                 display(b.ended_at) or "belum / open",
-                f"{b.working_days:.1f}",
+                f"{b.days:.1f}",
             )
             for b in report.breaches
         ]
-        lines += list(_table(header, body))
+        lines += list(_table(head, listed))
     out.write("\n".join(lines) + "\n")
 
 
-RENDERERS: dict[str, Callable[[SlaReport, TextIO], None]] = {
+RENDERERS: dict[str, Callable[[SlaSummary, TextIO], None]] = {
     "text": render_text,
     "json": render_json,
     "csv": render_csv,
@@ -558,19 +892,19 @@ def write_report(
     fmt: str,
     out: TextIO,
     *,
-    year: int | None = None,
-    sources: tuple[str, ...] = (),
+    rules: Rules | None = None,
+    scope: Scope | None = None,
     now: datetime | None = None,
-    calendar: WorkCalendar | None = None,
-) -> SlaReport:
-    """``report sla [--format text|json|csv] [--year YYYY]``: compute from the store and write."""
+) -> SlaSummary:
+    """``report sla --format text|json|csv``: compute from the store and write.
+
+    ``scope`` defaults to this year; ``rules`` to the built-in ones (no configuration).
+    """
     if fmt not in RENDERERS:
         raise ValueError(f"unknown SLA format {fmt!r}: one of {', '.join(SLA_FORMATS)}")
-    report = compute(
-        rows(store, year_filters(year, sources)),
-        calendar or WorkCalendar(),
-        now or utcnow(),
-        year,
-    )
+    now = now or utcnow()
+    if scope is None:
+        scope = Scope(*this_year(now))
+    report = compute(store, rules or Rules(), scope, now)
     RENDERERS[fmt](report, out)
     return report

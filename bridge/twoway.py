@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable
+from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable, Unreadable
 from bridge.logs import get_logger
 from bridge.model import FollowUp, NationalComplaint, Status
 from bridge.plan import (
@@ -127,6 +127,16 @@ class TwoWay:
                     kind="followup",
                     author=response.author,
                     content=followup_text(response.content, response.author),
+                )
+                # when the city said it, in its own clock: the SLA report's first response
+                self.store.event(
+                    "response_seen",
+                    source.name,
+                    local_id,
+                    national_id,
+                    side="app",
+                    origin=response.id,
+                    said_at=response.at.isoformat(),
                 )
             national_status = Status(mapping["national_canonical"] or Status.SUBMITTED.value)
             moves = converge(
@@ -353,6 +363,16 @@ class TwoWay:
                     author=NATIONAL_AUTHORS[item.author],
                     content=item.content,
                 )
+                if item.author == "instansi":  # the agency answered on LAPOR (report sla)
+                    self.store.event(
+                        "response_seen",
+                        source.name,
+                        local_id,
+                        complaint.id,
+                        side="lapor",
+                        origin=item.id,
+                        said_at=item.at.isoformat(),
+                    )
             if complaint.status == Status.REJECTED and complaint.archive_reason:
                 copied = self.store.followup_texts(source.name, local_id, "to_local")
                 texts = {i.content.strip() for i in fresh} | copied
@@ -473,7 +493,10 @@ class TwoWay:
         """The references of the bridge's responses in the app's record. A record that
         cannot be read or normalized holds the rows back: it cannot prove they are not
         there."""
-        raw = source.fetch(local_id)
+        try:
+            raw = source.fetch(local_id)
+        except Unreadable as exc:  # that record alone, now: the others go on
+            raise _Hold(str(exc)) from None
         if raw is None:
             return frozenset()
         try:

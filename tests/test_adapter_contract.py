@@ -29,6 +29,11 @@ KITS = {
     "ujar": "tests.kits.ujar:UjarKit",
     "sambat": "tests.kits.sambat:SambatKit",
     "open311": "tests.kits.open311:Open311Kit",
+    # the real servers of open311.md, one sandbox profile each
+    "open311-fms": "tests.kits.open311:Open311FmsKit",
+    "open311-adapter": "tests.kits.open311:Open311AdapterKit",
+    "open311-capped": "tests.kits.open311:Open311CappedKit",
+    "open311-xml": "tests.kits.open311:Open311XmlKit",
 }
 
 

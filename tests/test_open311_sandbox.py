@@ -530,3 +530,308 @@ def test_an_update_may_leave_fields_out_of_the_feed(sandbox: Open311Sandbox) -> 
     assert sandbox.request(request_id)["extended_status"] == "in_progress"
     with pytest.raises(ValueError, match="request"):
         sandbox.add_update(request_id, "open", "", omit=("service_request_id",))
+
+
+# --- profiles: the real servers of open311.md -----------------------------------------
+
+
+def _http(sandbox: Open311Sandbox) -> httpx.Client:
+    return httpx.Client(base_url=sandbox.base_url, timeout=60)
+
+
+def _update_form(request_id: object, update_id: str, **extra: str) -> dict[str, str]:
+    return {
+        "api_key": KEY,
+        "service_request_id": str(request_id),
+        "update_id": update_id,
+        "status": "IN_PROGRESS",
+        "updated_datetime": "2026-03-09T10:00:00+07:00",
+        "description": "Petugas menuju lokasi. [lb-fu-1]",
+        **extra,
+    }
+
+
+def test_an_unknown_profile_or_order_is_refused() -> None:
+    with pytest.raises(ValueError, match="profile"):
+        Open311Sandbox(KEY, profile="seeclickfix")
+    with pytest.raises(ValueError, match="order"):
+        Open311Sandbox(KEY, order="random")
+    with pytest.raises(ValueError, match="tokens"):
+        Open311Sandbox(KEY, profile="adapter", queued=True)
+
+
+def test_fms_wraps_every_list_and_writes_one_error_object(
+    make_sandbox: Callable[..., Open311Sandbox],
+) -> None:
+    sandbox = make_sandbox(profile="fms")
+    request_id = sandbox.add_request(address="Jl. Ganet", requested_datetime=NOW)[
+        "service_request_id"
+    ]
+    with _http(sandbox) as http:
+        services = http.get("/services.json").json()
+        assert list(services) == ["services"] and len(services["services"]) == 7
+        listed = http.get("/requests.json", params=_window(1)).json()
+        assert [r["service_request_id"] for r in listed["service_requests"]] == [request_id]
+        assert listed["service_requests"][0]["agency_responsible"] == {
+            "recipient": ["Sekretariat Daerah"]
+        }
+        one = http.get(f"/requests/{request_id}.json").json()
+        assert [r["service_request_id"] for r in one["service_requests"]] == [request_id]
+        unknown = http.get("/requests/999999.json")
+        assert (unknown.status_code, unknown.json()) == (200, {"service_requests": []})
+
+        posted = http.post("/servicerequestupdates.json", data=_update_form(request_id, "lb-a"))
+        assert posted.status_code == 200
+        own = posted.json()["service_request_updates"]
+        assert isinstance(own, dict) and own["update_id"] not in ("lb-a", None)
+        feed = http.get("/servicerequestupdates.json", params={**_window(1), "api_key": KEY})
+        assert [u["update_id"] for u in feed.json()["service_request_updates"]] == ["lb-a"]
+
+        again = http.post("/servicerequestupdates.json", data=_update_form(request_id, "lb-a"))
+        assert again.status_code == 400
+        assert again.json() == {
+            "errors": {"code": 400, "description": "Bad request: update_id lb-a already exists"}
+        }
+        empty = http.post(
+            "/servicerequestupdates.json", data=_update_form(request_id, "lb-b", description="")
+        )
+        assert empty.status_code == 400 and "description" in empty.json()["errors"]["description"]
+        bad_key = http.post(
+            "/servicerequestupdates.json", data=_update_form(request_id, "lb-c", api_key="salah")
+        )
+        assert bad_key.status_code == 400
+        assert bad_key.json()["errors"]["description"].startswith("Bad request: api_key")
+        created = http.post("/requests.json", data=_new_request_form())
+        assert list(created.json()["service_requests"][0]) == [
+            "service_request_id",
+            "service_notice",
+        ]
+    assert len(sandbox.updates()) == 1
+
+
+def test_adapter_answers_bare_arrays_with_integer_ids_from_zero(
+    make_sandbox: Callable[..., Open311Sandbox],
+) -> None:
+    sandbox = make_sandbox(profile="adapter")
+    first = sandbox.add_request(address="Jl. Ganet", requested_datetime=NOW - timedelta(hours=1))
+    second = sandbox.add_request(address="Jl. Pramuka", requested_datetime=NOW)
+    assert (first["service_request_id"], second["service_request_id"]) == (0, 1)
+    sandbox.add_update("0", "investigating", "Petugas memeriksa.", updated_datetime=NOW)
+    with _http(sandbox) as http:
+        services = http.get("/services.json").json()
+        assert isinstance(services, list) and {s["metadata"] for s in services} == {"false"}
+        listed = http.get("/requests.json", params=_window(1)).json()
+        assert [r["service_request_id"] for r in listed] == [1, 0]
+        assert listed[0]["requested_datetime"].endswith("Z")
+        feed = http.get("/servicerequestupdates.json", params={**_window(1), "api_key": KEY})
+        assert feed.status_code == 200
+        [update] = feed.json()
+        assert (update["update_id"], update["service_request_id"]) == (0, 0)
+        missing = http.get("/servicerequestupdates.json", params=_window(1))
+        assert missing.status_code == 400
+        descriptions = [e["description"] for e in missing.json()]
+        assert descriptions[0] == "Error in input for GET_Service_Request_Updates"
+        assert any("api_key" in d for d in descriptions) and len(descriptions) <= 9
+        assert http.get("/requests/77.json").status_code == 500
+        assert http.get("/tokens/abc.json").status_code == 500
+
+
+def test_adapter_keeps_its_own_update_ids_and_stores_a_repeat_again(
+    make_sandbox: Callable[..., Open311Sandbox],
+) -> None:
+    sandbox = make_sandbox(profile="adapter")
+    request_id = sandbox.add_request(address="Jl. Ganet")["service_request_id"]
+    sandbox.add_update(str(request_id), "investigating", "Kota: diperiksa.")  # own id 0
+    with _http(sandbox) as http:
+        answers = [
+            http.post("/servicerequestupdates.json", data=_update_form(request_id, "lb-fu-1"))
+            for _ in range(2)
+        ]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert [a.json() for a in answers] == [[{"update_id": 1}], [{"update_id": 2}]]
+    feed = sandbox.updates()
+    assert [u["update_id"] for u in feed] == [0, 1, 2]  # the writer's lb-fu-1 is gone
+    assert [u["description"] for u in feed[1:]] == ["Petugas menuju lokasi. [lb-fu-1]"] * 2
+
+
+def test_adapter_fails_a_single_read_in_some_statuses_but_lists_the_request(
+    make_sandbox: Callable[..., Open311Sandbox],
+) -> None:
+    sandbox = make_sandbox(profile="adapter")
+    ids = [
+        str(sandbox.add_request(address="Jl. Ganet", requested_datetime=NOW)["service_request_id"])
+        for _ in range(4)
+    ]
+    for request_id, status in zip(
+        ids, ("for_triage", "planned", "referred_to_dishub", "unchanged"), strict=True
+    ):
+        sandbox.add_update(request_id, status, f"status {status}")
+    with _http(sandbox) as http:
+        singles = [http.get(f"/requests/{request_id}.json") for request_id in ids]
+        listed = http.get("/requests.json", params=_window(1)).json()
+    assert [s.status_code for s in singles] == [500, 500, 500, 200]
+    assert singles[0].json()[0]["description"] == "Error in output for GET_Service_Request"
+    assert sorted(str(r["service_request_id"]) for r in listed) == ids
+    # "unchanged" moves nothing: the request is still open as it was
+    assert sandbox.request(ids[3])["extended_status"] == "open"
+    with pytest.raises(ValueError, match="unknown status"):
+        make_sandbox().add_update(ids[0], "for_triage", "the standard lacks it")
+
+
+def test_capped_answers_50_newest_updated_first_with_strays_from_outside(
+    make_sandbox: Callable[..., Open311Sandbox],
+) -> None:
+    sandbox = make_sandbox(profile="capped", utc_offset="-05:00")
+    old = sandbox.seed_bulk(3, NOW - timedelta(days=5), NOW - timedelta(days=4))
+    ids = sandbox.seed_bulk(120, NOW - timedelta(hours=2), NOW - timedelta(hours=1))
+    sandbox.add_update(ids[0], "in_progress", "Dikerjakan.", updated_datetime=NOW)
+    for minutes, request_id in ((10, old[2]), (20, old[1])):
+        moment = NOW - timedelta(minutes=minutes)
+        sandbox.add_update(request_id, "investigating", "Diperiksa.", updated_datetime=moment)
+    window = {"start_date": "2026-03-09T00:30:00", "end_date": "2026-03-09T02:30:00"}
+    with _http(sandbox) as http:
+        answer = http.get("/requests.json", params=window).json()
+        with_offset = http.get(
+            "/requests.json",
+            params={"start_date": "2026-03-09T00:30:00Z", "end_date": "2026-03-09T02:30:00Z"},
+        )
+    assert len(answer) == 50
+    updated = [datetime.fromisoformat(r["updated_datetime"]) for r in answer]
+    assert updated == sorted(updated, reverse=True)
+    # updated last, whenever requested; then the two last updated outside the window
+    assert [r["service_request_id"] for r in answer[:3]] == [ids[0], old[2], old[1]]
+    assert sum(r["service_request_id"] in ids for r in answer) == 48  # the strays count
+    assert with_offset.status_code == 400
+    assert "without an offset" in with_offset.json()[0]["description"]
+
+
+def test_the_cap_and_order_are_options_of_every_profile(
+    make_sandbox: Callable[..., Open311Sandbox],
+) -> None:
+    sandbox = make_sandbox(max_requests=7, order="updated")
+    ids = sandbox.seed_bulk(10, NOW - timedelta(hours=2), NOW - timedelta(hours=1))
+    sandbox.add_update(ids[0], "in_progress", "Dikerjakan.", updated_datetime=NOW)
+    with _http(sandbox) as http:
+        answer = http.get("/requests.json", params=_window(1)).json()
+    assert [r["service_request_id"] for r in answer] == [ids[0], *reversed(ids[-6:])]
+    assert make_sandbox(profile="capped", max_requests=200).max_requests == 200
+
+
+def test_a_request_being_processed_is_listed_without_its_id_until_it_has_one(
+    make_sandbox: Callable[..., Open311Sandbox],
+) -> None:
+    sandbox = make_sandbox(profile="capped")
+    held = str(sandbox.add_request(address="Jl. Ganet", processing=True)["service_request_id"])
+    window = {"start_date": "2026-03-08T00:00:00", "end_date": "2026-03-09T03:00:00"}
+    with _http(sandbox) as http:
+        [listed] = http.get("/requests.json", params=window).json()
+        assert "service_request_id" not in listed and listed["service_code"] == "LAIN"
+        assert http.get(f"/requests/{held}.json").status_code == 404
+        assert sandbox.finish_processing() == [held]
+        [listed] = http.get("/requests.json", params=window).json()
+        assert listed["service_request_id"] == held
+    assert sandbox.finish_processing() == []
+
+
+def test_xml_speaks_only_xml_with_empty_elements(
+    make_sandbox: Callable[..., Open311Sandbox],
+) -> None:
+    from defusedxml.ElementTree import fromstring
+
+    sandbox = make_sandbox(profile="xml", utc_offset="-04:00", queued=False)
+    request_id = sandbox.add_request(address="Warden Ave", requested_datetime=NOW)[
+        "service_request_id"
+    ]
+    sandbox.add_update(request_id, "investigating", "", updated_datetime=NOW)
+    window = {"start_date": "2026-03-08T00:00:00Z", "end_date": "2026-03-09T03:00:00Z"}
+    with _http(sandbox) as http:
+        assert http.get("/requests.json", params=window).status_code == 404
+        services = fromstring(http.get("/services.xml").content)
+        listed = http.get("/requests.xml", params=window)
+        feed = http.get("/servicerequestupdates.xml", params={**window, "api_key": KEY})
+        denied = http.get("/servicerequestupdates.xml", params=window)
+        created = http.post("/requests.xml", data=_new_request_form())
+        posted = http.post("/servicerequestupdates.xml", data=_update_form(request_id, "lb-x"))
+    assert listed.headers["content-type"].startswith("text/xml")
+    assert services.tag == "services" and {c.tag for c in services} == {"service"}
+    root = fromstring(listed.content)
+    [request] = list(root)
+    assert (root.tag, request.tag) == ("service_requests", "request")
+    assert request.findtext("service_request_id") == request_id
+    assert request.findtext("requested_datetime") == "2026-03-08T23:00:00-04:00"
+    for empty in ("updated_datetime", "media_url", "zipcode"):
+        element = request.find(empty)
+        assert element is not None and element.text is None and len(element) == 0
+    updates = fromstring(feed.content)
+    assert updates.tag == "service_requests_updates"
+    assert [u.findtext("status") for u in updates.iter("request_update")] == ["investigating"]
+    assert denied.status_code == 403
+    errors = fromstring(denied.content)
+    assert errors.tag == "errors" and errors.findtext("error/code") == "403"
+    made = fromstring(created.content)
+    assert made.findtext("request/service_request_id") is not None
+    assert fromstring(posted.content).findtext("request_update/update_id") == "lb-x"
+
+
+def test_injected_faults_answer_in_the_profile_s_error_shape(
+    make_sandbox: Callable[..., Open311Sandbox],
+) -> None:
+    fms, xml = make_sandbox(profile="fms"), make_sandbox(profile="xml")
+    fms.faults.inject("503")
+    xml.faults.inject("500")
+    with _http(fms) as http:
+        answer = http.get("/services.json")
+        assert (answer.status_code, answer.json()["errors"]["code"]) == (503, 503)
+    with _http(xml) as http:
+        answer = http.get("/services.xml")
+        assert answer.status_code == 500 and b"<errors><error><code>500</code>" in answer.content
+
+
+@pytest.mark.parametrize("profile", ["spec", "xml"])
+def test_malformed_answers_until_cleared(
+    make_sandbox: Callable[..., Open311Sandbox], profile: str
+) -> None:
+    sandbox = make_sandbox(profile=profile)
+    ids = [
+        str(sandbox.add_request(address="Jl. Ganet", requested_datetime=NOW)["service_request_id"])
+        for _ in range(2)
+    ]
+    path = f"/requests.{'xml' if profile == 'xml' else 'json'}"
+    window = {"start_date": "2026-03-08T00:00:00Z", "end_date": "2026-03-09T03:00:00Z"}
+    with _http(sandbox) as http:
+        whole = http.get(path, params=window).content
+        sandbox.malform("truncated")
+        assert [http.get(path, params=window).content for _ in range(2)] == [
+            whole[: len(whole) // 2]
+        ] * 2
+        sandbox.clear_malformations()
+        sandbox.malform("entity_bomb", count=1)
+        bomb = http.get(path, params=window).content
+        assert b"<!DOCTYPE" in bomb and b"&lol9;" in bomb
+        assert http.get(path, params=window).content == whole  # count=1: once
+        sandbox.malform("non_objects")
+        strange = http.get(path, params=window).content
+        assert http.get(path.replace("requests", "services")).status_code == 200  # untouched
+    if profile == "spec":
+        items = json.loads(strange)
+        assert items[0] == {
+            "service_request_id": ids[1],
+            "status": ["?"],
+            "requested_datetime": 17,
+        }
+        assert items[2:] == [17, "bukan objek", None, ["daftar"]]
+    else:
+        assert b"<request>bukan objek</request>" in strange
+        assert f"<service_request_id>{ids[1]}</service_request_id>".encode() in strange
+    with pytest.raises(ValueError, match="kind"):
+        sandbox.malform("gzip_bomb")
+
+
+def test_a_garbled_request_shows_its_raw_values_until_restored(
+    sandbox: Open311Sandbox, client: httpx.Client
+) -> None:
+    request_id = sandbox.add_request(address="Jl. Ganet")["service_request_id"]
+    sandbox.garble(request_id, description=12345)
+    assert client.get(f"/requests/{request_id}.json").json()[0]["description"] == 12345
+    sandbox.garble(request_id)
+    assert client.get(f"/requests/{request_id}.json").json()[0]["description"] == ""

@@ -138,6 +138,23 @@ def test_rows_from_real_syncs_name_each_problem(world: World) -> None:
         )
 
 
+def test_unverified_on_lapor_is_waiting_not_in_sync(world: World) -> None:
+    """issue 18: LAPOR still "Belum Terverifikasi" is waiting on LAPOR, never "in sync"."""
+    added = world.tanjak.add_aduan(
+        isi="Drainase tersumbat di Jl. Basuki Rahmat.", pelapor=_citizen(7)
+    )
+    assert world.sync().ok
+    row = _json_rows(world)[f"tanjak:{added['id']}"]
+    assert (row["local_status"], row["national_status"]) == ("baru", 10)
+    assert (row["in_sync"], row["problem"]) == (False, "waiting on LAPOR: not verified")
+
+    world.lapor.verify(world.national_for(added["id"])[0]["id"], INSTITUTION)
+    world.sync()
+    row = _json_rows(world)[f"tanjak:{added['id']}"]
+    assert row["national_status"] == 30
+    assert (row["in_sync"], row["problem"]) == (True, "")
+
+
 def _json_rows(world: World) -> dict[str, dict[str, Any]]:
     store = world.store()
     try:
@@ -281,15 +298,19 @@ def test_html_is_one_self_contained_page(world: World) -> None:
     data = json.loads(block.group(1))
     assert data["columns"] == list(COLUMNS)
     assert data["rows"] == [[r[c] for c in COLUMNS] for r in rows]
-    assert page.count("<svg") == 3
-    assert "Status per sumber" in page and "Tunggakan" in page and "Kecepatan tanggapan OPD" in page
+    # the backlog is drawn in SVG; the bar charts are HTML, whose labels wrap, never clip
+    assert page.count("<svg") == 1 and page.count("class='bars'") >= 2
+    assert "Status per sumber" in page and "Tunggakan" in page and "Tindak lanjut OPD" in page
+    assert "class='card city'" in page and "table class='agencies'" in page
     assert "05-01-2026 10:00 WIB" in page
 
 
 def test_script_data_cannot_close_its_element() -> None:
     row = report._bare_row("tanjak", "</script><b>", Facts(in_doubt=True, mapped=False))
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    empty = sla.SlaTally(sla.Rules(), sla.Scope(*sla.this_year(now)), now).result()
     out = io.StringIO()
-    report_html.write_html([row], out, filters=Filters(), now=datetime(2026, 1, 5, tzinfo=UTC))
+    report_html.write_html([row], out, filters=Filters(), now=now, sla=empty)
     page = out.getvalue()
     assert "</script><b>" not in page
     block = re.search(
@@ -323,7 +344,19 @@ def test_script_data_cannot_close_its_element() -> None:
         ),
         # the city ahead at a stage LAPOR reaches by itself: explained
         (Facts(local_canonical="in_progress", national_canonical="verified"), ""),
-        (Facts(local_canonical="verified", national_canonical="submitted"), ""),
+        # LAPOR has not verified yet: nothing waits on the bridge, but not in sync either
+        (
+            Facts(local_canonical="verified", national_canonical="submitted"),
+            "waiting on LAPOR: not verified",
+        ),
+        (
+            Facts(local_canonical="submitted", national_canonical="submitted"),
+            "waiting on LAPOR: not verified",
+        ),
+        (
+            Facts(local_canonical="submitted", national_canonical="submitted", linked=False),
+            "not linked; waiting on LAPOR: not verified",
+        ),
         # the city done, its completion still on its way / never sent
         (
             Facts(local_canonical="done", national_canonical="verified", pending_followups=1),
@@ -333,7 +366,8 @@ def test_script_data_cannot_close_its_element() -> None:
             Facts(local_canonical="done", national_canonical="verified"),
             "status drift: local done, national verified",
         ),
-        # an inbox complaint the city rejected and the bridge handed back: explained
+        # an inbox complaint the city rejected and the bridge handed back: no drift, but
+        # LAPOR's admin has yet to send it to another agency
         (
             Facts(
                 local_canonical="rejected",
@@ -341,7 +375,7 @@ def test_script_data_cannot_close_its_element() -> None:
                 national_origin=True,
                 handed_back=True,
             ),
-            "",
+            "waiting on LAPOR: not verified",
         ),
         (
             Facts(local_canonical="rejected", national_canonical="submitted"),
@@ -400,8 +434,9 @@ def test_working_days_skip_weekends_and_holidays() -> None:
     cal = sla.WorkCalendar()
     # Friday 16:00 to Monday 10:00 WIB: 8 hours + 10 hours of working days
     assert cal.working_days(_wib(2024, 3, 1, 16), _wib(2024, 3, 4, 10)) == pytest.approx(0.75)
-    # Eid al-Fitr 2024 (Wed 10 and Thu 11 April) counts nothing
-    assert cal.working_days(_wib(2024, 4, 9, 9), _wib(2024, 4, 12, 9)) == pytest.approx(1.0)
+    # Eid al-Fitr 2024 (Wed 10, Thu 11 April) and its cuti bersama (Mon 8, Tue 9, Fri 12, Mon 15)
+    # count nothing: Friday 5 April 09:00 to Tuesday 16 April 09:00 is 0.625 + 0.375
+    assert cal.working_days(_wib(2024, 4, 5, 9), _wib(2024, 4, 16, 9)) == pytest.approx(1.0)
     assert cal.working_days(_wib(2024, 3, 2, 8), _wib(2024, 3, 3, 20)) == 0.0  # a weekend
     assert cal.working_days(_wib(2024, 3, 4), _wib(2024, 3, 1)) == 0.0  # backwards
     # across a year: 2024-12-31 (Tue) 12:00 to 2025-01-02 (Thu) 12:00, New Year's Day off
@@ -533,78 +568,7 @@ def timed_store(tmp_path: Path) -> Iterator[Store]:
 NOW = datetime(2024, 5, 13, 2, tzinfo=UTC)  # Monday 09:00 WIB
 
 
-def test_sla_figures_per_agency_and_source(timed_store: Store) -> None:
-    out = io.StringIO()
-    result = sla.write_report(timed_store, "json", out, year=2024, now=NOW)
-    document = json.loads(out.getvalue())
-    agencies = {s["name"]: s for s in document["by_agency"]}
-    assert agencies["DLH"] == {
-        "name": "DLH",
-        "received": 2,
-        "responded": 2,
-        "first_response_median_days": 7.0,
-        "first_response_p90_days": 10.2,
-        "done": 1,
-        "done_median_days": 5.0,
-        "done_p90_days": 5.0,
-        "verification_breaches": 1,
-        "followup_breaches": 1,
-    }
-    assert agencies["PUPR"]["received"] == 2  # tanjak:3 and tanjak:6; not tanjak:5 (2023)
-    assert agencies[sla.NO_AGENCY]["first_response_median_days"] == 1.0
-    sources = {s["name"]: s["received"] for s in document["by_source"]}
-    assert sources == {"tanjak": 5, "sambat": 1}
-    assert document["total"]["received"] == 6
-    assert agencies["DISHUB"]["verification_breaches"] == 0
-    breaches = {(b["promise"], b["tracking_id"]): b for b in document["breaches"]}
-    assert breaches[("verification", "#101")]["working_days"] == 5.0
-    assert breaches[("followup", "#101")]["working_days"] == 6.0
-    assert breaches[("followup", "#101")]["ended_at"] == "2024-04-18T09:00:00+07:00"
-    open_one = breaches[("verification", "#102")]
-    assert (open_one["open"], open_one["ended_at"], open_one["working_days"]) == (True, "", 4.0)
-    # tanjak:6 (filed 01:00 WIB on New Year's Day) reached LAPOR on 2 January, never verified
-    assert breaches[("verification", "#105")]["started_at"] == "2024-01-02T09:00:00+07:00"
-    assert set(breaches) == {
-        ("verification", "#101"),
-        ("followup", "#101"),
-        ("verification", "#102"),
-        ("verification", "#105"),
-    }
-    assert result.year == 2024 and document["year"] == 2024
-
-
-def test_sla_text_and_csv(timed_store: Store) -> None:
-    text = io.StringIO()
-    sla.write_report(timed_store, "text", text, year=2024, now=NOW)
-    lines = text.getvalue().splitlines()
-    assert lines[0].startswith("Laporan SLA / service-level report — tahun / year 2024")
-    dlh = next(line for line in lines if line.startswith("DLH "))
-    assert dlh.split() == ["DLH", "2", "2", "7.0", "10.2", "1", "5.0", "5.0", "1", "1"]
-    assert any("#102" in line and "belum / open" in line for line in lines)
-    flat = io.StringIO()
-    sla.write_report(timed_store, "csv", flat, year=2024, now=NOW)
-    figures, breaches = flat.getvalue().split("\r\n\r\n")
-    stats = list(csv.DictReader(io.StringIO(figures)))
-    assert {(r["scope"], r["name"]) for r in stats} >= {
-        ("agency", "DLH"),
-        ("source", "sambat"),
-        ("total", sla.ALL),
-    }
-    listed = list(csv.DictReader(io.StringIO(breaches)))
-    assert tuple(listed[0]) == sla.BREACH_COLUMNS
-    assert {(r["promise"], r["tracking_id"], r["open"]) for r in listed} == {
-        ("verification", "#101", "false"),
-        ("verification", "#102", "true"),
-        ("verification", "#105", "true"),
-        ("followup", "#101", "false"),
-    }
-
-
-def test_sla_all_years_and_bad_format(timed_store: Store) -> None:
-    result = sla.write_report(timed_store, "json", io.StringIO(), now=NOW)
-    assert result.total.received == 8 - 1  # everything but the merged duplicate
-    with pytest.raises(ValueError, match="pdf"):
-        sla.write_report(timed_store, "pdf", io.StringIO())
+# the SLA report's figures on a known timeline: tests/test_sla_clocks.py
 
 
 def test_report_rows_carry_the_moments(timed_store: Store) -> None:
@@ -615,6 +579,91 @@ def test_report_rows_carry_the_moments(timed_store: Store) -> None:
     assert rows["2"].verified_at == "2024-04-08T09:00:00+07:00"
     assert rows["S-1"].verified_at == "2024-02-01T12:00:00+07:00"
     assert rows["3"].verified_at == rows["3"].closed_at == ""
+
+
+def _cells(page: str, city: str) -> dict[str, list[str]]:
+    """The agency table of ``city``'s section: each row's cells as text, by its first."""
+    section = re.search(
+        rf"<section class='card city' aria-label='{re.escape(city)}'>(.*?)</section>", page, re.S
+    )
+    assert section is not None, f"no section for {city}"
+    table = re.search(r"<table class='agencies'>.*?<tbody>(.*?)</tbody>", section.group(1), re.S)
+    assert table is not None
+    rows = {}
+    for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", table.group(1), re.S):
+        cells = [
+            html.unescape(re.sub(r"<br>", " | ", re.sub(r"<(?!br>)[^>]+>", "", c)))
+            for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", tr, re.S)
+        ]
+        rows[cells[0]] = cells[1:]
+    return rows
+
+
+def _cell(f: sla.ClockFigures) -> str:
+    """How the page writes one clock's figures (the test's own spelling of them)."""
+    if not f.n and not f.breaches:
+        return "–"
+
+    def days(value: float | None) -> str:
+        return "–" if value is None else f"{value:.1f}".replace(".", ",")
+
+    text = f"med {days(f.median_days)} · p90 {days(f.p90_days)} | n={f.n}"
+    return text if f.breaches is None else f"{text} | {f.breaches} lewat janji / over"
+
+
+def test_city_sections_are_the_sla_report(timed_store: Store) -> None:
+    """The page's per-city tables carry ``report sla``'s figures, clock by clock, for the
+    export's range (default: this year at ``now``), "(not yet assigned)" included."""
+    rules = sla.Rules(sources={"tanjak": "tanjungpinang", "sambat": "malang"})
+    page = _export(timed_store, "html", now=NOW, rules=rules)
+    expected = sla.compute(timed_store, rules, sla.Scope(*sla.this_year(NOW)), NOW)
+    assert [a.name for a in expected.accounts] == ["malang", "tanjungpinang"]
+    for account in expected.accounts:
+        shown = _cells(page, account.name)
+        lines = [*account.agencies, account.total]
+        assert list(shown) == [a.name for a in account.agencies] + ["Total kota / city total"]
+        for line, cells in zip(lines, shown.values(), strict=True):
+            assert cells == [str(line.received), *(_cell(line.clocks[c]) for c in sla.CLOCKS)]
+    # by hand: Malang's one inbox import has no agency; Tanjungpinang's 2024 complaints are
+    # 1, 2, 3, 6 and 7 (4 is merged into 1, 5 was filed in 2023 in WIB)
+    assert list(_cells(page, "malang")) == [sla.NOT_ASSIGNED, "Total kota / city total"]
+    assert _cells(page, "tanjungpinang")["Total kota / city total"][0] == "5"
+    # tanjak:2, on LAPOR Monday 1 April 09:00 WIB, verified Monday 8 April (cuti bersama):
+    # 0.625 + 4 working days, a breach of 3, listed in its city
+    two = next(b for b in expected.breaches if b.local_id == "2" and b.clock == "verification")
+    assert two.days == pytest.approx(4.625)
+    sections = {
+        name: page[page.index(f"aria-label='{name}'") :].split("</section>")[0]
+        for name in ("malang", "tanjungpinang")
+    }
+    assert "<td>tanjak:2</td>" in sections["tanjungpinang"]
+    for name, section in sections.items():
+        mine = [b for b in expected.breaches if b.account == name]
+        assert section.count("<td>tanjak:") + section.count("<td>sambat:") == len(mine)
+        assert f"Broken promises ({len(mine)})" in section or not mine
+    # each chart draws its own clock's promise line: none on "done", 3 on verification
+    figures = re.findall(r"<figure><figcaption><b>(.*?)</b>(.*?)</figure>", page, re.S)
+    notes: dict[str, set[str]] = {}
+    for title, body in figures:
+        notes.setdefault(title, set()).update(re.findall(r"janji / promise: ([\d.]+)", body))
+    assert notes["Verifikasi LAPOR"] == {"3"} and notes["Selesai"] == set()
+    assert notes["Tindak lanjut OPD"] == {"5"} and notes["Tanggapan kota"] == {"5"}
+
+    # the export's own range replaces this year: 2023 in WIB holds tanjak:5 alone
+    older = _export(
+        timed_store,
+        "html",
+        now=NOW,
+        rules=rules,
+        since=parse_rfc3339("2023-01-01"),
+        until=parse_rfc3339("2024-01-01"),
+    )
+    assert list(_cells(older, "tanjungpinang")) == [  # PUPR, by the built-in aliases
+        "Dinas Pekerjaan Umum dan Penataan Ruang",
+        "Total kota / city total",
+    ]
+    assert "aria-label='malang'" not in older
+    assert "01-01-2023 00:00 – 01-01-2024 00:00 WIB" in older
 
 
 def test_backlog_follows_opening_and_closing() -> None:

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 import websocket
 
-from bridge import report
+from bridge import report, sla
+from bridge.timefmt import utcnow
 from tests.harness import World
 from tests.test_report import INSTITUTION, _scenario
 
@@ -135,19 +136,23 @@ def chromium(tmp_path: Path) -> Iterator[DevTools]:
             process.wait(timeout=10)
 
 
-def _page(world: World, path: Path) -> list[dict[str, Any]]:
-    """Write the HTML report of a realistic world to ``path``; return its rows as JSON."""
+def _page(world: World, path: Path) -> tuple[list[dict[str, Any]], sla.SlaSummary]:
+    """Write the HTML report of a realistic world to ``path``; return its rows as JSON and
+    the SLA report its city sections show (this year's, as the page's default)."""
     world.tanjak.seed_sample(random.Random(5), 30, photos=False)
     world.lapor.seed_sample(random.Random(6), 6, INSTITUTION)
     _scenario(world)
     store = world.store()
+    now = utcnow()
+    rules = sla.Rules.from_settings(world.settings)
     try:
         with path.open("w", encoding="utf-8") as out:
-            report.export(store, "html", out)
+            report.export(store, "html", out, now=now, rules=rules)
         rows: list[dict[str, Any]] = [r._asdict() for r in report.rows(store)]
+        summary = sla.compute(store, rules, sla.Scope(*sla.this_year(now)), now)
     finally:
         store.close()
-    return rows
+    return rows, summary
 
 
 def _screenshot(devtools: DevTools, session: str, name: str) -> Path:
@@ -188,8 +193,9 @@ def _visible(devtools: DevTools, session: str, column: int) -> list[str]:
 def _click(devtools: DevTools, session: str, selector: str) -> None:
     box = devtools.evaluate(
         session,
-        f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
-        ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()",
+        f"(() => {{ const el = document.querySelector({json.dumps(selector)});"
+        " el.scrollIntoView({block: 'center'}); const r = el.getBoundingClientRect();"
+        " return [r.x + r.width / 2, r.y + r.height / 2]; })()",
     )
     for kind in ("mousePressed", "mouseReleased"):
         devtools.call(
@@ -205,7 +211,7 @@ def _click(devtools: DevTools, session: str, selector: str) -> None:
 
 def test_report_page_in_a_real_browser(world: World, chromium: DevTools, tmp_path: Path) -> None:
     page = tmp_path / "laporan.html"
-    rows = _page(world, page)
+    rows, summary = _page(world, page)
     url = page.as_uri()
     target = chromium.call("Target.createTarget", url="about:blank")["targetId"]
     session = chromium.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
@@ -218,8 +224,26 @@ def test_report_page_in_a_real_browser(world: World, chromium: DevTools, tmp_pat
 
     shown = chromium.evaluate(session, f"{VISIBLE}.length")
     assert shown == min(len(rows), 100)
-    assert chromium.evaluate(session, "document.querySelectorAll('svg').length") == 3
+    assert chromium.evaluate(session, "document.querySelectorAll('svg').length") == 1
+    assert chromium.evaluate(session, "document.querySelectorAll('.bars').length") >= 2
     assert "dari" in chromium.evaluate(session, "document.getElementById('count').textContent")
+    # the SLA report's cities: each section's agencies and total as report sla counts them
+    cities = chromium.evaluate(
+        session,
+        "[...document.querySelectorAll('section.city')].map((el) => [el.ariaLabel,"
+        " [...el.querySelectorAll('table.agencies tbody tr')].map((tr) =>"
+        " [tr.children[0].textContent, tr.children[1].textContent])])",
+    )
+    assert [a.name for a in summary.accounts] == ["tanjungpinang"]
+    assert summary.accounts[0].total.received > 30
+    assert cities == [
+        [
+            a.name,
+            [[g.name, str(g.received)] for g in a.agencies]
+            + [["Total kota / city total", str(a.total.received)]],
+        ]
+        for a in summary.accounts
+    ]
     first = _screenshot(chromium, session, "report-html.png")
     assert first.stat().st_size > 20_000
 

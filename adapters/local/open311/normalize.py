@@ -20,7 +20,15 @@ the standard's schemas allow:
   bridge writes it as ``OPEN`` and must still read it back as ``verified``;
 * an update's ``update_id`` is its follow-up's id; it is also the follow-up's
   ``ref`` when the bridge wrote it (prefix ``lb-``), so the engine never
-  echoes its own words; the city's ids are the server's, not a writer's ref;
+  echoes its own words; the city's ids are the server's, not a writer's ref.
+  Servers built on open311-adapter drop the writer's ``update_id`` and store
+  the update under their own, so every update the bridge writes also ends its
+  description with its reference (``[lb-…]``, :func:`with_ref`): an update
+  carrying that marker is the bridge's own whatever its id (:func:`own_ref`),
+  and its text is read without it;
+* a status the table does not know (``unchanged``, ``planned``,
+  ``for_triage``, ``referred_to_*``, ``Received``…) moves nothing and is
+  reported (:func:`unknown_statuses`); the update's text is still copied;
 * updates without a description change the status only: they are no follow-up;
 * an update the feed shows without an ``update_id`` changes the status only too
   (with no id its words could not be recognised from one read to the next);
@@ -67,6 +75,22 @@ STATUSES = {
 }
 #: statuses that move nothing: statuses never go back (bridge.md)
 NO_MOVE = frozenset({"reopen"})
+#: each status (as the report's ``local_status`` holds it, lower case) as an auditor reads
+#: it in the report (open311.md; English, Indonesian gloss)
+STATUS_NAMES = {
+    "open": "Open (dibuka)",
+    "in_progress": "In progress (diproses)",
+    "action_scheduled": "Action scheduled (dijadwalkan)",
+    "investigating": "Investigating (diperiksa)",
+    "internal_referral": "Internal referral (dirujuk)",
+    "closed": "Closed (ditutup)",
+    "fixed": "Fixed (diperbaiki)",
+    "duplicate": "Duplicate (duplikat)",
+    "not_councils_responsibility": "Not the council's responsibility (bukan wewenang)",
+    "no_further_action": "No further action (tidak dilanjutkan)",
+    "cancelled": "Cancelled (dibatalkan)",
+    "reopen": "Reopened (dibuka kembali)",
+}
 
 #: what the bridge writes (UPPER CASE) for a canonical status; Open311 has no
 #: ``verified``: it is written as ``OPEN`` and told apart by its update_id
@@ -107,6 +131,8 @@ _STATUS_UPDATE = re.compile(
     rf"^{re.escape(STATUS_PREFIX)}.+-({'|'.join(s.value for s in Status)})$"
 )
 _MARKER = re.compile(r"\[LAPOR-SP4N #(\d{1,18})\]")
+#: the bridge's reference at the end of an update it wrote (``... [lb-fu-12]``)
+_OWN_REF = re.compile(rf"\s*\[({re.escape(BRIDGE_REF_PREFIX)}[^\[\]\s]{{1,200}})\]\s*$")
 _TRACKING = re.compile(r"#(\d{1,18})\b")
 
 
@@ -130,6 +156,30 @@ def link_update_id(local_id: str) -> str:
 
 def link_note(national_id: int) -> str:
     return f"Tercatat di LAPOR-SP4N dengan nomor #{national_id}"
+
+
+def with_ref(description: str, ref: str) -> str:
+    """An update's description as the bridge posts it: its reference at the end, so the
+    update is known as the bridge's own on servers that replace its ``update_id``."""
+    return f"{description.rstrip()} [{ref}]"
+
+
+def split_ref(text: str) -> tuple[str, str | None]:
+    """A description without the bridge's trailing reference, and that reference."""
+    found = _OWN_REF.search(text)
+    if found is None:
+        return text, None
+    return text[: found.start()], found.group(1)
+
+
+def own_ref(update: Mapping[str, Any]) -> str | None:
+    """The bridge's reference of an update it wrote: its ``update_id``, else the marker
+    at the end of its description; ``None`` for the city's updates."""
+    update_id = update.get("update_id")
+    if isinstance(update_id, str) and update_id.startswith(BRIDGE_REF_PREFIX):
+        return update_id
+    description = update.get("description")
+    return split_ref(description)[1] if isinstance(description, str) else None
 
 
 # small readers ----------------------------------------------------------------
@@ -204,10 +254,29 @@ def location_of(request: Mapping[str, Any]) -> Location | None:
 
 
 def attachments_of(request: Mapping[str, Any]) -> tuple[Attachment, ...]:
-    url = request.get("media_url")
-    if isinstance(url, str) and url.strip().startswith(("http://", "https://")):
-        return (Attachment(url=url.strip()),)
-    return ()
+    """``media_url``: a URL, or an array of URLs or of objects with ``url`` (Boston);
+    ``null``, empty and anything that is not an http(s) URL are no photo."""
+    value = request.get("media_url")
+    listed = value if isinstance(value, list) else [value]
+    found: list[Attachment] = []
+    for item in listed:
+        url = item.get("url") if isinstance(item, Mapping) else item
+        url = url.strip() if isinstance(url, str) else ""
+        if url.startswith(("http://", "https://")) and all(a.url != url for a in found):
+            found.append(Attachment(url=url))
+    return tuple(found)
+
+
+def agency_of(value: Any) -> str | None:
+    """``agency_responsible``: text, or an object (FixMyStreet: ``{"recipient": [...]}``)
+    or array whose texts are joined."""
+    if isinstance(value, Mapping):
+        value = [
+            v for inner in value.values() for v in (inner if isinstance(inner, list) else [inner])
+        ]
+    if isinstance(value, list):
+        value = ", ".join(v.strip() for v in value if isinstance(v, str) and v.strip())
+    return value.strip() if isinstance(value, str) and value.strip() else None
 
 
 # statuses -----------------------------------------------------------------------
@@ -220,15 +289,22 @@ def status_word(value: Any) -> str | None:
 
 def update_status(update: Mapping[str, Any]) -> Status | None:
     """What one update says about the status; ``None`` when it says nothing we know."""
-    update_id = update.get("update_id")
-    if isinstance(update_id, str):
-        own = _STATUS_UPDATE.match(update_id)
+    ref = own_ref(update)
+    if ref is not None:
+        own = _STATUS_UPDATE.match(ref)
         if own is not None:
             return Status(own.group(1))
     word = status_word(update.get("status"))
     if word is None or word in NO_MOVE:
         return None
     return STATUSES.get(word)
+
+
+def unknown_statuses(request_status: Any, updates: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The statuses (lower case) of a request and its updates that the table does not know:
+    they move nothing, and the client reports them."""
+    words = [status_word(request_status), *(status_word(u.get("status")) for u in updates)]
+    return {w for w in words if w is not None and w not in STATUSES and w not in NO_MOVE}
 
 
 def ordered(updates: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -268,7 +344,7 @@ def current_status(request_status: Any, updates: Sequence[Mapping[str, Any]]) ->
     """
     for update in reversed(ordered(updates)):
         word = status_word(update.get("status"))
-        if word is not None:
+        if word is not None and word != "unchanged":  # open311-adapter: "no change"
             return word.upper()
     word = status_word(request_status)
     return word.upper() if word else "OPEN"
@@ -294,10 +370,12 @@ def follow_ups_of(
     for index, update in enumerate(updates):
         content = _text(update.get("description"), f"updates[{index}].description")
         update_id = _id_or_none(update.get("update_id"))
+        ref = own_ref(update)
+        if ref is not None:
+            content = split_ref(content)[0]
         if update_id is None or not content.strip():
             continue
         at = parse_time(update.get("updated_datetime")) or undated
-        ref = update_id if update_id.startswith(BRIDGE_REF_PREFIX) else None
         follow_up = FollowUp(id=update_id, author=author, content=content, at=at, ref=ref)
         found.append((at, index, follow_up))
     return tuple(follow_up for _, _, follow_up in sorted(found, key=lambda f: (f[0], f[1])))
@@ -309,13 +387,9 @@ def national_id_of(description: str, updates: Sequence[Mapping[str, Any]]) -> in
     if found is not None:
         return int(found.group(1))
     for update in updates:
-        update_id = update.get("update_id")
+        ref = own_ref(update)
         text = update.get("description")
-        if (
-            isinstance(update_id, str)
-            and update_id.startswith(LINK_PREFIX)
-            and isinstance(text, str)
-        ):
+        if ref is not None and ref.startswith(LINK_PREFIX) and isinstance(text, str):
             number = _TRACKING.search(text)
             if number is not None:
                 return int(number.group(1))
@@ -358,6 +432,9 @@ def normalize(
     """One request and its updates as a canonical complaint; ``NormalizeError`` names the field."""
     if not isinstance(payload, Mapping) or not isinstance(payload.get("request"), Mapping):
         raise NormalizeError("the record has no request object")
+    malformed = payload.get("malformed")
+    if malformed:
+        raise NormalizeError(f"read from a malformed answer of the city: {malformed}")
     request: Mapping[str, Any] = payload["request"]
     updates = _updates(payload)
     local_id = _identifier(request.get("service_request_id"), "service_request_id")
@@ -369,9 +446,10 @@ def normalize(
     content = next((t for t in (description, service_name) if t.strip()), service_code)
     created_at = _time(request.get("requested_datetime"), "requested_datetime")
     updated = request.get("updated_datetime")
-    updated_at = created_at if updated is None else _time(updated, "updated_datetime")
-    agency = request.get("agency_responsible")
-    agency = agency.strip() if isinstance(agency, str) and agency.strip() else None
+    missing = updated is None or (isinstance(updated, str) and not updated.strip())
+    # empty, blank, null or missing is missing (Toronto: <updated_datetime/>)
+    updated_at = created_at if missing else _time(updated, "updated_datetime")
+    agency = agency_of(request.get("agency_responsible"))
     try:
         follow_ups = follow_ups_of(updates, agency or CITY_AUTHOR, created_at)
         latest = max([updated_at, *(f.at for f in follow_ups)])

@@ -37,6 +37,52 @@ the contract is silent:
   :meth:`Open311Sandbox.work_queue` makes every queued request at once, as
   the back end's worker would (a token whose answer was lost is made too).
 
+Profiles (``profile=``; open311.md, "Real servers"): ``spec`` is all of the
+above; the others bend it as the real servers they are drawn from do.
+
+* ``fms`` (FixMyStreet: ``Controller/Open311.pm``, ``Open311/Updates.pm``):
+  every list wrapped (``{"services": [...]}``, ``{"service_requests": [...]}``,
+  ``{"service_request_updates": [...]}``); an error is one object
+  ``{"errors": {"code", "description"}}``, a 400 saying ``Bad request: ...``;
+  a bad or missing key is ``400`` ``Bad request: api_key ...``; an unknown id
+  is ``200 {"service_requests": []}``; an update needs a non-empty
+  ``description``; a repeated ``update_id`` is ``400`` "already exists"; a
+  posted update answers ``{"service_request_updates": {"update_id": <FixMyStreet's
+  own comment id>}}`` (the feed keeps the writer's id, as FixMyStreet keeps it
+  as the comment's external id); ``agency_responsible`` is an object
+  ``{"recipient": [...]}``; creates are immediate (no tokens).
+* ``adapter`` (mySociety's open311-adapter, ``Open311::Endpoint``): JSON
+  answers lose their wrapper (``Spark::process_for_json``), the updates feed
+  included: a **bare array**; errors an array whose first element names the
+  failed call (``Error in input for POST_Service_Request_Update``) and the
+  next what failed; request and update ids **integers from 0**; ``metadata``
+  ``"true"``/``"false"``; a missing or wrong key ``400``; an unknown id and
+  ``/tokens/...`` ``500``; a posted update is stored under the server's own
+  ``update_id`` (the writer's is dropped) and a repeated one is stored again;
+  update statuses also ``unchanged`` (moves nothing), ``planned``,
+  ``for_triage``, ``referred_to_<team>``; ``GET /requests/{id}.json`` of a
+  request whose status matches :attr:`Open311Sandbox.failing_statuses`
+  answers ``500`` "Error in output for GET_Service_Request" (the framework
+  fails to render it), while the list still shows it.
+* ``capped`` (Chicago, San Francisco, Boston, Baltimore): at most
+  :attr:`Open311Sandbox.max_requests` (50) requests an answer, ordered by
+  ``updated_datetime`` newest first (:attr:`Open311Sandbox.order`), whatever
+  was asked; each answer also holds the :attr:`Open311Sandbox.strays` (2)
+  most recently updated requests from *outside* the asked window, counted in
+  the cap; ``start_date``/``end_date`` only **without** an offset (read as
+  UTC; with one: ``400``).
+* ``xml`` (Toronto, Washington DC): only ``.xml`` paths answer (``.json`` is
+  ``404``); ``<services>`` of ``<service>``, ``<service_requests>`` of
+  ``<request>``, ``<service_requests_updates>`` of ``<request_update>``,
+  ``<errors>`` of ``<error>``; every value is text, ``None`` an empty element,
+  and a request's ``<updated_datetime/>`` is always empty (as Toronto's).
+
+Any profile: a request added with ``processing=True`` is listed without its
+``service_request_id`` (the capped cities' "being processed") until
+:meth:`Open311Sandbox.finish_processing`; :meth:`Open311Sandbox.malform` makes
+list answers malformed (cut short, an XML entity bomb, non-objects among the
+items) until :meth:`Open311Sandbox.clear_malformations`.
+
 Switchable behaviours of other servers, off by default (all within what the
 contract and the schemas allow a server to do):
 
@@ -61,9 +107,11 @@ import json
 import random
 import re
 import uuid
-from collections.abc import Callable, Iterable
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -71,13 +119,18 @@ from adapters.local import sample
 from adapters.sandbox import Request, Response, SandboxServer
 
 __all__ = [
+    "ADAPTER_STATUSES",
     "CLOSED_STATUSES",
+    "MALFORMATIONS",
     "MAX_WINDOW",
+    "ORDERS",
+    "PROFILES",
     "SERVICES",
     "UPDATE_STATUSES",
     "Open311Sandbox",
     "Service",
 ]
+
 
 MAX_WINDOW = timedelta(days=90)
 MAX_REQUESTS = 1000
@@ -114,6 +167,109 @@ _REQUIRED = ("service_request_id", "status", "service_code", "requested_datetime
 #: what a pending token may be answered with (see ``pending_token_answer``)
 _PENDING_ANSWERS = ("token", "empty", "404")
 _OFFSET_PATTERN = re.compile(r"Z|[+-]\d{2}:\d{2}")
+#: the update statuses open311-adapter's servers add (``referred_to_<team>`` too)
+ADAPTER_STATUSES = ("unchanged", "planned", "for_triage")
+_REFERRED = re.compile(r"referred_to_[a-z0-9_]+")
+#: the families of real servers the sandbox can play (open311.md, "Real servers")
+PROFILES = ("spec", "fms", "adapter", "capped", "xml")
+#: how a list of requests is ordered, newest first: by requested or updated time
+ORDERS = ("requested", "updated")
+#: what :meth:`Open311Sandbox.malform` can make of an answer
+MALFORMATIONS = ("truncated", "entity_bomb", "non_objects")
+#: an XML element per item of each list (open311.md, "XML")
+_XML_NAMES = {
+    "services": ("services", "service"),
+    "service_requests": ("service_requests", "request"),
+    "service_request_updates": ("service_requests_updates", "request_update"),
+}
+#: the keys that identify an item of each list (kept when an item is garbled)
+_ID_KEYS = {
+    "services": ("service_code",),
+    "service_requests": ("service_request_id",),
+    "service_request_updates": ("update_id", "service_request_id"),
+}
+#: characters XML 1.0 cannot carry, even escaped
+_XML_INVALID = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_XML_TYPE = "text/xml; charset=utf-8"
+#: open311-adapter names the failed call in its first error (``Endpoint::call_api``)
+_API_NAMES = (
+    ("GET", re.compile(r"/services\.\w+$"), "GET_Service_List"),
+    ("GET", re.compile(r"/requests\.\w+$"), "GET_Service_Requests"),
+    ("POST", re.compile(r"/requests\.\w+$"), "POST_Service_Request"),
+    ("GET", re.compile(r"/requests/[^/]+\.\w+$"), "GET_Service_Request"),
+    ("GET", re.compile(r"/servicerequestupdates\.\w+$"), "GET_Service_Request_Updates"),
+    ("POST", re.compile(r"/servicerequestupdates\.\w+$"), "POST_Service_Request_Update"),
+)
+_BILLION_LAUGHS = """<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE {root} [
+  <!ENTITY lol "lol">
+  <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+  <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+  <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+  <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+  <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+  <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+  <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+  <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<{root}><{item}><{key}>&lol9;</{key}></{item}></{root}>
+"""
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """How one family of real servers bends the standard (the module docstring)."""
+
+    ext: str = "json"
+    wrap_lists: bool = False  # {"service_requests": [...]} and the like
+    bare_updates: bool = False  # the updates feed a bare array
+    errors: str = "array"  # array | fms | adapter | xml
+    auth_status: int = 403
+    unknown_id: str = "404"  # 404 | empty | 500
+    refuse_repeat: bool = True
+    own_update_ids: bool = False
+    integer_ids: bool = False
+    string_booleans: bool = False
+    tokens: bool = True
+    window_offset: bool = True  # start_date/end_date with an offset (else without one)
+    extended_statuses: bool = False
+    agency_object: bool = False
+    empty_updated: bool = False
+    update_needs_description: bool = False
+    max_requests: int = MAX_REQUESTS
+    order: str = "requested"
+    strays: int = 0
+    failing_statuses: frozenset[str] = frozenset()
+
+
+_PROFILES = {
+    "spec": _Profile(),
+    "fms": _Profile(
+        wrap_lists=True,
+        errors="fms",
+        auth_status=400,
+        unknown_id="empty",
+        tokens=False,
+        agency_object=True,
+        update_needs_description=True,
+    ),
+    "adapter": _Profile(
+        bare_updates=True,
+        errors="adapter",
+        auth_status=400,
+        unknown_id="500",
+        refuse_repeat=False,
+        own_update_ids=True,
+        integer_ids=True,
+        string_booleans=True,
+        tokens=False,
+        extended_statuses=True,
+        failing_statuses=frozenset({"for_triage", "planned", "referred_to_*"}),
+    ),
+    "capped": _Profile(window_offset=False, max_requests=50, order="updated", strays=2),
+    "xml": _Profile(ext="xml", errors="xml", empty_updated=True),
+}
 
 
 @dataclass(frozen=True)
@@ -225,6 +381,15 @@ def parse_time(text: str) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
+def _clock_time(text: str) -> datetime | None:
+    """A date-time *without* an offset, read as UTC (the capped cities' windows), or None."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else None
+
+
 @dataclass
 class _ServiceRequest:
     id: str
@@ -245,6 +410,8 @@ class _ServiceRequest:
     extended_status: str = "open"
     status_notes: str | None = None
     expected: datetime | None = None
+    processing: bool = False  # listed without its id
+    garbled: dict[str, Any] = field(default_factory=dict)  # raw values the answers show
 
 
 @dataclass
@@ -269,6 +436,13 @@ class _Token:
     service_request_id: str | None = None
 
 
+@dataclass
+class _Malformation:
+    kind: str
+    path: re.Pattern[str]
+    remaining: int | None  # None: until cleared
+
+
 class _Invalid(Exception):
     """A write refused with 400; ``code`` is the body's code."""
 
@@ -278,13 +452,57 @@ class _Invalid(Exception):
         self.code = code
 
 
+def _api_name(request: Request) -> str | None:
+    for method, pattern, name in _API_NAMES:
+        if request.method == method and pattern.search(request.path):
+            return name
+    return None
+
+
+def _xml_text(value: Any) -> str | None:
+    """A value as XML text ("every value is text"); None is an empty element."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _XML_INVALID.sub("\ufffd", str(value))
+
+
+def _xml_fill(element: ET.Element, value: Any) -> None:
+    if isinstance(value, Mapping):
+        for name, inner in value.items():
+            _xml_fill(ET.SubElement(element, name), inner)
+    elif isinstance(value, list):
+        for inner in value:
+            _xml_fill(ET.SubElement(element, "item"), inner)
+    else:
+        element.text = _xml_text(value)
+
+
+def _xml_document(root: ET.Element) -> bytes:
+    text = ET.tostring(root, encoding="unicode", short_empty_elements=True)
+    return f'<?xml version="1.0" encoding="utf-8"?>\n{text}'.encode()
+
+
+def _xml_list(kind: str, items: Iterable[Any]) -> bytes:
+    """A list as the XML servers write it; an item that is not an object is its text."""
+    root_name, item_name = _XML_NAMES[kind]
+    root = ET.Element(root_name)
+    for item in items:
+        _xml_fill(ET.SubElement(root, item_name), item)
+    return _xml_document(root)
+
+
 class Open311Sandbox(SandboxServer):
     """An Open311 GeoReport v2 server on loopback, with a control API for tests.
 
     ``base_url`` (``url + prefix``) is what an adapter is configured with.
     ``now`` is a callable giving the current aware datetime; replace it to
-    control time. ``queued``, ``token_polls`` and the switchable behaviours
-    of the module docstring may be changed at any time.
+    control time. ``profile`` picks the family of real servers it plays
+    (:data:`PROFILES`); ``max_requests``, ``order``, ``strays`` and
+    ``failing_statuses`` default to the profile's. ``queued``, ``token_polls``
+    and the switchable behaviours of the module docstring may be changed at
+    any time.
     """
 
     #: injected faults answer in the standard's error shape
@@ -298,11 +516,15 @@ class Open311Sandbox(SandboxServer):
         host: str = "127.0.0.1",
         port: int = 0,
         *,
+        profile: str = "spec",
         queued: bool = False,
         token_polls: int = 2,
         utc_offset: str = "Z",
         prefix: str = "",
-        max_requests: int = MAX_REQUESTS,
+        max_requests: int | None = None,
+        order: str | None = None,
+        strays: int | None = None,
+        failing_statuses: Iterable[str] | None = None,
         seed: int = 0,
         now: Callable[[], datetime] | None = None,
         pending_token_answer: str = "token",
@@ -310,9 +532,18 @@ class Open311Sandbox(SandboxServer):
         error_status: int | None = None,
         error_summary: bool = False,
     ) -> None:
-        super().__init__(host, port, seed=seed)
+        # checked before the server binds its socket: a refused sandbox leaves nothing open
         if pending_token_answer not in _PENDING_ANSWERS:
             raise ValueError(f"pending_token_answer must be one of {_PENDING_ANSWERS}")
+        if profile not in _PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}")
+        if queued and not _PROFILES[profile].tokens:
+            raise ValueError(f"the {profile} profile makes requests at once: it has no tokens")
+        if order is not None and order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}")
+        super().__init__(host, port, seed=seed)
+        self.profile = profile
+        self._profile = _PROFILES[profile]
         self.api_key = api_key
         self.jurisdiction_id = jurisdiction_id
         self.queued = queued
@@ -321,7 +552,14 @@ class Open311Sandbox(SandboxServer):
         self.bare_requests = bare_requests
         self.error_status = error_status
         self.error_summary = error_summary
-        self.max_requests = max_requests
+        self.max_requests = self._profile.max_requests if max_requests is None else max_requests
+        self.order = self._profile.order if order is None else order
+        #: how many requests from outside the asked window each list answer also holds
+        self.strays = self._profile.strays if strays is None else strays
+        #: statuses (shell patterns) whose single-request read answers 500
+        self.failing_statuses = frozenset(
+            self._profile.failing_statuses if failing_statuses is None else failing_statuses
+        )
         self.prefix = prefix.rstrip("/")
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
         self._offset = "Z"
@@ -331,17 +569,19 @@ class Open311Sandbox(SandboxServer):
         self._requests: dict[str, _ServiceRequest] = {}
         self._updates: dict[str, _Update] = {}
         self._tokens: dict[str, _Token] = {}
-        self._next_id = 40001
+        self._malformations: list[_Malformation] = []
+        self._next_id = 0 if self._profile.integer_ids else 40001
         self._next_update = 1
+        self._next_own_update = 0
 
-        p = re.escape(self.prefix)
-        self.router.add("GET", rf"{p}/services\.json", self._services_list)
-        self.router.add("GET", rf"{p}/requests\.json", self._requests_list)
-        self.router.add("POST", rf"{p}/requests\.json", self._create_request)
-        self.router.add("GET", rf"{p}/requests/(?P<id>[^/]+)\.json", self._request_one)
-        self.router.add("GET", rf"{p}/tokens/(?P<token>[^/]+)\.json", self._token)
-        self.router.add("GET", rf"{p}/servicerequestupdates\.json", self._updates_list)
-        self.router.add("POST", rf"{p}/servicerequestupdates\.json", self._create_update)
+        p, ext = re.escape(self.prefix), self._profile.ext
+        self.router.add("GET", rf"{p}/services\.{ext}", self._services_list)
+        self.router.add("GET", rf"{p}/requests\.{ext}", self._requests_list)
+        self.router.add("POST", rf"{p}/requests\.{ext}", self._create_request)
+        self.router.add("GET", rf"{p}/requests/(?P<id>[^/]+)\.{ext}", self._request_one)
+        self.router.add("GET", rf"{p}/tokens/(?P<token>[^/]+)\.{ext}", self._token)
+        self.router.add("GET", rf"{p}/servicerequestupdates\.{ext}", self._updates_list)
+        self.router.add("POST", rf"{p}/servicerequestupdates\.{ext}", self._create_update)
 
     @property
     def base_url(self) -> str:
@@ -374,42 +614,140 @@ class Open311Sandbox(SandboxServer):
                 return _errors(400, "jurisdiction_id is required")
             if given != self.jurisdiction_id:
                 return _errors(404, f"jurisdiction_id {given} not found")
-        needs_key = request.method == "POST" or request.path.endswith("/servicerequestupdates.json")
+        needs_key = request.method == "POST" or request.path.endswith(
+            f"/servicerequestupdates.{self._profile.ext}"
+        )
         if needs_key and params.get("api_key") != self.api_key:
-            return _errors(403, "Invalid api_key received -- can't proceed")
+            if self._profile.auth_status == 403:
+                return _errors(403, "Invalid api_key received -- can't proceed")
+            return _errors(self._profile.auth_status, "api_key is missing or not valid")
         return None
 
     def dispatch(self, request: Request) -> Response:
         response = super().dispatch(request)
         if response.status == 405:
             response = _errors(405, f"method {request.method} not allowed")
-        if response.status >= 400 and (self.error_status is not None or self.error_summary):
-            status = self.error_status or response.status
+        if response.status >= 400 and response.content_type == "application/json":
             body = json.loads(response.body)
-            if self.error_summary:
-                body = [{"code": status, "description": "request failed"}, *body]
-            response = Response.json(status, body)
+            if isinstance(body, list):  # the standard's error array, from _errors
+                status = self.error_status or response.status
+                if self.error_summary:
+                    body = [{"code": status, "description": "request failed"}, *body]
+                response = self._error_answer(status, body, _api_name(request))
         return response
 
     def not_found(self, request: Request) -> Response:
-        if request.path.endswith(".xml"):
+        if self._profile.ext == "xml" and request.path.endswith(".json"):
+            return _errors(404, "only the xml format is supported")
+        if self._profile.ext == "json" and request.path.endswith(".xml"):
             return _errors(400, "only the json format is supported")
         return _errors(404, "not found")
 
     def fault_response(self, kind: str, params: dict[str, float]) -> Response:
         if kind in ("500", "503"):
-            return Response.json(int(kind), [{**self.error_body[0], "code": int(kind)}])
+            body = [{**self.error_body[0], "code": int(kind)}]
+            return self._error_answer(int(kind), body, None)
         if kind == "422":  # the standard has no 422: validation failures are 400
-            return Response.json(400, self.validation_body)
+            return self._error_answer(400, self.validation_body, None)
         if kind == "429":
             retry_after = str(int(params.get("retry_after", 1)))
-            body = [{"code": 429, "description": "Too Many Requests"}]
-            return Response.json(429, body, {"Retry-After": retry_after})
+            answer = self._error_answer(429, [{"code": 429, "description": "Too Many Requests"}])
+            answer.headers["Retry-After"] = retry_after
+            return answer
         return super().fault_response(kind, params)
+
+    # answers in the profile's shapes ---------------------------------------------
+    def _error_answer(
+        self, status: int, errors: list[dict[str, Any]], api: str | None = None
+    ) -> Response:
+        """The standard's error array as this profile writes errors."""
+        style = self._profile.errors
+        if style == "fms":
+            shown = [
+                {
+                    **error,
+                    "description": f"Bad request: {error['description']}"
+                    if status == 400
+                    else error["description"],
+                }
+                for error in errors
+            ]
+            return Response.json(status, {"errors": shown[0] if len(shown) == 1 else shown})
+        if style == "adapter":
+            if api is not None and status == 400:
+                errors = [{"code": 400, "description": f"Error in input for {api}"}, *errors]
+            return Response.json(status, errors[:9])
+        if style == "xml":
+            root = ET.Element("errors")
+            for error in errors:
+                _xml_fill(ET.SubElement(root, "error"), error)
+            return Response(status, _xml_document(root), _XML_TYPE)
+        return Response.json(status, errors)
+
+    def _answer_list(self, request: Request, kind: str, items: list[Any]) -> Response:
+        """A list answer (``kind``: services, service_requests, service_request_updates)."""
+        malformation = self._take_malformation(request)
+        if malformation == "entity_bomb":
+            root, item = _XML_NAMES[kind]
+            bomb = _BILLION_LAUGHS.format(root=root, item=item, key=_ID_KEYS[kind][0])
+            return Response(200, bomb.encode(), _XML_TYPE)
+        if malformation == "non_objects":
+            items = self._non_objects(kind, items)
+        answer = self._list_body(kind, items)
+        if malformation == "truncated":
+            answer.body = answer.body[: max(1, len(answer.body) // 2)]
+        return answer
+
+    def _list_body(self, kind: str, items: list[Any]) -> Response:
+        if self._profile.ext == "xml":
+            return Response(200, _xml_list(kind, items), _XML_TYPE)
+        wrapped = self._profile.wrap_lists or (
+            kind == "service_request_updates" and not self._profile.bare_updates
+        )
+        return Response.json(200, {kind: items} if wrapped else items)
+
+    def _non_objects(self, kind: str, items: list[Any]) -> list[Any]:
+        """The items with the first garbled (its ids kept) and things that are not objects."""
+        if self._profile.ext == "xml":
+            strangers: list[Any] = ["bukan objek", 17]
+            garble: dict[str, Any] = {"status": {"status": "open"}, "requested_datetime": "kemarin"}
+        else:
+            strangers = [17, "bukan objek", None, ["daftar"]]
+            garble = {"status": ["?"], "requested_datetime": 17}
+        if not items:
+            return strangers
+        first = items[0]
+        kept = {key: first[key] for key in _ID_KEYS[kind] if key in first}
+        return [{**kept, **garble}, *items[1:], *strangers]
+
+    def _take_malformation(self, request: Request) -> str | None:
+        if request.method != "GET":
+            return None
+        with self.lock:
+            for malformation in self._malformations:
+                if malformation.path.search(request.path) is None:
+                    continue
+                if malformation.remaining is not None:
+                    malformation.remaining -= 1
+                    if malformation.remaining <= 0:
+                        self._malformations.remove(malformation)
+                return malformation.kind
+        return None
+
+    def _id(self, value: str) -> str | int:
+        """An id as this profile writes it: integers where it numbers its records."""
+        if self._profile.integer_ids and value.isdigit():
+            return int(value)
+        return value
 
     # HTTP handlers -----------------------------------------------------------
     def _services_list(self, request: Request) -> Response:
-        return Response.json(200, [s.render() for s in self._services.values()])
+        items = [s.render() for s in self._services.values()]
+        if self._profile.string_booleans:
+            items = [
+                {**item, "metadata": "true" if item["metadata"] else "false"} for item in items
+            ]
+        return self._answer_list(request, "services", items)
 
     def _requests_list(self, request: Request) -> Response:
         try:
@@ -418,22 +756,38 @@ class Open311Sandbox(SandboxServer):
         except _Invalid as invalid:
             return _errors(400, invalid.description, invalid.code)
         with self.lock:
-            rows = [
-                r
-                for r in self._requests.values()
-                if start <= r.requested <= end and (statuses is None or r.status in statuses)
+            wanted = [
+                r for r in self._requests.values() if statuses is None or r.status in statuses
             ]
-            rows.sort(key=lambda r: (r.requested, int(r.id)), reverse=True)
-            return Response.json(200, [self._public(r) for r in rows[: self.max_requests]])
+            rows = [r for r in wanted if start <= r.requested <= end]
+            if self.strays > 0:
+                inside = {r.id for r in rows}
+                outside = [r for r in wanted if r.id not in inside]
+                outside.sort(key=lambda r: (r.updated, int(r.id)), reverse=True)
+                rows.extend(outside[: self.strays])
+            if self.order == "updated":
+                rows.sort(key=lambda r: (r.updated, int(r.id)), reverse=True)
+            else:
+                rows.sort(key=lambda r: (r.requested, int(r.id)), reverse=True)
+            items = [self._public(r) for r in rows[: self.max_requests]]
+        return self._answer_list(request, "service_requests", items)
 
     def _request_one(self, request: Request) -> Response:
+        wanted = request.params["id"]
         with self.lock:
-            found = self._requests.get(request.params["id"])
-            if found is None:
-                return _errors(404, f"service request {request.params['id']} not found")
-            return Response.json(200, [self._public(found)])
+            found = self._requests.get(wanted)
+            if found is None or found.processing:
+                if self._profile.unknown_id == "empty":
+                    return self._answer_list(request, "service_requests", [])
+                status = 500 if self._profile.unknown_id == "500" else 404
+                return _errors(status, f"service request {wanted} not found")
+            if any(fnmatchcase(found.extended_status, p) for p in self.failing_statuses):
+                return _errors(500, "Error in output for GET_Service_Request")
+            return self._answer_list(request, "service_requests", [self._public(found)])
 
     def _token(self, request: Request) -> Response:
+        if self.profile == "adapter":  # Endpoint.pm has no tokens
+            return _errors(500, "tokens are not implemented")
         with self.lock:
             token = self._tokens.get(request.params["token"])
             if token is None:
@@ -443,13 +797,13 @@ class Open311Sandbox(SandboxServer):
                 if token.polls > self.token_polls:
                     self._materialise(token)
             if token.service_request_id is None and self.pending_token_answer == "empty":
-                return Response.json(200, [])
+                return self._answer_list(request, "service_requests", [])
             if token.service_request_id is None and self.pending_token_answer == "404":
                 return _errors(404, f"token {token.token} not found")
-            answer: dict[str, str] = {"token": token.token}
+            answer: dict[str, Any] = {"token": token.token}
             if token.service_request_id is not None:
-                answer = {"service_request_id": token.service_request_id, **answer}
-            return Response.json(200, [answer])
+                answer = {"service_request_id": self._id(token.service_request_id), **answer}
+            return self._answer_list(request, "service_requests", [answer])
 
     def _updates_list(self, request: Request) -> Response:
         try:
@@ -459,9 +813,8 @@ class Open311Sandbox(SandboxServer):
         with self.lock:
             rows = [u for u in self._updates.values() if start <= u.updated <= end]
             rows.sort(key=lambda u: (u.updated, u.seq))
-            return Response.json(
-                200, {"service_request_updates": [self._render_update(u) for u in rows]}
-            )
+            items = [self._render_update(u) for u in rows]
+        return self._answer_list(request, "service_request_updates", items)
 
     def _create_request(self, request: Request) -> Response:
         try:
@@ -472,32 +825,35 @@ class Open311Sandbox(SandboxServer):
             if self.queued:
                 token = _Token(str(uuid.uuid4()), submission, self.now())
                 self._tokens[token.token] = token
-                return Response.json(200, [{"token": token.token}])
+                return self._answer_list(request, "service_requests", [{"token": token.token}])
             created = self._new_request(**submission, requested=self.now())
             notice = "Laporan diterima dan akan ditindaklanjuti dalam 3 hari kerja."
-            return Response.json(
-                200, [{"service_request_id": created.id, "service_notice": notice}]
-            )
+            answer = {"service_request_id": self._id(created.id), "service_notice": notice}
+            return self._answer_list(request, "service_requests", [answer])
 
     def _create_update(self, request: Request) -> Response:
         form = _form(request)
         request_id = form.get("service_request_id", "")
         update_id = form.get("update_id", "")
         status = form.get("status", "")
-        for name, value in (
+        required = [
             ("service_request_id", request_id),
             ("update_id", update_id),
             ("status", status),
             ("updated_datetime", form.get("updated_datetime", "")),
-        ):
+        ]
+        if self._profile.update_needs_description:
+            required.append(("description", form.get("description", "")))
+        for name, value in required:
             if not value:
                 return _errors(400, f"{name} is required")
         with self.lock:
             if request_id not in self._requests:
-                return _errors(404, f"service request {request_id} not found")
-            if update_id in self._updates:
+                unknown = {"fms": 400, "adapter": 500}.get(self.profile, 404)
+                return _errors(unknown, f"service request {request_id} not found")
+            if self._profile.refuse_repeat and update_id in self._updates:
                 return _errors(400, f"update_id {update_id} already exists")
-            if status.lower() not in UPDATE_STATUSES:
+            if not self._known_status(status.lower()):
                 return _errors(400, f"unknown status {status}")
             if status != status.upper():
                 return _errors(400, f"status must be upper case, got {status}")
@@ -507,10 +863,17 @@ class Open311Sandbox(SandboxServer):
             media_url = form.get("media_url") or None
             if media_url is not None and not _is_url(media_url):
                 return _errors(400, "media_url must be an http(s) URL")
-            self._new_update(
+            if self._profile.own_update_ids:  # the writer's update_id is dropped
+                update_id = self._own_update_id()
+            stored = self._new_update(
                 request_id, update_id, status, form.get("description", ""), updated, media_url
             )
-        return Response.json(200, [{"update_id": update_id}])
+        if self._profile.ext == "xml":
+            body = _xml_list("service_request_updates", [{"update_id": stored.update_id}])
+            return Response(200, body, _XML_TYPE)
+        if self.profile == "fms":  # its own comment id, one object
+            return Response.json(200, {"service_request_updates": {"update_id": stored.seq}})
+        return Response.json(200, [{"update_id": self._id(stored.update_id)}])
 
     # internals ---------------------------------------------------------------
     def _format(self, moment: datetime) -> str:
@@ -520,12 +883,14 @@ class Open311Sandbox(SandboxServer):
     def _window(self, request: Request) -> tuple[datetime, datetime]:
         start_text = request.arg("start_date", "") or ""
         end_text = request.arg("end_date", "") or ""
-        start = parse_time(start_text) if start_text else None
-        end = parse_time(end_text) if end_text else None
+        read = parse_time if self._profile.window_offset else _clock_time
+        written = "with an offset" if self._profile.window_offset else "without an offset"
+        start = read(start_text) if start_text else None
+        end = read(end_text) if end_text else None
         if start_text and start is None:
-            raise _Invalid("start_date must be a W3C date-time with an offset")
+            raise _Invalid(f"start_date must be a W3C date-time {written}")
         if end_text and end is None:
-            raise _Invalid("end_date must be a W3C date-time with an offset")
+            raise _Invalid(f"end_date must be a W3C date-time {written}")
         if end is None:
             end = self.now()
         if start is None:
@@ -535,6 +900,17 @@ class Open311Sandbox(SandboxServer):
         if end - start > MAX_WINDOW:
             raise _Invalid("start_date and end_date may be at most 90 days apart")
         return start, end
+
+    def _known_status(self, status: str) -> bool:
+        if status in UPDATE_STATUSES:
+            return True
+        extended = status in ADAPTER_STATUSES or _REFERRED.fullmatch(status) is not None
+        return self._profile.extended_statuses and extended
+
+    def _own_update_id(self) -> str:
+        own = str(self._next_own_update)
+        self._next_own_update += 1
+        return own
 
     def _read_submission(self, form: dict[str, str]) -> dict[str, Any]:
         code = form.get("service_code", "")
@@ -629,24 +1005,29 @@ class Open311Sandbox(SandboxServer):
         self._next_update += 1
         self._updates[update_id] = update
         target = self._requests[request_id]
-        target.extended_status = status.lower()
+        if status.lower() != "unchanged":  # open311-adapter's "no change of status"
+            target.extended_status = status.lower()
         target.status = "closed" if target.extended_status in CLOSED_STATUSES else "open"
         target.status_notes = description or target.status_notes
         target.updated = max(target.updated, updated)
         return update
 
     def _render(self, found: _ServiceRequest) -> dict[str, Any]:
+        agency: Any = found.service.agency
+        if self._profile.agency_object:
+            agency = {"recipient": [agency]}
+        updated = None if self._profile.empty_updated else self._format(found.updated)
         return {
-            "service_request_id": found.id,
+            "service_request_id": self._id(found.id),
             "status": found.status,
             "status_notes": found.status_notes,
             "service_name": found.service.name,
             "service_code": found.service.code,
             "description": found.description,
-            "agency_responsible": found.service.agency,
+            "agency_responsible": agency,
             "service_notice": None,
             "requested_datetime": self._format(found.requested),
-            "updated_datetime": self._format(found.updated),
+            "updated_datetime": updated,
             "expected_datetime": self._format(found.expected) if found.expected else None,
             "address": found.address,
             "address_id": None,
@@ -657,16 +1038,20 @@ class Open311Sandbox(SandboxServer):
         }
 
     def _public(self, found: _ServiceRequest) -> dict[str, Any]:
-        """A request as the HTTP answers show it: bare when ``bare_requests`` is on."""
+        """A request as the HTTP answers show it: bare when ``bare_requests`` is on,
+        without its id while it is being processed, with its garbled values."""
         rendered = self._render(found)
         if self.bare_requests:
-            return {name: rendered[name] for name in _REQUIRED}
+            rendered = {name: rendered[name] for name in _REQUIRED}
+        rendered.update(found.garbled)
+        if found.processing:
+            del rendered["service_request_id"]
         return rendered
 
     def _render_update(self, update: _Update) -> dict[str, Any]:
         rendered = {
-            "update_id": update.update_id,
-            "service_request_id": update.service_request_id,
+            "update_id": self._id(update.update_id),
+            "service_request_id": self._id(update.service_request_id),
             "status": update.status,
             "updated_datetime": self._format(update.updated),
             "description": update.description,
@@ -688,10 +1073,12 @@ class Open311Sandbox(SandboxServer):
         Fields: ``service_code`` (default ``LAIN``), ``description``, ``lat``,
         ``long``, ``address``, ``media_url``, ``first_name``, ``last_name``,
         ``phone``, ``email``, ``attributes`` (dict), ``requested_datetime``
-        and ``expected_datetime`` (aware datetimes; requested defaults to now).
+        and ``expected_datetime`` (aware datetimes; requested defaults to now),
+        ``processing`` (listed without its id until :meth:`finish_processing`).
         """
         requested = fields.pop("requested_datetime", None) or self.now()
         expected = fields.pop("expected_datetime", None)
+        processing = bool(fields.pop("processing", False))
         fields.setdefault("service_code", "LAIN")
         allowed = {
             "service_code", "description", "lat", "long", "address", "media_url",
@@ -703,6 +1090,7 @@ class Open311Sandbox(SandboxServer):
         with self.lock:
             created = self._new_request(**fields, requested=requested)
             created.expected = expected
+            created.processing = processing
             return self.request(created.id)
 
     def add_update(
@@ -720,18 +1108,21 @@ class Open311Sandbox(SandboxServer):
         """The city posts an update on a request; returns it as the feed shows it.
 
         ``status`` is any of :data:`UPDATE_STATUSES` in either case (stored
-        as given); the request's ``status``/``status_notes`` follow. ``omit``
-        names fields the feed leaves out of it (``update_id``,
+        as given; the ``adapter`` profile also :data:`ADAPTER_STATUSES` and
+        ``referred_to_<team>``); the request's ``status``/``status_notes``
+        follow. ``omit`` names fields the feed leaves out of it (``update_id``,
         ``updated_datetime``…): the sandbox still keeps and windows by them.
         """
-        if status.lower() not in UPDATE_STATUSES:
+        if not self._known_status(status.lower()):
             raise ValueError(f"unknown status {status!r}")
         left_out = frozenset(omit)
         if "service_request_id" in left_out:
             raise ValueError("the feed always names the update's request")
         with self.lock:
             self._require(service_request_id)
-            if update_id is None:
+            if update_id is None and self._profile.own_update_ids:
+                update_id = self._own_update_id()
+            elif update_id is None:
                 update_id = f"kota-{self._next_update}"
             update = self._new_update(
                 service_request_id,
@@ -794,6 +1185,43 @@ class Open311Sandbox(SandboxServer):
         """Tokens whose request does not exist yet."""
         with self.lock:
             return [t.token for t in self._tokens.values() if t.service_request_id is None]
+
+    def finish_processing(self, *service_request_ids: str) -> list[str]:
+        """Requests being processed (``processing=True``) now show their ids; all when
+        none is named. Returns the ids that changed."""
+        with self.lock:
+            chosen = service_request_ids or tuple(self._requests)
+            done = [rid for rid in chosen if self._require(rid).processing]
+            for rid in done:
+                self._requests[rid].processing = False
+            return done
+
+    def garble(self, service_request_id: str, **fields: Any) -> None:
+        """The request's answers show these raw values in place of its own (outside the
+        contract: a record the normalizer must refuse); ``garble(id)`` alone restores it."""
+        with self.lock:
+            self._require(service_request_id).garbled = dict(fields)
+
+    def malform(
+        self, kind: str, *, path: str = r"/requests\.\w+$", count: int | None = None
+    ) -> None:
+        """Malform list answers (``GET``) whose path matches ``path``: the next ``count``,
+        or all until :meth:`clear_malformations`.
+
+        ``truncated``: the answer cut in the middle; ``entity_bomb``: an XML
+        document whose only value is a billion-laughs entity; ``non_objects``:
+        the first item garbled (its ids kept, so it can be told) and items that
+        are not objects (``17``, ``"bukan objek"``, ``null``, a list; in XML,
+        elements holding only text).
+        """
+        if kind not in MALFORMATIONS:
+            raise ValueError(f"kind must be one of {MALFORMATIONS}")
+        with self.lock:
+            self._malformations.append(_Malformation(kind, re.compile(path), count))
+
+    def clear_malformations(self) -> None:
+        with self.lock:
+            self._malformations.clear()
 
     def resolve_tokens(self) -> dict[str, str]:
         """Create the requests of every pending token now; returns token → request id."""

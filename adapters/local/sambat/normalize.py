@@ -34,6 +34,14 @@ STATUSES = {
     "Ditolak": Status.REJECTED,
 }
 LOCAL_STATUS = {status: name for name, status in STATUSES.items()}
+#: each status as an auditor reads it in the report (Indonesian, English gloss)
+STATUS_NAMES = {
+    "Menunggu": "Menunggu (waiting)",
+    "Diverifikasi": "Diverifikasi (verified)",
+    "Diproses": "Diproses (in progress)",
+    "Selesai": "Selesai (done)",
+    "Ditolak": "Ditolak (rejected)",
+}
 
 #: Sambat kategori → LAPOR topic path. Within one LAPOR topic the most general
 #: kategori comes first: the reverse map falls back on the first one of a topic.

@@ -27,6 +27,14 @@ STATUSES = {
     "ditolak": Status.REJECTED,
 }
 LOCAL_STATUS = {status: name for name, status in STATUSES.items()}
+#: each status as an auditor reads it in the report (Indonesian, English gloss)
+STATUS_NAMES = {
+    "baru": "Baru (new)",
+    "diverifikasi": "Diverifikasi (verified)",
+    "diproses": "Diproses (in progress)",
+    "selesai": "Selesai (done)",
+    "ditolak": "Ditolak (rejected)",
+}
 
 #: Tanjak kategori → LAPOR topic path
 CATEGORIES = {

@@ -20,6 +20,7 @@ from adapters.local.common import text_field as _text
 from bridge.errors import NormalizeError
 from bridge.model import Attachment, Complaint, FollowUp, Location, Reporter, Status
 from bridge.phone import normalize_phone
+from bridge.ports import BRIDGE_REF_PREFIX
 
 SOURCE_KIND = "ujar"
 
@@ -32,6 +33,15 @@ STATUSES = {
     9: Status.REJECTED,
 }
 LOCAL_STATUS = {status: code for code, status in STATUSES.items()}
+#: each ``statusCode`` as an auditor reads it in the report (ujar.md; Indonesian, English
+#: gloss): the report's ``local_status`` holds the bare code
+STATUS_NAMES = {
+    "0": "Baru (new)",
+    "1": "Terverifikasi (verified)",
+    "2": "Diproses (in progress)",
+    "3": "Selesai (done)",
+    "9": "Ditolak (rejected)",
+}
 
 #: Ujar categoryCode → LAPOR topic path
 CATEGORIES = {
@@ -170,6 +180,15 @@ def follow_ups_of(value: Any) -> tuple[FollowUp, ...]:
     return tuple(out)
 
 
+def agency_of(follow_ups: tuple[FollowUp, ...]) -> str | None:
+    """Ujar has no agency field: the agency is who signed the first response that the
+    bridge did not write (``by``, e.g. ``PUPR``); ``None`` before any."""
+    for item in follow_ups:
+        if not (item.ref or "").startswith(BRIDGE_REF_PREFIX) and item.author.strip():
+            return item.author.strip()
+    return None
+
+
 def attachments_of(value: Any) -> tuple[Attachment, ...]:
     """``photos`` as attachments; an entry without a URL is skipped."""
     if value is None:
@@ -227,6 +246,7 @@ def normalize(
     status = status_of(payload.get("statusCode"))
     code = _text(payload.get("categoryCode"), "categoryCode").strip()
     anonymous = _bool(payload.get("anonymous"), "anonymous")
+    follow_ups = follow_ups_of(payload.get("responses"))
     try:
         return Complaint(
             source=source,
@@ -241,7 +261,8 @@ def normalize(
             reporter=reporter_of(payload.get("userName"), payload.get("userPhone"), anonymous),
             location=location_of(payload.get("location"), payload.get("address")),
             attachments=attachments_of(payload.get("photos")),
-            follow_ups=follow_ups_of(payload.get("responses")),
+            follow_ups=follow_ups,
+            agency=agency_of(follow_ups),
             region=region,
             national_id=national_id_of(payload.get("external")),
             created_at=time_of(payload.get("createdAt"), "createdAt"),
