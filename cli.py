@@ -1327,6 +1327,27 @@ def _count(row: dict[str, Any], key: str) -> int:
     return value if isinstance(value, int) else 0
 
 
+def _say_feed(feed: Any) -> None:
+    """What a source's feed assumed or could not read (``status.feed_assumptions``)."""
+    if not isinstance(feed, dict):
+        return
+    cap = feed.get("cap")
+    if isinstance(cap, dict):
+        seen = cap.get("largest_answer")
+        largest = f"; largest answer {seen}" if isinstance(seen, int) and seen else ""
+        _say("cap", f"{cap['assumed']} per answer assumed ({shown(cap['by'])}{largest})")
+    for key, label, tail in (
+        ("unreadable", "unreadable", "read again each pass"),
+        ("given_up", "given up", "could not be read; see the log"),
+        ("unknown_statuses", "statuses", "unknown, read as no change"),
+    ):
+        items = feed.get(key)
+        if isinstance(items, list) and items:
+            listed = ", ".join(shown(str(i)) for i in items[:5])
+            more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+            _say(label, f"{listed}{more} ({tail})")
+
+
 def _print_source(name: str, row: dict[str, Any], now: str, verbose: bool) -> None:
     typer.echo(f"source {shown(name)}{_level(row)}")
     pulled = row.get("last_pull_at")
@@ -1335,6 +1356,7 @@ def _print_source(name: str, row: dict[str, Any], now: str, verbose: bool) -> No
         _say("last pass", row.get("last_pass_at") or "never")
         if row.get("cursor"):
             _say("cursor", shown(row["cursor"]))  # the raw feed position: for debugging
+    _say_feed(row.get("feed"))
     records = (
         f"mapped {_count(row, 'mapped')}, pending {_count(row, 'pending')},"
         f" quarantined {_count(row, 'quarantined')}, in doubt {_count(row, 'in_doubt')}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -111,6 +112,31 @@ def unknown_status_names(store: Store) -> list[dict[str, Any]]:
         }
         for name, complaints, last in rows
     ]
+
+
+def feed_assumptions(cursor: str | None) -> dict[str, Any]:
+    """What a source's cursor says it assumed or could not do (an Open311 city keeps the
+    cap it assumed, the requests it could not read or gave up on, and the statuses it read
+    as "no change"): shown by ``status`` without the raw cursor. Empty for other cursors."""
+    try:
+        data = json.loads(cursor) if cursor else None
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    out: dict[str, Any] = {}
+    cap = data.get("cap")
+    if isinstance(cap, dict) and isinstance(cap.get("assumed"), int):
+        out["cap"] = {
+            "assumed": cap["assumed"],
+            "by": str(cap.get("by") or ""),
+            "largest_answer": cap.get("largest_answer"),
+        }
+    for key in ("unreadable", "given_up", "unknown_statuses"):
+        value = data.get(key)
+        if isinstance(value, dict) and value:
+            out[key] = sorted(str(k) for k in value)
+    return out
 
 
 def _time(value: str | None) -> datetime | None:
@@ -298,6 +324,7 @@ def collect(
             "last_pass_at": display(_time(row.get("finished_at"))) or None,
             "last_error": row.get("last_error"),
             "cursor": store.cursor(key),
+            "feed": feed_assumptions(store.cursor(key)),
         }
 
     notes = list(verdict.notes)

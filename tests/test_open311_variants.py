@@ -32,7 +32,9 @@ from bridge.errors import NormalizeError, Rejected, Unavailable
 from bridge.model import FollowUp, Status
 from bridge.plan import responses_to_forward
 from bridge.ports import BRIDGE_REF_PREFIX, RawRecord
+from bridge.status import feed_assumptions
 from bridge.timefmt import utcnow
+from cli import _say_feed
 from tests.kits import FAST
 
 KEY = "kunci-varian"
@@ -366,7 +368,7 @@ def test_an_offset_sent_to_a_server_that_refuses_one_fails_loudly(
 
 
 def test_an_unknown_cap_is_found_from_the_answers_and_nothing_is_lost(
-    make_sandbox: Callable[..., Open311Sandbox],
+    make_sandbox: Callable[..., Open311Sandbox], capsys: pytest.CaptureFixture[str]
 ) -> None:
     sandbox = make_sandbox(now=lambda: T0, max_requests=120)
     ids = sandbox.seed_bulk(900, T0 - timedelta(hours=3), T0 - timedelta(minutes=1))
@@ -390,6 +392,31 @@ def test_an_unknown_cap_is_found_from_the_answers_and_nothing_is_lost(
     again = make_source(sandbox, clock=lambda: T0, page_size=500)
     again._load_state(Marks.load(cursor, T0).state)
     assert again.cap() == 120
+    # and `status` says what it assumed, without the raw cursor
+    assert feed_assumptions(cursor)["cap"] == {
+        "assumed": 120, "by": "largest answer seen", "largest_answer": 120
+    }  # fmt: skip
+    _say_feed(feed_assumptions(cursor))
+    said = capsys.readouterr().out
+    assert "cap:" in said and "120 per answer assumed (largest answer seen" in said
+
+
+def test_status_names_unknown_statuses_and_unreadable_requests(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    state = {
+        "unreadable": {"17": {"since": "2026-03-01T00:00:00Z", "tries": 2}},
+        "unknown_statuses": {"planned": "2026-03-01T00:00:00Z"},
+    }
+    cursor = Marks(T0, T0, state).dump()
+    feed = feed_assumptions(cursor)
+    assert feed == {"unreadable": ["17"], "unknown_statuses": ["planned"]}
+    _say_feed(feed)
+    said = capsys.readouterr().out
+    assert "17 (read again each pass)" in said
+    assert "planned (unknown, read as no change)" in said
+    assert feed_assumptions('{"cursor": "2026-03-01T00:00:00Z"}') == {}  # another app's
+    assert feed_assumptions("2026-03-01T00:00:00Z") == {}
 
 
 def test_a_request_without_an_id_holds_the_mark_until_it_has_one(
