@@ -74,6 +74,7 @@ import structlog
 
 from adapters import registry
 from adapters.local import sample
+from adapters.local.open311.normalize import split_ref
 from adapters.sandbox import Request, Response, SandboxServer
 from adapters.sandboxes import (
     MLG,
@@ -664,7 +665,12 @@ def local_records(region: Region) -> list[LocalRecord]:
                     for u in own
                     if not _own(u["update_id"]) and (u["description"] or "").strip()
                 ],
-                [(u["update_id"], u["description"]) for u in own if _copy(u["update_id"])],
+                # the words without the reference the bridge ends each update with
+                [
+                    (u["update_id"], split_ref(u["description"] or "")[0])
+                    for u in own
+                    if _copy(u["update_id"])
+                ],
             )
         )
     return out
