@@ -681,8 +681,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=0,
         metavar="N",
-        help="also measure on N sets from other seeds (not written): THRESHOLD was chosen on"
-        " this one",
+        help="also measure on N in-sample sets from other seeds (not written): THRESHOLD was"
+        " chosen on this one",
     )
     args = parser.parse_args(argv)
     content = render(generate(args.seed))
@@ -695,13 +695,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairs = [from_line(line) for line in content.splitlines()]
     print(f"wrote {len(pairs)} pairs to {args.out} ({len(content.encode()) // 1024} KiB)")
     result = evaluate(pairs)
+    print(f"in-sample: perturbed with the matcher's own table, seed {args.seed}")
     print(report(result))
     for pair, decision in result.errors[: args.errors]:
         print(f"\n[{pair.kind}] truth={pair.duplicate} score={decision.score} {decision.reasons}")
         print(f"  a: {pair.a.text}\n  b: {pair.b.text}")
     for seed in range(args.seed + 1, args.seed + 1 + args.holdout):
-        print(f"held out, seed {seed}: " + report(evaluate(generate(seed))).splitlines()[-1])
+        print(f"in-sample, seed {seed}: " + report(evaluate(generate(seed))).splitlines()[-1])
+    print_held_out(args.errors)
     return 0
+
+
+def print_held_out(errors: int = 0) -> None:
+    """The held-out set (:mod:`bench.dedupe_eval_heldout`): its figures, and how much of
+    the lexicon's abbreviations the matcher's normalization covers."""
+    from bench import dedupe_eval_heldout as held
+
+    print(f"\nheld out: perturbed with {held.LEXICON}, seed {held.SEED}")
+    result = evaluate(held.generate())
+    lines = report(result).splitlines()
+    for kind, (duplicate, _) in held.KINDS.items():
+        tally = result.by_kind[kind]
+        what = f"recall {tally.recall:.3f}" if duplicate else f"{tally.fp} false merges"
+        print(f"{kind:<26} {tally.tp + tally.fp + tally.fn + tally.tn:>5}  {what}")
+    print(lines[-1])
+    entries = held.lexicon()
+    abbreviations = held.coverage(e for e in entries if held.is_abbreviation(e))
+    every = held.coverage(entries)
+    print(
+        f"lexicon coverage: {abbreviations.covered}/{abbreviations.entries} abbreviation entries"
+        f" ({abbreviations.share:.1%}), {every.covered}/{every.entries} of all entries"
+        f" ({every.share:.1%}) read as their standard form"
+    )
+    for pair, decision in result.errors[:errors]:
+        print(f"\n[{pair.kind}] truth={pair.duplicate} score={decision.score} {decision.reasons}")
+        print(f"  a: {pair.a.text}\n  b: {pair.b.text}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ cheapest first, and only then texts that say the same thing.
 
 1. both complaints are non-anonymous and carry a phone that normalizes to ``+62…``;
 2. the same phone, compared through a keyed hash (:func:`phone_key`), never in clear;
-3. the same canonical category (:func:`canonical_category`);
+3. compatible categories (:func:`compatible_categories`): equal, either one its app's
+   catch-all (every app's "other" maps to LAPOR's ``TOPIK LAINNYA``), or both under one
+   LAPOR topic — each app has its own taxonomy, and a citizen picks what theirs offers;
 4. created within :data:`WINDOW` (72 hours) of each other;
 5. no contradicting place (:func:`place_conflict`): when both texts name a
    street, an RT or RW, a gang, a house number, a school or an area and the
@@ -20,10 +22,10 @@ A decision for a pair that fails a guard has score 0 and names the guard.
 (case, punctuation, SMS abbreviations and slang, word order), keeping the
 places it found as ``kind:value`` facts. The index keeps each record's text as
 written and normalizes it only when a candidate is compared: most records never
-meet one. :class:`DedupeIndex` blocks on (phone key, category, time) through
-one SQLite index, so a check reads one citizen's few recent records, however
-many records the store maps. Every decision carries its rule, score and the
-fingerprints of its inputs — never a name, a phone number or a NIK.
+meet one. :class:`DedupeIndex` blocks on (phone key, time) through one SQLite
+index, then compares categories, so a check reads one citizen's few recent
+records, however many records the store maps. Every decision carries its rule,
+score and the fingerprints of its inputs — never a name, a phone number or a NIK.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ __all__ = [
     "Match",
     "Places",
     "canonical_category",
+    "compatible_categories",
     "decide",
     "entry_of",
     "fingerprint",
@@ -69,6 +72,7 @@ __all__ = [
     "places_of",
     "problems_of",
     "similarity",
+    "word_forms",
 ]
 
 #: the name decisions are stored under (rules 1, 2 and 4 live in the engine)
@@ -79,8 +83,8 @@ WINDOW: Final = timedelta(hours=72)
 THRESHOLD: Final = 0.6
 #: the version of :func:`normalize_text`; recorded with each decision, since the index keeps
 #: normalized texts (re-index when it changes)
-NORMALIZER: Final = "1"
-#: at most this many of one citizen's records in one category and window are compared
+NORMALIZER: Final = "2"  # 2: thumb typing undone (drawn-out letters, digits, skeletons)
+#: at most this many of one citizen's records in one window are compared
 MAX_CANDIDATES: Final = 64
 #: how long after it was filed a record keeps its text (and phone key) in the index: the
 #: window, plus four days for a record that reaches the bridge late (an outage, a weekend);
@@ -385,11 +389,58 @@ def _correct(word: str) -> str:
 
     Known words are those of the tables here (slang, stopwords, places,
     problems), so "menjunai" is read as "menjuntai" and "ksmpung" as "kampung";
-    names are not corrected (they are kept as written).
+    names are not corrected (they are kept as written). Before that, what thumbs do
+    to any word is undone (:func:`_thumbed`): letters drawn out (``robohhh``), digits
+    for letters (``w4rga``), vowels left out (``mrng``, ``sndrn``).
     """
+    if word in VOCABULARY or word in ABBREVIATIONS:
+        return word
+    word = _thumbed(word)
     if len(word) < 5 or word in VOCABULARY or not word.isalpha():
         return word  # numbers, house numbers, short words: nothing to look up, nothing kept
     return _nearest(word)
+
+
+_DRAWN_OUT = re.compile(r"([a-z])\1{2,}")
+_LEET_DIGIT = re.compile(r"(?<=[a-z])[0134](?=[a-z])")
+_LEET: Final = {"0": "o", "1": "i", "3": "e", "4": "a"}
+_VOWEL = re.compile(r"[aeiou]")
+
+
+def _skeleton(word: str) -> str:
+    """The first letter and the consonants after it: what is left when vowels are dropped."""
+    return word[:1] + _VOWEL.sub("", word[1:])
+
+
+def _skeletons() -> dict[str, str]:
+    """Skeleton → the one known word of four letters or more that has it (ambiguous
+    skeletons are left out: "skt" is "sakit" only while no other known word is "s?k?t")."""
+    found: dict[str, set[str]] = {}
+    for known in VOCABULARY | frozenset(ABBREVIATIONS.values()):
+        if len(known) >= 4 and known.isalpha():
+            found.setdefault(_skeleton(known), set()).add(known)
+    return {skeleton: next(iter(words)) for skeleton, words in found.items() if len(words) == 1}
+
+
+_SKELETONS: Final = _skeletons()
+
+
+def _thumbed(word: str) -> str:
+    """A word as the thumb meant it: runs of three letters or more squeezed (``bangettt``:
+    to one letter, or to two where that is the known word), a digit between letters read
+    as the letter (``w4rga``), and a word of three consonants or more with at most its
+    last letter a vowel read by its skeleton (``mnjnti`` → ``menjuntai``)."""
+    if _LEET_DIGIT.search(word) and not any(ch.isdigit() for ch in _LEET_DIGIT.sub("", word)):
+        word = _LEET_DIGIT.sub(lambda m: _LEET[m[0]], word)
+    if _DRAWN_OUT.search(word):
+        two = _DRAWN_OUT.sub(r"\1\1", word)
+        word = two if two in VOCABULARY else _DRAWN_OUT.sub(r"\1", word)
+    if word in VOCABULARY or word in ABBREVIATIONS or not word.isalpha():
+        return word
+    inner = _VOWEL.findall(word[1:-1])
+    if len(word) >= 3 and not inner and len(_skeleton(word)) >= 3:
+        return _SKELETONS.get(_skeleton(word), word)
+    return word
 
 
 @lru_cache(maxsize=16384)  # a city's misspellings repeat; bounded, it stays small
@@ -700,6 +751,12 @@ def _expand(tokens: Sequence[_Token]) -> list[str]:
     return words
 
 
+def word_forms(text: str) -> list[str]:
+    """The standard words the normalizer reads ``text`` as, stopwords kept: typos corrected,
+    slang expanded, synonyms folded (what a lexicon entry is checked against)."""
+    return [SYNONYMS.get(w, w) for w in _expand(_tokens(text)) if w != "."]
+
+
 def _content(words: Sequence[str]) -> list[str]:
     """The words that carry meaning: phrases folded, no stopwords, durations or punctuation."""
     out: list[str] = []
@@ -819,6 +876,29 @@ def canonical_category(path: str) -> str:
     return "/".join(part for part in parts if part)
 
 
+#: the LAPOR topic every app's catch-all maps to (Tanjak ``lainnya``, Ujar ``LLN``, Sambat
+#: ``Lain-lain``, an Open311 city's unknown or "other" service): bridge.md, "Identity and
+#: duplicates"
+CATCH_ALL: Final = "TOPIK LAINNYA"
+
+
+def _topic(category: str) -> str:
+    """The LAPOR topic of a canonical path: its first part (``DRAINASE (GORONG-GORONG/PARIT)``
+    has a slash of its own, but never in the first part)."""
+    return category.split("/", 1)[0]
+
+
+def compatible_categories(a: str, b: str) -> bool:
+    """Whether two canonical categories may hold one problem (bridge.md's rule).
+
+    Equal; or either is a catch-all (under :data:`CATCH_ALL`: the citizen's app had no
+    better box); or both fall under one LAPOR topic (``LINGKUNGAN HIDUP DAN KEHUTANAN``
+    and its ``PENGELOLAAN SAMPAH``). The place guard and the texts decide the rest.
+    """
+    topic_a, topic_b = _topic(a), _topic(b)
+    return a == b or CATCH_ALL in (topic_a, topic_b) or topic_a == topic_b
+
+
 def _citizen_phone(complaint: Complaint) -> str | None:
     """The reporter's ``+62…`` number, unless anonymous or missing."""
     if complaint.anonymous or complaint.reporter is None or complaint.reporter.phone is None:
@@ -904,8 +984,8 @@ def _guards(candidate: Entry, existing: Entry) -> str | None:
         return "anonymous or no phone"
     if candidate.phone_key != existing.phone_key:
         return "different citizen"
-    if candidate.category != existing.category:
-        return "different category"
+    if not compatible_categories(candidate.category, existing.category):
+        return "incompatible categories"
     if abs(candidate.created_at - existing.created_at) > WINDOW:
         return "more than 72 hours apart"
     if candidate.ref == existing.ref:
@@ -937,10 +1017,14 @@ def _decide_entries(candidate: Entry, existing: Entry) -> Decision:
         return decision(0.0, (conflict,))
     score = round(_score(words_a, words_b), 4)
     problem = _problem(words_a, words_b)
+    if candidate.category != existing.category and problem is not None and problem < 1:
+        # the apps' categories do not vouch for one problem: the texts must name the same
+        # kinds ("a building blocks the drain" is not "the drain floods")
+        return decision(0.0, ("compatible categories, different problems",))
     return decision(
         score,
         (
-            "same citizen, category and 72 hours",
+            "same citizen, compatible categories and 72 hours",
             f"wording {_wording(words_a, words_b):.2f}",
             "problem unnamed" if problem is None else f"problem {problem:.2f}",
             f"{'texts say the same' if score >= THRESHOLD else 'texts differ'} ({score:.2f})",
@@ -994,7 +1078,7 @@ def _iso(moment: datetime) -> str:
 
 _SELECT = (
     "SELECT national_id, source, local_id, phone_key, category, created_at, content, text_norm"
-    " FROM dedupe_index WHERE phone_key = ? AND category = ? AND created_at BETWEEN ? AND ?"
+    " FROM dedupe_index WHERE phone_key = ? AND created_at BETWEEN ? AND ?"
     " ORDER BY created_at DESC, source, local_id LIMIT ?"
 )
 
@@ -1090,14 +1174,17 @@ class DedupeIndex:
         return cursor.rowcount
 
     def candidates(self, entry: Entry) -> list[Entry]:
-        """The same citizen's records in the same category within the window: one index range."""
+        """The same citizen's records in compatible categories within the window.
+
+        One range of the block index on the phone key (its ``category`` column is skipped:
+        categories are compatible, not equal), then :func:`compatible_categories`.
+        """
         if entry.phone_key is None:
             return []
         rows = self.conn.execute(
             _SELECT,
             (
                 entry.phone_key,
-                entry.category,
                 _iso(entry.created_at - WINDOW),
                 _iso(entry.created_at + WINDOW),
                 MAX_CANDIDATES,
@@ -1116,6 +1203,7 @@ class DedupeIndex:
             )
             for row in rows
             if (row[1], row[2]) != (entry.source, entry.local_id)
+            and compatible_categories(entry.category, row[4])
         ]
 
     def check(self, complaint: Complaint) -> Check:

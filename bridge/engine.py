@@ -45,7 +45,7 @@ from bridge.ports import CreateRequest, LocalSource, National, Photo, RawRecord
 from bridge.store import Store
 from bridge.tags import tags_for
 from bridge.timefmt import utcnow
-from bridge.twoway import PairReport, TwoWay
+from bridge.twoway import PairReport, TwoWay, poll_interval
 
 log = get_logger("bridge.engine")
 
@@ -942,7 +942,16 @@ class Engine:
         answered: bool = True,
     ) -> None:
         """Map the record to its complaint; ``answered`` when LAPOR's answer to this very
-        create gave the id (a bound for later scans)."""
+        create gave the id (a bound for later scans).
+
+        An answered create was not read back (its read is the first poll): no view of
+        LAPOR is recorded (``national_updated_at``), and its first poll is one poll
+        interval away, not in this pass: nobody on LAPOR can have answered a complaint
+        made a moment ago. A zero floor (tests, the demo) still polls it on the next
+        pass, this one included.
+        """
+        now = utcnow()
+        first_poll = now + poll_interval(timedelta(0), timedelta(0), self.twoway.poll_floor)
         with self.store.atomic():
             if answered:
                 self.store.create_answered(intent_id, ticket.id)
@@ -953,7 +962,8 @@ class Engine:
                 origin="local",
                 account=source.account,
                 national_canonical=ticket.floor_status.value,
-                national_updated_at=ticket.updated_at.isoformat(),
+                national_updated_at=None if answered else ticket.updated_at.isoformat(),
+                next_poll_at=first_poll.isoformat() if answered else None,
                 local_canonical=summary["status"],
                 status=_converged(summary["status"], ticket.floor_status).value,
                 local_status=summary["local_status"],

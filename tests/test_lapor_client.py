@@ -135,38 +135,28 @@ REQUEST = CreateRequest(tag="ext-tanjak-7", body={"title": "Lampu jalan mati"})
     ],
     ids=["results.complaint", "top-level", "top-level-string", "data", "results"],
 )
-def test_every_create_answer_shape_gives_the_id_and_the_read_gives_the_fields(
+def test_every_create_answer_shape_gives_the_id_in_one_request(
     answer: dict[str, Any],
 ) -> None:
+    """Issue 19: the complaint is not read back; it is new, so waiting for the admin."""
+    seen: list[str] = []
+
     def serve(request: httpx.Request) -> httpx.Response:
-        if request.method == "POST":
-            return httpx.Response(200, text=json.dumps(answer))
-        assert request.url.path == "/complaints/9165816/complaint"
-        return _read(9165816, status_code="10", content="[ext-tanjak-7]\nLampu mati")
+        seen.append(f"{request.method} {request.url.path}")
+        return httpx.Response(200, text=json.dumps(answer))
 
     account = _connect(serve)
     try:
         ticket = account.create(REQUEST)
     finally:
         account.close()
-    assert (ticket.id, ticket.status_name, ticket.markers) == (
+    assert (ticket.id, ticket.status_code, ticket.status_name, ticket.markers) == (
         9165816,
+        10,
         "Belum Terverifikasi",
         ("ext-tanjak-7",),
     )
-
-
-def test_a_create_whose_read_fails_keeps_its_id() -> None:
-    def serve(request: httpx.Request) -> httpx.Response:
-        if request.method == "POST":
-            return httpx.Response(201, json={"complaint_id": 42})
-        return httpx.Response(503, text="<html>busy</html>")
-
-    account = _connect(serve)
-    try:
-        assert account.create(REQUEST).id == 42
-    finally:
-        account.close()
+    assert [s for s in seen if "/masters/" not in s] == ["POST /complaints/complaint"]
 
 
 def test_a_create_answered_as_plain_text_is_still_lapor_s_answer() -> None:

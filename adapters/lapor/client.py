@@ -43,6 +43,8 @@ from bridge.timefmt import WIB, utcnow
 FALLBACK_TOPIC = "TOPIK LAINNYA"
 #: a new complaint, or one handed back: waiting for the national admin (modelled code)
 WAITING_FOR_ADMIN = 10
+#: the status a new complaint starts in (lapor.md, seen)
+NEW_STATUS_NAME = "Belum Terverifikasi"
 #: archived by the admin; the reason is in the complaint's history (modelled code)
 ARCHIVED = 90
 #: the follow-up template of a disposition event: history, not a follow-up (lapor.md)
@@ -763,8 +765,17 @@ class LaporAccount:
         return fields
 
     def create(self, request: CreateRequest) -> NationalTicket:
-        """Post the create, then read the new complaint by id (lapor.md: the read, not the
-        answer, gives its fields). An answer without a readable id is ``Ambiguous``."""
+        """Post the create; the new complaint as its answer proves it. An answer without a
+        readable id is ``Ambiguous``.
+
+        The complaint is not read back at once: the read by id lapor.md names is the
+        first poll, one poll interval later (one request per create). The bridge
+        keeps of it its id and its status, and a new complaint starts as ``Belum
+        Terverifikasi`` whatever was asked (lapor.md, seen); every other field the read
+        would give (times, disposition) is LAPOR's to change, and the first poll reads
+        them. The times here are the bridge's clock, not LAPOR's: not a view of LAPOR
+        to compare later reads with (the engine records none for an answered create).
+        """
         body = self._answer(
             "POST",
             "/complaints/complaint",
@@ -778,21 +789,16 @@ class LaporAccount:
             raise Ambiguous(
                 f"LAPOR answered a create without a complaint id: {describe_shape(body)}"
             )
-        try:
-            ticket = self.get(new_id)
-        except (Unavailable, Rejected, Transient, httpx.HTTPError):
-            ticket = None  # the id is known: the read is made again later, by polling
-        if ticket is None:
-            now = utcnow()
-            return NationalTicket(
-                id=new_id,
-                status_code=WAITING_FOR_ADMIN,
-                status=Status.SUBMITTED,
-                markers=(request.tag,),
-                created_at=now,
-                updated_at=now,
-            )
-        return ticket
+        now = utcnow()
+        return NationalTicket(
+            id=new_id,
+            status_code=WAITING_FOR_ADMIN,
+            status=Status.SUBMITTED,
+            status_name=NEW_STATUS_NAME,
+            markers=(request.tag,),
+            created_at=now,
+            updated_at=now,
+        )
 
     def find_by_tag(self, tag: str) -> list[NationalTicket]:
         return [ticket for page in self.tagged(tag) for ticket in page]
