@@ -477,6 +477,10 @@ class Engine:
             self.twoway.local_changed(
                 source, national, mapping, complaint.follow_ups, complaint.status, report.pair
             )
+            if mapping["catch_up"] and any(isinstance(a, Create) for a in actions):
+                # created from this very record: its responses are recorded for LAPOR
+                with self.store.atomic():
+                    self.store.caught_up(source.name, complaint.local_id)
 
     def _known(self, source: str, local_id: str) -> Known | None:
         mapping = self.store.mapping(source, local_id)
@@ -666,28 +670,39 @@ class Engine:
             if self._should_stop():
                 raise Stopped("stopping: interrupted by a signal")
             self._settle(source, national, intent, report)
-            self._catch_up(source, national, intent["local_id"], report)
+        for local_id in self.store.catching_up(source.name):
+            if self._should_stop():
+                raise Stopped("stopping: interrupted by a signal")
+            self._catch_up(source, national, local_id, report)
 
     def _catch_up(
         self, source: LocalSource, national: National, local_id: str, report: SourceReport
     ) -> None:
-        """After a recovered create: what the city wrote meanwhile still has to reach LAPOR.
+        """After a create settled without the record in hand (m011's flag): what the city
+        wrote before and meanwhile still has to reach LAPOR.
 
-        The record's page may be behind the cursor already, so it is read again.
+        The record's page may be behind the cursor already, and a feed's page may hold
+        only its latest responses, so it is read again whole. The flag is cleared once its
+        responses are recorded for LAPOR; a failed read keeps it for the next pass.
         """
         mapping = self.store.mapping(source.name, local_id)
         if mapping is None or mapping["national_id"] is None:
+            with self.store.atomic():
+                self.store.caught_up(source.name, local_id)
             return
         raw = source.fetch(local_id)
-        if raw is None:
-            return
-        try:
-            complaint = source.normalize(raw)
-        except NormalizeError:
-            return  # the next sighting of the record quarantines it with its reason
-        self.twoway.local_changed(
-            source, national, mapping, complaint.follow_ups, complaint.status, report.pair
-        )
+        if raw is not None:
+            try:
+                complaint = source.normalize(raw)
+            except NormalizeError:
+                complaint = None  # the next sighting of the record quarantines it
+            if complaint is not None:
+                self.twoway.local_changed(
+                    source, national, mapping, complaint.follow_ups, complaint.status,
+                    report.pair,
+                )  # fmt: skip
+        with self.store.atomic():
+            self.store.caught_up(source.name, local_id)
 
     def _recover(
         self, source: LocalSource, national: National, local_id: str, report: SourceReport
@@ -961,6 +976,9 @@ class Engine:
                 national_id=ticket.id,
                 origin="local",
                 account=source.account,
+                # without the record in hand, or with responses still to record: read
+                # again whole until they are (m011)
+                catch_up=int(complaint is None or bool(complaint.follow_ups)),
                 national_canonical=ticket.floor_status.value,
                 national_updated_at=None if answered else ticket.updated_at.isoformat(),
                 next_poll_at=first_poll.isoformat() if answered else None,

@@ -777,6 +777,20 @@ class Store:
         )
         return int(cursor.lastrowid or 0)
 
+    def catching_up(self, source: str) -> list[str]:
+        """Records of ``source`` whose responses are still to be read whole (m011)."""
+        rows = self._all(
+            "SELECT local_id FROM mappings WHERE source = ? AND catch_up = 1 ORDER BY local_id",
+            (source,),
+        )
+        return [str(row["local_id"]) for row in rows]
+
+    def caught_up(self, source: str, local_id: str) -> None:
+        self.db.execute(
+            "UPDATE mappings SET catch_up = 0 WHERE source = ? AND local_id = ? AND catch_up = 1",
+            (source, local_id),
+        )
+
     def pending_intents(self, source: str, kind: str) -> list[dict[str, Any]]:
         rows = self._all(
             "SELECT * FROM intents WHERE state = 'pending' AND source = ? AND kind = ? ORDER BY id",
@@ -1371,5 +1385,21 @@ def m010_operator_requests(db: Database) -> None:
         -- an operator's conflict resolve: 'local' (the app's status kept; LAPOR's not
         -- changeable by the agency: the bridge stops flagging it) or 'national'
         ALTER TABLE mappings ADD COLUMN conflict_kept TEXT;
+        """
+    )
+
+
+# m011; registered after m010: keep m011 last ------------------------------------------
+@migrations()
+def m011_catch_up(db: Database) -> None:
+    """A record whose complaint was created while what its app had said (its responses)
+    was not in hand — a create settled from its intent in a later pass, found by evidence
+    or by an operator — or not yet recorded for LAPOR: flagged in the mapping's own
+    transaction, read again whole and its responses sent, the flag cleared only then, so a
+    failed read or a crash in between is taken up by the next pass."""
+    db.executescript(
+        """
+        ALTER TABLE mappings ADD COLUMN catch_up INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX mappings_catch_up ON mappings (source, local_id) WHERE catch_up = 1;
         """
     )
