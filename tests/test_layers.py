@@ -10,6 +10,7 @@ in the tables below with them; a rule changes only with the architecture documen
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -186,6 +187,11 @@ def test_every_module_of_bridge_has_one_concern() -> None:
         " RUNTIME or REPORTING here and in docs/architecture.md"
     )
     assert not gone, f"the concerns name modules that no longer exist: {gone}"
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    picture = text.split("## The layers", 1)[-1].split("\n## ", 1)[0]
+    drawn = set(re.findall(r"[a-z_]+", picture))
+    undrawn = sorted(m for m in modules if m.rsplit(".", 1)[1] not in drawn)
+    assert not undrawn, f"docs/architecture.md, 'The layers', does not place: {undrawn}"
 
 
 # the rules ------------------------------------------------------------------------------
