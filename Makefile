@@ -56,6 +56,7 @@ install:
 	  umask 022 && $(PREFIX)/bin/python -m pip install $(PIP) --no-deps --force-reinstall "$$src"
 	install -m 644 README.md $(PREFIX)/README.md
 	install -d $(PREFIX)/docs && install -m 644 docs/*.md $(PREFIX)/docs/
+	install -d $(PREFIX)/docs/contract && install -m 644 docs/contract/*.md $(PREFIX)/docs/contract/
 	install -d $(BINDIR) $(UNITDIR)
 	ln -sfn $(PREFIX)/bin/lapor-bridge $(BINDIR)/lapor-bridge
 	sed -e 's|/opt/lapor-bridge|$(PREFIX)|g' -e 's|/etc/lapor-bridge|$(CONFDIR)|g' \
