@@ -609,12 +609,75 @@ class Engine:
         )  # fmt: skip
         return True
 
+    def _merge_into_parent(
+        self, source: LocalSource, complaint: Complaint, report: SourceReport
+    ) -> bool:
+        """The app says the record repeats another of its records (an Open311 city's
+        duplicate): mapped to that record's national complaint, not created. When the
+        parent has no complaint yet (not seen, in doubt, quarantined) the record is
+        created on its own, and the event says why. A record the city closed as a
+        duplicate keeps its own status (``conflict_kept = 'local'``): closing the copy
+        is not a conflict with the complaint going on."""
+        parent_id = str(complaint.parent_local_id)
+        parent = self.store.mapping(source.name, parent_id)
+        if parent is None or parent["national_id"] is None:
+            with self.store.atomic():
+                self.store.event(
+                    "app_duplicate_parent_unmapped",
+                    source.name,
+                    complaint.local_id,
+                    parent=f"{source.name}:{parent_id}",
+                )
+            return False
+        national_id = int(parent["national_id"])
+        duplicate_of = parent["duplicate_of"] or f"{source.name}:{parent_id}"
+        summary = _summary(complaint)
+        closed = complaint.status in (Status.REJECTED, Status.DONE)
+        with self.store.atomic():
+            self.store.insert_mapping(
+                source=source.name,
+                local_id=complaint.local_id,
+                national_id=national_id,
+                duplicate_of=duplicate_of,
+                origin="local",
+                account=source.account,
+                status=summary["status"],
+                local_status=complaint.local_status,
+                local_canonical=summary["status"],
+                national_canonical=parent["national_canonical"],
+                local_updated_at=summary["updated_at"],
+                fingerprint=summary["fingerprint"],
+                category=complaint.category,
+                agency=complaint.agency,
+                confidential=int(complaint.confidential),
+                anonymous=int(complaint.anonymous),
+                created_at=summary["created_at"],
+                display_id=summary.get("display_id"),
+                conflict_kept="local" if closed else None,
+            )
+            self.store.release_quarantine(source.name, complaint.local_id)
+            self.store.event(
+                "merged",
+                source.name,
+                complaint.local_id,
+                national_id,
+                rule="app_duplicate",
+                duplicate_of=duplicate_of,
+            )
+        report.linked += 1
+        log.info("merged", source=source.name, local_id=complaint.local_id, into=duplicate_of)
+        return True
+
     def _merge_if_duplicate(
         self, source: LocalSource, complaint: Complaint, report: SourceReport
     ) -> bool:
-        """Rule (3): the same citizen's same problem through another record → one complaint."""
+        """Rule (3): the same citizen's same problem through another record → one complaint.
+
+        First the app's own word (:meth:`_merge_into_parent`)."""
         if self.store.was_split(source.name, complaint.local_id):
             return False  # an operator split it: it keeps its own national complaint
+        if complaint.parent_local_id and self._merge_into_parent(source, complaint, report):
+            return True
         check = self.dedupe.check(complaint)
         match = check.match
         if match is None and not check.decisions:

@@ -115,6 +115,9 @@ class Complaint(_Frozen):
     agency: str | None = None
     region: str  # LAPOR location_id of the city, e.g. "21.72"
     national_id: int | None = None  # the link field, when the local side already names one
+    #: the app's own word that this record repeats another of its records (Open311's
+    #: ``parent_service_request_id``): linked to that record's national complaint
+    parent_local_id: str | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
 

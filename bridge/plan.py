@@ -64,9 +64,11 @@ def fingerprint(complaint: Complaint) -> str:
     """What changed in a record, as far as the bridge cares.
 
     Neither the link field nor the update time count: writing the tracking id
-    back bumps the record's update time, and that is not news.
+    back bumps the record's update time, and that is not news. A field added
+    later counts only when set (earlier versions' fingerprints stay valid).
     """
-    text = complaint.model_dump_json(exclude={"national_id", "updated_at"})
+    unset = {"parent_local_id"} if complaint.parent_local_id is None else set()
+    text = complaint.model_dump_json(exclude={"national_id", "updated_at", *unset})
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 

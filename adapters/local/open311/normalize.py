@@ -422,6 +422,26 @@ def _updates(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return list(updates)
 
 
+def parent_of(request: Mapping[str, Any], local_id: str) -> str | None:
+    """The request this one duplicates, when the city says so: ``parent_service_request_id``
+    at the top or in ``extended_attributes`` (Chicago), or an id in
+    ``extended_attributes.duplicate``. A flag without an id (``true``), an empty value, or
+    the request itself names no parent."""
+    extended = request.get("extended_attributes")
+    extended = extended if isinstance(extended, Mapping) else {}
+    for value in (
+        request.get("parent_service_request_id"),
+        extended.get("parent_service_request_id"),
+        extended.get("duplicate"),
+    ):
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            continue
+        parent = str(value).strip()
+        if parent and parent != local_id and len(parent) <= 200:
+            return parent
+    return None
+
+
 def normalize(
     payload: Mapping[str, Any],
     *,
@@ -472,6 +492,7 @@ def normalize(
             agency=agency,
             region=region,
             national_id=national_id_of(description, updates),
+            parent_local_id=parent_of(request, local_id),
             created_at=created_at,
             updated_at=latest,
         )

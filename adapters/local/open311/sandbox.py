@@ -411,6 +411,7 @@ class _ServiceRequest:
     status_notes: str | None = None
     expected: datetime | None = None
     processing: bool = False  # listed without its id
+    parent: str | None = None  # the request this one duplicates (mark_duplicate)
     garbled: dict[str, Any] = field(default_factory=dict)  # raw values the answers show
 
 
@@ -1035,7 +1036,22 @@ class Open311Sandbox(SandboxServer):
             "lat": found.lat,
             "long": found.long,
             "media_url": found.media_url,
+            **self._parent(found),
         }
+
+    def _parent(self, found: _ServiceRequest) -> dict[str, Any]:
+        """A duplicate names its parent: in ``extended_attributes`` on Chicago-like servers
+        (profile ``capped``), at the top elsewhere (``parent_service_request_id``)."""
+        if found.parent is None:
+            return {}
+        if self.profile == "capped":
+            return {
+                "extended_attributes": {
+                    "duplicate": True,
+                    "parent_service_request_id": self._id(found.parent),
+                }
+            }
+        return {"parent_service_request_id": self._id(found.parent)}
 
     def _public(self, found: _ServiceRequest) -> dict[str, Any]:
         """A request as the HTTP answers show it: bare when ``bare_requests`` is on,
@@ -1195,6 +1211,14 @@ class Open311Sandbox(SandboxServer):
             for rid in done:
                 self._requests[rid].processing = False
             return done
+
+    def mark_duplicate(self, service_request_id: str, parent_id: str) -> None:
+        """The city closes a request as a duplicate of ``parent_id`` (status ``duplicate``),
+        and its answers name the parent from then on."""
+        with self.lock:
+            self._require(parent_id)
+            self._require(service_request_id).parent = parent_id
+        self.add_update(service_request_id, "duplicate", "Duplikat dari laporan lain.")
 
     def garble(self, service_request_id: str, **fields: Any) -> None:
         """The request's answers show these raw values in place of its own (outside the
