@@ -1,4 +1,5 @@
-"""Real Open311 answers (``shared/real/open311-fixtures``) through the adapter's readers.
+"""Real Open311 answers (``shared/real/open311-fixtures``, vendored in
+``tests/data/open311-fixtures`` with their provenance) through the adapter's readers.
 
 Chicago's requests (JSON), Toronto's (XML, empty ``updated_datetime``),
 Giessen's service list (XML) and the standard's own example service list: read
@@ -19,8 +20,10 @@ from adapters.local.open311 import wire
 from adapters.local.open311.normalize import normalize
 from bridge.model import Complaint, Status
 
-#: shared/ lies beside the repository (the work tree and CI's clone alike)
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "real" / "open311-fixtures"
+#: the copy in the repository: a clean clone has it wherever it lies
+FIXTURES = Path(__file__).resolve().parent / "data" / "open311-fixtures"
+#: where the copy comes from, when it lies beside the repository
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "real" / "open311-fixtures"
 
 COVERED = {
     "service_requests.json",
@@ -125,3 +128,12 @@ def test_the_standard_s_service_list_json() -> None:
 def test_every_fixture_is_read_here() -> None:
     present = {p.name for p in FIXTURES.iterdir() if p.suffix in (".json", ".xml")}
     assert present == COVERED
+
+
+def test_the_copy_is_the_shared_one() -> None:
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is not beside this checkout: nothing to compare with")
+    names = sorted(p.name for p in SHARED.iterdir() if p.is_file())
+    assert names == sorted(p.name for p in FIXTURES.iterdir() if p.is_file())
+    for name in names:
+        assert (FIXTURES / name).read_bytes() == (SHARED / name).read_bytes(), name
