@@ -327,3 +327,19 @@ def test_a_malformed_answer_fails_the_pass_by_name_and_keeps_the_cursor(
         assert len(rig.lapor.complaints()) == 3
     finally:
         rig.close()
+
+
+def test_a_new_request_costs_one_write_back_and_no_read_of_it(rig: Rig) -> None:
+    """The link note keeps the status the pass's own read showed (issue 19: the floor)."""
+    kit = kit_of(rig)
+    rng = random.Random(31)
+    ids = [kit.add_record(rng) for _ in range(3)]
+    kit.city_sets_status(ids[0], Status.IN_PROGRESS)
+    posts = bridge_posts(kit)
+    report = sync(rig)
+    assert report.ok, report
+    for local_id in ids:
+        reads = kit.sandbox.count_requests("GET", rf"/requests/{local_id}\.\w+$")
+        assert reads == 0, f"{local_id} read again {reads} times to write its link note"
+    assert bridge_posts(kit) - posts == 3
+    assert kit.status_of(ids[0]) == Status.IN_PROGRESS  # the note kept the city's status

@@ -62,6 +62,7 @@ decide, not a body code 400, which any refused write carries).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -120,6 +121,9 @@ UNREADABLE_TRIES = 10
 LISTED = 200
 #: ids of out-of-window requests a pull remembers, so that one seen again is not processed twice
 OUTSIDE_MEMORY = 10_000
+#: statuses remembered from a read for the link note that follows it, and for how long
+SHOWN_MEMORY = 10_000
+SHOWN_FOR = 60.0
 
 log = get_logger("adapters.open311")
 
@@ -368,6 +372,10 @@ class Open311Source:
         self._largest_times = 0
         #: requests whose single read failed: id → {"since", "tries", "error"}
         self._unreadable: dict[str, dict[str, Any]] = {}
+        # the status each request showed in this read, where the updates in hand prove it
+        # (its last change among them): the link note of a request just created keeps
+        # that status without reading the request again (:meth:`_latest`)
+        self._shown: dict[str, tuple[float, str]] = {}
         self._given_up: dict[str, str] = {}
         #: statuses read as no change: word → when last seen
         self._unknown: dict[str, str] = {}
@@ -451,6 +459,7 @@ class Open311Source:
         the feed around it is read first, and the update is posted again only when
         the feed does not show it (a second lost answer is the engine's to retry).
         """
+        self._shown.pop(local_id, None)  # what it shows is this post's from now on
         sent = self.clock()
         form = {
             "service_request_id": local_id,
@@ -607,6 +616,9 @@ class Open311Source:
         (``overlap_seconds``) are read, a slice at a time; a request modified
         with no update even there (or with no time) has its whole history read.
         """
+        shown = self._shown.pop(local_id, None)
+        if shown is not None and time.monotonic() - shown[0] <= SHOWN_FOR:
+            return shown[1]  # read in this pass a moment ago, its last change in hand
         request = self._request(local_id)
         if request is None:
             raise NotFound(404, f"service request {local_id} not found")
@@ -649,7 +661,8 @@ class Open311Source:
             raise Unavailable(str(exc)) from None
 
     def _pull(self, marks: Marks, now: datetime) -> Iterator[Page]:
-        updates = self._updates_between(marks.updated - self._overlap, now)
+        feed_from = marks.updated - self._overlap
+        updates = self._updates_between(feed_from, now)
         by_request: dict[str, list[Mapping[str, Any]]] = {}
         for update in updates:
             by_request.setdefault(str(_id_of(update)), []).append(update)
@@ -673,9 +686,11 @@ class Open311Source:
                 local_id = str(_id_of(item))
                 if local_id in previous or local_id in current or local_id in outside:
                     continue
-                fresh.append(self._raw(item, by_request.get(local_id, [])))
-                current.add(local_id)
                 made = parse_time(item.get("requested_datetime"))
+                # made after the feed's start: every update it ever had is in hand
+                whole = made is not None and made >= feed_from
+                fresh.append(self._raw(item, by_request.get(local_id, []), whole=whole))
+                current.add(local_id)
                 if made is not None and not low <= made <= high and len(outside) < OUTSIDE_MEMORY:
                     outside.add(local_id)
                 if local_id in by_request:
@@ -735,14 +750,43 @@ class Open311Source:
         if local_id in self._unreadable or len(self._unreadable) < LISTED:
             self._unreadable[local_id] = entry
 
-    def _raw(self, request: Mapping[str, Any], updates: list[Mapping[str, Any]]) -> RawRecord:
+    def _raw(
+        self, request: Mapping[str, Any], updates: list[Mapping[str, Any]], *, whole: bool = False
+    ) -> RawRecord:
         """A record, its statuses the table does not know noted (they move nothing)."""
         for word in unknown_statuses(request.get("status"), updates):
             if word not in self._unknown:
                 log.info("open311_unknown_status", source=self.name, status=word)
             if word in self._unknown or len(self._unknown) < LISTED:
                 self._unknown[word] = rfc3339(self.clock())
+        self._remember_status(request, updates, whole=whole)
         return _raw(request, updates)
+
+    def _remember_status(
+        self, request: Mapping[str, Any], updates: Sequence[Mapping[str, Any]], *, whole: bool
+    ) -> None:
+        """Note the status ``request`` shows when ``updates`` hold its last change: an
+        update within a second of ``updated_datetime``; or, on servers that leave that
+        time empty (Toronto), any update (the feed was read up to now, so the latest in
+        hand is the latest), or none when ``whole`` (made after the feed's start, so
+        all its updates are in hand); or it was never modified."""
+        local_id = _id_of(request)
+        if local_id is None:
+            return
+        created = parse_time(request.get("requested_datetime"))
+        changed = parse_time(request.get("updated_datetime"))
+        if changed is None:
+            proven = bool(updates) or whole
+        else:
+            times = [parse_time(u.get("updated_datetime")) for u in updates]
+            near = any(t is not None and abs(t - changed) <= SECOND for t in times)
+            untouched = created is not None and changed - created < SECOND and not updates
+            proven = near or untouched
+        if not proven:
+            return
+        if len(self._shown) >= SHOWN_MEMORY:
+            self._shown.pop(next(iter(self._shown)))
+        self._shown[local_id] = (time.monotonic(), current_status(request.get("status"), updates))
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         cap = state.get("cap") or {}
