@@ -680,3 +680,14 @@ def test_a_readonly_open_of_an_empty_database_says_there_is_no_state(
 
     with pytest.raises(SchemaOutdated, match="no lapor-bridge state"):
         PgStore(pg_server.new_database(), readonly=True)
+
+
+def test_without_server_binaries_the_reason_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tests import pg
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(pg, "DEBIAN_BINARIES", str(tmp_path / "*" / "bin"))
+    with pytest.raises(pg.NoServer, match="install Debian's postgresql package"):
+        pg.find_binaries()
