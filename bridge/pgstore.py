@@ -1182,7 +1182,8 @@ class PgStore:
         return self._all(
             f"SELECT * FROM mappings WHERE source IN ({marks}) AND national_id IS NOT NULL"
             " AND duplicate_of IS NULL AND (next_poll_at IS NULL OR next_poll_at <= ?)"
-            " ORDER BY next_poll_at IS NOT NULL, next_poll_at LIMIT ?",
+            # ties by id (in SQLite their order is the query plan's: by link_state today)
+            " ORDER BY next_poll_at IS NOT NULL, next_poll_at, id LIMIT ?",
             (*sources, now, limit),
         )
 
