@@ -17,12 +17,15 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from bridge.health import STOPPED
+
+if TYPE_CHECKING:
+    from bridge.storeport import StateStore
 
 migrations = Migrations("lapor-bridge")
 
@@ -1246,6 +1249,10 @@ class Store:
             (national_id,),
         )
 
+    def mappings_by_display_id(self, display_id: str) -> list[dict[str, Any]]:
+        """The mappings of records whose app shows this number (m009), oldest first."""
+        return self._all("SELECT * FROM mappings WHERE display_id = ? ORDER BY id", (display_id,))
+
     def due_for_polling(self, sources: list[str], now: str, limit: int) -> list[dict[str, Any]]:
         if not sources:
             return []
@@ -1266,6 +1273,49 @@ class Store:
             f" WHERE source IN ({marks}) AND tracked_by = 'polling' ORDER BY id",
             tuple(sources),
         )
+
+    # operator requests (m010) -----------------------------------------------
+    # (bridge/requests.py still runs its own SQL on ``db``; these carry the same statements
+    # for the shared interface: bridge/storeport.py)
+    def add_operator_request(
+        self, action: str, source: str, local_id: str | None, params: str, by: str
+    ) -> int:
+        """Record a request, ``queued``; ``params`` is its JSON text. Its id."""
+        cursor = self.db.execute(
+            "INSERT INTO operator_requests (action, source, local_id, params, requested_by,"
+            " requested_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (action, source, local_id, params, by, now_iso()),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def operator_request(self, request_id: int) -> dict[str, Any] | None:
+        return self._one("SELECT * FROM operator_requests WHERE id = ?", (request_id,))
+
+    def operator_requests_waiting(self, source: str) -> list[dict[str, Any]]:
+        """A source's requests not finished (queued or running), oldest first."""
+        return self._all(
+            "SELECT * FROM operator_requests WHERE source = ? AND state IN ('queued', 'running')"
+            " ORDER BY id",
+            (source,),
+        )
+
+    def claim_operator_request(self, request_id: int, by: str) -> None:
+        self.db.execute(
+            "UPDATE operator_requests SET state = 'running', started_at = ?, carried_out_by = ?"
+            " WHERE id = ?",
+            (now_iso(), by, request_id),
+        )
+
+    def finish_operator_request(self, request_id: int, state: str, outcome: str) -> None:
+        self.db.execute(
+            "UPDATE operator_requests SET state = ?, finished_at = ?, outcome = ? WHERE id = ?",
+            (state, now_iso(), outcome, request_id),
+        )
+
+    # schema ----------------------------------------------------------------
+    def applied_migrations(self) -> list[str]:
+        """The names of the migrations applied to this database, in the order applied."""
+        return [m.name for m in migrations.applied(self.db)]
 
     # counts ----------------------------------------------------------------
     def category_fallbacks(self, source: str) -> dict[str, str]:
@@ -1403,3 +1453,7 @@ def m011_catch_up(db: Database) -> None:
         CREATE INDEX mappings_catch_up ON mappings (source, local_id) WHERE catch_up = 1;
         """
     )
+
+
+if TYPE_CHECKING:  # mypy checks that the SQLite store is a StateStore (bridge/storeport.py)
+    _IS_A_STATE_STORE: type[StateStore] = Store

@@ -36,6 +36,8 @@ SYNC = {
     "bridge.engine",
     "bridge.twoway",
     "bridge.store",
+    "bridge.storeport",
+    "bridge.pgstore",
     "bridge.dedupe",
     "bridge.requests",
     "bridge.photos",
@@ -63,6 +65,8 @@ REPORTING = {
 IO_LIBRARIES = {
     "sqlite3",
     "sqlite_utils",
+    "psycopg",
+    "psycopg_pool",
     "httpx",
     "socket",
     "ssl",

@@ -1,0 +1,253 @@
+"""The state store's interface: what the engine, the reports and the commands may ask of it.
+
+Two implementations: :class:`bridge.store.Store` (SQLite, the embedded default) and
+:class:`bridge.pgstore.PgStore` (PostgreSQL, not selectable by configuration yet:
+docs/postgresql.md). Both keep the same guarantees — an intent committed (``durable``)
+before the request it announces, the mapping after the answer, a cursor after its data,
+one mapping per local record and one owning mapping per national complaint (unique
+constraints in the database), an audit log the database keeps append-only, and a schema
+versioned by named migrations (m001…) — and one test suite holds both to them
+(tests/test_store_contract.py). Each implementation is checked against this protocol by
+mypy (the assignment at the end of its module).
+
+Rows are plain dicts of the tables' columns, times ISO-8601 text in UTC, flags 0/1.
+Modules that still run SQL on the SQLite connection (``store.db``) are listed in
+docs/postgresql.md: they are what ties the engine to SQLite today.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from typing import Any, Protocol
+
+
+class StateStore(Protocol):
+    """The bridge's state: one connection, used by one thread at a time."""
+
+    readonly: bool
+
+    def fold_wal(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def atomic(self, *, durable: bool = False) -> AbstractContextManager[StateStore]: ...
+
+    def holding(self) -> AbstractContextManager[None]: ...
+
+    def commit_held(self) -> None:
+        """Commit what :meth:`holding` kept open; nothing inside an atomic block."""
+        ...
+
+    def event(
+        self,
+        kind: str,
+        source: str | None = None,
+        local_id: str | None = None,
+        national_id: int | None = None,
+        **detail: Any,
+    ) -> None:
+        """Append to the audit log. ``detail`` must hold no personal data."""
+        ...
+
+    def events_for(
+        self, source: str | None, local_id: str | None, national_id: int | None
+    ) -> list[dict[str, Any]]: ...
+
+    def mapping(self, source: str, local_id: str) -> dict[str, Any] | None: ...
+
+    def mappings_for_national(self, national_id: int) -> list[dict[str, Any]]: ...
+
+    def insert_mapping(self, **fields: Any) -> None: ...
+
+    def update_mapping(self, source: str, local_id: str, **fields: Any) -> None: ...
+
+    def dedupe_decisions(self, source: str, local_id: str) -> list[dict[str, Any]]: ...
+
+    def delete_mapping(self, source: str, local_id: str) -> None:
+        """Only for an operator's correction; the audit log keeps what it was."""
+        ...
+
+    def unlinked(self, source: str, batch: int = 500) -> Iterator[tuple[str, int]]: ...
+
+    def add_intent(
+        self,
+        kind: str,
+        source: str,
+        local_id: str,
+        payload: dict[str, Any],
+        *,
+        tag: str | None = None,
+        national_id: int | None = None,
+        account: str | None = None,
+    ) -> int: ...
+
+    def catching_up(self, source: str) -> list[str]:
+        """Records of ``source`` whose responses are still to be read whole (m011)."""
+        ...
+
+    def caught_up(self, source: str, local_id: str) -> None: ...
+
+    def pending_intents(self, source: str, kind: str) -> list[dict[str, Any]]: ...
+
+    def pending_intent(self, source: str, local_id: str, kind: str) -> dict[str, Any] | None: ...
+
+    def finish_intent(
+        self, intent_id: int, state: str = "done", error: str | None = None
+    ) -> None: ...
+
+    def create_sending(self, intent_id: int, account: str, timeout: timedelta) -> None:
+        """A create about to be posted: from now it may be applied, until ``deadline``."""
+        ...
+
+    def create_lost(self, intent_id: int, error: str) -> None: ...
+
+    def create_answered(self, intent_id: int, national_id: int) -> None:
+        """LAPOR answered this create with ``national_id``: a bound for later scans."""
+        ...
+
+    def create_bracket(
+        self, account: str, sent_at: str, deadline: str
+    ) -> tuple[int | None, int | None]: ...
+
+    def note_evidence(self, intent_id: int, evidence: str) -> None: ...
+
+    def decide(self, intent_id: int, decision: str | None) -> None: ...
+
+    def scrub_intent(self, intent_id: int) -> None: ...
+
+    def in_doubt(self, source: str | None = None) -> list[dict[str, Any]]:
+        """Creates sent whose answer was lost, and follow-ups likewise (bridge.md, indoubt)."""
+        ...
+
+    def followup_row(self, row_id: int) -> dict[str, Any] | None: ...
+
+    def decide_followup(self, row_id: int, decision: str | None) -> None: ...
+
+    def answered_with_tokens(self, source: str) -> bool:
+        """Whether the app has ever answered an import with a token (it queues its creates)."""
+        ...
+
+    def note_attempt(self, intent_id: int, error: str | None) -> None: ...
+
+    def cursor(self, name: str) -> str | None: ...
+
+    def set_cursor(self, name: str, value: str | None) -> None: ...
+
+    def add_discovered(self, tickets: Iterable[tuple[str, int]]) -> None: ...
+
+    def discovered(self, tag: str) -> int | None: ...
+
+    def has_mappings(self, source: str) -> bool: ...
+
+    def quarantine(
+        self, source: str, local_id: str, raw: Any, reason: str, display_id: str | None = None
+    ) -> int: ...
+
+    def release_quarantine(self, source: str, local_id: str, state: str = "resolved") -> bool: ...
+
+    def quarantine_open(self, source: str, local_id: str) -> bool: ...
+
+    def was_split(self, source: str, local_id: str) -> bool:
+        """An operator undid a merge of this record: it is never merged by rule again."""
+        ...
+
+    def quarantined(self, source: str | None = None) -> list[dict[str, Any]]: ...
+
+    def quarantine_entry(self, entry_id: int) -> dict[str, Any] | None: ...
+
+    def pass_started(self, name: str, kind: str) -> None: ...
+
+    def pass_finished(self, name: str, error: str | None) -> None: ...
+
+    def pass_stopped(self, name: str) -> None: ...
+
+    def passes(self) -> dict[str, dict[str, Any]]: ...
+
+    def account_pending(self, account: str) -> int:
+        """National complaints of this account waiting to reach their home app."""
+        ...
+
+    def add_followup(self, **fields: Any) -> bool:
+        """Record a follow-up to carry across; False when it is already known."""
+        ...
+
+    def followup_origins(self, source: str, local_id: str, direction: str) -> set[str]: ...
+
+    def followup_texts(self, source: str, local_id: str, direction: str) -> set[str]: ...
+
+    def followup_texts_to_national(self, national_id: int) -> list[str]:
+        """What every record merged into this complaint sent or is sending to LAPOR."""
+        ...
+
+    def followup_remote_ids(self, national_id: int) -> set[str]: ...
+
+    def followups_sent_like(self, national_id: int, content: str, before_row: int) -> int: ...
+
+    def pending_followups(
+        self, direction: str, source: str | None = None, local_id: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def finish_followup(
+        self, row_id: int, state: str = "done", remote_id: str | None = None,
+        error: str | None = None,
+    ) -> None: ...  # fmt: skip
+
+    def followup_attempt(self, row_id: int, error: str | None = None) -> None: ...
+
+    def followup_counts(self, source: str, local_id: str) -> dict[str, int]: ...
+
+    def add_late_photo(
+        self, source: str, local_id: str, index: int, attachment: str,
+        content_type: str | None, reason: str, next_try_at: str,
+    ) -> None:  # fmt: skip
+        """A photo that could not be fetched for its create: tried again from
+        ``next_try_at``. A create tried again counts one more failed fetch."""
+        ...
+
+    def late_photo_went_with_create(self, source: str, local_id: str, index: int) -> bool:
+        """A waiting photo fetched after all for a create tried again: it goes with it."""
+        ...
+
+    def due_late_photos(self, source: str, now: str) -> list[dict[str, Any]]:
+        """Waiting photos due at ``now`` whose record has its national complaint, with it."""
+        ...
+
+    def update_late_photo(self, photo_id: int, **fields: Any) -> None: ...
+
+    def add_late_photo_followup(self, photo: dict[str, Any], content: str) -> int: ...
+
+    def late_photo_counts(self, source: str) -> dict[str, int]:
+        """Photos of the source waiting to be fetched again or sent, and given up."""
+        ...
+
+    def mapping_by_national(self, national_id: int) -> dict[str, Any] | None:
+        """The owning (not merged) mapping of a national complaint."""
+        ...
+
+    def mappings_by_display_id(self, display_id: str) -> list[dict[str, Any]]: ...
+
+    def due_for_polling(self, sources: list[str], now: str, limit: int) -> list[dict[str, Any]]: ...
+
+    def tracked_by_polling(self, sources: list[str]) -> list[dict[str, Any]]: ...
+
+    def category_fallbacks(self, source: str) -> dict[str, str]: ...
+
+    def counts(self, source: str) -> dict[str, int]: ...
+
+    def add_operator_request(
+        self, action: str, source: str, local_id: str | None, params: str, by: str
+    ) -> int: ...
+
+    def operator_request(self, request_id: int) -> dict[str, Any] | None: ...
+
+    def operator_requests_waiting(self, source: str) -> list[dict[str, Any]]: ...
+
+    def claim_operator_request(self, request_id: int, by: str) -> None: ...
+
+    def finish_operator_request(self, request_id: int, state: str, outcome: str) -> None: ...
+
+    def applied_migrations(self) -> list[str]:
+        """The names of the migrations applied, in the order applied (m001_initial, …)."""
+        ...
