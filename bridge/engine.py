@@ -129,7 +129,7 @@ class Engine:
         poll_floor: timedelta = timedelta(minutes=1),
         scan_limit: int = 500,
         tracking: Tracking | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         """``homes`` maps each account to the source its inbox complaints go to;
         ``scan_limit`` is the widest bracket of ids read to settle a create in doubt, and

@@ -77,18 +77,18 @@ class TwoWay:
         crash: Callable[[str], None],
         poll_floor: timedelta = timedelta(minutes=1),
         tracking: Tracking | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         """``tracking``: each account's budget for following its complaints by id, and the
         bound on a view's age (bridge/tracking.py); ``clock`` is the time the schedule
-        and the budget go by."""
+        and the budget go by (the wall clock when ``None``)."""
         self.store = store
         self.sources = sources
         self.nationals = nationals
         self._crash = crash
         self.poll_floor = poll_floor
         self.tracking = tracking or Tracking()
-        self._clock = clock
+        self._clock = clock or (lambda: utcnow())  # looked up at each call
 
     # local → national --------------------------------------------------------
     def local_changed(
