@@ -1421,7 +1421,7 @@ def _say_tracking(tracking: Any, now: str) -> None:
     hours = tracking.get("max_view_age_hours")
     bound = f"{hours:g} h" if isinstance(hours, int | float) else "?"
     if oldest:
-        _say("oldest view", f"{oldest} ({_age(oldest, now)} ago; bound {bound})")
+        _say("views", f"oldest {oldest} ({_age(oldest, now)} ago; bound {bound})")
     needs, budget = tracking.get("bound_needs_per_hour"), tracking.get("budget_per_hour")
     if isinstance(needs, int | float) and isinstance(budget, int) and needs > budget:
         _say(

@@ -282,7 +282,7 @@ def test_status_and_metrics_show_the_budget_and_the_oldest_view(world: World) ->
     assert tracking["max_view_age_hours"] == 24
     result = CliRunner().invoke(app, ["--config", str(world.config_path), "status"])
     assert f"{spent} of 240 requests in the last hour; 3 open, 0 due" in result.output
-    assert "oldest view" in result.output
+    assert re.search(r"views: +oldest \S+ \(\d+ s ago; bound 24 h\)", result.output)
 
     settings = world.settings
     sources = registry.connect_sources(settings)
