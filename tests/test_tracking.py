@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 from adapters import registry
 from bridge.daemon import Daemon
 from bridge.engine import Engine, PassReport
+from bridge.http import counting_requests
 from bridge.settings import ConfigError, config_warnings, load_settings
 from bridge.store import Store
 from bridge.tracking import HOUR, Spending, Tracking
@@ -357,3 +359,33 @@ def test_the_old_per_pass_key_still_works_with_a_warning(tmp_path: Path) -> None
     conf = load_settings(_config(tmp_path, "poll_budget = 50\ntracking_requests_per_hour = 700"))
     assert conf.tracking_budget("malang") == 700
     assert "ignored" in config_warnings(conf)[0]
+
+
+def test_a_read_is_charged_with_its_own_thread_s_requests_only(world: World) -> None:
+    # the daemon's source worker creates on the same LAPOR account while its account
+    # worker reads by id: only the reads are the budget's
+    national = registry.connect_nationals(world.settings, policy=FAST)[ACCOUNT]
+    other = registry.connect_nationals(world.settings, policy=FAST)[ACCOUNT]
+    busy, started = threading.Event(), threading.Event()
+
+    def elsewhere() -> None:
+        with counting_requests("LAPOR"):
+            while not busy.is_set():
+                other.complaint(1)  # 404s: requests all the same
+                started.set()
+
+    worker = threading.Thread(target=elsewhere)
+    try:
+        before = world.lapor.count_requests("GET", r"^/complaints/")
+        worker.start()
+        assert started.wait(10)
+        with counting_requests("LAPOR") as mine, counting_requests("Tanjak") as none:
+            for _ in range(5):
+                national.complaint(1)
+        busy.set()
+        worker.join()
+        assert mine.sent == 5 and none.sent == 0
+        assert world.lapor.count_requests("GET", r"^/complaints/") - before > 5
+    finally:
+        busy.set()
+        registry.close_all({}, {"a": national, "b": other})
