@@ -336,7 +336,7 @@ def run() -> None:
             registry.homes(conf),
             interval=conf.bridge.poll_interval_seconds,
             scan_limit=conf.lapor.scan_limit,
-            poll_budget=conf.lapor.poll_budget,
+            tracking=conf.tracking(),
             http_listen=conf.bridge.http_listen,
         )
         try:
@@ -1276,6 +1276,8 @@ def status(
             conf.lapor.accounts,
             conf.bridge.poll_interval_seconds,
             capabilities=conf.lapor.capabilities,
+            tracking_policy=conf.tracking(),
+            owners={name: section.account for name, section in conf.sources.items()},
         )
     shown_state = state
     if only:
@@ -1406,6 +1408,36 @@ def _print_source(name: str, row: dict[str, Any], now: str, verbose: bool) -> No
         _say("error", shown(row["last_error"], redact=True))
 
 
+def _say_tracking(tracking: Any, now: str) -> None:
+    """An account's reads by id against its budget (``status.tracking``)."""
+    if not isinstance(tracking, dict):
+        return
+    _say(
+        "tracking",
+        f"{tracking.get('spent_last_hour', 0)} of {tracking.get('budget_per_hour')} requests"
+        f" in the last hour; {tracking.get('open', 0)} open, {tracking.get('due', 0)} due",
+    )
+    oldest = tracking.get("oldest_view_at")
+    hours = tracking.get("max_view_age_hours")
+    bound = f"{hours:g} h" if isinstance(hours, int | float) else "?"
+    if oldest:
+        _say("views", f"oldest {oldest} ({_age(oldest, now)} ago; bound {bound})")
+    needs, budget = tracking.get("bound_needs_per_hour"), tracking.get("budget_per_hour")
+    if isinstance(needs, int | float) and isinstance(budget, int) and needs > budget:
+        _say(
+            "over bound",
+            f"reading every open complaint within {bound} needs {needs:g} requests an"
+            f" hour, more than the budget: raise tracking_requests_per_hour",
+        )
+    stretch = tracking.get("stretch")
+    if isinstance(stretch, int | float) and stretch > 1:
+        _say(
+            "short",
+            f"the schedule wants {tracking.get('wanted_per_hour')} requests an hour: every"
+            f" complaint is read about {stretch:g}× later than wanted",
+        )
+
+
 def _print_status(
     state: dict[str, Any], *, verbose: bool = False, detail: bool = False, accounts: bool = True
 ) -> None:
@@ -1432,6 +1464,7 @@ def _print_status(
         _say("last pull", f"{since}, pending {_count(row, 'pending')}")
         if verbose and row.get("cursor"):
             _say("cursor", shown(row["cursor"]))
+        _say_tracking(row.get("tracking"), now)
         if row.get("last_error"):
             _say("error", shown(row["last_error"], redact=True))
     lapor = state.get("lapor")

@@ -128,7 +128,7 @@ def engine_options(settings: Settings) -> dict[str, Any]:
     return {
         "homes": homes(settings),
         "scan_limit": settings.lapor.scan_limit,
-        "poll_budget": settings.lapor.poll_budget,
+        "tracking": settings.tracking(),
     }
 
 

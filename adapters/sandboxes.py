@@ -23,6 +23,7 @@ from adapters.local.tanjak.sandbox import TanjakSandbox
 from adapters.local.ujar import normalize as ujar_normalize
 from adapters.local.ujar.sandbox import UjarSandbox
 from adapters.sandbox import SandboxServer
+from bridge.tracking import TRACKING_PER_HOUR
 
 TPI = "Pemerintah Kota Tanjungpinang"
 LAINNYA = "TOPIK LAINNYA"
@@ -118,15 +119,23 @@ class Region:
         log_level: str = "warning",
         rate: float = 1000,
         create_timeout: float = 120,
-        poll_budget: int = 200,
+        poll_budget: int | None = None,
+        tracking_per_hour: int | None = None,
     ) -> str:
         """A complete configuration for these sandboxes.
+
+        ``tracking_per_hour`` is each account's budget for following its complaints by id;
+        ``poll_budget`` (requests a pass, as the deprecated key was) gives it as that many
+        requests every ``poll_interval`` instead. Neither: the bridge's default.
 
         Each app's categories are mapped to LAPOR category ids the way an operator would
         copy them from LAPOR's admin screens: here, the sandbox's ids of the built-in map's
         topic paths (the whole path, else its topic), and ``"*"`` for TOPIK LAINNYA.
         """
         tpi, mlg = SECRETS["tanjungpinang"], SECRETS["malang"]
+        if tracking_per_hour is None and poll_budget is not None:
+            tracking_per_hour = max(2, int(poll_budget * 3600 / poll_interval))
+        tracking = tracking_per_hour or TRACKING_PER_HOUR
         listed = ", ".join(f'"{c}"' for c in self.capabilities)
         malang_home = 'home_source = "sambat"' if "sambat" in self.apps else ""
         text = f"""# lapor-bridge against the built-in sandboxes (their ports change every run)
@@ -141,7 +150,7 @@ log_level = "{log_level}"
 base_url = "{self.lapor.url}"
 requests_per_second = {rate}
 create_timeout_seconds = {create_timeout}
-poll_budget = {poll_budget}
+tracking_requests_per_hour = {tracking}
 capabilities = [{listed}]
 
 [lapor.accounts.tanjungpinang]

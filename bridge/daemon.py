@@ -32,6 +32,7 @@ from bridge.ports import LocalSource, National
 from bridge.service import HealthServer, Metrics, notify, watchdog_interval
 from bridge.store import Store, StoreError, file_identity, is_disk_full
 from bridge.timefmt import utcnow
+from bridge.tracking import Tracking
 
 log = get_logger("bridge.daemon")
 
@@ -68,7 +69,7 @@ class Daemon:
         http_listen: str = "",
         metrics: Metrics | None = None,
         scan_limit: int = 500,
-        poll_budget: int = 200,
+        tracking: Tracking | None = None,
     ) -> None:
         self.database = database
         self.sources = dict(sources)
@@ -76,7 +77,7 @@ class Daemon:
         self.homes = dict(homes)
         self.interval = interval
         self.scan_limit = scan_limit
-        self.poll_budget = poll_budget
+        self.tracking = tracking or Tracking()
         self.http_listen = http_listen
         self.metrics = metrics or Metrics(__version__)
         self.metrics.refresh = self._refresh_metrics
@@ -283,7 +284,7 @@ class Daemon:
             should_stop=should_stop,
             poll_floor=timedelta(seconds=self.interval),
             scan_limit=self.scan_limit,
-            poll_budget=self.poll_budget,
+            tracking=self.tracking,
         )
         try:
             while not self.stop.is_set():
@@ -344,6 +345,7 @@ class Daemon:
             m.backlog.labels(worker.name).set(counts["pending"])
         else:
             m.imported.labels(worker.name).inc(pair.imported)
+            m.tracking_requests.labels(worker.name).inc(pair.tracking_requests)
         self._count_retries()
         worker.summary = "stopped" if stopped else "ok" if report.ok else f"failed: {report.error}"
         notify(f"STATUS={self._status_line()}")
@@ -357,15 +359,27 @@ class Daemon:
         except StoreError:
             store = None
         if store is not None and self.fatal is None:
+            now = utcnow()
+            trackings: dict[str, dict[str, Any]] = {}
             try:
                 verdict, backlogs = self._assess(store)
+                for worker in self.workers:
+                    if worker.kind == "account":
+                        trackings[worker.name] = status_mod.tracking(
+                            store,
+                            worker.name,
+                            [n for n, s in self.sources.items() if s.account == worker.name],
+                            self.tracking,
+                            now,
+                        )
             except sqlite3.Error:
                 backlogs = {}
             else:
                 level = verdict.level
             finally:
                 store.close()
-            now = utcnow()
+            for name, figures in trackings.items():
+                m.set_tracking(name, figures)
             for name, found in backlogs.items():
                 m.quarantined.labels(name).set(found.quarantined)
                 m.in_doubt.labels(name).set(found.in_doubt)

@@ -17,7 +17,7 @@ import sqlite3
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from bridge.ports import CreateRequest, LocalSource, National, Photo, RawRecord
 from bridge.store import Store
 from bridge.tags import tags_for
 from bridge.timefmt import utcnow
+from bridge.tracking import Tracking
 from bridge.twoway import PairReport, TwoWay, poll_interval
 
 log = get_logger("bridge.engine")
@@ -127,11 +128,13 @@ class Engine:
         should_stop: Callable[[], bool] = lambda: False,
         poll_floor: timedelta = timedelta(minutes=1),
         scan_limit: int = 500,
-        poll_budget: int = 200,
+        tracking: Tracking | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         """``homes`` maps each account to the source its inbox complaints go to;
         ``scan_limit`` is the widest bracket of ids read to settle a create in doubt, and
-        ``poll_budget`` the reads a pass may spend following complaints by id."""
+        ``tracking`` each account's budget for following its complaints by id and the
+        bound on a view's age (bridge/tracking.py), on ``clock``'s time."""
         self.store = store
         self.sources = dict(sources)
         self.nationals = dict(nationals)
@@ -139,7 +142,13 @@ class Engine:
         self._crash = crash_hook or (lambda point: None)
         self._should_stop = should_stop
         self.twoway = TwoWay(
-            store, self.sources, self.nationals, self._crash, poll_floor, poll_budget
+            store,
+            self.sources,
+            self.nationals,
+            self._crash,
+            poll_floor,
+            tracking=tracking,
+            clock=clock,
         )
         self.scan_limit = scan_limit
         self._scanned: dict[int, tuple[str, ...]] = {}  # id → markers, of scans so far

@@ -73,6 +73,31 @@ def before_each_request(callback: Callable[[], None]) -> Iterator[None]:
         _thread.before_request = previous
 
 
+class RequestCount:
+    """The requests this thread sent to one destination inside :func:`counting_requests`."""
+
+    def __init__(self, destination: str) -> None:
+        self.destination = destination
+        self.sent = 0
+
+
+@contextmanager
+def counting_requests(destination: str) -> Iterator[RequestCount]:
+    """Count every request (retries included) this thread sends to ``destination``.
+
+    What another system sees is what a budget of requests must be charged with: a
+    read that needed a retry, or a second page, costs more than one. Per thread, so a
+    worker's count holds none of another worker's requests to the same destination.
+    """
+    count = RequestCount(destination)
+    counters: list[RequestCount] = getattr(_thread, "counters", [])
+    _thread.counters = [*counters, count]
+    try:
+        yield count
+    finally:
+        _thread.counters = counters
+
+
 def looks_html(response: httpx.Response) -> bool:
     """Whether an answer is an HTML page (a gateway's or a framework's error), by its
     type or by its first bytes: some servers send a page under a JSON type, or none."""
@@ -236,6 +261,9 @@ class Endpoint:
                 before()
             self.limiter.acquire()
             self.stats.requests += 1
+            for count in getattr(_thread, "counters", ()):
+                if count.destination == self.name:
+                    count.sent += 1
             try:
                 response = self._bounded(method, url, kwargs)
             except _Overdue as exc:

@@ -390,6 +390,25 @@ def m011_catch_up(conn: psycopg.Connection[Any]) -> None:
     )
 
 
+@_migration
+def m012_tracking_budget(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(
+        """
+        CREATE TABLE tracking_spend (
+            id BIGSERIAL PRIMARY KEY,
+            account TEXT NOT NULL,
+            at TEXT NOT NULL,
+            requests INTEGER NOT NULL
+        );
+        CREATE INDEX tracking_spend_account ON tracking_spend (account, at);
+        CREATE TABLE tracking_pace (
+            account TEXT PRIMARY KEY,
+            paced_until TEXT NOT NULL
+        );
+        """
+    )
+
+
 def _migrations_table_exists(conn: psycopg.Connection[Any]) -> bool:
     row = conn.execute("SELECT to_regclass(%s)", (MIGRATIONS_TABLE,)).fetchone()
     return row is not None and row[0] is not None
@@ -868,6 +887,35 @@ class PgStore:
     def cursor(self, name: str) -> str | None:
         value = self._scalar("SELECT value FROM cursors WHERE name = ?", (name,))
         return str(value) if value is not None else None
+
+    # tracking budget (m012; bridge/tracking.py) ------------------------------
+    def tracking_spent(self, account: str, since: str) -> list[tuple[str, int]]:
+        rows = self._all(
+            "SELECT at, requests FROM tracking_spend WHERE account = ? AND at > ? ORDER BY at",
+            (account, since),
+        )
+        return [(str(row["at"]), int(row["requests"])) for row in rows]
+
+    def tracking_pace(self, account: str) -> str | None:
+        value = self._scalar("SELECT paced_until FROM tracking_pace WHERE account = ?", (account,))
+        return None if value is None else str(value)
+
+    def charge_tracking(self, account: str, at: str, requests: int, paced_until: str) -> None:
+        """Charge a read to the account's budget; forget charges two hours older."""
+        self._write(
+            "INSERT INTO tracking_spend (account, at, requests) VALUES (?, ?, ?)",
+            (account, at, requests),
+        )
+        self._write(
+            "INSERT INTO tracking_pace (account, paced_until) VALUES (?, ?)"
+            " ON CONFLICT (account) DO UPDATE SET paced_until = excluded.paced_until",
+            (account, paced_until),
+        )
+        forget = datetime.fromisoformat(at) - timedelta(hours=2)
+        self._write(
+            "DELETE FROM tracking_spend WHERE account = ? AND at < ?",
+            (account, forget.isoformat(timespec="microseconds")),
+        )
 
     def set_cursor(self, name: str, value: str | None) -> None:
         self._write(

@@ -217,6 +217,54 @@ class Metrics:
             ["source"],
             registry=r,
         )
+        # following complaints by id within a budget (bridge/tracking.py), per account; the
+        # gauges are read from the store before each scrape, as ``status`` shows them
+        self.tracking_budget = Gauge(
+            "lapor_bridge_tracking_budget_requests_per_hour",
+            "Requests an hour the account may spend reading its complaints by id",
+            ["account"],
+            registry=r,
+        )
+        self.tracking_spent = Gauge(
+            "lapor_bridge_tracking_requests_last_hour",
+            "Requests the account spent reading its complaints by id in the last hour",
+            ["account"],
+            registry=r,
+        )
+        self.tracking_requests = Counter(
+            "lapor_bridge_tracking_requests_total",
+            "Requests sent to LAPOR reading complaints by id",
+            ["account"],
+            registry=r,
+        )
+        self.tracking_oldest_view = Gauge(
+            "lapor_bridge_tracking_oldest_view_age_seconds",
+            "Age of the oldest view of an open complaint followed by id (since it was last"
+            " read, or mapped when never read); 0 when there is none",
+            ["account"],
+            registry=r,
+        )
+        self.tracking_due = Gauge(
+            "lapor_bridge_tracking_due",
+            "Open complaints followed by id whose read is due now",
+            ["account"],
+            registry=r,
+        )
+        self.tracking_wanted = Gauge(
+            "lapor_bridge_tracking_wanted_requests_per_hour",
+            "Requests an hour the schedule wants, every complaint read at its wanted interval;"
+            " above the budget, every interval stretches by wanted / budget",
+            ["account"],
+            registry=r,
+        )
+
+    def set_tracking(self, account: str, tracking: dict[str, Any]) -> None:
+        """The tracking gauges from ``status.tracking``'s figures for ``account``."""
+        self.tracking_budget.labels(account).set(tracking["budget_per_hour"])
+        self.tracking_spent.labels(account).set(tracking["spent_last_hour"])
+        self.tracking_oldest_view.labels(account).set(tracking["oldest_view_seconds"] or 0)
+        self.tracking_due.labels(account).set(tracking["due"])
+        self.tracking_wanted.labels(account).set(tracking["wanted_per_hour"])
 
     def render(self) -> bytes:
         if self.refresh is not None:

@@ -9,7 +9,8 @@ What is refused, and what is only worth a warning (:func:`config_warnings`):
 a number that is not finite (``inf``, ``nan``) is refused; so is plain
 ``http://`` to a host that is not loopback, unless its section sets
 ``allow_insecure_http = true`` (then it is a warning). ``http_listen`` off
-loopback and a secret file that group or others may read are warnings.
+loopback and a secret file that group or others may read are warnings; so is a
+deprecated key (``[lapor] poll_budget``), which still works.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 import stat
 import tomllib
 from contextvars import ContextVar
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 from urllib.parse import urlsplit
@@ -40,6 +42,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bridge.tags import SOURCE_NAME
+from bridge.tracking import COST, HOUR, MAX_VIEW_AGE, TRACKING_PER_HOUR, Tracking
 
 SECRET_KEYS = frozenset({"api_secret", "token", "api_key", "client_secret", "password"})
 #: read by the service and the operator's CLI alike unless --config or $LAPOR_BRIDGE_CONFIG
@@ -183,6 +186,10 @@ Capability = Literal["tag_search", "inbox", "categories", "mark_completed", "rep
 _HEADER_NAME = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
 
 
+#: the smallest budget: one complaint and its follow-ups
+TRACKING_MIN = COST
+
+
 class AccountSection(_Section):
     api_secret: SecretStr
     token: SecretStr
@@ -195,6 +202,8 @@ class AccountSection(_Section):
     city_response_days: float = Field(default=5, gt=0, le=365)
     #: the city's local holidays and working days (bridge.workdays): a path, or unset
     local_holidays_file: Path | None = None
+    #: this account's own budget for following complaints by id ([lapor]'s when unset)
+    tracking_requests_per_hour: int | None = Field(default=None, ge=TRACKING_MIN)
 
     @field_validator("agencies")
     @classmethod
@@ -232,8 +241,14 @@ class LaporSection(_Section):
     create_timeout_seconds: float = Field(default=120.0, gt=0)
     #: the widest bracket of ids read to settle a create whose answer was lost
     scan_limit: int = Field(default=500, ge=0)
-    #: requests a pass may spend reading the bridge's complaints by id (without an inbox)
-    poll_budget: int = Field(default=200, ge=1)
+    #: requests an hour each account may spend following its complaints by id (reads of a
+    #: complaint and of its follow-ups: bridge/tracking.py); an account may set its own
+    tracking_requests_per_hour: int | None = Field(default=None, ge=TRACKING_MIN)
+    #: deprecated: requests a pass; read as poll_budget × 3600 / poll_interval_seconds an
+    #: hour when tracking_requests_per_hour is not set (a warning says so)
+    poll_budget: int | None = Field(default=None, ge=1)
+    #: an open complaint whose view (its last read) is older is read before the others
+    tracking_max_view_age_hours: float = Field(default=MAX_VIEW_AGE / HOUR, gt=0, le=24 * 90)
     templates: TemplatesSection = Field(default_factory=TemplatesSection)
     accounts: dict[str, AccountSection] = Field(min_length=1)
 
@@ -348,6 +363,29 @@ class Settings(BaseSettings):
         # the environment overrides the file, which arrives as init values
         return env_settings, _FileUnderEnvironment(settings_cls, init_settings, env_settings)
 
+    def tracking_budget(self, account: str) -> int:
+        """Requests an hour ``account`` may spend following its complaints by id: its own
+        ``tracking_requests_per_hour``, else ``[lapor]``'s, else the deprecated per-pass
+        ``poll_budget`` spread over an hour of passes, else :data:`TRACKING_PER_HOUR`."""
+        section = self.lapor.accounts.get(account)
+        if section is not None and section.tracking_requests_per_hour is not None:
+            return section.tracking_requests_per_hour
+        if self.lapor.tracking_requests_per_hour is not None:
+            return self.lapor.tracking_requests_per_hour
+        if self.lapor.poll_budget is not None:
+            per_hour = self.lapor.poll_budget * 3600 / self.bridge.poll_interval_seconds
+            return max(TRACKING_MIN, int(per_hour))
+        return TRACKING_PER_HOUR
+
+    def tracking(self) -> Tracking:
+        """How complaints are followed by id: :meth:`tracking_budget` of every account
+        and ``tracking_max_view_age_hours``."""
+        return Tracking(
+            budgets={name: self.tracking_budget(name) for name in self.lapor.accounts},
+            default_budget=self.tracking_budget(""),
+            max_view_age=timedelta(hours=self.lapor.tracking_max_view_age_hours),
+        )
+
     @model_validator(mode="after")
     def _cross_references(self) -> Settings:
         for name, source in self.sources.items():
@@ -415,7 +453,8 @@ def config_warnings(conf: Settings) -> list[str]:
 
     ``config check`` prints these and ``run`` logs them at start: plain ``http://``
     allowed by ``allow_insecure_http``, ``http_listen`` off loopback (anyone who reaches
-    the port reads /metrics), a ``<secret>_file`` that group or others may read.
+    the port reads /metrics), a ``<secret>_file`` that group or others may read, and a
+    deprecated key still in use.
     """
     out = [
         f"{key}: plain http:// to a host that is not loopback (allowed by"
@@ -430,6 +469,17 @@ def config_warnings(conf: Settings) -> list[str]:
             out.append(
                 f"bridge.http_listen: {conf.bridge.http_listen} is not a loopback address:"
                 " /healthz and /metrics answer anyone who reaches that port"
+            )
+    if conf.lapor.poll_budget is not None:
+        if conf.lapor.tracking_requests_per_hour is not None:
+            out.append(
+                "lapor.poll_budget: deprecated and ignored: lapor.tracking_requests_per_hour is set"
+            )
+        else:
+            out.append(
+                f"lapor.poll_budget: deprecated (it was requests a pass); read as"
+                f" {conf.tracking_budget('')} requests an hour (poll_budget × 3600 /"
+                " poll_interval_seconds): set lapor.tracking_requests_per_hour instead"
             )
     sections: list[tuple[str, _Section]] = [("bridge", conf.bridge), ("lapor", conf.lapor)]
     sections += [(f"lapor.accounts.{n}", a) for n, a in conf.lapor.accounts.items()]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from bridge.store import (
     Store,
 )
 from bridge.timefmt import display, parse_rfc3339, utcnow
+from bridge.tracking import COST, HOUR, Spending, Tracking
 
 #: how many complaints tracked by polling ``status --json`` lists one by one
 POLLED_SHOWN = 100
@@ -94,6 +95,35 @@ def open_view(store: Store, source: str) -> dict[str, Any]:
         "open": int(count or 0),
         "oldest_seen_at": display(_time(oldest)) or None,
         "never_read": int(never or 0),
+    }
+
+
+def tracking(
+    store: Store, account: str, sources: Iterable[str], policy: Tracking, now: datetime
+) -> dict[str, Any]:
+    """Following the account's complaints by id within its budget (bridge/tracking.py):
+    the requests an hour it may spend and those it spent in the last hour; its open
+    complaints followed by id, those due now, and the oldest view of one (``oldest_view_at``
+    and its age in seconds: a complaint never read counts from its mapping); what the
+    schedule wants an hour, and ``stretch``, how far every interval stretches when the
+    budget is short of it (1.0: everything is read when wanted)."""
+    budget = policy.budget(account)
+    spending = Spending.load(store, account, budget, now)
+    view = store.tracking_view(list(sources), now.isoformat(timespec="microseconds"))
+    oldest = _time(view["oldest_view_at"])
+    wanted = float(view["wanted_per_hour"])
+    return {
+        "budget_per_hour": budget,
+        "spent_last_hour": spending.spent(now),
+        "open": view["open"],
+        "due": view["due"],
+        "oldest_view_at": display(oldest) or None,
+        "oldest_view_seconds": round((now - oldest).total_seconds(), 1) if oldest else None,
+        "wanted_per_hour": round(wanted, 1),
+        "stretch": round(max(1.0, wanted / budget), 2),
+        "max_view_age_hours": policy.max_view_age / HOUR,
+        # reading every open complaint once within the bound takes this much an hour
+        "bound_needs_per_hour": round(view["open"] * COST / (policy.max_view_age / HOUR), 1),
     }
 
 
@@ -293,6 +323,8 @@ def collect(
     now: datetime | None = None,
     *,
     capabilities: Iterable[str] = (),
+    tracking_policy: Tracking | None = None,
+    owners: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The ``status --json`` object of bridge.md, with the health model's verdict.
 
@@ -302,7 +334,9 @@ def collect(
     (each with its level, subject and code) and ``notes`` (no level: no pass yet, a pass
     stopped by a signal or running). Per source: its ``health``, ``waiting`` (counts by
     kind and ``total``), ``conflicts``, ``drift``, ``refused``, ``oldest_unsynced_at``,
-    the ``view`` of its open complaints followed by id; per account its ``health``. And
+    the ``view`` of its open complaints followed by id; per account its ``health`` and, given
+    its ``tracking_policy`` (budgets and bound) and the ``owners`` (source → account), its
+    ``tracking`` (:func:`tracking`). And
     the ``lapor`` profile (``capabilities`` as configured) with what it assumes, and the
     ``unknown_status_names`` LAPOR showed.
     """
@@ -367,6 +401,9 @@ def collect(
             "pending": store.account_pending(name),
             "health": level_of(f"account {name}"),
         }
+        if tracking_policy is not None:
+            followed = [s for s, owner in (owners or {}).items() if owner == name]
+            account_rows[name]["tracking"] = tracking(store, name, followed, tracking_policy, now)
     model = verdict.as_dict()
     return {
         "healthy": verdict.healthy,

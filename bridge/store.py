@@ -1253,15 +1253,112 @@ class Store:
         """The mappings of records whose app shows this number (m009), oldest first."""
         return self._all("SELECT * FROM mappings WHERE display_id = ? ORDER BY id", (display_id,))
 
-    def due_for_polling(self, sources: list[str], now: str, limit: int) -> list[dict[str, Any]]:
-        if not sources:
+    def due_for_polling(
+        self,
+        sources: list[str],
+        now: str,
+        limit: int,
+        *,
+        stale_before: str | None = None,
+        stale_share: float = 1.0,
+    ) -> list[dict[str, Any]]:
+        """The complaints due to be read by id, the first to read first (bridge/tracking.py).
+
+        Those whose view is older than ``stale_before`` (last read, or mapped when never
+        read) come first, the oldest view first, up to ``stale_share`` of ``limit`` (more
+        when nothing else is due); then the others: those never scheduled, then those
+        never read, then the most overdue against their own wanted interval
+        (``(now - last view) / (next read - last view)``).
+        """
+        if not sources or limit <= 0:
             return []
         marks = ", ".join("?" for _ in sources)
-        return self._all(
-            f"SELECT * FROM mappings WHERE source IN ({marks}) AND national_id IS NOT NULL"
-            " AND duplicate_of IS NULL AND (next_poll_at IS NULL OR next_poll_at <= ?)"
-            " ORDER BY next_poll_at IS NOT NULL, next_poll_at LIMIT ?",
-            (*sources, now, limit),
+        due = (
+            f"source IN ({marks}) AND national_id IS NOT NULL AND duplicate_of IS NULL"
+            " AND (next_poll_at IS NULL OR next_poll_at <= ?)"
+        )
+        view = "COALESCE(last_seen_at, first_synced_at)"
+        stale: list[dict[str, Any]] = []
+        if stale_before is not None:
+            stale = self._all(
+                f"SELECT * FROM mappings WHERE {due} AND {view} <= ? ORDER BY {view} LIMIT ?",
+                (*sources, now, stale_before, limit),
+            )
+        fresh_only = f" AND {view} > ?" if stale_before is not None else ""
+        ranked = self._all(
+            f"SELECT * FROM mappings WHERE {due}{fresh_only}"
+            " ORDER BY next_poll_at IS NOT NULL, last_seen_at IS NOT NULL,"
+            f" {OVERDUE} DESC, next_poll_at LIMIT ?",
+            (*sources, now, *((stale_before,) if stale_before is not None else ()), now, limit),
+        )
+        first = stale[: max(1, int(limit * stale_share))] if stale else []
+        chosen = first + ranked[: limit - len(first)]
+        return chosen + stale[len(first) : len(first) + limit - len(chosen)]
+
+    def tracking_view(self, sources: list[str], now: str) -> dict[str, Any]:
+        """The account's open complaints followed by id (LAPOR's side neither done nor
+        rejected as last seen; not those the inbox brings): how many, how many are due,
+        the oldest view (the last read, or the mapping for one never read), and the
+        requests an hour the schedule wants (each complaint's reads at its wanted interval;
+        closed ones included, they are read too)."""
+        empty = {"open": 0, "due": 0, "oldest_view_at": None, "wanted_per_hour": 0.0}
+        if not sources:
+            return empty
+        marks = ", ".join("?" for _ in sources)
+        followed = (
+            f"source IN ({marks}) AND national_id IS NOT NULL AND duplicate_of IS NULL"
+            " AND COALESCE(tracked_by, '') != 'inbox'"
+        )
+        row = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(next_poll_at IS NULL OR next_poll_at <= ?), 0),"
+            " MIN(COALESCE(last_seen_at, first_synced_at))"
+            f" FROM mappings WHERE {followed} AND {OPEN_ON_LAPOR}",
+            (now, *sources),
+        ).fetchone()
+        wanted = self._scalar(
+            "SELECT SUM(1.0 / (julianday(next_poll_at) - julianday(last_seen_at)))"
+            f" FROM mappings WHERE {followed}"
+            " AND julianday(next_poll_at) > julianday(last_seen_at)",
+            tuple(sources),
+        )
+        count, due, oldest = row if row else (0, 0, None)
+        return {
+            "open": int(count or 0),
+            "due": int(due or 0),
+            "oldest_view_at": oldest,
+            # reads a day → requests an hour (tracking.COST: a complaint and its follow-ups)
+            "wanted_per_hour": float(wanted or 0.0) * 2 / 24,
+        }
+
+    def tracking_spent(self, account: str, since: str) -> list[tuple[str, int]]:
+        """``(at, requests)`` of every read of the account's complaints by id after
+        ``since`` (bridge/tracking.py)."""
+        rows = self.db.execute(
+            "SELECT at, requests FROM tracking_spend WHERE account = ? AND at > ? ORDER BY at",
+            (account, since),
+        ).fetchall()
+        return [(str(at), int(n)) for at, n in rows]
+
+    def tracking_pace(self, account: str) -> str | None:
+        value = self._scalar("SELECT paced_until FROM tracking_pace WHERE account = ?", (account,))
+        return None if value is None else str(value)
+
+    def charge_tracking(self, account: str, at: str, requests: int, paced_until: str) -> None:
+        """Charge a read of ``requests`` to the account's budget; forget charges two hours
+        older than it."""
+        self.db.execute(
+            "INSERT INTO tracking_spend (account, at, requests) VALUES (?, ?, ?)",
+            (account, at, requests),
+        )
+        self.db.execute(
+            "INSERT INTO tracking_pace (account, paced_until) VALUES (?, ?)"
+            " ON CONFLICT (account) DO UPDATE SET paced_until = excluded.paced_until",
+            (account, paced_until),
+        )
+        forget = datetime.fromisoformat(at) - timedelta(hours=2)
+        self.db.execute(
+            "DELETE FROM tracking_spend WHERE account = ? AND at < ?",
+            (account, forget.isoformat(timespec="microseconds")),
         )
 
     def tracked_by_polling(self, sources: list[str]) -> list[dict[str, Any]]:
@@ -1380,6 +1477,15 @@ KEPT_PAYLOAD = (
     " 'token', json_extract(payload, '$.token'))"
     " ELSE '{}' END"
 )
+#: how overdue a complaint due to be read by id is, against its own wanted interval (the
+#: time from its last view to its next read; at least a minute, for a mapping whose last
+#: view came after its read was due, from a source pass)
+OVERDUE = (
+    "(julianday(?) - julianday(last_seen_at))"
+    " / MAX(julianday(next_poll_at) - julianday(last_seen_at), 1.0 / 1440)"
+)
+#: a mapping whose complaint LAPOR showed neither done nor rejected when last read
+OPEN_ON_LAPOR = "COALESCE(national_canonical, status, '') NOT IN ('done', 'rejected')"
 #: a closed quarantine entry's ``raw``: nothing (JSON ``null``; the column is NOT NULL)
 PURGED_RAW = "null"
 
@@ -1451,6 +1557,31 @@ def m011_catch_up(db: Database) -> None:
         """
         ALTER TABLE mappings ADD COLUMN catch_up INTEGER NOT NULL DEFAULT 0;
         CREATE INDEX mappings_catch_up ON mappings (source, local_id) WHERE catch_up = 1;
+        """
+    )
+
+
+# m012; registered after m011: keep m012 last ------------------------------------------
+@migrations()
+def m012_tracking_budget(db: Database) -> None:
+    """Following complaints by id within a budget of requests an hour (bridge/tracking.py):
+    every read's requests charged in the transaction that records the read, kept two hours
+    (the sliding hour, and the hour before it for inspection); and each account's pace,
+    the token bucket's time when what it spent is paid off: a restart resumes it instead of
+    starting with a full burst."""
+    db.executescript(
+        """
+        CREATE TABLE tracking_spend (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            at TEXT NOT NULL,
+            requests INTEGER NOT NULL
+        );
+        CREATE INDEX tracking_spend_account ON tracking_spend (account, at);
+        CREATE TABLE tracking_pace (
+            account TEXT PRIMARY KEY,
+            paced_until TEXT NOT NULL
+        );
         """
     )
 

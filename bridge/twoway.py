@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable, Unreadable
+from bridge.http import counting_requests
 from bridge.logs import get_logger
 from bridge.model import FollowUp, NationalComplaint, Status
 from bridge.plan import (
@@ -30,6 +31,7 @@ from bridge.plan import (
 from bridge.ports import BRIDGE_REF_PREFIX, LocalSource, National
 from bridge.store import NOT_DISPOSED, Store
 from bridge.timefmt import parse_rfc3339, utcnow
+from bridge.tracking import COST, POLL_MAX, STALE_SHARE, Spending, Tracking, poll_interval
 
 log = get_logger("bridge.twoway")
 
@@ -46,9 +48,6 @@ FIND_MARGIN = timedelta(days=1)
 #: tokens) is left to appear before it is posted again: the lost answer may have
 #: carried a token, and the request may be made later than the search looks
 QUEUE_SETTLE = timedelta(minutes=15)
-#: polling of complaints outside the inbox backs off up to once a day
-POLL_MAX = timedelta(days=1)
-POLL_BATCH = 200
 
 
 @dataclass
@@ -59,21 +58,12 @@ class PairReport:
     imported: int = 0
     conflicts: int = 0
     polled: int = 0
+    #: requests the reads by id sent to LAPOR (charged to the account's tracking budget)
+    tracking_requests: int = 0
 
 
 class _Hold(Exception):
     """This row cannot go yet; the rows after it wait."""
-
-
-def poll_interval(age: timedelta, idle: timedelta, floor: timedelta) -> timedelta:
-    """Back off with the complaint's age and inactivity, between ``floor`` and a day.
-
-    A floor of zero polls on every pass (the tests and the demo).
-    """
-    if floor <= timedelta(0):
-        return timedelta(0)
-    wanted = max(floor, min(age, idle) / 8)
-    return min(POLL_MAX, wanted)
 
 
 class TwoWay:
@@ -86,15 +76,19 @@ class TwoWay:
         nationals: Mapping[str, National],
         crash: Callable[[str], None],
         poll_floor: timedelta = timedelta(minutes=1),
-        poll_budget: int = 2 * POLL_BATCH,
+        tracking: Tracking | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
+        """``tracking``: each account's budget for following its complaints by id, and the
+        bound on a view's age (bridge/tracking.py); ``clock`` is the time the schedule
+        and the budget go by (the wall clock when ``None``)."""
         self.store = store
         self.sources = sources
         self.nationals = nationals
         self._crash = crash
         self.poll_floor = poll_floor
-        # a poll reads the complaint and its follow-ups: two requests (more on long lists)
-        self.poll_batch = max(1, poll_budget // 2)
+        self.tracking = tracking or Tracking()
+        self._clock = clock or (lambda: utcnow())  # looked up at each call
 
     # local → national --------------------------------------------------------
     def local_changed(
@@ -429,7 +423,7 @@ class TwoWay:
                 national_updated_at=complaint.updated_at.isoformat(),
                 local_canonical=local_status.value,
                 status=moves.target.value,
-                last_seen_at=utcnow().isoformat(),
+                last_seen_at=self._clock().isoformat(timespec="microseconds"),
             )
 
     def flush_to_local(self, source: LocalSource, local_id: str | None, report: PairReport) -> None:
@@ -707,29 +701,69 @@ class TwoWay:
         return utcnow() - parse_rfc3339(intent["updated_at"]) < QUEUE_SETTLE
 
     def _poll(self, account: str, national: National, report: PairReport) -> None:
-        """Complaints outside the inbox (not yet verified, or disposed elsewhere), by schedule."""
+        """Complaints outside the inbox (not yet verified, or disposed elsewhere), by
+        schedule, most overdue first, within the account's budget (bridge/tracking.py)."""
         names = [s.name for s in self.sources.values() if s.account == account]
-        now = utcnow()
-        for mapping in self.store.due_for_polling(names, now.isoformat(), self.poll_batch):
-            complaint = national.complaint(int(mapping["national_id"]))
-            report.polled += 1
-            if complaint is None:
-                continue
-            for each in self.store.mappings_for_national(complaint.id):
-                # the owner, then every record merged into it: all of them are answered
-                self.national_changed(
-                    {**each, "account": each["account"] or account}, complaint, report
-                )
-            age = now - complaint.created_at
-            idle = now - complaint.updated_at
-            with self.store.atomic():
-                self.store.update_mapping(
-                    mapping["source"],
-                    mapping["local_id"],
-                    account=account,
-                    tracked_by="polling",
-                    next_poll_at=(now + poll_interval(age, idle, self.poll_floor)).isoformat(),
-                )
+        now = self._clock()
+        spending = Spending.load(self.store, account, self.tracking.budget(account), now)
+        reads = spending.available(now) // COST
+        stamp = now.isoformat(timespec="microseconds")
+        # what a read costs is counted where the requests leave, in this thread only
+        destination = getattr(getattr(national, "endpoint", None), "name", "LAPOR")
+        stale = (now - self.tracking.max_view_age).isoformat(timespec="microseconds")
+        due = self.store.due_for_polling(
+            names, stamp, reads, stale_before=stale, stale_share=STALE_SHARE
+        )
+        for mapping in due:
+            now = self._clock()
+            if spending.available(now) < COST:
+                break  # a read cost more than two requests: the rest wait for the budget
+            with counting_requests(destination) as sent:
+                try:
+                    self._poll_one(account, national, mapping, now, report)
+                finally:
+                    # charged even when the read failed: LAPOR saw the requests
+                    spending.charge(now, sent.sent)
+                    report.tracking_requests += sent.sent
+                    if sent.sent and spending.paced_until is not None:
+                        with self.store.atomic():
+                            self.store.charge_tracking(
+                                account,
+                                now.isoformat(timespec="microseconds"),
+                                sent.sent,
+                                spending.paced_until.isoformat(timespec="microseconds"),
+                            )
+
+    def _poll_one(
+        self,
+        account: str,
+        national: National,
+        mapping: Mapping[str, Any],
+        now: datetime,
+        report: PairReport,
+    ) -> None:
+        complaint = national.complaint(int(mapping["national_id"]))
+        report.polled += 1
+        if complaint is None:
+            return
+        for each in self.store.mappings_for_national(complaint.id):
+            # the owner, then every record merged into it: all of them are answered
+            each = {**each, "account": each["account"] or account}
+            self.national_changed(each, complaint, report)
+        closed = complaint.status in (Status.DONE, Status.REJECTED)
+        wanted = poll_interval(
+            now - complaint.created_at, now - complaint.updated_at, self.poll_floor, closed=closed
+        )
+        with self.store.atomic():
+            self.store.update_mapping(
+                mapping["source"],
+                mapping["local_id"],
+                account=account,
+                tracked_by="polling",
+                # the view is this read's, whatever the complaint showed
+                last_seen_at=now.isoformat(timespec="microseconds"),
+                next_poll_at=(now + wanted).isoformat(timespec="microseconds"),
+            )
 
 
-__all__ = ["PairReport", "TwoWay", "Unavailable", "poll_interval"]
+__all__ = ["POLL_MAX", "PairReport", "TwoWay", "Unavailable", "poll_interval"]

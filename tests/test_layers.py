@@ -23,6 +23,7 @@ PACKAGES = ("bridge", "adapters")
 
 # the four concerns of bridge/ (docs/architecture.md)
 DOMAIN = {
+    "bridge.tracking",
     "bridge.model",
     "bridge.errors",
     "bridge.plan",

@@ -38,6 +38,7 @@ MIGRATION_NAMES = [
     "m009_visible_numbers",
     "m010_operator_requests",
     "m011_catch_up",
+    "m012_tracking_budget",
 ]
 #: what either database raises for a broken constraint or a refused change of the audit log
 INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
