@@ -1,0 +1,125 @@
+"""Requests in flight: remote calls on worker threads, their outcomes on the caller's.
+
+A source pass sends a page's creates (and its write-backs) concurrently, but the
+state store has one writer: the thread that runs the pass. :class:`Flights` runs
+a *call* (HTTP only: uploads, a create, a write-back; never the store) on a
+worker and hands its result, or its exception, to a *then* that runs on the
+pass's own thread, where the outcome is committed. At most ``limit`` calls run
+at once; :meth:`Flights.submit` waits for one to finish (and commits it) before
+starting one more. See docs/design.md, "Concurrency inside a source pass".
+
+Each destination (a LAPOR account, an app) also has one process-wide bound,
+:func:`slots`: the daemon runs several passes at once, and every pass that sends
+to the same account shares its ``max_in_flight``. The rate limit is shared the
+same way (:class:`bridge.http.RateLimiter`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Any
+
+#: what a pass sends to one destination at once unless configured (``max_in_flight``):
+#: enough to hide 100–300 ms of WAN latency at LAPOR's 5 requests a second
+DEFAULT_MAX_IN_FLIGHT = 8
+
+_slots: dict[str, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+def slots(destination: str, limit: int) -> threading.BoundedSemaphore:
+    """The process-wide bound on calls in flight to ``destination`` (the first limit
+    asked for a destination is kept)."""
+    with _slots_lock:
+        found = _slots.get(destination)
+        if found is None:
+            found = _slots[destination] = threading.BoundedSemaphore(max(1, limit))
+        return found
+
+
+Then = Callable[[Any, BaseException | None], None]
+
+
+class Flights:
+    """At most ``limit`` calls to one destination in flight; outcomes on this thread.
+
+    ``then(result, error)`` runs on the thread that submitted, in the order calls
+    finish; one that raises stops nothing else: every other outcome is still
+    handled (committed) by :meth:`drain`, which raises the first error after.
+    An interrupt (a ``BaseException`` that is not an ``Exception``: a test's crash
+    point, ``KeyboardInterrupt``) handles nothing more, as a kill would not.
+    """
+
+    def __init__(
+        self,
+        destination: str,
+        limit: int,
+        *,
+        before_wait: Callable[[], None],
+        heartbeat: Callable[[], object],
+    ) -> None:
+        """``before_wait`` runs before this thread blocks on the wire (the store commits
+        what it holds: its write lock is never held across a wait); ``heartbeat`` while
+        it waits."""
+        self.limit = max(1, limit)
+        self._slots = slots(destination, self.limit)
+        self._before_wait = before_wait
+        self._heartbeat = heartbeat
+        self._pool: ThreadPoolExecutor | None = None
+        self._running: dict[Future[Any], Then] = {}
+        self._failed: Exception | None = None
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+    def submit(self, call: Callable[[], Any], then: Then) -> None:
+        """Start ``call`` on a worker once fewer than ``limit`` are in flight."""
+        while len(self._running) >= self.limit:
+            self._settle()
+            if self._failed is not None:
+                self.drain()  # the pass fails: what is in flight is committed first
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.limit, thread_name_prefix="in-flight")
+        self._running[self._pool.submit(self._bounded, call)] = then
+
+    def _bounded(self, call: Callable[[], Any]) -> Any:
+        with self._slots:
+            return call()
+
+    def drain(self) -> None:
+        """Handle every call in flight; then raise the first error a ``then`` raised."""
+        while self._running:
+            self._settle()
+        failed, self._failed = self._failed, None
+        if failed is not None:
+            raise failed
+
+    def _settle(self) -> None:
+        """Wait for at least one call to finish and handle what finished."""
+        done, _ = wait(self._running, timeout=0, return_when=FIRST_COMPLETED)
+        if not done:
+            self._before_wait()
+        while not done:
+            done, _ = wait(self._running, timeout=1.0, return_when=FIRST_COMPLETED)
+            self._heartbeat()  # the daemon's watchdog: a pass waiting on the wire is alive
+        for future in done:
+            then = self._running.pop(future)
+            error = future.exception()
+            try:
+                then(None if error is not None else future.result(), error)
+            except Exception as exc:  # committed later or failing the pass: others go on
+                if self._failed is None:
+                    self._failed = exc
+
+    def abandon(self) -> None:
+        """Wait for the calls in flight and handle none of them (an interrupt)."""
+        for future in list(self._running):
+            future.exception()
+        self._running.clear()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
