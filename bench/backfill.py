@@ -288,7 +288,9 @@ def bridge(wire: Wire, in_flight: int = 1, lapor_rate: float | None = RATE) -> i
         nationals = registry.connect_nationals(settings)
         store = Store(settings.bridge.database)
         try:
-            report = Engine(store, sources, nationals).sync_source("tanjak")
+            in_flight = registry.engine_options(settings)["max_in_flight"]
+            engine = Engine(store, sources, nationals, max_in_flight=in_flight)
+            report = engine.sync_source("tanjak")
         finally:
             store.close()
             registry.close_all(sources, nationals)
@@ -309,13 +311,14 @@ def timed(
     name: str, n: int, seed: int, work: Callable[[Wire], int], latency: float, jitter: float
 ) -> Run:
     with Sandboxes(n, seed, latency, jitter) as sandboxes:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         work(sandboxes.wire)
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         created, linked, to_lapor, to_tanjak = sandboxes.counts()
     print(f"{name:>6}: {created:>6} created, {linked:>6} linked in {seconds:7.1f} s "
           f"= {created / seconds:6.1f} complaints/s ({to_lapor} requests to LAPOR, "
-          f"{to_tanjak} to Tanjak)", flush=True)  # fmt: skip
+          f"{to_tanjak} to Tanjak; client CPU {cpu:.1f} s)", flush=True)  # fmt: skip
     return Run(name, seconds, created, linked)
 
 
