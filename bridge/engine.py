@@ -261,18 +261,22 @@ class Engine:
         self.twoway.flush_to_national(source, national, None, report.pair)
         self._late_photos(source, national)
         cursor_name = f"source:{source.name}"
-        in_flight = self.in_flight(f"lapor:{source.account}")
-        for page in source.pull(self.store.cursor(cursor_name)):
-            if in_flight > 1:
-                self._page_in_flight(source, national, page.records, report, in_flight)
-            for raw in page.records if in_flight <= 1 else ():
-                if self._should_stop():
-                    raise Stopped("stopping: interrupted by a signal")
-                self.process(source, national, raw, report)
-            if page.cursor is not None:
-                with self.store.atomic():
-                    self.store.set_cursor(cursor_name, page.cursor)
-            self.store.commit_held()  # the page's work, with its cursor
+        flights = self._flights(f"lapor:{source.account}")
+        try:
+            for page in source.pull(self.store.cursor(cursor_name)):
+                if flights is not None:
+                    self._page_in_flight(source, national, page.records, report, flights)
+                for raw in page.records if flights is None else ():
+                    if self._should_stop():
+                        raise Stopped("stopping: interrupted by a signal")
+                    self.process(source, national, raw, report)
+                if page.cursor is not None:
+                    with self.store.atomic():
+                        self.store.set_cursor(cursor_name, page.cursor)
+                self.store.commit_held()  # the page's work, with its cursor
+        finally:
+            if flights is not None:
+                flights.close()
         if report.created and report.in_doubt:
             # creates answered in this pass may bound the scan of one in doubt: look again
             # now rather than a poll interval later (scanned ids are remembered)
@@ -289,6 +293,15 @@ class Engine:
             return max(1, self.max_in_flight)
         return max(1, self.max_in_flight.get(destination, DEFAULT_MAX_IN_FLIGHT))
 
+    def _flights(self, destination: str) -> Flights | None:
+        """Workers for ``destination``, for one pass; ``None`` at one request at a time."""
+        limit = self.in_flight(destination)
+        if limit <= 1:
+            return None
+        return Flights(
+            destination, limit, before_wait=self.store.commit_held, heartbeat=self._should_stop
+        )
+
     # one page, concurrently -------------------------------------------------
     def _page_in_flight(
         self,
@@ -296,9 +309,9 @@ class Engine:
         national: National,
         records: Iterable[RawRecord],
         report: SourceReport,
-        limit: int,
+        flights: Flights,
     ) -> None:
-        """One page with up to ``limit`` creates in flight (docs/design.md, "Concurrency
+        """One page with up to ``flights.limit`` creates in flight (docs/design.md, "Concurrency
         inside a source pass"). This thread alone touches the store: it plans each record
         and commits its intent before handing the request to a worker, and commits each
         answer as it comes. A record that is not a plain new one (an update, a link, one
@@ -306,12 +319,6 @@ class Engine:
         same citizen's as a record in flight (the duplicate check could not see it yet),
         or the same record twice, waits for a second round after the others are
         committed. Returns once every record of the page is committed."""
-        flights = Flights(
-            f"lapor:{source.account}",
-            limit,
-            before_wait=self.store.commit_held,
-            heartbeat=self._should_stop,
-        )
         busy: set[str] = set()  # records with a call in flight
         citizens: set[str] = set()  # their phone keys (the duplicate check's blocks)
         later: list[RawRecord] = []
@@ -338,8 +345,6 @@ class Engine:
         except BaseException:
             flights.abandon()  # an interrupt commits nothing more, as a kill would not
             raise
-        finally:
-            flights.close()
 
     def _start(
         self,
@@ -434,7 +439,7 @@ class Engine:
                     source.name, local_id, raw.payload, exc.message, report, complaint.display_id
                 )
                 return
-            intent = self._create_intent(source, national, complaint, request)
+            intent = self._create_intent(source, national, complaint, request, reread=False)
             body = CreateRequest(tag=intent["payload"]["tag"], body=intent["payload"]["body"])
             flights.submit(
                 partial(national.create, body),
@@ -448,7 +453,9 @@ class Engine:
             self._answered(
                 source, intent, report, ticket, error, raw=raw.payload, complaint=complaint
             )
-            self._after(source, national, complaint, None, [Create()], report)
+            if complaint.follow_ups or complaint.status in (Status.DONE, Status.REJECTED):
+                # else nothing to send after it (a new record's common case: no read)
+                self._after(source, national, complaint, None, [Create()], report)
 
         guarded(merged_or_not)
 
@@ -740,9 +747,16 @@ class Engine:
         )
 
     def _create_intent(
-        self, source: LocalSource, national: National, complaint: Complaint, request: CreateRequest
+        self,
+        source: LocalSource,
+        national: National,
+        complaint: Complaint,
+        request: CreateRequest,
+        *,
+        reread: bool = True,
     ) -> dict[str, Any]:
-        """Commit the create's intent, marked sent (durably): its request may leave now."""
+        """Commit the create's intent, marked sent (durably): its request may leave now.
+        Returned as stored (``reread``), or as what was stored (the body JSON's same)."""
         payload = {"tag": request.tag, "body": dict(request.body), "summary": _summary(complaint)}
         with self.store.atomic(durable=True):
             intent_id = self.store.add_intent(
@@ -769,9 +783,11 @@ class Engine:
                     sent_as=request.category_fallback,
                 )
         self._crash("intent_committed")
+        self._settled.add(intent_id)
+        if not reread:
+            return {"id": intent_id, "local_id": complaint.local_id, "payload": payload}
         intent = self.store.pending_intent(source.name, complaint.local_id, "create")
         assert intent is not None and intent["id"] == intent_id
-        self._settled.add(intent_id)
         return intent
 
     def _known_on_lapor(
@@ -1324,9 +1340,12 @@ class Engine:
         commit per ``WRITE_BACK_BATCH``, and whatever is done when the pass stops): a crash
         in between only writes a few ids again.
         """
-        limit = self.in_flight(f"source:{source.name}")
-        if limit > 1:
-            self._write_back_in_flight(source, limit)
+        flights = self._flights(f"source:{source.name}")
+        if flights is not None:
+            try:
+                self._write_back_in_flight(source, flights)
+            finally:
+                flights.close()
             return
         done: list[tuple[str, int]] = []
         try:
@@ -1339,9 +1358,9 @@ class Engine:
         finally:
             self._written_back(source.name, done)
 
-    def _write_back_in_flight(self, source: LocalSource, limit: int) -> None:
-        """:meth:`write_back_pending` with up to ``limit`` writes in flight; what the app
-        answered is committed on this thread, a batch at a time."""
+    def _write_back_in_flight(self, source: LocalSource, flights: Flights) -> None:
+        """:meth:`write_back_pending` with up to ``flights.limit`` writes in flight; what the
+        app answered is committed on this thread, a batch at a time."""
         done: list[tuple[str, int]] = []
 
         def answered(local_id: str, national_id: int, error: BaseException | None) -> None:
@@ -1351,12 +1370,6 @@ class Engine:
                 self._written_back(source.name, done)
                 done.clear()
 
-        flights = Flights(
-            f"source:{source.name}",
-            limit,
-            before_wait=self.store.commit_held,
-            heartbeat=self._should_stop,
-        )
         try:
             for local_id, national_id in self.store.unlinked(source.name):
                 flights.submit(
@@ -1375,7 +1388,6 @@ class Engine:
             flights.abandon()
             raise
         finally:
-            flights.close()
             self._written_back(source.name, done)
 
     def _write_back(

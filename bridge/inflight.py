@@ -16,9 +16,10 @@ same way (:class:`bridge.http.RateLimiter`).
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 #: what a pass sends to one destination at once unless configured (``max_in_flight``):
@@ -50,6 +51,7 @@ class Flights:
     handled (committed) by :meth:`drain`, which raises the first error after.
     An interrupt (a ``BaseException`` that is not an ``Exception``: a test's crash
     point, ``KeyboardInterrupt``) handles nothing more, as a kill would not.
+    The workers live as long as the object (a pass): :meth:`close` ends them.
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class Flights:
         self._heartbeat = heartbeat
         self._pool: ThreadPoolExecutor | None = None
         self._running: dict[Future[Any], Then] = {}
+        self._finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
         self._failed: Exception | None = None
 
     def __len__(self) -> int:
@@ -82,7 +85,9 @@ class Flights:
                 self.drain()  # the pass fails: what is in flight is committed first
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.limit, thread_name_prefix="in-flight")
-        self._running[self._pool.submit(self._bounded, call)] = then
+        future = self._pool.submit(self._bounded, call)
+        self._running[future] = then
+        future.add_done_callback(self._finished.put)
 
     def _bounded(self, call: Callable[[], Any]) -> Any:
         with self._slots:
@@ -97,27 +102,40 @@ class Flights:
             raise failed
 
     def _settle(self) -> None:
-        """Wait for at least one call to finish and handle what finished."""
-        done, _ = wait(self._running, timeout=0, return_when=FIRST_COMPLETED)
-        if not done:
+        """Wait for at least one call to finish and handle every one finished."""
+        try:
+            future = self._finished.get_nowait()
+        except queue.Empty:
             self._before_wait()
-        while not done:
-            done, _ = wait(self._running, timeout=1.0, return_when=FIRST_COMPLETED)
-            self._heartbeat()  # the daemon's watchdog: a pass waiting on the wire is alive
-        for future in done:
-            then = self._running.pop(future)
-            error = future.exception()
+            while True:
+                try:
+                    future = self._finished.get(timeout=1.0)
+                    break
+                except queue.Empty:
+                    self._heartbeat()  # the daemon's watchdog: waiting on the wire is alive
+        while True:
+            self._handle(future)
             try:
-                then(None if error is not None else future.result(), error)
-            except Exception as exc:  # committed later or failing the pass: others go on
-                if self._failed is None:
-                    self._failed = exc
+                future = self._finished.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle(self, future: Future[Any]) -> None:
+        then = self._running.pop(future)
+        error = future.exception()
+        try:
+            then(None if error is not None else future.result(), error)
+        except Exception as exc:  # committed later or failing the pass: others go on
+            if self._failed is None:
+                self._failed = exc
 
     def abandon(self) -> None:
         """Wait for the calls in flight and handle none of them (an interrupt)."""
         for future in list(self._running):
             future.exception()
         self._running.clear()
+        while not self._finished.empty():
+            self._finished.get_nowait()
 
     def close(self) -> None:
         if self._pool is not None:
