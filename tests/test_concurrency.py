@@ -20,7 +20,7 @@ import pytest
 
 from adapters.local.tanjak.client import TanjakSource
 from bridge.http import Endpoint, RateLimiter, RetryPolicy
-from bridge.inflight import Flights
+from bridge.inflight import WINDOW, Flights
 from bridge.store import Store
 from tests.harness import World
 
@@ -226,3 +226,35 @@ def test_flights_commit_every_outcome_before_a_failure_is_raised() -> None:
     finally:
         flights.close()
     assert sorted(handled) == [0, 1, 3]
+
+
+def test_calls_go_in_line_on_a_wire_faster_than_the_pass_and_back_when_it_slows() -> None:
+    """Where answers wait for the pass (loopback), a hand-over to a worker costs more than
+    it hides: calls are made on the pass's thread; once they take longer, on workers."""
+    delay = [0.0]
+    threads: list[str] = []
+
+    def call() -> None:
+        threads.append(threading.current_thread().name)
+        time.sleep(delay[0])
+
+    def busy_pass(result: Any, error: BaseException | None) -> None:
+        assert error is None
+        time.sleep(0.002)  # the pass's own work per answer, longer than the wire's
+
+    flights = Flights("test:mode", 8, before_wait=lambda: None, heartbeat=lambda: None)
+    try:
+        for _ in range(WINDOW + 8):
+            flights.submit(call, busy_pass)
+        assert flights.inline
+        threads.clear()
+        for _ in range(4):
+            flights.submit(call, busy_pass)
+        assert set(threads) == {threading.current_thread().name}
+        delay[0] = 0.01  # a slow wire: requests in flight hide it again
+        for _ in range(16):
+            flights.submit(call, busy_pass)
+        flights.drain()
+        assert not flights.inline
+    finally:
+        flights.close()
