@@ -35,7 +35,6 @@ DOMAIN = {
 }
 SYNC = {
     "bridge.engine",
-    "bridge.inflight",
     "bridge.twoway",
     "bridge.store",
     "bridge.storeport",
