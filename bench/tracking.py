@@ -56,6 +56,7 @@ from adapters.lapor import client as lapor
 from adapters.lapor.sandbox import LaporSandbox
 from bridge import logs
 from bridge.engine import Engine
+from bridge.errors import NormalizeError
 from bridge.model import Complaint, FollowUp, Status
 from bridge.ports import Page, RawRecord
 from bridge.store import Store
@@ -100,7 +101,7 @@ class City:
         return None  # nothing of the bridge's in it to find: every response is written
 
     def normalize(self, raw: RawRecord) -> Complaint:
-        raise NotImplementedError
+        raise NormalizeError("the benchmark's city has no feed: it yields no record")
 
     def set_status(self, local_id: str, status: Status) -> None:
         self.written += 1
@@ -109,7 +110,7 @@ class City:
         self.written += 1
 
     def close(self) -> None:
-        pass
+        """Nothing to close: it holds no connection."""
 
 
 @dataclass

@@ -618,6 +618,39 @@ class Engine:
         )  # fmt: skip
         return True
 
+    def _insert_merged(
+        self,
+        source: LocalSource,
+        complaint: Complaint,
+        national_id: int,
+        duplicate_of: str,
+        national_canonical: str | None,
+        **extra: Any,
+    ) -> None:
+        """The mapping of a record merged into another record's national complaint."""
+        summary = _summary(complaint)
+        self.store.insert_mapping(
+            source=source.name,
+            local_id=complaint.local_id,
+            national_id=national_id,
+            duplicate_of=duplicate_of,
+            origin="local",
+            account=source.account,
+            status=summary["status"],
+            local_status=complaint.local_status,
+            local_canonical=summary["status"],
+            national_canonical=national_canonical,
+            local_updated_at=summary["updated_at"],
+            fingerprint=summary["fingerprint"],
+            category=complaint.category,
+            agency=complaint.agency,
+            confidential=int(complaint.confidential),
+            anonymous=int(complaint.anonymous),
+            created_at=summary["created_at"],
+            display_id=summary.get("display_id"),
+            **extra,
+        )
+
     def _merge_into_parent(
         self, source: LocalSource, complaint: Complaint, report: SourceReport
     ) -> bool:
@@ -640,30 +673,12 @@ class Engine:
             return False
         national_id = int(parent["national_id"])
         duplicate_of = parent["duplicate_of"] or f"{source.name}:{parent_id}"
-        summary = _summary(complaint)
         closed = complaint.status in (Status.REJECTED, Status.DONE)
         with self.store.atomic():
-            self.store.insert_mapping(
-                source=source.name,
-                local_id=complaint.local_id,
-                national_id=national_id,
-                duplicate_of=duplicate_of,
-                origin="local",
-                account=source.account,
-                status=summary["status"],
-                local_status=complaint.local_status,
-                local_canonical=summary["status"],
-                national_canonical=parent["national_canonical"],
-                local_updated_at=summary["updated_at"],
-                fingerprint=summary["fingerprint"],
-                category=complaint.category,
-                agency=complaint.agency,
-                confidential=int(complaint.confidential),
-                anonymous=int(complaint.anonymous),
-                created_at=summary["created_at"],
-                display_id=summary.get("display_id"),
+            self._insert_merged(
+                source, complaint, national_id, duplicate_of, parent["national_canonical"],
                 conflict_kept="local" if closed else None,
-            )
+            )  # fmt: skip
             self.store.release_quarantine(source.name, complaint.local_id)
             self.store.event(
                 "merged",
@@ -698,27 +713,10 @@ class Engine:
                 return False
             owner = self.store.mapping_by_national(match.national_id)
             duplicate_of = f"{owner['source']}:{owner['local_id']}" if owner else match.ref
-            summary = _summary(complaint)
-            self.store.insert_mapping(
-                source=source.name,
-                local_id=complaint.local_id,
-                national_id=match.national_id,
-                duplicate_of=duplicate_of,
-                origin="local",
-                account=source.account,
-                status=summary["status"],
-                local_status=complaint.local_status,
-                local_canonical=summary["status"],
-                national_canonical=owner["national_canonical"] if owner else None,
-                local_updated_at=summary["updated_at"],
-                fingerprint=summary["fingerprint"],
-                category=complaint.category,
-                agency=complaint.agency,
-                confidential=int(complaint.confidential),
-                anonymous=int(complaint.anonymous),
-                created_at=summary["created_at"],
-                display_id=summary.get("display_id"),
-            )
+            self._insert_merged(
+                source, complaint, match.national_id, duplicate_of,
+                owner["national_canonical"] if owner else None,
+            )  # fmt: skip
             self.dedupe.add(complaint, match.national_id)
             self.store.release_quarantine(source.name, complaint.local_id)
             self.store.event(
