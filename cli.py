@@ -337,6 +337,7 @@ def run() -> None:
             interval=conf.bridge.poll_interval_seconds,
             scan_limit=conf.lapor.scan_limit,
             tracking=conf.tracking(),
+            max_in_flight=registry.engine_options(conf)["max_in_flight"],
             http_listen=conf.bridge.http_listen,
         )
         try:

@@ -129,6 +129,10 @@ def engine_options(settings: Settings) -> dict[str, Any]:
         "homes": homes(settings),
         "scan_limit": settings.lapor.scan_limit,
         "tracking": settings.tracking(),
+        "max_in_flight": {
+            **{f"lapor:{name}": settings.lapor.max_in_flight for name in settings.lapor.accounts},
+            **{f"source:{name}": s.max_in_flight for name, s in settings.sources.items()},
+        },
     }
 
 

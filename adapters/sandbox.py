@@ -17,7 +17,7 @@ Fault kinds:
 ``html200``          an HTML error page with status 200, before processing
 ``429``              ``Retry-After: <retry_after>`` (default 1 s), before processing
 ``422``              the app's validation error (``validation_body``), before processing
-``latency``          sleep ``seconds`` then serve normally
+``latency``          sleep ``seconds`` (± ``jitter``, uniform) then serve normally
 ``hang``             sleep ``seconds`` (default 30) then drop the connection
 ``drop_before``      close the connection without processing
 ``drop_after_write`` process the request (state changes!) then close the
@@ -392,7 +392,8 @@ class SandboxServer:
             return self.dispatch(request)
         kind, params = fault
         if kind == "latency":
-            time.sleep(params.get("seconds", 0.5))
+            jitter = params.get("jitter", 0.0)
+            time.sleep(max(0.0, params.get("seconds", 0.5) + random.uniform(-jitter, jitter)))
             return self.dispatch(request)
         if kind == "hang":
             time.sleep(params.get("seconds", 30.0))

@@ -27,6 +27,7 @@ from bridge import status as status_mod
 from bridge.engine import AccountReport, Engine, SourceReport
 from bridge.health import LIVENESS, Backlog, Health, Level, Reason, oldest_unsynced_seconds
 from bridge.http import before_each_request
+from bridge.inflight import DEFAULT_MAX_IN_FLIGHT
 from bridge.logs import get_logger
 from bridge.ports import LocalSource, National
 from bridge.service import HealthServer, Metrics, notify, watchdog_interval
@@ -70,8 +71,10 @@ class Daemon:
         metrics: Metrics | None = None,
         scan_limit: int = 500,
         tracking: Tracking | None = None,
+        max_in_flight: int | Mapping[str, int] = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         self.database = database
+        self.max_in_flight = max_in_flight
         self.sources = dict(sources)
         self.nationals = dict(nationals)
         self.homes = dict(homes)
@@ -285,6 +288,7 @@ class Daemon:
             poll_floor=timedelta(seconds=self.interval),
             scan_limit=self.scan_limit,
             tracking=self.tracking,
+            max_in_flight=self.max_in_flight,
         )
         try:
             while not self.stop.is_set():

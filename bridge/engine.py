@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,11 @@ from bridge import requests as operator_requests
 from bridge.dedupe import DedupeIndex
 from bridge.errors import Ambiguous, NormalizeError, Rejected, Stopped, Unavailable, Unreadable
 from bridge.http import before_each_request
+from bridge.inflight import DEFAULT_MAX_IN_FLIGHT, Flights
 from bridge.logs import get_logger
 from bridge.model import Attachment, Complaint, NationalTicket, Status
 from bridge.plan import (
+    Action,
     Create,
     Known,
     Link,
@@ -66,6 +69,14 @@ PASS_FAILURES = (
     OSError,
     MemoryError,
 )
+
+
+#: a store write a worker thread leaves to the pass's thread (``_photos``, ``_upload``)
+Note = Callable[[Callable[[], None]], None]
+
+
+def _now(write: Callable[[], None]) -> None:
+    write()
 
 
 class CrashPoint(BaseException):
@@ -130,11 +141,15 @@ class Engine:
         scan_limit: int = 500,
         tracking: Tracking | None = None,
         clock: Callable[[], datetime] | None = None,
+        max_in_flight: int | Mapping[str, int] = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         """``homes`` maps each account to the source its inbox complaints go to;
-        ``scan_limit`` is the widest bracket of ids read to settle a create in doubt, and
+        ``scan_limit`` is the widest bracket of ids read to settle a create in doubt,
         ``tracking`` each account's budget for following its complaints by id and the
-        bound on a view's age (bridge/tracking.py), on ``clock``'s time."""
+        bound on a view's age (bridge/tracking.py), on ``clock``'s time.
+        ``max_in_flight`` bounds the requests a source pass has in flight to each
+        destination (``lapor:ACCOUNT``, ``source:NAME``; one number for all): 1 sends
+        one at a time."""
         self.store = store
         self.sources = dict(sources)
         self.nationals = dict(nationals)
@@ -151,6 +166,7 @@ class Engine:
             clock=clock,
         )
         self.scan_limit = scan_limit
+        self.max_in_flight = max_in_flight
         self._scanned: dict[int, tuple[str, ...]] = {}  # id → markers, of scans so far
         self._settled: set[int] = set()  # create intents looked into in this source pass
         self._lost_in_a_row = 0
@@ -254,15 +270,22 @@ class Engine:
         self.twoway.flush_to_national(source, national, None, report.pair)
         self._late_photos(source, national)
         cursor_name = f"source:{source.name}"
-        for page in source.pull(self.store.cursor(cursor_name)):
-            for raw in page.records:
-                if self._should_stop():
-                    raise Stopped("stopping: interrupted by a signal")
-                self.process(source, national, raw, report)
-            if page.cursor is not None:
-                with self.store.atomic():
-                    self.store.set_cursor(cursor_name, page.cursor)
-            self.store.commit_held()  # the page's work, with its cursor
+        flights = self._flights(f"lapor:{source.account}")
+        try:
+            for page in source.pull(self.store.cursor(cursor_name)):
+                if flights is not None:
+                    self._page_in_flight(source, national, page.records, report, flights)
+                for raw in page.records if flights is None else ():
+                    if self._should_stop():
+                        raise Stopped("stopping: interrupted by a signal")
+                    self.process(source, national, raw, report)
+                if page.cursor is not None:
+                    with self.store.atomic():
+                        self.store.set_cursor(cursor_name, page.cursor)
+                self.store.commit_held()  # the page's work, with its cursor
+        finally:
+            if flights is not None:
+                flights.close()
         if report.created and report.in_doubt:
             # creates answered in this pass may bound the scan of one in doubt: look again
             # now rather than a poll interval later (scanned ids are remembered)
@@ -272,6 +295,178 @@ class Engine:
         # tracking ids go back after the read: a write moves the record in most apps'
         # feeds, and moving records under a reader makes pages shift
         self.write_back_pending(source)
+
+    def in_flight(self, destination: str) -> int:
+        """Requests a pass may have in flight to ``destination`` at once."""
+        if isinstance(self.max_in_flight, int):
+            return max(1, self.max_in_flight)
+        return max(1, self.max_in_flight.get(destination, DEFAULT_MAX_IN_FLIGHT))
+
+    def _flights(self, destination: str) -> Flights | None:
+        """Workers for ``destination``, for one pass; ``None`` at one request at a time."""
+        limit = self.in_flight(destination)
+        if limit <= 1:
+            return None
+        return Flights(
+            destination, limit, before_wait=self.store.commit_held, heartbeat=self._should_stop
+        )
+
+    # one page, concurrently -------------------------------------------------
+    def _page_in_flight(
+        self,
+        source: LocalSource,
+        national: National,
+        records: Iterable[RawRecord],
+        report: SourceReport,
+        flights: Flights,
+    ) -> None:
+        """One page with up to ``flights.limit`` creates in flight (docs/design.md, "Concurrency
+        inside a source pass"). This thread alone touches the store: it plans each record
+        and commits its intent before handing the request to a worker, and commits each
+        answer as it comes. A record that is not a plain new one (an update, a link, one
+        to look up first) is processed here as in a sequential pass; one that may be the
+        same citizen's as a record in flight (the duplicate check could not see it yet),
+        or the same record twice, waits for a second round after the others are
+        committed. Returns once every record of the page is committed."""
+        busy: set[str] = set()  # records with a call in flight
+        citizens: set[str] = set()  # their phone keys (the duplicate check's blocks)
+        later: list[RawRecord] = []
+        try:
+            for raw in records:
+                if self._should_stop():
+                    flights.drain()
+                    raise Stopped("stopping: interrupted by a signal")
+                if raw.local_id in busy:
+                    later.append(raw)
+                    continue
+                self._start(source, national, raw, report, flights, busy, citizens, later)
+            flights.drain()
+            for raw in later:
+                if self._should_stop():
+                    raise Stopped("stopping: interrupted by a signal")
+                self.process(source, national, raw, report)
+        except Exception:
+            try:  # what is in flight is answered and committed before the pass fails
+                flights.drain()
+            except Exception as exc:
+                log.warning("in_flight_failed", source=source.name, error=str(exc))
+            raise
+        except BaseException:
+            flights.abandon()  # an interrupt commits nothing more, as a kill would not
+            raise
+
+    def _start(
+        self,
+        source: LocalSource,
+        national: National,
+        raw: RawRecord,
+        report: SourceReport,
+        flights: Flights,
+        busy: set[str],
+        citizens: set[str],
+        later: list[RawRecord],
+    ) -> None:
+        """Plan one record of a page in flight; a new one's create goes to a worker."""
+        complaint: Complaint | None = None
+        try:
+            complaint = source.normalize(raw)
+            if self._known(source.name, complaint.local_id) is not None:
+                complaint = None  # mapped or in doubt: as in a sequential pass
+        except PASS_FAILURES:
+            raise
+        except Exception:
+            complaint = None  # process() quarantines it, with the reason
+        if complaint is not None:
+            key = self.dedupe.entry(complaint).phone_key
+            if key is not None and key in citizens:
+                later.append(raw)  # maybe a duplicate of one in flight: after those
+                return
+        tags = tags_for(source.name, raw.local_id)
+        plain = (
+            complaint is not None
+            and complaint.national_id is None
+            and self.store.discovered(tags[1]) is None
+            and ("tag_search" not in national.capabilities or source.name in self._trusted)
+        )
+        if complaint is None or not plain:
+            self.process(source, national, raw, report)
+            return
+        report.seen += 1
+        local_id = complaint.local_id
+
+        def done() -> None:
+            busy.discard(local_id)
+            citizens.discard(key or "")
+
+        def guarded(step: Callable[[], None]) -> None:
+            try:
+                step()
+            except PASS_FAILURES:
+                done()
+                raise
+            except Exception as exc:
+                done()
+                reason = _unexpected(exc)
+                log.error("record_failed", source=source.name, local_id=local_id, error=reason)
+                self._quarantine(source.name, local_id, raw.payload, reason, report, raw.display_id)
+
+        def merged_or_not() -> None:
+            if self._merge_if_duplicate(source, complaint, report):
+                done()
+                self._after(source, national, complaint, None, [Create()], report)
+                return
+            busy.add(local_id)
+            if key is not None:
+                citizens.add(key)
+            if not complaint.attachments:
+                send([], [])
+                return
+            notes: list[Callable[[], None]] = []
+            flights.submit(
+                lambda: self._upload(
+                    national, complaint, self._photos(source, complaint, notes.append),
+                    notes.append,
+                ),
+                lambda ids, error: guarded(lambda: uploaded(ids, notes, error)),
+            )  # fmt: skip
+
+        def uploaded(
+            ids: list[int], notes: list[Callable[[], None]], error: BaseException | None
+        ) -> None:
+            for note in notes:
+                note()
+            if error is not None:
+                raise error
+            send(ids, notes)
+
+        def send(ids: list[int], _: object) -> None:
+            try:
+                request = national.prepare_create(complaint, tags, ids)
+            except Rejected as exc:
+                done()
+                self._quarantine(
+                    source.name, local_id, raw.payload, exc.message, report, complaint.display_id
+                )
+                return
+            intent = self._create_intent(source, national, complaint, request, reread=False)
+            body = CreateRequest(tag=intent["payload"]["tag"], body=intent["payload"]["body"])
+            flights.submit(
+                partial(national.create, body),
+                lambda ticket, error: guarded(lambda: answered(intent, ticket, error)),
+            )
+
+        def answered(
+            intent: Mapping[str, Any], ticket: NationalTicket | None, error: BaseException | None
+        ) -> None:
+            done()
+            self._answered(
+                source, intent, report, ticket, error, raw=raw.payload, complaint=complaint
+            )
+            if complaint.follow_ups or complaint.status in (Status.DONE, Status.REJECTED):
+                # else nothing to send after it (a new record's common case: no read)
+                self._after(source, national, complaint, None, [Create()], report)
+
+        guarded(merged_or_not)
 
     # resync ----------------------------------------------------------------
     def describe(self, source: LocalSource, raw: RawRecord) -> str:
@@ -474,6 +669,18 @@ class Engine:
                     self._record(complaint, report)
                 case WriteBack():
                     self._mark_unlinked(complaint.source, complaint.local_id)
+        self._after(source, national, complaint, known, actions, report)
+
+    def _after(
+        self,
+        source: LocalSource,
+        national: National,
+        complaint: Complaint,
+        known: Known | None,
+        actions: list[Action],
+        report: SourceReport,
+    ) -> None:
+        """What follows a record's actions: its quarantine lifted, what the city said sent."""
         mapped = known is not None and known.national_id is not None
         if mapped and self.store.quarantine_open(source.name, complaint.local_id):
             with self.store.atomic():
@@ -543,6 +750,22 @@ class Engine:
                 complaint.display_id,
             )  # fmt: skip
             return
+        intent = self._create_intent(source, national, complaint, request)
+        self._post(
+            source, national, intent, report, raw=raw.payload, complaint=complaint, marked=True
+        )
+
+    def _create_intent(
+        self,
+        source: LocalSource,
+        national: National,
+        complaint: Complaint,
+        request: CreateRequest,
+        *,
+        reread: bool = True,
+    ) -> dict[str, Any]:
+        """Commit the create's intent, marked sent (durably): its request may leave now.
+        Returned as stored (``reread``), or as what was stored (the body JSON's same)."""
         payload = {"tag": request.tag, "body": dict(request.body), "summary": _summary(complaint)}
         with self.store.atomic(durable=True):
             intent_id = self.store.add_intent(
@@ -569,12 +792,12 @@ class Engine:
                     sent_as=request.category_fallback,
                 )
         self._crash("intent_committed")
+        self._settled.add(intent_id)
+        if not reread:
+            return {"id": intent_id, "local_id": complaint.local_id, "payload": payload}
         intent = self.store.pending_intent(source.name, complaint.local_id, "create")
         assert intent is not None and intent["id"] == intent_id
-        self._settled.add(intent_id)
-        self._post(
-            source, national, intent, report, raw=raw.payload, complaint=complaint, marked=True
-        )
+        return intent
 
     def _known_on_lapor(
         self,
@@ -969,7 +1192,6 @@ class Engine:
         """Post a create, marked sent first (durably; ``marked`` when its intent's commit
         did it): from then on it may exist on LAPOR."""
         payload = intent["payload"]
-        local_id = intent["local_id"]
         request = CreateRequest(tag=payload["tag"], body=payload["body"])
         if not marked:
             with self.store.atomic(durable=True):
@@ -979,10 +1201,30 @@ class Engine:
             self._crash("create_sending")
         try:
             ticket = national.create(request)
-        except Ambiguous as exc:
+        except (Ambiguous, Rejected) as exc:
+            self._answered(source, intent, report, None, exc, raw=raw, complaint=complaint)
+            return
+        self._answered(source, intent, report, ticket, None, raw=raw, complaint=complaint)
+
+    def _answered(
+        self,
+        source: LocalSource,
+        intent: Mapping[str, Any],
+        report: SourceReport,
+        ticket: NationalTicket | None,
+        error: BaseException | None,
+        *,
+        raw: Mapping[str, Any] | None = None,
+        complaint: Complaint | None = None,
+    ) -> None:
+        """What a create's answer (``ticket``) or its failure (``error``) leaves: a mapping,
+        a create in doubt, or a quarantine. Any other failure is raised."""
+        payload = intent["payload"]
+        local_id = intent["local_id"]
+        if isinstance(error, Ambiguous):
             with self.store.atomic():
-                self.store.create_lost(intent["id"], str(exc))
-                self.store.event("create_in_doubt", source.name, local_id, reason=str(exc))
+                self.store.create_lost(intent["id"], str(error))
+                self.store.event("create_in_doubt", source.name, local_id, reason=str(error))
             log.warning("create_answer_lost", source=source.name, local_id=local_id)
             report.in_doubt += 1
             self._lost_in_a_row += 1
@@ -992,22 +1234,25 @@ class Engine:
                     " doubt, and the pass stops"
                 ) from None
             return
-        except Rejected as exc:
+        if isinstance(error, Rejected):
             with self.store.atomic():
-                self.store.finish_intent(intent["id"], "failed", exc.message)
+                self.store.finish_intent(intent["id"], "failed", error.message)
                 self.store.event(
                     "create_rejected",
                     source.name,
                     local_id,
-                    status=exc.status,
-                    message=exc.message,
+                    status=error.status,
+                    message=error.message,
                 )
             kept = raw if raw is not None else payload["summary"]
             self._quarantine(
-                source.name, local_id, kept, exc.message, report,
+                source.name, local_id, kept, error.message, report,
                 payload["summary"].get("display_id"),
             )  # fmt: skip
             return
+        if error is not None:
+            raise error
+        assert ticket is not None
         self._lost_in_a_row = 0
         self._crash("create_answered")
         self._commit_created(
@@ -1165,6 +1410,13 @@ class Engine:
         commit per ``WRITE_BACK_BATCH``, and whatever is done when the pass stops): a crash
         in between only writes a few ids again.
         """
+        flights = self._flights(f"source:{source.name}")
+        if flights is not None:
+            try:
+                self._write_back_in_flight(source, flights)
+            finally:
+                flights.close()
+            return
         done: list[tuple[str, int]] = []
         try:
             for local_id, national_id in self.store.unlinked(source.name):
@@ -1176,29 +1428,76 @@ class Engine:
         finally:
             self._written_back(source.name, done)
 
+    def _write_back_in_flight(self, source: LocalSource, flights: Flights) -> None:
+        """:meth:`write_back_pending` with up to ``flights.limit`` writes in flight; what the
+        app answered is committed on this thread, a batch at a time."""
+        done: list[tuple[str, int]] = []
+
+        def answered(local_id: str, national_id: int, error: BaseException | None) -> None:
+            if self._write_back_answered(source, local_id, national_id, error):
+                done.append((local_id, national_id))
+            if len(done) >= WRITE_BACK_BATCH:
+                self._written_back(source.name, done)
+                done.clear()
+
+        try:
+            for local_id, national_id in self.store.unlinked(source.name):
+                flights.submit(
+                    partial(source.link_national, local_id, national_id),
+                    partial(lambda lid, nid, _, error: answered(lid, nid, error), local_id,
+                            national_id),
+                )  # fmt: skip
+            flights.drain()
+        except Exception:
+            try:
+                flights.drain()
+            except Exception as exc:
+                log.warning("in_flight_failed", source=source.name, error=str(exc))
+            raise
+        except BaseException:
+            flights.abandon()
+            raise
+        finally:
+            self._written_back(source.name, done)
+
     def _write_back(
         self, source: LocalSource, local_id: str, national_id: int, *, record: bool = True
     ) -> bool:
         """Write one tracking id; ``True`` when the app took it (recorded now if ``record``)."""
         try:
             source.link_national(local_id, national_id)
-        except Rejected as exc:
+        except (Rejected, Unreadable) as exc:
+            return self._write_back_answered(source, local_id, national_id, exc)
+        if record:
+            self._written_back(source.name, [(local_id, national_id)])
+        return True
+
+    def _write_back_answered(
+        self,
+        source: LocalSource,
+        local_id: str,
+        national_id: int,
+        error: BaseException | None,
+    ) -> bool:
+        """``True`` when the app took the tracking id; a refusal, or a record that cannot be
+        read now, is noted (written on a later pass); any other failure is raised."""
+        if isinstance(error, Rejected):
             with self.store.atomic():
                 self.store.event(
-                    "link_rejected", source.name, local_id, national_id, message=exc.message
+                    "link_rejected", source.name, local_id, national_id, message=error.message
                 )
             log.warning("link_rejected", source=source.name, local_id=local_id)
             return False
-        except Unreadable as exc:
+        if isinstance(error, Unreadable):
             # that record alone cannot be read now: written on a later pass, the others go on
             with self.store.atomic():
                 self.store.event(
-                    "link_waiting", source.name, local_id, national_id, message=str(exc)
+                    "link_waiting", source.name, local_id, national_id, message=str(error)
                 )
             log.warning("link_waiting", source=source.name, local_id=local_id)
             return False
-        if record:
-            self._written_back(source.name, [(local_id, national_id)])
+        if error is not None:
+            raise error
         return True
 
     def _written_back(self, source: str, done: list[tuple[str, int]]) -> None:
@@ -1210,9 +1509,10 @@ class Engine:
                 self.store.event("tracking_id_written", source, local_id, national_id)
 
     # photos ----------------------------------------------------------------
-    def _photos(self, source: LocalSource, complaint: Complaint) -> list[Photo]:
+    def _photos(self, source: LocalSource, complaint: Complaint, note: Note = _now) -> list[Photo]:
         """Fetch, check and fit the photos; a bad one is noted and skipped, one the city's
-        server cannot give now is sent later (:meth:`_late_photos`): never blocking."""
+        server cannot give now is sent later (:meth:`_late_photos`): never blocking.
+        On a worker thread, ``note`` keeps the store's writes for the pass's thread."""
         ready: list[Photo] = []
         for index, attachment in enumerate(complaint.attachments[: photo_rules.MAX_PHOTOS]):
             try:
@@ -1220,13 +1520,17 @@ class Engine:
                 ready.append(photo_rules.prepare(data, f"{complaint.local_id}-{index + 1}"))
             except Unavailable as exc:
                 # the city's photo server is down: the complaint goes now, the photo later
-                self._photo_later(complaint, index, attachment, str(exc))
+                note(partial(self._photo_later, complaint, index, attachment, str(exc)))
             except (photo_rules.PhotoError, Rejected) as exc:
-                self._skip_photo(complaint, index, str(exc))
+                note(partial(self._skip_photo, complaint, index, str(exc)))
             else:
-                with self.store.atomic():  # one waiting from an earlier try goes with it now
-                    self.store.late_photo_went_with_create(source.name, complaint.local_id, index)
+                # one waiting from an earlier try goes with it now
+                note(partial(self._late_photo_went, source.name, complaint.local_id, index))
         return ready
+
+    def _late_photo_went(self, source: str, local_id: str, index: int) -> None:
+        with self.store.atomic():
+            self.store.late_photo_went_with_create(source, local_id, index)
 
     def _photo_later(
         self, complaint: Complaint, index: int, attachment: Attachment, reason: str
@@ -1325,21 +1629,25 @@ class Engine:
             )  # fmt: skip
         log.warning("photo_given_up", source=photo["source"], local_id=photo["local_id"])
 
-    def _upload(self, national: National, complaint: Complaint, photos: list[Photo]) -> list[int]:
+    def _upload(
+        self, national: National, complaint: Complaint, photos: list[Photo], note: Note = _now
+    ) -> list[int]:
         """The photos' file ids. One that LAPOR refuses is noted and left out, never blocking:
         after a refused upload of all of them, each is sent on its own."""
         try:
             return national.upload(photos)
         except Rejected as refused:
             if len(photos) < 2:
-                self._skip_photo(complaint, 0, f"LAPOR refused the upload: {refused.message}")
+                why = f"LAPOR refused the upload: {refused.message}"
+                note(partial(self._skip_photo, complaint, 0, why))
                 return []
         ids: list[int] = []
         for index, photo in enumerate(photos):
             try:
                 ids.extend(national.upload([photo]))
             except Rejected as exc:
-                self._skip_photo(complaint, index, f"LAPOR refused the upload: {exc.message}")
+                why = f"LAPOR refused the upload: {exc.message}"
+                note(partial(self._skip_photo, complaint, index, why))
         return ids
 
     def _skip_photo(self, complaint: Complaint, index: int, reason: str) -> None:

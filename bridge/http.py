@@ -154,7 +154,13 @@ def make_client(
 
 
 class RateLimiter:
-    """A token bucket: at most ``rate`` requests a second, bursts of ``burst``."""
+    """A token bucket: at most ``rate`` requests a second, bursts of ``burst``.
+
+    One limiter is shared by everything that sends to its destination (every thread of
+    a pass, every pass of the daemon), and so is a pause: when the destination answers
+    ``429`` with ``Retry-After``, :meth:`hold` makes every sender that goes through an
+    :class:`Endpoint` wait until then, not only the one that was told.
+    """
 
     def __init__(self, rate: float, burst: int = 1, clock: Callable[[], float] = time.monotonic):
         self.rate = rate
@@ -162,19 +168,36 @@ class RateLimiter:
         self._clock = clock
         self._tokens = float(self.burst)
         self._last = clock()
+        self._resume_at = float("-inf")  # a Retry-After in force until then
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
         while True:
             with self._lock:
                 now = self._clock()
-                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+                # no tokens accrue during a pause: requests restart at the rate, not in a
+                # burst of everyone who waited
+                elapsed = max(0.0, now - max(self._last, self._resume_at))
+                self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
                 self._last = now
                 if self._tokens >= 1:
                     self._tokens -= 1
                     return
                 wait = (1 - self._tokens) / self.rate
             time.sleep(wait)
+
+    def hold(self, seconds: float) -> None:
+        """Nobody sends for ``seconds`` (the destination's ``Retry-After``)."""
+        with self._lock:
+            resume = self._clock() + max(0.0, seconds)
+            if resume > self._resume_at:
+                self._resume_at = resume
+                self._tokens = min(self._tokens, 1.0)
+
+    def paused_for(self) -> float:
+        """Seconds left of a :meth:`hold` (0 when none is in force)."""
+        with self._lock:
+            return max(0.0, self._resume_at - self._clock())
 
 
 @dataclass(frozen=True)
@@ -255,10 +278,14 @@ class Endpoint:
         are not (an HTML page inside a 200, an error inside a 200).
         """
 
-        def attempt() -> httpx.Response:
+        def attempt(first: bool = True) -> httpx.Response:
             before = getattr(_thread, "before_request", None)
             if before is not None:
                 before()
+            if first:  # a retry has waited for any pause already (``wait``)
+                paused = self.limiter.paused_for()
+                if paused > 0:  # another sender was told Retry-After: so is this one
+                    self.sleep(paused)
             self.limiter.acquire()
             self.stats.requests += 1
             for count in getattr(_thread, "counters", ()):
@@ -282,10 +309,10 @@ class Endpoint:
                     raise Transient(reason) from None
                 raise Ambiguous(reason) from None
             if response.status_code == 429:
-                raise Transient(
-                    f"{self.name} rate limit (429)",
-                    retry_after_seconds(response.headers.get("Retry-After")),
-                )
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                if retry_after is not None:
+                    self.limiter.hold(retry_after)  # everyone waiting on it waits that long
+                raise Transient(f"{self.name} rate limit (429)", retry_after)
             if response.status_code >= 500:
                 reason = f"{self.name} answered {response.status_code}"
                 if idempotent:
@@ -305,8 +332,8 @@ class Endpoint:
             outcome = state.outcome
             exc = outcome.exception() if outcome is not None else None
             if isinstance(exc, Transient) and exc.retry_after is not None:
-                return max(exc.retry_after, backoff)
-            return backoff
+                backoff = max(exc.retry_after, backoff)
+            return max(backoff, self.limiter.paused_for())
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             self.stats.retries += 1
@@ -319,7 +346,7 @@ class Endpoint:
         def again() -> httpx.Response:
             if made:
                 raise made.pop()  # the first attempt, made before the retry machinery
-            return attempt()
+            return attempt(first=False)
 
         try:
             try:

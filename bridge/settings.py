@@ -41,6 +41,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from bridge.inflight import DEFAULT_MAX_IN_FLIGHT
 from bridge.tags import SOURCE_NAME
 from bridge.tracking import COST, HOUR, MAX_VIEW_AGE, TRACKING_PER_HOUR, Tracking
 
@@ -237,6 +238,9 @@ class LaporSection(_Section):
     auth_header: str = Field(default="Authorization", pattern=_HEADER_NAME)
     capabilities: list[Capability] = Field(default_factory=list)
     requests_per_second: float = Field(default=5.0, gt=0)
+    #: requests a source pass has in flight to each account at once (1: one at a time);
+    #: the rate limit above still holds for all of them together
+    max_in_flight: int = Field(default=DEFAULT_MAX_IN_FLIGHT, ge=1, le=64)
     timeout_seconds: float = Field(default=30.0, gt=0)
     create_timeout_seconds: float = Field(default=120.0, gt=0)
     #: the widest bracket of ids read to settle a create whose answer was lost
@@ -275,6 +279,8 @@ class SourceSection(_Section):
     #: send the reporter's name, phone and e-mail to LAPOR (never the NIK); off by default
     send_reporter: bool = False
     requests_per_second: float = Field(default=10.0, gt=0)
+    #: write-backs a pass has in flight to this app at once (1: one at a time)
+    max_in_flight: int = Field(default=DEFAULT_MAX_IN_FLIGHT, ge=1, le=64)
     timeout_seconds: float = Field(default=30.0, gt=0)
     page_size: int = Field(default=100, gt=0)
 
@@ -565,7 +571,15 @@ def _config_error(exc: ValidationError, prefix: str = "") -> ConfigError:
 
 M = TypeVar("M", bound=BaseModel)
 #: a source's keys that only the LAPOR side (or this module) reads: not the adapter's
-_LAPOR_SIDE = {"kind", "channel", "classification_id", "send_reporter", "allow_insecure_http"}
+#: keys of a source section for LAPOR's side or the engine, not for the app's adapter
+_LAPOR_SIDE = {
+    "kind",
+    "channel",
+    "classification_id",
+    "send_reporter",
+    "allow_insecure_http",
+    "max_in_flight",
+}
 
 
 def adapter_config(model: type[M], name: str, section: SourceSection) -> M:

@@ -76,9 +76,12 @@ def config_text(
     lainnya: int,
     capabilities: tuple[str, ...] = (),
     create_timeout: float = 5.0,
+    max_in_flight: int | None = None,
 ) -> str:
-    """The world's configuration; ``lainnya`` is the sandbox's id of TOPIK LAINNYA."""
+    """The world's configuration; ``lainnya`` is the sandbox's id of TOPIK LAINNYA;
+    ``max_in_flight`` for LAPOR and the app (else the default)."""
     listed = ", ".join(f'"{c}"' for c in capabilities)
+    flights = f"max_in_flight = {max_in_flight}" if max_in_flight is not None else ""
     return f"""
 [bridge]
 database = "{database}"
@@ -92,6 +95,7 @@ base_url = "{lapor_url}"
 requests_per_second = 1000
 create_timeout_seconds = {create_timeout}
 capabilities = [{listed}]
+{flights}
 
 [lapor.accounts.tanjungpinang]
 api_secret = "{LAPOR_SECRET}"
@@ -109,6 +113,7 @@ location_id = 34
 classification_id = 1
 requests_per_second = 1000
 page_size = 20
+{flights}
 
 [sources.tanjak.categories]
 "*" = {lainnya}
@@ -121,6 +126,8 @@ class World:
     capabilities: tuple[str, ...] = ()
     #: how long LAPOR may take to answer a create (and may still apply one that timed out)
     create_timeout: float = 5.0
+    #: requests in flight to LAPOR and to the app (None: the default, concurrency on)
+    max_in_flight: int | None = None
     lapor: LaporSandbox = field(init=False)
     tanjak: TanjakSandbox = field(init=False)
     config_path: Path = field(init=False)
@@ -142,6 +149,7 @@ class World:
                 lainnya=self.lapor.category_id("TOPIK LAINNYA"),
                 capabilities=self.capabilities,
                 create_timeout=self.create_timeout,
+                max_in_flight=self.max_in_flight,
             ),
             encoding="utf-8",
         )

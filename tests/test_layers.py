@@ -35,6 +35,7 @@ DOMAIN = {
 }
 SYNC = {
     "bridge.engine",
+    "bridge.inflight",
     "bridge.twoway",
     "bridge.store",
     "bridge.storeport",

@@ -370,12 +370,24 @@ def test_a_database_restored_from_a_backup_creates_nothing_twice(tagged: World) 
         assert world.tanjak.aduan(aduan["id"])["lapor_id"]
 
 
+@pytest.mark.parametrize("in_flight", [1, 8])
 def test_no_request_leaves_before_what_led_to_it_is_committed(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_flight: int
 ) -> None:
     """The bridge holds commits between requests (a mapping rides on the next intent's
-    commit), never across one: every request finds the database's write lock free, and
-    every create finds its intent on disk."""
+    commit), never across a wait for one: every create finds its intent on disk, and
+    every request finds the database's write lock free — at once when one request is
+    in flight at a time; with several, the pass's thread may be committing another
+    record's answer as a request arrives, so within a moment (it commits before it
+    waits on the wire)."""
+    world = World(tmp_path, max_in_flight=in_flight)
+    try:
+        _requests_after_commits(world, monkeypatch, 0 if in_flight == 1 else 10)
+    finally:
+        world.stop()
+
+
+def _requests_after_commits(world: World, monkeypatch: pytest.MonkeyPatch, wait: float) -> None:
     world.tanjak.seed_sample(random.Random(5), 30, photos=True)
     aduan = world.tanjak.add_aduan(isi="Lampu jalan mati di Jl. Pramuka, gelap sejak Senin.")
     world.sync()  # the first 31
@@ -391,7 +403,7 @@ def test_no_request_leaves_before_what_led_to_it_is_committed(
         handle = sandbox.handle
 
         def checked(request: Any) -> Any:
-            other = sqlite3.connect(database, timeout=0)
+            other = sqlite3.connect(database, timeout=wait)
             try:
                 other.execute("BEGIN IMMEDIATE")  # refused while the bridge holds writes
                 other.rollback()
