@@ -93,11 +93,14 @@ def test_a_follow_up_lapor_refused_is_an_error(world: World) -> None:
 def test_a_clean_sigterm_leaves_status_not_degraded(world: World) -> None:
     for n in range(30):
         world.tanjak.add_aduan(isi=f"Sampah menumpuk di gang {n} Jl. Ganet, belum diangkut.")
-    world.lapor.faults.chaos(1.0, ("latency",), seconds=0.1)
+    # each create takes 1 s: with max_in_flight creates at a time, the pass lasts several
+    world.lapor.faults.chaos(1.0, ("latency",), seconds=1.0)
     run = Run(world, interval=30.0)
     try:
         run.wait_for("READY=1")
-        time.sleep(1.5)  # mid-pass: creates under way
+        end = time.monotonic() + 15
+        while not world.lapor.complaints() and time.monotonic() < end:
+            run.drain(0.1)  # mid-pass: the first creates have landed, the rest under way
         run.proc.send_signal(signal.SIGTERM)
         assert run.proc.wait(timeout=12) == 0
     finally:
@@ -136,9 +139,10 @@ def _healthz(run: Run, want: int, seconds: float, stale: str | None = None) -> h
 
 
 def test_healthz_stays_200_through_a_long_pass_and_503_when_stuck(world: World) -> None:
-    for n in range(12):
+    for n in range(120):
         world.tanjak.add_aduan(isi=f"Lampu jalan mati di gang {n} Jl. Pramuka sejak seminggu.")
-    # each create takes 0.8 s: the first pass lasts far longer than three intervals (3 s)
+    # each create takes 0.8 s, at most max_in_flight (8) at a time: the first pass lasts
+    # about 12 s, far longer than three intervals (3 s)
     world.lapor.faults.inject("latency", method="POST", path=r"/complaints/complaint$",
                               count=1000, seconds=0.8)  # fmt: skip
     run = Run(world, interval=1.0)
