@@ -768,18 +768,15 @@ class Engine:
         Returned as stored (``reread``), or as what was stored (the body JSON's same)."""
         payload = {"tag": request.tag, "body": dict(request.body), "summary": _summary(complaint)}
         with self.store.atomic(durable=True):
-            intent_id = self.store.add_intent(
-                "create",
+            # marked sent as it is written: one durable commit per create, not two (a
+            # kill before the request leaves costs a look for it, as a lost answer does)
+            intent_id = self.store.add_create_intent(
                 source.name,
                 complaint.local_id,
                 payload,
                 tag=request.tag,
                 account=source.account,
-            )
-            # marked sent in the same commit: one durable commit per create, not two (a
-            # kill before the request leaves costs a look for it, as a lost answer does)
-            self.store.create_sending(
-                intent_id, source.account, timedelta(seconds=national.create_timeout)
+                timeout=timedelta(seconds=national.create_timeout),
             )
             self.store.event("create_intent", source.name, complaint.local_id, tag=request.tag)
             if request.category_fallback is not None:
@@ -1283,8 +1280,8 @@ class Engine:
         now = utcnow()
         first_poll = now + poll_interval(timedelta(0), timedelta(0), self.twoway.poll_floor)
         with self.store.atomic():
-            if answered:
-                self.store.create_answered(intent_id, ticket.id)
+            if answered:  # the intent done in the same statement
+                self.store.create_done(intent_id, ticket.id)
             self.store.insert_mapping(
                 source=source.name,
                 local_id=local_id,
@@ -1311,7 +1308,8 @@ class Engine:
                 created_at=summary["created_at"],
                 display_id=summary.get("display_id"),
             )
-            self.store.finish_intent(intent_id)
+            if not answered:
+                self.store.finish_intent(intent_id)
             self.store.release_quarantine(source.name, local_id)
             self.store.event("created", source.name, local_id, ticket.id, tag=ticket.tags)
             if complaint is not None:

@@ -740,6 +740,28 @@ class PgStore:
         )
         return _returned_id(cursor)
 
+    def add_create_intent(
+        self,
+        source: str,
+        local_id: str,
+        payload: dict[str, Any],
+        *,
+        tag: str,
+        account: str,
+        timeout: timedelta,
+    ) -> int:
+        """A create's intent, already marked sent: one statement (bridge.store.Store)."""
+        now = datetime.now(UTC)
+        stamp = now.isoformat(timespec="microseconds")
+        cursor = self._write(
+            "INSERT INTO intents (kind, source, local_id, account, tag, payload, attempts,"
+            " sent_at, deadline, created_at, updated_at)"
+            " VALUES ('create', ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) RETURNING id",
+            (source, local_id, account, tag, json.dumps(payload), stamp,
+             (now + timeout).isoformat(timespec="microseconds"), stamp, stamp),
+        )  # fmt: skip
+        return _returned_id(cursor)
+
     def catching_up(self, source: str) -> list[str]:
         """Records of ``source`` whose responses are still to be read whole (m011)."""
         rows = self._rows(
@@ -807,6 +829,15 @@ class PgStore:
         self._write(
             "UPDATE intents SET national_id = ?, answered_at = ? WHERE id = ?",
             (national_id, now_iso(), intent_id),
+        )
+
+    def create_done(self, intent_id: int, national_id: int) -> None:
+        """:meth:`create_answered` and :meth:`finish_intent` (done, scrubbed) at once."""
+        stamp = now_iso()
+        self._write(
+            "UPDATE intents SET national_id = ?, answered_at = ?, state = 'done',"
+            f" last_error = NULL, updated_at = ?, payload = {KEPT_PAYLOAD} WHERE id = ?",
+            (national_id, stamp, stamp, intent_id),
         )
 
     def create_bracket(

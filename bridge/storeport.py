@@ -83,6 +83,19 @@ class StateStore(Protocol):
         account: str | None = None,
     ) -> int: ...
 
+    def add_create_intent(
+        self,
+        source: str,
+        local_id: str,
+        payload: dict[str, Any],
+        *,
+        tag: str,
+        account: str,
+        timeout: timedelta,
+    ) -> int:
+        """A create's intent, already marked sent (:meth:`create_sending`): one statement."""
+        ...
+
     def catching_up(self, source: str) -> list[str]:
         """Records of ``source`` whose responses are still to be read whole (m011)."""
         ...
@@ -105,6 +118,10 @@ class StateStore(Protocol):
 
     def create_answered(self, intent_id: int, national_id: int) -> None:
         """LAPOR answered this create with ``national_id``: a bound for later scans."""
+        ...
+
+    def create_done(self, intent_id: int, national_id: int) -> None:
+        """:meth:`create_answered` and :meth:`finish_intent` (done, scrubbed) at once."""
         ...
 
     def create_bracket(

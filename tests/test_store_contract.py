@@ -295,6 +295,28 @@ def test_a_create_sent_then_lost_is_in_doubt_until_answered(store: StateStore) -
     assert store.in_doubt() == []
 
 
+def test_a_create_written_sent_and_done_in_one_statement_each(store: StateStore) -> None:
+    """The common path (an answered create): the same row as add, sending, answered, finished."""
+    body = {"tag": "[ext-tanjak-1]", "body": {"content": "Jalan rusak", "user_id": 7}}
+    body["summary"] = {"category": "JALAN", "status": "submitted"}
+    intent = store.add_create_intent(
+        "tanjak", "1", body, tag="[ext-tanjak-1]", account="kota", timeout=timedelta(minutes=2)
+    )
+    sent = store.pending_intent("tanjak", "1", "create")
+    assert sent is not None and sent["id"] == intent and sent["payload"] == body
+    assert (sent["kind"], sent["attempts"], sent["account"], sent["tag"]) == (
+        "create", 1, "kota", "[ext-tanjak-1]",
+    )  # fmt: skip
+    assert sent["sent_at"] < sent["deadline"] and sent["decision"] is None
+    store.create_done(intent, 4711)
+    assert store.pending_intent("tanjak", "1", "create") is None
+    assert store.create_bracket("kota", "9999", "0000") == (4711, 4711)  # answered, with its id
+    assert _intent_payload(store, intent) == {
+        "tag": "[ext-tanjak-1]",
+        "summary": {"category": "JALAN", "status": "submitted"},
+    }  # the citizen's words forgotten in the same statement
+
+
 def test_the_bracket_of_a_create_in_doubt(store: StateStore) -> None:
     early = store.add_intent("create", "tanjak", "1", {})
     store.create_sending(early, "kota", timedelta(seconds=1))
