@@ -1154,7 +1154,7 @@ def export(
     """The reconciliation report: one row per local record and per national-only complaint.
 
     The HTML page adds the SLA report of the same range (default: this year)."""
-    from bridge import report, sla
+    from bridge import exports, report, sla
 
     conf = settings()
     start, end = _times(since, until)
@@ -1167,7 +1167,7 @@ def export(
         typer.echo(f"--source: no source {shown(unknown[0])} (known: {known})", err=True)
         raise typer.Exit(2)
     with open_existing(conf) as store, _output(out) as stream:
-        count = report.export(
+        count = exports.export(
             store,
             fmt,
             stream,

@@ -17,7 +17,7 @@ from typing import Any
 
 from adapters import registry
 from adapters.sandboxes import MLG, TPI, Region
-from bridge import logs, report, sla
+from bridge import exports, logs, sla
 from bridge import status as status_mod
 from bridge.engine import Engine, PassReport
 from bridge.settings import load_settings
@@ -149,7 +149,7 @@ def run_demo(workdir: Path, complaints: int = 40, seed: int = 2026) -> int:
         rules = sla.Rules.from_settings(conf)
         for fmt in ("html", "csv"):
             with (workdir / f"report.{fmt}").open("w", encoding="utf-8", newline="") as out:
-                rows = report.export(store, fmt, out, status_names=names, rules=rules)
+                rows = exports.export(store, fmt, out, status_names=names, rules=rules)
         with (workdir / "sla.txt").open("w", encoding="utf-8") as out:
             sla.write_report(store, "text", out, rules=rules)
     finally:

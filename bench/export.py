@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bridge import report
+from bridge import exports
 from bridge.store import Store
 
 SMALL = 10_000
@@ -179,7 +179,7 @@ def child(fmt: str, database: Path) -> dict[str, Any]:
     base = _peak_mb()
     started = time.perf_counter()
     with open(os.devnull, "w", encoding="utf-8") as sink:
-        count = report.export(store, fmt, sink)
+        count = exports.export(store, fmt, sink)
     seconds = time.perf_counter() - started
     store.close()
     return {"rows": count, "seconds": seconds, "base_mb": base, "peak_mb": _peak_mb()}

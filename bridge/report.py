@@ -20,21 +20,18 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import sqlite3
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from bridge.logs import redact_text
 from bridge.model import Status
 from bridge.store import PRIVATE_MODE, Store
-from bridge.timefmt import display, parse_rfc3339, utcnow
-
-if TYPE_CHECKING:
-    from bridge.sla import Rules  # bridge.sla imports this module
+from bridge.text import spreadsheet_safe
+from bridge.timefmt import display, parse_rfc3339
 
 #: the report's columns, in order: bridge.md's first, then what auditors asked for
 COLUMNS: tuple[str, ...] = (
@@ -603,29 +600,6 @@ def rows(store: Store, filters: Filters | None = None) -> Generator[ReportRow, N
 # --- writing --------------------------------------------------------------------------
 
 
-#: what a spreadsheet reads as the start of a formula (OWASP, "CSV Injection")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_RFC3339 = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
-    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
-)
-
-
-def spreadsheet_safe(value: str) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs as a formula (OWASP's rule).
-
-    A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
-    gets a leading ``'``; a plain number (``-3.5``) or an RFC 3339 time is left
-    as it is. Every CSV the bridge writes goes through here; JSON and HTML do not.
-    """
-    if not value or not value.startswith(FORMULA_START):
-        return value
-    if _PLAIN_NUMBER.fullmatch(value) or _RFC3339.fullmatch(value):
-        return value
-    return "'" + value
-
-
 def csv_values(row: ReportRow) -> list[str]:
     """A row as CSV cells: booleans ``true``/``false``, unknown values empty, text that a
     spreadsheet would run as a formula quoted (:func:`spreadsheet_safe`)."""
@@ -675,49 +649,3 @@ def write_json(report_rows: Iterable[ReportRow], stream: TextIO) -> int:
         count += 1
     stream.write("\n]\n" if count else "]\n")
     return count
-
-
-def export(
-    store: Store,
-    fmt: str,
-    out: TextIO,
-    *,
-    sources: Sequence[str] = (),
-    since: datetime | None = None,
-    until: datetime | None = None,
-    now: datetime | None = None,
-    status_names: Mapping[str, Mapping[str, str]] | None = None,
-    rules: Rules | None = None,
-) -> int:
-    """``export --format csv|json|html``: write the report to ``out``; returns the row count.
-
-    ``now`` stamps the HTML page (default: the current time); ``status_names``
-    (``{source: {raw status: readable name}}``, each adapter's) names the apps' raw
-    statuses on the page: the CSV and JSON keep them raw. The page's city sections are
-    the SLA report (:mod:`bridge.sla`) of the same sources, filed in ``[since, until)``
-    (each default: this year's bound, as ``report sla``), under ``rules`` (the
-    configuration's agencies, calendars and promises; default: the built-in ones).
-    """
-    filters = Filters(tuple(sources), since, until)
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}: one of {', '.join(FORMATS)}")
-    # closed here, while the store is open: a reader that went away (``export | head``)
-    # must not leave the generator to be finished after the database is closed
-    if fmt == "csv":
-        with closing(rows(store, filters)) as report_rows:
-            return write_csv(report_rows, out)
-    if fmt == "json":
-        with closing(rows(store, filters)) as report_rows:
-            return write_json(report_rows, out)
-    # the page's template and the SLA figures only when asked for
-    from bridge import sla
-    from bridge.report_html import write_html
-
-    now = now or utcnow()
-    first, last = sla.this_year(now)
-    scope = sla.Scope(since or first, until or last, sources=tuple(sources))
-    summary = sla.compute(store, rules or sla.Rules(), scope, now)
-    with closing(rows(store, filters)) as report_rows:
-        return write_html(
-            report_rows, out, filters=filters, now=now, sla=summary, status_names=status_names
-        )

@@ -42,9 +42,8 @@ from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bridge.agencies import NOT_ASSIGNED, AgencyNames
-from bridge.report import spreadsheet_safe
 from bridge.store import Store
-from bridge.text import clean
+from bridge.text import clean, spreadsheet_safe
 from bridge.timefmt import WIB, display, parse_rfc3339, utcnow
 from bridge.workdays import LocalDays, WorkCalendar, national_days_off, read_local_days
 

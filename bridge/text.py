@@ -3,6 +3,9 @@
 Nothing the citizen wrote is dropped silently: a title cut from the text
 keeps the whole text in the content; a text longer than the content limit is
 cut at a word boundary with a note saying where the full text lives.
+
+And the other way, outside text made safe for the spreadsheet it lands in
+(:func:`spreadsheet_safe`).
 """
 
 from __future__ import annotations
@@ -74,3 +77,26 @@ def compose_content(content: str, context: list[str], where: str, marker: str = 
         note = f"\n\n[Teks dipotong; teks lengkap di {where}]"
         body = _cut(body, CONTENT_MAX - len(note)) + note
     return body
+
+
+#: what a spreadsheet reads as the start of a formula (OWASP, "CSV Injection")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_RFC3339 = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def spreadsheet_safe(value: str) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula (OWASP's rule).
+
+    A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+    gets a leading ``'``; a plain number (``-3.5``) or an RFC 3339 time is left
+    as it is. Every CSV the bridge writes goes through here; JSON and HTML do not.
+    """
+    if not value or not value.startswith(FORMULA_START):
+        return value
+    if _PLAIN_NUMBER.fullmatch(value) or _RFC3339.fullmatch(value):
+        return value
+    return "'" + value

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bridge import report
+from bridge import exports
 from bridge.errors import Unavailable
 from bridge.http import Endpoint, RateLimiter, RetryPolicy, failure, make_client
 from tests.harness import World
@@ -153,7 +153,7 @@ def test_a_reader_gone_mid_export_leaves_nothing_to_finish_after_the_database_cl
     try:
         store = world.store()
         with pytest.raises(BrokenPipeError):
-            report.export(store, "json", _ClosedPipe())
+            exports.export(store, "json", _ClosedPipe())
         store.close()
         gc.collect()
     finally:

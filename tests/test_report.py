@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bridge import report, report_html, sla
+from bridge import exports, report, report_html, sla
 from bridge.report import COLUMNS, Facts, Filters
 from bridge.store import Store
 from bridge.timefmt import WIB, parse_rfc3339
@@ -26,7 +26,7 @@ INSTITUTION = "Pemerintah Kota Tanjungpinang"
 
 def _export(store: Store, fmt: str, **kwargs: Any) -> str:
     out = io.StringIO()
-    report.export(store, fmt, out, **kwargs)
+    exports.export(store, fmt, out, **kwargs)
     return out.getvalue()
 
 
@@ -418,7 +418,7 @@ def test_unknown_format_is_refused(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
     try:
         with pytest.raises(ValueError, match="xml"):
-            report.export(store, "xml", io.StringIO())
+            exports.export(store, "xml", io.StringIO())
     finally:
         store.close()
 

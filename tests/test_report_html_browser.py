@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import websocket
 
-from bridge import report, sla
+from bridge import exports, report, sla
 from bridge.timefmt import utcnow
 from tests.harness import World
 from tests.test_report import INSTITUTION, _scenario
@@ -147,7 +147,7 @@ def _page(world: World, path: Path) -> tuple[list[dict[str, Any]], sla.SlaSummar
     rules = sla.Rules.from_settings(world.settings)
     try:
         with path.open("w", encoding="utf-8") as out:
-            report.export(store, "html", out, now=now, rules=rules)
+            exports.export(store, "html", out, now=now, rules=rules)
         rows: list[dict[str, Any]] = [r._asdict() for r in report.rows(store)]
         summary = sla.compute(store, rules, sla.Scope(*sla.this_year(now)), now)
     finally:
