@@ -568,6 +568,9 @@ def faults_on(region: Region, seed: int) -> None:
     region.tanjak.faults.chaos(FAULT_RATE, FAULTS, seed=seed + 1, **params)
     region.ujar.faults.chaos(FAULT_RATE, FAULTS, seed=seed + 2, **params)
     region.sambat.faults.chaos(FAULT_RATE, SAMBAT_FAULTS, seed=seed + 3, **params)
+    # and, whatever the dice say, Sambat's own failure: an error page in a 200 (with fewer
+    # requests per complaint, a run can make too few to draw it at random)
+    region.sambat.faults.inject("html200", count=2, **params)
     region.open311.faults.chaos(FAULT_RATE, FAULTS, seed=seed + 4, **params)
 
 
