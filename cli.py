@@ -1175,6 +1175,7 @@ def export(
             since=start,
             until=end,
             status_names=registry.status_names(conf),
+            national_names=registry.national_status_names(),
             rules=sla.Rules.from_settings(conf),
         )
     if out is not None:

@@ -149,7 +149,14 @@ def run_demo(workdir: Path, complaints: int = 40, seed: int = 2026) -> int:
         rules = sla.Rules.from_settings(conf)
         for fmt in ("html", "csv"):
             with (workdir / f"report.{fmt}").open("w", encoding="utf-8", newline="") as out:
-                rows = exports.export(store, fmt, out, status_names=names, rules=rules)
+                rows = exports.export(
+                    store,
+                    fmt,
+                    out,
+                    status_names=names,
+                    national_names=registry.national_status_names(),
+                    rules=rules,
+                )
         with (workdir / "sla.txt").open("w", encoding="utf-8") as out:
             sla.write_report(store, "text", out, rules=rules)
     finally:

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from adapters.lapor import client as lapor
+from adapters.lapor import vocabulary as lapor_vocabulary
 from adapters.local.open311 import client as open311
 from adapters.local.open311 import normalize as open311_names
 from adapters.local.sambat import client as sambat
@@ -69,6 +70,11 @@ def status_names(settings: Settings) -> dict[str, Mapping[str, str]]:
         for name, section in settings.sources.items()
         if section.kind in KINDS
     }
+
+
+def national_status_names() -> Mapping[int, str]:
+    """LAPOR's status codes as people read them, for the HTML report."""
+    return lapor_vocabulary.STATUS_NAMES
 
 
 def source_config(name: str, section: SourceSection) -> tuple[Kind, BaseModel]:

@@ -47,7 +47,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 from sqlite_utils import Database
 
-from bridge.model import Complaint
+from bridge.model import CATCH_ALL_TOPIC, Complaint
 from bridge.phone import normalize_phone
 
 __all__ = [
@@ -879,7 +879,7 @@ def canonical_category(path: str) -> str:
 #: the LAPOR topic every app's catch-all maps to (Tanjak ``lainnya``, Ujar ``LLN``, Sambat
 #: ``Lain-lain``, an Open311 city's unknown or "other" service): bridge.md, "Identity and
 #: duplicates"
-CATCH_ALL: Final = "TOPIK LAINNYA"
+CATCH_ALL: Final = CATCH_ALL_TOPIC
 
 
 def _topic(category: str) -> str:

@@ -30,12 +30,14 @@ def export(
     now: datetime | None = None,
     status_names: Mapping[str, Mapping[str, str]] | None = None,
     rules: sla.Rules | None = None,
+    national_names: Mapping[int, str] | None = None,
 ) -> int:
     """``export --format csv|json|html``: write the report to ``out``; returns the row count.
 
     ``now`` stamps the HTML page (default: the current time); ``status_names``
     (``{source: {raw status: readable name}}``, each adapter's) names the apps' raw
-    statuses on the page: the CSV and JSON keep them raw. The page's city sections are
+    statuses on the page, ``national_names`` LAPOR's status codes: the CSV and JSON keep
+    them raw. The page's city sections are
     the SLA report (:mod:`bridge.sla`) of the same sources, filed in ``[since, until)``
     (each default: this year's bound, as ``report sla``), under ``rules`` (the
     configuration's agencies, calendars and promises; default: the built-in ones).
@@ -57,5 +59,11 @@ def export(
     summary = sla.compute(store, rules or sla.Rules(), scope, now)
     with closing(rows(store, filters)) as report_rows:
         return write_html(
-            report_rows, out, filters=filters, now=now, sla=summary, status_names=status_names
+            report_rows,
+            out,
+            filters=filters,
+            now=now,
+            sla=summary,
+            status_names=status_names,
+            national_names=national_names,
         )

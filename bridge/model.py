@@ -19,6 +19,9 @@ from bridge.timefmt import to_utc
 #: check's ± 72 h window, working-day counts) never meets the ends of datetime's range
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+#: the canonical category of a complaint no other topic fits: every app's "other", and
+#: where a category LAPOR lacks is sent (canonical categories are LAPOR's topic paths)
+CATCH_ALL_TOPIC = "TOPIK LAINNYA"
 
 
 def _utc(value: datetime) -> datetime:

@@ -39,6 +39,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from bridge.health import STOPPED
+from bridge.model import CATCH_ALL_TOPIC
 from bridge.store import (
     FOLLOWUP_IN_DOUBT,
     FOLLOWUP_WAITING_VERIFICATION,
@@ -1329,8 +1330,8 @@ class PgStore:
         return {str(asked): str(used) for asked, used in rows}
 
     def counts(self, source: str) -> dict[str, int]:
-        def count(sql: str) -> int:
-            return int(self._scalar(sql, (source,)) or 0)
+        def count(sql: str, *more: object) -> int:
+            return int(self._scalar(sql, (source, *more)) or 0)
 
         return {
             "mapped": count(
@@ -1352,7 +1353,7 @@ class PgStore:
                 "SELECT COUNT(*) FROM quarantine WHERE source = ? AND state = 'open'"
             ),
             "topik_lainnya": count(
-                "SELECT COUNT(*) FROM mappings WHERE source = ? AND category = 'TOPIK LAINNYA'"
+                "SELECT COUNT(*) FROM mappings WHERE source = ? AND category = ?", CATCH_ALL_TOPIC
             ),
             "in_doubt": count(
                 "SELECT COUNT(*) FROM intents WHERE source = ? AND state = 'pending'"

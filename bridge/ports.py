@@ -205,4 +205,9 @@ class National(Protocol):
         """Hand the complaint back as not the agency's authority."""
         ...
 
+    def status_code(self, status: Status) -> int | None:
+        """LAPOR's own code for a complaint the bridge itself brought to ``status`` (marked
+        completed: done); ``None`` where LAPOR has no one code for it."""
+        ...
+
     def close(self) -> None: ...

@@ -67,16 +67,6 @@ STATUS_COLORS = {
     "rejected": "#dc2626",
     "": "#d4d4d8",
 }
-#: LAPOR's status names by their modelled code (lapor.md, "Statuses, by name")
-LAPOR_STATUS_NAMES = {
-    10: "Belum Terverifikasi",
-    20: "Ditunda",
-    30: "Terdisposisi",
-    40: "Ditindaklanjuti oleh Instansi",
-    50: "Ditanggapi oleh Pelapor",
-    60: "Selesai",
-    90: "Diarsipkan",
-}
 COLUMN_LABELS = {
     "source": ("Sumber", "Source"),
     "local_id": ("ID lokal", "Local ID"),
@@ -1075,14 +1065,16 @@ NOTES = """<section class="card notes" aria-labelledby="notes-title">
 """
 
 
-def _data_prefix(status_names: Mapping[str, Mapping[str, str]]) -> str:
+def _data_prefix(
+    status_names: Mapping[str, Mapping[str, str]], national_names: Mapping[int, str]
+) -> str:
     meta = {
         "columns": list(COLUMNS),
         "labels": COLUMN_LABELS,
         "main": list(MAIN_COLUMNS),
         "status_labels": {k: v for k, v in STATUS_LABELS.items() if k},
         "status_colors": {k: v for k, v in STATUS_COLORS.items() if k},
-        "national_names": {str(k): v for k, v in LAPOR_STATUS_NAMES.items()},
+        "national_names": {str(k): v for k, v in national_names.items()},
         "local_names": {source: dict(names) for source, names in status_names.items()},
         "problem_words": [list(pair) for pair in PROBLEM_WORDS],
         "waiting": WAITING_ON_LAPOR,
@@ -1099,16 +1091,18 @@ def write_html(
     now: datetime,
     sla: SlaSummary,
     status_names: Mapping[str, Mapping[str, str]] | None = None,
+    national_names: Mapping[int, str] | None = None,
 ) -> int:
     """Write the page, streaming the rows into its data block; returns the number of rows.
 
     ``sla`` is the SLA report the city sections show (:func:`bridge.sla.compute`).
     ``status_names`` reads each source's raw statuses: ``{source: {raw: readable}}``
-    (each adapter's ``STATUS_NAMES``); a status without a name is shown as it is.
+    (each adapter's ``STATUS_NAMES``), ``national_names`` LAPOR's codes (its adapter's
+    vocabulary); a status without a name is shown as it is.
     """
     summary = Summary()
     out.write(_head(filters, now))
-    out.write(_data_prefix(status_names or {}))
+    out.write(_data_prefix(status_names or {}, national_names or {}))
     count = 0
     for row in report_rows:
         if count:

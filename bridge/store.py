@@ -23,6 +23,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from bridge.health import STOPPED
+from bridge.model import CATCH_ALL_TOPIC
 
 if TYPE_CHECKING:
     from bridge.storeport import StateStore
@@ -1458,8 +1459,8 @@ class Store:
         return {str(asked): str(used) for asked, used in rows}
 
     def counts(self, source: str) -> dict[str, int]:
-        def count(sql: str) -> int:
-            return int(self._scalar(sql, (source,)) or 0)
+        def count(sql: str, *more: object) -> int:
+            return int(self._scalar(sql, (source, *more)) or 0)
 
         return {
             "mapped": count(
@@ -1482,7 +1483,7 @@ class Store:
                 "SELECT COUNT(*) FROM quarantine WHERE source = ? AND state = 'open'"
             ),
             "topik_lainnya": count(
-                "SELECT COUNT(*) FROM mappings WHERE source = ? AND category = 'TOPIK LAINNYA'"
+                "SELECT COUNT(*) FROM mappings WHERE source = ? AND category = ?", CATCH_ALL_TOPIC
             ),
             "in_doubt": count(
                 "SELECT COUNT(*) FROM intents WHERE source = ? AND state = 'pending'"

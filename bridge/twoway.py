@@ -30,6 +30,7 @@ from bridge.plan import (
 )
 from bridge.ports import BRIDGE_REF_PREFIX, LocalSource, National
 from bridge.store import NOT_DISPOSED, Store
+from bridge.tags import EXT_PREFIX
 from bridge.timefmt import parse_rfc3339, utcnow
 from bridge.tracking import COST, POLL_MAX, STALE_SHARE, Spending, Tracking, poll_interval
 
@@ -136,7 +137,9 @@ class TwoWay:
             moves = converge(
                 local_status, national_status, national_origin=mapping["origin"] == "national"
             )
-            city_words = [f.content for f in follow_ups if not (f.ref or "").startswith("lb-")]
+            city_words = [
+                f.content for f in follow_ups if not (f.ref or "").startswith(BRIDGE_REF_PREFIX)
+            ]
             if moves.complete_national:
                 self.store.add_followup(
                     source=source.name,
@@ -238,7 +241,7 @@ class TwoWay:
                     row["source"],
                     row["local_id"],
                     national_canonical=Status.DONE.value,
-                    national_status=60,
+                    national_status=national.status_code(Status.DONE),
                 )
 
     def _national_closed(self, row: Mapping[str, Any]) -> bool:
@@ -565,7 +568,7 @@ class TwoWay:
                     )
                 self.national_changed(mapping, complaint, report)
             return
-        own = sorted({t for t in (*complaint.tags, *complaint.markers) if t.startswith("ext-")})
+        own = sorted({t for t in (*complaint.tags, *complaint.markers) if t.startswith(EXT_PREFIX)})
         if own:
             # the bridge made it (its marker says so) but holds no mapping: never import it
             with self.store.atomic():

@@ -117,6 +117,9 @@ class FakeNational:
     def reject(self, national_id: int, reason: str) -> None:
         raise Rejected(403, "not disposed to this agency")
 
+    def status_code(self, status: Status) -> int | None:
+        return None  # this fake never closes a complaint itself
+
     def close(self) -> None:
         return None
 

@@ -429,3 +429,27 @@ def test_the_reporting_modules_stack_without_a_circle() -> None:
             above[name] = {n for later in REPORT_LAYERS[level:] for n in later} - {name}
     bad = [str(i) for i in imports() if i.module in above and i.target in above[i.module]]
     assert not bad, "a reporting module imports one at its level or above:\n  " + "\n  ".join(bad)
+
+
+def _core_constants() -> Iterable[tuple[str, int, object, ast.AST]]:
+    for path in sorted((ROOT / "bridge").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant):
+                yield path.name, node.lineno, node.value, node
+            elif isinstance(node, ast.keyword) and node.arg == "national_status":
+                code = node.value.value if isinstance(node.value, ast.Constant) else None
+                if isinstance(code, int) and not isinstance(code, bool):
+                    yield path.name, node.value.lineno, ("status code", node.value.value), node
+
+
+def test_the_core_speaks_canonical_terms_not_lapors() -> None:
+    """LAPOR's vocabulary lives in adapters/lapor/vocabulary.py; the core names the canonical
+    catch-all once (bridge/model.py) and sets no LAPOR status code of its own."""
+    found = [
+        f"bridge/{name}:{line}: {value!r}"
+        for name, line, value, _ in _core_constants()
+        if (value == "TOPIK LAINNYA" and name != "model.py")
+        or (isinstance(value, tuple) and value[0] == "status code")
+    ]
+    assert not found, "LAPOR's own words in the core:\n  " + "\n  ".join(found)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from adapters import registry
 from bridge import exports, report, report_html, sla
 from bridge.report import COLUMNS, Facts, Filters
 from bridge.store import Store
@@ -677,3 +678,18 @@ def test_backlog_follows_opening_and_closing() -> None:
         (date(2024, 3, 4), 2),
     ]
     assert report_html.nice_ticks(7) == [0.0, 2.0, 4.0, 6.0, 8.0]
+
+
+def test_the_page_names_lapor_statuses_by_the_adapters_vocabulary(tmp_path: Path) -> None:
+    """The core knows no LAPOR status code: the page's names come from LAPOR's adapter."""
+    names = registry.national_status_names()
+    assert names[60] == "Selesai" and names[90] == "Diarsipkan"
+    store = Store(tmp_path / "bridge.db")
+    try:
+        now = datetime(2026, 1, 5, 3, tzinfo=UTC)
+        named = _export(store, "html", now=now, national_names=names)
+        bare = _export(store, "html", now=now)
+    finally:
+        store.close()
+    assert '"national_names":{"10":"Belum Terverifikasi","20":"Ditunda"' in named
+    assert '"national_names":{}' in bare

@@ -23,6 +23,16 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from adapters.lapor import vocabulary
+from adapters.lapor.vocabulary import (
+    ARCHIVED,
+    DISPOSITION_TEMPLATE,
+    FALLBACK_TOPIC,
+    NEW_STATUS_NAME,
+    STATUS_BY_CODE,
+    STATUS_BY_NAME,
+    WAITING_FOR_ADMIN,
+)
 from bridge.errors import Ambiguous, NotFound, Rejected, Transient, Unavailable
 from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, looks_html, make_client
 from bridge.model import (
@@ -40,37 +50,6 @@ from bridge.tags import tags_raw
 from bridge.text import compose_content, compose_title
 from bridge.timefmt import WIB, utcnow
 
-FALLBACK_TOPIC = "TOPIK LAINNYA"
-#: a new complaint, or one handed back: waiting for the national admin (modelled code)
-WAITING_FOR_ADMIN = 10
-#: the status a new complaint starts in (lapor.md, seen)
-NEW_STATUS_NAME = "Belum Terverifikasi"
-#: archived by the admin; the reason is in the complaint's history (modelled code)
-ARCHIVED = 90
-#: the follow-up template of a disposition event: history, not a follow-up (lapor.md)
-DISPOSITION_TEMPLATE = "disposition"
-
-#: lapor.md, "Statuses, by name": the name is authoritative; codes are modelled
-STATUS_BY_NAME: dict[str, tuple[int | None, Status]] = {
-    "belum terverifikasi": (10, Status.SUBMITTED),
-    "ditunda": (20, Status.SUBMITTED),
-    "terdisposisi": (30, Status.VERIFIED),
-    "dalam proses": (None, Status.IN_PROGRESS),
-    "ditindaklanjuti oleh instansi": (40, Status.IN_PROGRESS),
-    "ditanggapi oleh pelapor": (50, Status.IN_PROGRESS),
-    "selesai": (60, Status.DONE),
-    "diarsipkan": (90, Status.REJECTED),
-    "ditolak": (None, Status.REJECTED),
-}
-STATUS_BY_CODE = {
-    10: Status.SUBMITTED,
-    20: Status.SUBMITTED,
-    30: Status.VERIFIED,
-    40: Status.IN_PROGRESS,
-    50: Status.IN_PROGRESS,
-    60: Status.DONE,
-    90: Status.REJECTED,
-}
 _DISPOSED_TO = "terdisposisi ke "
 
 _TIME = re.compile(r"(\d\d)-(\d\d)-(\d{4}) (\d\d):(\d\d):(\d\d)")
@@ -958,6 +937,9 @@ class LaporAccount:
         followup = results.get("followup")
         number = _int(followup.get("id")) if isinstance(followup, Mapping) else None
         return str(number) if number is not None else None
+
+    def status_code(self, status: Status) -> int | None:
+        return vocabulary.status_code(status)
 
     def reject(self, national_id: int, reason: str) -> None:
         """Hand the complaint back; done too when it has already left the agency.

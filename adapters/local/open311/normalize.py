@@ -54,7 +54,7 @@ from pydantic import ValidationError
 
 from adapters.local.common import text_field as _text
 from bridge.errors import NormalizeError
-from bridge.model import Attachment, Complaint, FollowUp, Location, Status
+from bridge.model import CATCH_ALL_TOPIC, Attachment, Complaint, FollowUp, Location, Status
 from bridge.ports import BRIDGE_REF_PREFIX
 
 SOURCE_KIND = "open311"
@@ -118,9 +118,9 @@ CATEGORIES = {
     "JALAN": "PEKERJAAN UMUM DAN PENATAAN RUANG/INFRASTRUKTUR JALAN/JALAN BERLUBANG",
     "POHON": "LINGKUNGAN HIDUP DAN KEHUTANAN",
     "PARKIR": "PERHUBUNGAN/PARKIR LIAR",
-    "LAIN": "TOPIK LAINNYA",
+    "LAIN": CATCH_ALL_TOPIC,
 }
-FALLBACK = "TOPIK LAINNYA"
+FALLBACK = CATCH_ALL_TOPIC
 CITY_AUTHOR = "kota"
 _DAWN = datetime(1, 1, 2, tzinfo=UTC)
 

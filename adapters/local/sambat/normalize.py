@@ -19,7 +19,15 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 
 from bridge.errors import NormalizeError
-from bridge.model import Attachment, Complaint, FollowUp, Location, Reporter, Status
+from bridge.model import (
+    CATCH_ALL_TOPIC,
+    Attachment,
+    Complaint,
+    FollowUp,
+    Location,
+    Reporter,
+    Status,
+)
 from bridge.phone import normalize_phone
 from bridge.timefmt import WIB, to_utc, to_wib
 
@@ -54,9 +62,9 @@ CATEGORIES = {
     "Administrasi Kependudukan": "KEPENDUDUKAN",
     "Kesehatan": "KESEHATAN",
     "Pendidikan": "PENDIDIKAN DAN KEBUDAYAAN",
-    "Lain-lain": "TOPIK LAINNYA",
+    "Lain-lain": CATCH_ALL_TOPIC,
 }
-FALLBACK = "TOPIK LAINNYA"
+FALLBACK = CATCH_ALL_TOPIC
 LOCAL_FALLBACK = "Lain-lain"
 
 TIME_FORMAT = "%d/%m/%Y %H:%M"

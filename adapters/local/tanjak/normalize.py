@@ -13,7 +13,15 @@ from pydantic import SecretStr, ValidationError
 from adapters.local.common import bool_field as _bool
 from adapters.local.common import text_field as _text
 from bridge.errors import NormalizeError
-from bridge.model import Attachment, Complaint, FollowUp, Location, Reporter, Status
+from bridge.model import (
+    CATCH_ALL_TOPIC,
+    Attachment,
+    Complaint,
+    FollowUp,
+    Location,
+    Reporter,
+    Status,
+)
 from bridge.phone import normalize_phone
 from bridge.timefmt import parse_rfc3339
 
@@ -45,11 +53,11 @@ CATEGORIES = {
     "pendidikan": "PENDIDIKAN DAN KEBUDAYAAN",
     "kesehatan": "KESEHATAN",
     "kependudukan": "KEPENDUDUKAN",
-    "perizinan": "TOPIK LAINNYA",
+    "perizinan": CATCH_ALL_TOPIC,
     "sosial": "SOSIAL DAN KESEJAHTERAAN",
-    "lainnya": "TOPIK LAINNYA",
+    "lainnya": CATCH_ALL_TOPIC,
 }
-FALLBACK = "TOPIK LAINNYA"
+FALLBACK = CATCH_ALL_TOPIC
 LOCAL_FALLBACK = "lainnya"
 
 _NIK = re.compile(r"^\d{16}$")

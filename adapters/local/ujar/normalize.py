@@ -18,7 +18,15 @@ from pydantic import SecretStr, ValidationError
 from adapters.local.common import bool_field as _bool
 from adapters.local.common import text_field as _text
 from bridge.errors import NormalizeError
-from bridge.model import Attachment, Complaint, FollowUp, Location, Reporter, Status
+from bridge.model import (
+    CATCH_ALL_TOPIC,
+    Attachment,
+    Complaint,
+    FollowUp,
+    Location,
+    Reporter,
+    Status,
+)
 from bridge.phone import normalize_phone
 from bridge.ports import BRIDGE_REF_PREFIX
 
@@ -52,9 +60,9 @@ CATEGORIES = {
     "PRK": "PERHUBUNGAN/PARKIR LIAR",
     "JLN": "PEKERJAAN UMUM DAN PENATAAN RUANG/INFRASTRUKTUR JALAN/JALAN BERLUBANG",
     "SOS": "SOSIAL DAN KESEJAHTERAAN",
-    "LLN": "TOPIK LAINNYA",
+    "LLN": CATCH_ALL_TOPIC,
 }
-FALLBACK = "TOPIK LAINNYA"
+FALLBACK = CATCH_ALL_TOPIC
 LOCAL_FALLBACK = "LLN"
 #: the link system Ujar's ``external`` uses for LAPOR
 LAPOR_SYSTEM = "lapor"
