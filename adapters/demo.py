@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters import registry
-from adapters.sandboxes import MLG, TPI, Region
+from adapters.sandbox.region import MLG, TPI, Region
 from bridge import exports, logs, sla
 from bridge import status as status_mod
 from bridge.engine import Engine, PassReport

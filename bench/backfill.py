@@ -55,10 +55,10 @@ from typing import Any
 import httpx
 
 from adapters import registry
-from adapters.lapor.sandbox import LaporSandbox
 from adapters.lapor.topics import category_tree
-from adapters.local.tanjak.sandbox import TanjakSandbox
-from adapters.sandboxes import SECRETS, TANJAK_KEY, TPI
+from adapters.sandbox.lapor import LaporSandbox
+from adapters.sandbox.region import SECRETS, TANJAK_KEY, TPI
+from adapters.sandbox.tanjak import TanjakSandbox
 from bridge import logs
 from bridge.engine import Engine
 from bridge.settings import LaporSection, load_settings

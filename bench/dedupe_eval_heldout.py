@@ -38,11 +38,11 @@ from typing import Final
 
 from adapters.local import sample
 from adapters.local.sambat import normalize as sambat
-from adapters.local.sambat.sandbox import _TOPIC_KATEGORI
 from adapters.local.tanjak import normalize as tanjak
-from adapters.local.tanjak.sandbox import _KATEGORI_BY_TOPIC
 from adapters.local.ujar import normalize as ujar
-from adapters.local.ujar.sandbox import _CATEGORY_BY_TOPIC
+from adapters.sandbox.sambat import _TOPIC_KATEGORI
+from adapters.sandbox.tanjak import _KATEGORI_BY_TOPIC
+from adapters.sandbox.ujar import _CATEGORY_BY_TOPIC
 from bench.dedupe_eval import CATEGORIES, PROBLEMS, SOURCES, Generator, Pair, Side, same_spot
 from bridge.dedupe import ABBREVIATIONS, canonical_category, word_forms
 

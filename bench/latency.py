@@ -28,8 +28,8 @@ import threading
 import time
 from pathlib import Path
 
-from adapters.sandbox import Request, Response
-from adapters.sandboxes import Region
+from adapters.sandbox.region import Region
+from adapters.sandbox.server import Request, Response
 
 ROOT = Path(__file__).resolve().parent.parent
 SLACK = 2.0

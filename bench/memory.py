@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from adapters.sandboxes import Region
+from adapters.sandbox.region import Region
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_MB = 150.0

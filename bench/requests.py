@@ -38,8 +38,8 @@ from pathlib import Path
 
 from adapters import registry
 from adapters.local import sample
-from adapters.sandbox import SandboxServer
-from adapters.sandboxes import Region
+from adapters.sandbox.region import Region
+from adapters.sandbox.server import SandboxServer
 from bridge import logs
 from bridge.engine import Engine
 from bridge.settings import load_settings

@@ -53,7 +53,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from adapters.lapor import client as lapor
-from adapters.lapor.sandbox import LaporSandbox
+from adapters.sandbox.lapor import LaporSandbox
 from bridge import logs
 from bridge.engine import Engine
 from bridge.errors import NormalizeError

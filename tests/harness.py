@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters import registry
-from adapters.lapor.sandbox import LaporSandbox
-from adapters.local.tanjak.sandbox import TanjakSandbox
+from adapters.sandbox.lapor import LaporSandbox
+from adapters.sandbox.tanjak import TanjakSandbox
 from bridge.engine import Engine, PassReport
 from bridge.http import RetryPolicy
 from bridge.settings import Settings, load_settings

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from adapters.lapor.client import AccountConfig, LaporConfig, Route, connect
-from adapters.lapor.sandbox import LaporSandbox
+from adapters.sandbox.lapor import LaporSandbox
 from bridge.engine import Engine, PassReport
 from bridge.model import FollowUp, NationalComplaint, Status
 from bridge.store import Store

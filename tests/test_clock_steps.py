@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from adapters.lapor.client import AccountConfig, LaporConfig, Route, connect
-from adapters.lapor.sandbox import LaporSandbox
 from adapters.local.open311.client import Open311Source
+from adapters.sandbox.lapor import LaporSandbox
 from bridge import timefmt
 from bridge.engine import Engine, PassReport
 from bridge.http import answered_at

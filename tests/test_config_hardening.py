@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters import registry
-from adapters.sandboxes import Region
+from adapters.sandbox.region import Region
 from bridge.service import DatabaseLock, HealthServer, LockedError, Metrics
 from bridge.settings import ConfigError, Settings, config_warnings, load_settings
 from cli import app

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters import registry
-from adapters.sandboxes import TPI, Region
+from adapters.sandbox.region import TPI, Region
 from bridge.engine import Engine, PassReport
 from bridge.settings import load_settings
 from bridge.store import Store

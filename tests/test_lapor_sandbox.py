@@ -16,7 +16,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from adapters.lapor.sandbox import (
+from adapters.lapor.topics import TOPICS_FILE, category_tree, load_topics, normalise, split_levels
+from adapters.sandbox.lapor import (
     CAPABILITIES,
     CATEGORY_TREE,
     CREATE_ANSWERS,
@@ -24,7 +25,6 @@ from adapters.lapor.sandbox import (
     STATUS_NAMES,
     LaporSandbox,
 )
-from adapters.lapor.topics import TOPICS_FILE, category_tree, load_topics, normalise, split_levels
 
 TANJUNGPINANG = "Pemerintah Kota Tanjungpinang"
 KEPRI = "Pemerintah Provinsi Kepulauan Riau"

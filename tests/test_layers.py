@@ -305,7 +305,7 @@ def test_city_apps_know_no_other_adapter() -> None:
 
 
 def test_only_the_registry_and_the_sandboxes_know_every_app() -> None:
-    allowed = {"adapters.registry", "adapters.sandboxes"}
+    allowed = {"adapters.registry", "adapters.sandbox.region"}
     apps = _apps()
     bad = [
         str(i)
@@ -315,18 +315,21 @@ def test_only_the_registry_and_the_sandboxes_know_every_app() -> None:
     ]
     assert not bad, (
         "a city app's package is imported from outside its folder only by adapters.registry "
-        "(the running bridge) and adapters.sandboxes (the demo's stand-ins):\n  " + "\n  ".join(bad)
+        "(the running bridge) and adapters.sandbox.region (the demo's stand-ins):\n  "
+        + "\n  ".join(bad)
     )
 
 
 def _is_sandbox(module: str) -> bool:
-    last = module.rsplit(".", 1)[-1]
-    return last == "sandbox" or module in {"adapters.sandbox", "adapters.local.sample"}
+    """One of the stand-ins (a module of adapters/sandbox/, and the sample texts); not the
+    region that runs them all (nor the package, whose prefix would take the region in)."""
+    inside = module.startswith("adapters.sandbox.")
+    return (inside and module != "adapters.sandbox.region") or module == "adapters.local.sample"
 
 
 def test_sandboxes_are_built_from_the_contracts_not_from_the_bridge() -> None:
     sandboxes = sorted(m for m in _files() if _is_sandbox(m))
-    assert "adapters.lapor.sandbox" in sandboxes
+    assert "adapters.sandbox.lapor" in sandboxes
     clients = sorted(
         m for m in _files() if m.rsplit(".", 1)[-1] in {"client", "normalize", "wire", "common"}
     )
@@ -343,18 +346,18 @@ def test_sandboxes_are_built_from_the_contracts_not_from_the_bridge() -> None:
 
 
 def test_only_the_demo_side_imports_a_sandbox() -> None:
-    users = {"adapters.sandboxes", "adapters.demo"}
+    users = {"adapters.sandbox.region", "adapters.demo"}
     bad = [
         str(i)
         for i in imports()
-        if (_is_sandbox(i.target) or i.target == "adapters.sandboxes")
+        if (_is_sandbox(i.target) or i.target == "adapters.sandbox.region")
         and not _is_sandbox(i.module)
         and i.module not in users
         and not (i.module == "cli" and i.target == "adapters.demo")
     ]
     assert not bad, (
         "the sandboxes are shipped for the demo only: imported by other sandboxes, "
-        "adapters.sandboxes and adapters.demo, never by bridge/, a client or the registry:\n  "
+        "adapters.sandbox.region and adapters.demo, never by bridge/, a client or the registry:\n  "
         + "\n  ".join(bad)
     )
 

@@ -38,7 +38,7 @@ from adapters.local.open311.normalize import (
     normalize,
     service_code_for,
 )
-from adapters.local.open311.sandbox import CLOSED_STATUSES, Open311Sandbox
+from adapters.sandbox.open311 import CLOSED_STATUSES, Open311Sandbox
 from bridge.errors import NormalizeError, NotFound, Rejected, Unavailable
 from bridge.model import Attachment, FollowUp, Location, NationalComplaint, Reporter, Status
 from bridge.ports import RawRecord

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from adapters.sandboxes import TPI, Region
+from adapters.sandbox.region import TPI, Region
 from bridge.engine import PassReport
 from bridge.store import Store
 from tests.harness import sync_once

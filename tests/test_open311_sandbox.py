@@ -26,7 +26,7 @@ import pytest
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
-from adapters.local.open311.sandbox import UPDATE_STATUSES, Open311Sandbox
+from adapters.sandbox.open311 import UPDATE_STATUSES, Open311Sandbox
 
 # the standard's schemas, vendored unchanged from shared/open311-schema/
 SCHEMAS = Path(__file__).resolve().parent / "open311_schema"

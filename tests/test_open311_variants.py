@@ -27,7 +27,7 @@ from adapters.local.open311.normalize import (
     unknown_statuses,
     with_ref,
 )
-from adapters.local.open311.sandbox import Open311Sandbox
+from adapters.sandbox.open311 import Open311Sandbox
 from bridge.errors import NormalizeError, Rejected, Unavailable
 from bridge.model import FollowUp, Status
 from bridge.plan import responses_to_forward

@@ -13,7 +13,7 @@ import pytest
 
 from adapters import registry
 from adapters.local import sample
-from adapters.sandboxes import Region
+from adapters.sandbox.region import Region
 from bridge import twoway
 from bridge.engine import Engine, PassReport
 from bridge.settings import load_settings

@@ -40,7 +40,7 @@ from adapters.local.sambat.normalize import (
     normalize,
     parse_time,
 )
-from adapters.local.sambat.sandbox import WIB, SambatSandbox
+from adapters.sandbox.sambat import WIB, SambatSandbox
 from bridge.errors import Ambiguous, NormalizeError, NotFound, Rejected, Transient, Unavailable
 from bridge.model import Attachment, FollowUp, Location, NationalComplaint, Reporter, Status
 from bridge.ports import RawRecord

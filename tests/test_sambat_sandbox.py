@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from adapters.local.sambat.sandbox import KATEGORI, STATUSES, WIB, SambatSandbox
+from adapters.sandbox.sambat import KATEGORI, STATUSES, WIB, SambatSandbox
 
 USER, PASSWORD = "malang", "sambat-rahasia"
 NOW = datetime(2026, 3, 9, 10, 5, 42, tzinfo=WIB)

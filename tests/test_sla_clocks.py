@@ -11,8 +11,8 @@ import holidays
 import pytest
 from typer.testing import CliRunner
 
-from adapters.local.sambat.sandbox import SambatSandbox
-from adapters.local.ujar.sandbox import UjarSandbox
+from adapters.sandbox.sambat import SambatSandbox
+from adapters.sandbox.ujar import UjarSandbox
 from bridge import sla
 from bridge.agencies import NOT_ASSIGNED, AgencyNames
 from bridge.settings import ConfigError, load_settings

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from adapters.local import sample
-from adapters.local.tanjak.sandbox import KATEGORI, STATUS, TanjakSandbox
+from adapters.sandbox.tanjak import KATEGORI, STATUS, TanjakSandbox
 
 KEY = "kunci-uji"
 START = datetime(2020, 9, 28, 3, 15, 0, tzinfo=UTC)  # 10:15 WIB

@@ -32,7 +32,7 @@ from adapters.local.ujar.normalize import (
     time_of,
     to_ms,
 )
-from adapters.local.ujar.sandbox import UjarSandbox
+from adapters.sandbox.ujar import UjarSandbox
 from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable
 from bridge.model import Attachment, FollowUp, Location, NationalComplaint, Reporter, Status
 from bridge.ports import Page

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from adapters.local import sample
-from adapters.local.ujar.sandbox import CATEGORY_CODES, STATUS_CODES, UjarSandbox, to_ms
+from adapters.sandbox.ujar import CATEGORY_CODES, STATUS_CODES, UjarSandbox, to_ms
 
 CLIENT_ID = "bridge-uji"
 SECRET = "rahasia-uji"

@@ -75,8 +75,7 @@ import structlog
 from adapters import registry
 from adapters.local import sample
 from adapters.local.open311.normalize import split_ref
-from adapters.sandbox import Request, Response, SandboxServer
-from adapters.sandboxes import (
+from adapters.sandbox.region import (
     MLG,
     OPEN311_KEY,
     SAMBAT_LOGIN,
@@ -86,6 +85,7 @@ from adapters.sandboxes import (
     UJAR_CLIENT,
     Region,
 )
+from adapters.sandbox.server import Request, Response, SandboxServer
 from bridge import logs
 from bridge.engine import CrashPoint, Engine
 from bridge.http import Endpoint, RateLimiter, make_client

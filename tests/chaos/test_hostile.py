@@ -52,8 +52,15 @@ from adapters.local.open311 import normalize as open311_normalize
 from adapters.local.sambat import normalize as sambat_normalize
 from adapters.local.tanjak import normalize as tanjak_normalize
 from adapters.local.ujar import normalize as ujar_normalize
-from adapters.sandbox import Request, Response, SandboxServer
-from adapters.sandboxes import OPEN311_KEY, SAMBAT_LOGIN, SECRETS, TANJAK_KEY, UJAR_CLIENT, Region
+from adapters.sandbox.region import (
+    OPEN311_KEY,
+    SAMBAT_LOGIN,
+    SECRETS,
+    TANJAK_KEY,
+    UJAR_CLIENT,
+    Region,
+)
+from adapters.sandbox.server import Request, Response, SandboxServer
 from bridge import logs
 from bridge.engine import PassReport
 from bridge.errors import NormalizeError

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from typing import Any, Protocol
 
-from adapters.sandbox import SandboxServer
+from adapters.sandbox.server import SandboxServer
 from bridge.http import RetryPolicy
 from bridge.model import Status
 from bridge.ports import LocalSource

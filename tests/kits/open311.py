@@ -21,7 +21,7 @@ from typing import Any
 from adapters.local import sample
 from adapters.local.open311.client import Open311Config, connect
 from adapters.local.open311.normalize import canonical_status, link_update_id
-from adapters.local.open311.sandbox import Open311Sandbox
+from adapters.sandbox.open311 import Open311Sandbox
 from bridge.model import Status
 from bridge.ports import BRIDGE_REF_PREFIX, LocalSource
 from tests.kits import FAST

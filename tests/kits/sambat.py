@@ -8,7 +8,7 @@ from typing import Any
 from adapters.local import sample
 from adapters.local.sambat.client import SambatConfig, connect
 from adapters.local.sambat.normalize import LOCAL_STATUS, STATUSES
-from adapters.local.sambat.sandbox import SambatSandbox
+from adapters.sandbox.sambat import SambatSandbox
 from bridge.model import Status
 from bridge.ports import LocalSource
 from tests.kits import FAST

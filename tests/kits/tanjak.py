@@ -7,7 +7,7 @@ from typing import Any
 
 from adapters.local.tanjak.client import TanjakConfig, connect
 from adapters.local.tanjak.normalize import STATUSES
-from adapters.local.tanjak.sandbox import TanjakSandbox
+from adapters.sandbox.tanjak import TanjakSandbox
 from bridge.model import Status
 from bridge.ports import LocalSource
 from tests.kits import FAST

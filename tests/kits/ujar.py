@@ -7,7 +7,7 @@ from typing import Any
 
 from adapters.local.ujar.client import UjarConfig, connect
 from adapters.local.ujar.normalize import LOCAL_STATUS, STATUSES
-from adapters.local.ujar.sandbox import UjarSandbox
+from adapters.sandbox.ujar import UjarSandbox
 from bridge.model import Status
 from bridge.ports import LocalSource
 from tests.kits import FAST

@@ -13,16 +13,16 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from adapters.lapor.sandbox import LaporSandbox
 from adapters.local.open311 import normalize as open311_normalize
-from adapters.local.open311.sandbox import Open311Sandbox
 from adapters.local.sambat import normalize as sambat_normalize
-from adapters.local.sambat.sandbox import SambatSandbox
 from adapters.local.tanjak import normalize as tanjak_normalize
-from adapters.local.tanjak.sandbox import TanjakSandbox
 from adapters.local.ujar import normalize as ujar_normalize
-from adapters.local.ujar.sandbox import UjarSandbox
-from adapters.sandbox import SandboxServer
+from adapters.sandbox.lapor import LaporSandbox
+from adapters.sandbox.open311 import Open311Sandbox
+from adapters.sandbox.sambat import SambatSandbox
+from adapters.sandbox.server import SandboxServer
+from adapters.sandbox.tanjak import TanjakSandbox
+from adapters.sandbox.ujar import UjarSandbox
 from bridge.tracking import TRACKING_PER_HOUR
 
 TPI = "Pemerintah Kota Tanjungpinang"

@@ -103,7 +103,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from adapters.lapor.topics import Category, category_tree
-from adapters.sandbox import Request, Response, SandboxServer, UploadedFile, page_slice
+from adapters.sandbox.server import Request, Response, SandboxServer, UploadedFile, page_slice
 
 __all__ = [
     "CAPABILITIES",

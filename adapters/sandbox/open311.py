@@ -116,7 +116,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from adapters.local import sample
-from adapters.sandbox import Request, Response, SandboxServer
+from adapters.sandbox.server import Request, Response, SandboxServer
 
 __all__ = [
     "ADAPTER_STATUSES",

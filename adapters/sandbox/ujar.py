@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from adapters.local import sample
-from adapters.sandbox import Request, Response, SandboxServer
+from adapters.sandbox.server import Request, Response, SandboxServer
 
 __all__ = [
     "CATEGORY_CODES",

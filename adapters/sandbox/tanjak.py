@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from adapters.local import sample
-from adapters.sandbox import Request, Response, SandboxServer, page_slice
+from adapters.sandbox.server import Request, Response, SandboxServer, page_slice
 
 __all__ = [
     "KATEGORI",

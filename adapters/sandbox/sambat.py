@@ -46,7 +46,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
 
 from adapters.local import sample
-from adapters.sandbox import Request, Response, SandboxServer
+from adapters.sandbox.server import Request, Response, SandboxServer
 
 __all__ = ["KATEGORI", "STATUSES", "SUMBER", "WIB", "SambatSandbox", "format_time"]
 
