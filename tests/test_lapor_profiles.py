@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from adapters.sandbox.server import lapor as lapor_sandbox
+from adapters.sandbox import lapor as lapor_sandbox
 from tests.harness import World
 
 MODELLED = (r"^/complaints$", r"^/complaints/inbox$", r"^/masters/categories$")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+
 from bridge.errors import NormalizeError, Rejected
 from bridge.http import Endpoint
 
@@ -39,3 +41,26 @@ def fetch_photo(endpoint: Endpoint, host: str, url: str) -> bytes:
     if response.status_code >= 400:
         raise Rejected(response.status_code, f"photo answered HTTP {response.status_code}")
     return response.content
+
+
+def same_origin(base_url: str, url: str) -> bool:
+    """Whether ``url`` (absolute, or relative to ``base_url``) has ``base_url``'s scheme,
+    host and port: the only place the app's credentials may go. ``http`` on an ``https``
+    app's host is another origin (the credentials would cross the network in clear)."""
+    try:
+        base = httpx.URL(base_url)
+        target = base.join(url)
+    except httpx.InvalidURL:
+        return False
+    return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+
+
+def require_same_origin(base_url: str, url: str, *, credentials: bool = True) -> None:
+    """Refuse a photo URL off the app's origin (:func:`same_origin`) before anything is
+    sent to it; ``credentials``: the app's requests carry a secret, and the message says
+    it goes nowhere else."""
+    if not same_origin(base_url, url):
+        why = "not fetched: the credentials go nowhere else" if credentials else "not fetched"
+        raise Rejected(
+            0, f"photo URL is not on the app's host (scheme, host and port of base_url); {why}"
+        )

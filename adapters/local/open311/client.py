@@ -72,7 +72,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
-from adapters.local.common import fetch_photo
+from adapters.local.common import fetch_photo, require_same_origin
 from adapters.local.open311 import wire
 from adapters.local.open311.normalize import (
     STATUS_NOTES,
@@ -315,18 +315,6 @@ def _id_of(item: Mapping[str, Any], key: str = "service_request_id") -> str | No
     if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
         return None
     return str(value).strip()
-
-
-def same_origin(base_url: str, url: str) -> bool:
-    """Whether ``url`` (absolute, or relative to ``base_url``) has ``base_url``'s scheme,
-    host and port: the only place the app's credentials may go. ``http`` on an ``https``
-    app's host is another origin (the credentials would cross the network in clear)."""
-    try:
-        base = httpx.URL(base_url)
-        target = base.join(url)
-    except httpx.InvalidURL:
-        return False
-    return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
 
 
 class _Malformed(Unavailable):
@@ -863,12 +851,7 @@ class Open311Source:
 
     def fetch_attachment(self, attachment: Attachment) -> bytes:
         """The photo, only from ``base_url``'s scheme, host and port (no other is fetched)."""
-        if not same_origin(self.config.base_url, attachment.url):
-            raise Rejected(
-                0,
-                "photo URL is not on the app's host (scheme, host and port of base_url); "
-                "not fetched",
-            )
+        require_same_origin(self.config.base_url, attachment.url, credentials=False)
         return fetch_photo(self.endpoint, self._host, attachment.url)
 
     # writing --------------------------------------------------------------------------

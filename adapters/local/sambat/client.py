@@ -29,6 +29,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from adapters.local.common import require_same_origin
 from adapters.local.sambat.normalize import (
     LOCAL_STATUS,
     absent,
@@ -223,18 +224,6 @@ def read_back(moment: datetime) -> datetime:
         return moment - OVERLAP
     except OverflowError:
         return moment
-
-
-def same_origin(base_url: str, url: str) -> bool:
-    """Whether ``url`` (absolute, or relative to ``base_url``) has ``base_url``'s scheme,
-    host and port: the only place the app's credentials may go. ``http`` on an ``https``
-    app's host is another origin (the credentials would cross the network in clear)."""
-    try:
-        base = httpx.URL(base_url)
-        target = base.join(url)
-    except httpx.InvalidURL:
-        return False
-    return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
 
 
 def form_number(value: float | None) -> str:
@@ -489,12 +478,7 @@ class SambatSource:
 
     def fetch_attachment(self, attachment: Attachment) -> bytes:
         """The photo, with the Basic login: only from ``base_url``'s scheme, host and port."""
-        if not same_origin(self.config.base_url, attachment.url):
-            raise Rejected(
-                0,
-                "photo URL is not on the app's host (scheme, host and port of base_url); "
-                "not fetched: the credentials go nowhere else",
-            )
+        require_same_origin(self.config.base_url, attachment.url)
         response = self.endpoint.send("GET", attachment.url)
         if response.status_code == 401:
             raise self._refused_login()

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from adapters.local.common import fetch_photo
+from adapters.local.common import fetch_photo, require_same_origin
 from adapters.local.tanjak.normalize import (
     LOCAL_STATUS,
     display_id_of,
@@ -54,18 +54,6 @@ def _message(response: httpx.Response) -> str:
     if isinstance(body, dict) and isinstance(body.get("pesan"), str):
         return str(body["pesan"])
     return f"HTTP {response.status_code}"
-
-
-def same_origin(base_url: str, url: str) -> bool:
-    """Whether ``url`` (absolute, or relative to ``base_url``) has ``base_url``'s scheme,
-    host and port: the only place the app's credentials may go. ``http`` on an ``https``
-    app's host is another origin (the credentials would cross the network in clear)."""
-    try:
-        base = httpx.URL(base_url)
-        target = base.join(url)
-    except httpx.InvalidURL:
-        return False
-    return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
 
 
 class TanjakSource:
@@ -206,12 +194,7 @@ class TanjakSource:
 
     def fetch_attachment(self, attachment: Attachment) -> bytes:
         """The photo, with the API key: only from ``base_url``'s scheme, host and port."""
-        if not same_origin(self.config.base_url, attachment.url):
-            raise Rejected(
-                0,
-                "photo URL is not on the app's host (scheme, host and port of base_url); "
-                "not fetched: the credentials go nowhere else",
-            )
+        require_same_origin(self.config.base_url, attachment.url)
         return fetch_photo(self.endpoint, self._host, attachment.url)
 
     def link_national(self, local_id: str, national_id: int) -> None:

@@ -23,6 +23,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from adapters.local.common import require_same_origin
 from adapters.local.ujar.normalize import (
     LAPOR_SYSTEM,
     LOCAL_STATUS,
@@ -227,18 +228,6 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return url.scheme.lower(), url.host.lower(), url.port
 
 
-def same_origin(base_url: str, url: str) -> bool:
-    """Whether ``url`` (absolute, or relative to ``base_url``) has ``base_url``'s scheme,
-    host and port: the only place the app's credentials may go. ``http`` on an ``https``
-    app's host is another origin (the credentials would cross the network in clear)."""
-    try:
-        base = httpx.URL(base_url)
-        target = base.join(url)
-    except httpx.InvalidURL:
-        return False
-    return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
-
-
 def _digest(item: Mapping[str, Any]) -> bytes:
     text = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).digest()[:16]
@@ -346,12 +335,7 @@ class UjarSource:
         """The photo's bytes, with the bearer token: only from ``base_url``'s scheme,
         host and port (a relative URL is on it)."""
         target = attachment.url
-        if not same_origin(self.config.base_url, target):
-            raise Rejected(
-                0,
-                "photo URL is not on the app's host (scheme, host and port of base_url); "
-                "not fetched: the credentials go nowhere else",
-            )
+        require_same_origin(self.config.base_url, target)
         response = self.endpoint.send("GET", target)
         if response.status_code >= 400:
             raise Rejected(response.status_code, f"photo answered HTTP {response.status_code}")
