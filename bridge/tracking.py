@@ -8,8 +8,10 @@ complaint is read when:
 * **The schedule** (:func:`poll_interval`): each complaint has a wanted
   interval, an eighth of its age or of the time since it last changed on
   LAPOR (whichever is shorter), between the poll floor and a day; a closed
-  one (done, rejected) a week. Young and recently changed complaints are
-  wanted often, old quiet ones once a day.
+  one (done, rejected) a week once it has been quiet for a day (until then
+  as an open one: the archive reason, an admin's last note come late).
+  Young and recently changed complaints are wanted often, old quiet ones
+  once a day.
 * **The bound** (:data:`MAX_VIEW_AGE`, ``tracking_max_view_age_hours``): an open
   complaint whose view is older is read before the schedule's others, the oldest
   first, with up to :data:`STALE_SHARE` of a pass's reads.
@@ -50,8 +52,8 @@ COST = 2
 BURST = timedelta(minutes=5)
 #: polling backs off up to once a day for an open complaint
 POLL_MAX = timedelta(days=1)
-#: and to once a week for a closed one (done, rejected): LAPOR takes no more follow-ups
-#: on it, but an admin may still archive or reopen it
+#: and to once a week for a closed one (done, rejected) quiet for a day: LAPOR takes no
+#: more follow-ups from the agency, but an admin may still write, archive or reopen it
 POLL_CLOSED = timedelta(days=7)
 
 
@@ -81,13 +83,16 @@ def poll_interval(
     age: timedelta, idle: timedelta, floor: timedelta, *, closed: bool = False
 ) -> timedelta:
     """The wanted interval: an eighth of the complaint's age or inactivity, between
-    ``floor`` and a day (a week when ``closed``).
+    ``floor`` and a day; a week when ``closed`` and quiet (``idle``) for a day or more. A
+    complaint closed a moment ago is followed as an open one until then: what comes
+    with or after a close (the archive reason, an admin's last note) is read in hours,
+    not a week later.
 
     A floor of zero polls on every pass (the tests and the demo).
     """
     if floor <= timedelta(0):
         return timedelta(0)
-    if closed:
+    if closed and idle >= POLL_MAX:
         return max(floor, POLL_CLOSED)
     wanted = max(floor, min(age, idle) / 8)
     return min(POLL_MAX, wanted)

@@ -24,7 +24,7 @@ from bridge.engine import Engine, PassReport
 from bridge.http import counting_requests
 from bridge.settings import ConfigError, config_warnings, load_settings
 from bridge.store import Store
-from bridge.tracking import HOUR, Spending, Tracking
+from bridge.tracking import HOUR, POLL_CLOSED, POLL_MAX, Spending, Tracking, poll_interval
 from cli import app
 from tests.harness import FAST, World
 
@@ -389,3 +389,15 @@ def test_a_read_is_charged_with_its_own_thread_s_requests_only(world: World) -> 
     finally:
         busy.set()
         registry.close_all({}, {"a": national, "b": other})
+
+
+def test_a_complaint_closed_a_moment_ago_is_followed_as_an_open_one_for_a_day() -> None:
+    """An admin may write after archiving: a week's wait starts only once it is quiet."""
+    floor = timedelta(seconds=60)
+    month, hour, day = timedelta(days=30), timedelta(hours=1), timedelta(days=1)
+    assert poll_interval(month, hour, floor, closed=True) == poll_interval(month, hour, floor)
+    assert poll_interval(month, hour, floor, closed=True) == timedelta(minutes=7.5)
+    assert poll_interval(month, day, floor, closed=True) == POLL_CLOSED
+    assert poll_interval(month, day, floor) == timedelta(hours=3)  # open: an eighth
+    assert poll_interval(month, 9 * day, floor) == POLL_MAX
+    assert poll_interval(month, hour, timedelta(0), closed=True) == timedelta(0)
