@@ -832,6 +832,14 @@ class PgStore:
             (national_id, now_iso(), intent_id),
         )
 
+    def import_queued(self, intent_id: int, token: str) -> None:
+        """The home app queued an import and answered with ``token`` (kept in its payload)."""
+        self._write(
+            "UPDATE intents SET payload = jsonb_set(payload::jsonb, '{token}', to_jsonb(?::text))"
+            "::text WHERE id = ?",
+            (token, intent_id),
+        )
+
     def create_done(self, intent_id: int, national_id: int) -> None:
         """:meth:`create_answered` and :meth:`finish_intent` (done, scrubbed) at once."""
         stamp = now_iso()

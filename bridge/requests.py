@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from bridge.errors import Ambiguous, Rejected, Unavailable
 from bridge.model import Status
 from bridge.ports import RawRecord
-from bridge.store import Store, StoreError, now_iso
+from bridge.store import Store, StoreError
 
 if TYPE_CHECKING:
     from bridge.engine import Engine, SourceReport
@@ -124,14 +124,10 @@ def enqueue(
     """Record a request (queued) and its audit event; one transaction of its own."""
     if action not in ACTIONS:
         raise ValueError(f"unknown operator action {action!r}")
-    stamp = now_iso()
     with store.atomic():
-        cursor = store.db.execute(
-            "INSERT INTO operator_requests (action, source, local_id, params, requested_by,"
-            " requested_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (action, source, local_id, json.dumps(dict(params)), by, stamp),
+        request_id = store.add_operator_request(
+            action, source, local_id, json.dumps(dict(params)), by
         )
-        request_id = int(cursor.lastrowid or 0)
         store.event(
             "operator_request",
             source,
@@ -148,7 +144,7 @@ def enqueue(
 
 
 def get(store: Store, request_id: int) -> OperatorRequest | None:
-    row = store._one("SELECT * FROM operator_requests WHERE id = ?", (request_id,))
+    row = store.operator_request(request_id)
     return None if row is None else _request(row)
 
 
@@ -156,22 +152,13 @@ def waiting(store: Store, source: str) -> list[OperatorRequest]:
     """A source's requests not finished, oldest first. ``running`` ones are included: only
     the writer-lock holder carries requests out, so one left running was cut short (a
     kill) and is carried out again."""
-    rows = store._all(
-        "SELECT * FROM operator_requests WHERE source = ? AND state IN ('queued', 'running')"
-        " ORDER BY id",
-        (source,),
-    )
-    return [_request(row) for row in rows]
+    return [_request(row) for row in store.operator_requests_waiting(source)]
 
 
 def claim(store: Store, request: OperatorRequest, by: str) -> OperatorRequest:
     """Mark the request running (``by``: ``pass`` or ``command``)."""
     with store.atomic():
-        store.db.execute(
-            "UPDATE operator_requests SET state = 'running', started_at = ?, carried_out_by = ?"
-            " WHERE id = ?",
-            (now_iso(), by, request.id),
-        )
+        store.claim_operator_request(request.id, by)
     claimed = get(store, request.id)
     assert claimed is not None
     return claimed
@@ -181,10 +168,7 @@ def finish(store: Store, request: OperatorRequest, ok: bool, outcome: str) -> Op
     """Record the outcome (done or failed) and its audit event."""
     state = "done" if ok else "failed"
     with store.atomic():
-        store.db.execute(
-            "UPDATE operator_requests SET state = ?, finished_at = ?, outcome = ? WHERE id = ?",
-            (state, now_iso(), outcome, request.id),
-        )
+        store.finish_operator_request(request.id, state, outcome)
         store.event(
             f"operator_request_{state}",
             request.source,

@@ -120,6 +120,10 @@ class StateStore(Protocol):
         """LAPOR answered this create with ``national_id``: a bound for later scans."""
         ...
 
+    def import_queued(self, intent_id: int, token: str) -> None:
+        """The home app queued an import and answered with ``token`` (kept in its payload)."""
+        ...
+
     def create_done(self, intent_id: int, national_id: int) -> None:
         """:meth:`create_answered` and :meth:`finish_intent` (done, scrubbed) at once."""
         ...

@@ -619,10 +619,7 @@ class TwoWay:
             return
         if created.local_id is None:
             with self.store.atomic():
-                self.store.db.execute(
-                    "UPDATE intents SET payload = json_set(payload, '$.token', ?) WHERE id = ?",
-                    (created.token, intent_id),
-                )
+                self.store.import_queued(intent_id, str(created.token))
                 self.store.event("import_queued", home.name, None, complaint.id)
             return
         self._commit_import(account, home, intent_id, complaint, created.local_id, report)

@@ -348,6 +348,17 @@ def test_imports_answered_with_a_token_are_queued_not_pending(store: StateStore)
     }
 
 
+def test_an_import_the_app_queued_keeps_its_token(store: StateStore) -> None:
+    body = {"complaint": {"status_code": 10, "title": "Jalan rusak"}}
+    intent = store.add_intent("import", "tanjak", "n-1", body, account="kota")
+    store.note_attempt(intent, "sent")
+    assert store.counts("tanjak")["in_doubt"] == 1  # posted, no token yet
+    store.import_queued(intent, "tok-42")
+    found = store.pending_intent("tanjak", "n-1", "import")
+    assert found is not None and found["payload"] == {**body, "token": "tok-42"}
+    assert store.counts("tanjak")["in_doubt"] == 0 and store.answered_with_tokens("tanjak")
+
+
 # mappings -------------------------------------------------------------------------------
 def test_a_mapping_is_written_read_and_updated(store: StateStore) -> None:
     _mapping(store, "1", 100, status="submitted", confidential=True, display_id="TJ-0001")
