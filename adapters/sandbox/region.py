@@ -121,12 +121,15 @@ class Region:
         create_timeout: float = 120,
         poll_budget: int | None = None,
         tracking_per_hour: int | None = None,
+        scan_limit: int | None = None,
     ) -> str:
         """A complete configuration for these sandboxes.
 
         ``tracking_per_hour`` is each account's budget for following its complaints by id;
         ``poll_budget`` (requests a pass, as the deprecated key was) gives it as that many
         requests every ``poll_interval`` instead. Neither: the bridge's default.
+        ``scan_limit``: the widest bracket of ids read for a create in doubt (else the
+        bridge's default).
 
         Each app's categories are mapped to LAPOR category ids the way an operator would
         copy them from LAPOR's admin screens: here, the sandbox's ids of the built-in map's
@@ -152,6 +155,7 @@ requests_per_second = {rate}
 create_timeout_seconds = {create_timeout}
 tracking_requests_per_hour = {tracking}
 capabilities = [{listed}]
+{f"scan_limit = {scan_limit}" if scan_limit is not None else ""}
 
 [lapor.accounts.tanjungpinang]
 api_secret = "{tpi[0]}"
