@@ -21,12 +21,17 @@ from bridge.http import counting_requests
 from bridge.logs import get_logger
 from bridge.model import FollowUp, NationalComplaint, Status
 from bridge.plan import (
-    NATIONAL_AUTHORS,
-    converge,
+    Entry,
+    Pair,
+    Said,
+    StatusNote,
     fold,
     follow_ups_to_copy,
     followup_text,
-    responses_to_forward,
+    is_stale,
+    needs_city_words,
+    plan_local_change,
+    plan_national_change,
 )
 from bridge.ports import BRIDGE_REF_PREFIX, LocalSource, National
 from bridge.store import NOT_DISPOSED, Store
@@ -67,6 +72,25 @@ class _Hold(Exception):
     """This row cannot go yet; the rows after it wait."""
 
 
+def pair_of(mapping: Mapping[str, Any]) -> Pair:
+    """The two-way rules' view of a mapping row."""
+    seen = mapping.get("national_updated_at")
+    local, national = mapping.get("local_canonical"), mapping.get("national_canonical")
+    return Pair(
+        source=mapping["source"],
+        local_id=mapping["local_id"],
+        national_id=int(mapping["national_id"]),
+        from_national=mapping.get("origin") == "national",
+        local_canonical=Status(local) if local else None,
+        national_canonical=Status(national) if national else None,
+        agency=mapping.get("agency"),
+        conflict=bool(mapping.get("conflict")),
+        kept_local=mapping.get("conflict_kept") == "local",
+        national_seen_at=parse_rfc3339(seen) if seen else None,
+        national_status_name=mapping.get("national_status_name"),
+    )
+
+
 class TwoWay:
     """The convergence half of the engine; called by it for sources and accounts."""
 
@@ -102,74 +126,43 @@ class TwoWay:
         report: PairReport,
     ) -> None:
         """Record what the city did in its app as intents, then send them in order."""
-        local_id, national_id = mapping["local_id"], mapping["national_id"]
-        national_status = Status(mapping["national_canonical"] or Status.SUBMITTED.value)
-        quiet = converge(
-            local_status, national_status, national_origin=mapping["origin"] == "national"
-        )
-        nothing_to_say = not follow_ups and not (quiet.complete_national or quiet.reject_national)
-        if nothing_to_say and not quiet.conflict and mapping["local_canonical"] == local_status:
+        pair = pair_of(mapping)
+        known = self.store.followup_origins(source.name, pair.local_id, "to_national")
+        change = plan_local_change(pair, follow_ups, known, local_status, BRIDGE_REF_PREFIX)
+        if change is None:
             return  # the common case of a new record: no response, no status to carry
-        known = self.store.followup_origins(source.name, local_id, "to_national")
         with self.store.atomic():
-            for response in responses_to_forward(follow_ups, known, BRIDGE_REF_PREFIX):
-                self.store.add_followup(
-                    source=source.name,
-                    local_id=local_id,
-                    national_id=national_id,
-                    direction="to_national",
-                    origin_id=response.id,
-                    kind="followup",
-                    author=response.author,
-                    content=followup_text(response.content, response.author),
-                )
-                # when the city said it, in its own clock: the SLA report's first response
-                self.store.event(
-                    "response_seen",
-                    source.name,
-                    local_id,
-                    national_id,
-                    side="app",
-                    origin=response.id,
-                    said_at=response.at.isoformat(),
-                )
-            national_status = Status(mapping["national_canonical"] or Status.SUBMITTED.value)
-            moves = converge(
-                local_status, national_status, national_origin=mapping["origin"] == "national"
+            self._record_entries(pair, "to_national", change.entries, change.said)
+            self._note_status(pair, change.status, report)
+        self.flush_to_national(source, national, pair.local_id, report)
+
+    def _record_entries(
+        self, pair: Pair, direction: str, entries: tuple[Entry, ...], said: tuple[Said, ...]
+    ) -> None:
+        """The plan's ledger rows, and when each response was said (the SLA report's first
+        response, in the clock of the side that said it)."""
+        for entry in entries:
+            self.store.add_followup(
+                source=pair.source,
+                local_id=pair.local_id,
+                national_id=pair.national_id,
+                direction=direction,
+                origin_id=entry.origin_id,
+                kind=entry.kind,
+                author=entry.author,
+                ref=entry.ref,
+                content=entry.content,
             )
-            city_words = [
-                f.content for f in follow_ups if not (f.ref or "").startswith(BRIDGE_REF_PREFIX)
-            ]
-            if moves.complete_national:
-                self.store.add_followup(
-                    source=source.name,
-                    local_id=local_id,
-                    national_id=national_id,
-                    direction="to_national",
-                    origin_id="status:done",
-                    kind="complete",
-                    content=followup_text(
-                        "Pengaduan telah selesai ditindaklanjuti oleh "
-                        f"{mapping['agency'] or 'instansi'}.",
-                        None,
-                    ),
-                )
-            if moves.reject_national:
-                reason = city_words[-1] if city_words else "Bukan kewenangan instansi kami."
-                self.store.add_followup(
-                    source=source.name,
-                    local_id=local_id,
-                    national_id=national_id,
-                    direction="to_national",
-                    origin_id="status:rejected",
-                    kind="reject",
-                    content=followup_text(reason, None),
-                )
-            self._note_status(mapping, local_status, national_status, moves.conflict, report)
-            self.store.update_mapping(
-                source.name, local_id, local_canonical=local_status.value, status=moves.target.value
+        for seen in said:
+            self.store.event(
+                "response_seen",
+                pair.source,
+                pair.local_id,
+                pair.national_id,
+                side=seen.side,
+                origin=seen.origin,
+                said_at=seen.at.isoformat(),
             )
-        self.flush_to_national(source, national, local_id, report)
 
     def flush_to_national(
         self, source: LocalSource, national: National, local_id: str | None, report: PairReport
@@ -318,81 +311,47 @@ class TwoWay:
         national = self.nationals.get(mapping["account"] or "")
         if source is None or national is None:
             return
-        if complaint.status is None:
+        pair = pair_of(mapping)
+        if complaint.status is None and pair.national_status_name != complaint.status_name:
             # an unknown status name moves nothing, and is reported (lapor.md)
-            kept = Status(mapping["national_canonical"] or Status.SUBMITTED.value)
-            if mapping.get("national_status_name") != complaint.status_name:
-                with self.store.atomic():
-                    self.store.event(
-                        "unknown_status_name",
-                        mapping["source"],
-                        mapping["local_id"],
-                        complaint.id,
-                        name=complaint.status_name,
-                    )
-            complaint = complaint.model_copy(update={"status": kept})
-        seen = mapping["national_updated_at"]
-        if seen and complaint.updated_at < parse_rfc3339(seen):
-            self.store.event(
-                "stale_update_ignored", mapping["source"], mapping["local_id"], complaint.id
-            )
+            with self.store.atomic():
+                self.store.event(
+                    "unknown_status_name",
+                    pair.source,
+                    pair.local_id,
+                    complaint.id,
+                    name=complaint.status_name,
+                )
+        if is_stale(pair, complaint.updated_at):
+            self.store.event("stale_update_ignored", pair.source, pair.local_id, complaint.id)
             return  # an older view never moves state
+        national_status = complaint.status or pair.national
         # LAPOR times have one-second resolution: an equal time may still hide a change, so
         # the follow-ups of every complaint the inbox or the poll hands us are read
-        local_id = mapping["local_id"]
+        local_id = pair.local_id
         known = self.store.followup_origins(source.name, local_id, "to_local")
         own = self.store.followup_remote_ids(complaint.id)
         on_lapor = national.follow_ups(complaint.id)
         said = None
-        if any(f.author == "instansi" and f.id not in known | own for f in on_lapor):
+        if needs_city_words(on_lapor, known, own):
             said = self._words_of_the_city(source, local_id, complaint.id)
-        fresh = follow_ups_to_copy(on_lapor, known, own, said)
-        with self.store.atomic():
-            for item in fresh:
-                self.store.add_followup(
-                    source=source.name,
-                    local_id=local_id,
-                    national_id=complaint.id,
-                    direction="to_local",
-                    origin_id=item.id,
-                    kind="response",
-                    ref=f"{BRIDGE_REF_PREFIX}f{item.id}",
-                    author=NATIONAL_AUTHORS[item.author],
-                    content=item.content,
-                )
-                if item.author == "instansi":  # the agency answered on LAPOR (report sla)
-                    self.store.event(
-                        "response_seen",
-                        source.name,
-                        local_id,
-                        complaint.id,
-                        side="lapor",
-                        origin=item.id,
-                        said_at=item.at.isoformat(),
-                    )
-            if complaint.status == Status.REJECTED and complaint.archive_reason:
-                copied = self.store.followup_texts(source.name, local_id, "to_local")
-                texts = {i.content.strip() for i in fresh} | copied
-                if complaint.archive_reason.strip() not in texts:
-                    self.store.add_followup(
-                        source=source.name,
-                        local_id=local_id,
-                        national_id=complaint.id,
-                        direction="to_local",
-                        origin_id=f"archive:{complaint.id}",
-                        kind="response",
-                        ref=f"{BRIDGE_REF_PREFIX}a{complaint.id}",
-                        author=NATIONAL_AUTHORS["admin"],
-                        content=complaint.archive_reason,
-                    )
-        self.flush_to_local(source, local_id, report)
-        local_status = Status(mapping["local_canonical"] or Status.SUBMITTED.value)
-        national_status = complaint.status or Status.SUBMITTED
-        moves = converge(
-            local_status, national_status, national_origin=mapping["origin"] == "national"
+        copied: set[str] = set()
+        if national_status == Status.REJECTED and complaint.archive_reason:
+            copied = self.store.followup_texts(source.name, local_id, "to_local")
+        change = plan_national_change(
+            pair,
+            national_status,
+            complaint.id,
+            complaint.archive_reason,
+            follow_ups_to_copy(on_lapor, known, own, said),
+            copied,
+            BRIDGE_REF_PREFIX,
         )
-        if moves.to_local is not None and not moves.conflict:
-            source.set_status(local_id, moves.to_local)
+        with self.store.atomic():
+            self._record_entries(pair, "to_local", change.entries, change.said)
+        self.flush_to_local(source, local_id, report)
+        if change.to_local is not None:
+            source.set_status(local_id, change.to_local)
             report.statuses += 1
             with self.store.atomic():
                 self.store.event(
@@ -400,23 +359,22 @@ class TwoWay:
                     source.name,
                     local_id,
                     complaint.id,
-                    old=local_status.value,
-                    new=moves.to_local.value,
+                    old=pair.local.value,
+                    new=change.to_local.value,
                 )
-            local_status = moves.to_local
         with self.store.atomic():
-            if mapping["national_canonical"] != national_status.value:
+            if change.national_moved:
                 self.store.event(
                     "national_status_moved",
                     source.name,
                     local_id,
                     complaint.id,
-                    old=mapping["national_canonical"],
+                    old=pair.national_canonical.value if pair.national_canonical else None,
                     new=national_status.value,
                     code=complaint.status_code,
                     name=complaint.status_name,
                 )
-            self._note_status(mapping, local_status, national_status, moves.conflict, report)
+            self._note_status(pair, change.status, report)
             self.store.update_mapping(
                 source.name,
                 local_id,
@@ -424,8 +382,6 @@ class TwoWay:
                 national_status_name=complaint.status_name,
                 national_canonical=national_status.value,
                 national_updated_at=complaint.updated_at.isoformat(),
-                local_canonical=local_status.value,
-                status=moves.target.value,
                 last_seen_at=self._clock().isoformat(timespec="microseconds"),
             )
 
@@ -502,27 +458,25 @@ class TwoWay:
             raise _Hold("the record cannot be read to look for the bridge's responses") from None
         return frozenset(f.ref for f in complaint.follow_ups if f.ref)
 
-    def _note_status(
-        self,
-        mapping: Mapping[str, Any],
-        local: Status,
-        national: Status,
-        conflict: bool,
-        report: PairReport,
-    ) -> None:
-        if mapping.get("conflict_kept") == "local":
-            conflict = False  # an operator kept the app's side (conflict resolve --keep local)
-        if conflict and not mapping["conflict"]:
+    def _note_status(self, pair: Pair, note: StatusNote, report: PairReport) -> None:
+        """Both sides' statuses and the conflict flag on the mapping; a new conflict reported."""
+        if note.new_conflict:
             report.conflicts += 1
             self.store.event(
                 "status_conflict",
-                mapping["source"],
-                mapping["local_id"],
-                mapping["national_id"],
-                local=local.value,
-                national=national.value,
+                pair.source,
+                pair.local_id,
+                pair.national_id,
+                local=note.local.value,
+                national=note.national.value,
             )
-        self.store.update_mapping(mapping["source"], mapping["local_id"], conflict=int(conflict))
+        self.store.update_mapping(
+            pair.source,
+            pair.local_id,
+            conflict=int(note.conflict),
+            local_canonical=note.local.value,
+            status=note.target.value,
+        )
 
     # the account's pass --------------------------------------------------------
     def sync_account(self, name: str, home: LocalSource | None, report: PairReport) -> None:
