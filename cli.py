@@ -994,7 +994,7 @@ def indoubt_resolve(
             lines = _decide_followup(store, int(followup.group(1)), decision, user)
             row = store.followup_row(int(followup.group(1)))
             assert row is not None  # _decide_followup exits when there is none
-            source, local_id = str(row["source"]), str(row["local_id"])
+            source, local_id = row.source, row.local_id
         else:
             lines = _decide_create(store, source, local_id, decision, national_id, user)
     for line in lines:
@@ -1084,31 +1084,32 @@ def _decide_followup(store: Store, row_id: int, decision: str, user: str) -> lis
     if row is None:
         raise _not_in_doubt(f"no follow-up f{row_id}")
     in_doubt = any(
-        i["type"] == "followup" and i["id"] == row_id for i in store.in_doubt(row["source"])
+        i["type"] == "followup" and i["id"] == row_id for i in store.in_doubt(row.source)
     )
     if not in_doubt:
-        state = "done" if row["state"] == "done" else f"{row['state']}, not in doubt"
+        state = "done" if row.state == "done" else f"{row.state}, not in doubt"
         raise _not_in_doubt(f"follow-up f{row_id} is not in doubt ({shown(state)})")
-    earlier = row["decision"]
+    earlier = row.decision
     store.decide_followup(row_id, decision)
     store.event(
         "indoubt_decision",
-        row["source"],
-        row["local_id"],
-        row["national_id"],
+        row.source,
+        row.local_id,
+        row.national_id,
         decision=decision,
         by=user,
         followup=row_id,
         **({"replaces": earlier} if earlier and earlier != decision else {}),
     )
-    record = shown(f"{row['source']}:{row['local_id']}")
+    record = shown(f"{row.source}:{row.local_id}")
     lines = [
-        f"follow-up f{row_id} ({record} → #{row['national_id']}): recorded, by"
+        f"follow-up f{row_id} ({record} → #{row.national_id}): recorded, by"
         f" {shown(user)}: {_decision_text(decision)}"
     ]
     if earlier and earlier != decision:
         lines.append(f"  (replaces the earlier decision: {_decision_text(earlier)})")
-    lines.append(f"At the next pass {_followup_next({**row, 'decision': decision})}.")
+    decided = {"national_id": row.national_id, "kind": row.kind, "decision": decision}
+    lines.append(f"At the next pass {_followup_next(decided)}.")
     return lines
 
 

@@ -1556,11 +1556,11 @@ class Engine:
     def _late_photo(self, source: LocalSource, national: National, photo: dict[str, Any]) -> None:
         national_id, index = int(photo["national_id"]), int(photo["photo_index"])
         row = self.store.followup_row(photo["followup_id"]) if photo["followup_id"] else None
-        if row is not None and row["attempts"] > 0:
+        if row is not None and row.attempts > 0:
             # posted before and its answer lost, or a kill: on LAPOR already?
-            found = self.twoway._find_national_followup(national, national_id, row)
+            found = self.twoway.find_national_followup(national, national_id, row.content, row.id)
             if found is not None:
-                self._late_photo_done(photo, row["id"], found, national_id)
+                self._late_photo_done(photo, row.id, found, national_id)
                 return
         try:
             attachment = Attachment(url=photo["attachment"], content_type=photo["content_type"])
@@ -1582,7 +1582,7 @@ class Engine:
             return
         content = photo_rules.LATE_PHOTO_TEXT.format(n=index + 1)
         with self.store.atomic(durable=True):
-            row_id = row["id"] if row else self.store.add_late_photo_followup(photo, content)
+            row_id = row.id if row else self.store.add_late_photo_followup(photo, content)
             self.store.followup_attempt(row_id, None)  # attempted: look before posting again
         self._crash("photo_followup_intent")
         try:
@@ -1593,7 +1593,9 @@ class Engine:
                 self.store.update_late_photo(photo["id"], reason=f"answer lost: {exc}")
             return
         except Rejected as exc:
-            if exc.status == 403 and not self.twoway._national_closed(photo):
+            if exc.status == 403 and not self.twoway.national_closed(
+                photo["source"], photo["local_id"]
+            ):
                 # not disposed to this agency (yet): tried again later, no try spent
                 hold = (utcnow() + photo_rules.HOLD_WAIT).isoformat()
                 why = f"LAPOR refuses: the complaint is not disposed to this agency (yet): {exc}"

@@ -48,6 +48,7 @@ from bridge.store import (
     StoreError,
     now_iso,
 )
+from bridge.storeport import LedgerRow
 
 if TYPE_CHECKING:
     from bridge.storeport import StateStore
@@ -900,8 +901,9 @@ class PgStore:
             {"type": "followup", **row} for row in followups
         ]
 
-    def followup_row(self, row_id: int) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM followups WHERE id = ?", (row_id,))
+    def followup_row(self, row_id: int) -> LedgerRow | None:
+        row = self._one("SELECT * FROM followups WHERE id = ?", (row_id,))
+        return LedgerRow.of(row) if row is not None else None
 
     def decide_followup(self, row_id: int, decision: str | None) -> None:
         self._write("UPDATE followups SET decision = ? WHERE id = ?", (decision, row_id))
@@ -1145,7 +1147,7 @@ class PgStore:
 
     def pending_followups(
         self, direction: str, source: str | None = None, local_id: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[LedgerRow]:
         sql = "SELECT * FROM followups WHERE state = 'pending' AND direction = ?"
         params: list[Any] = [direction]
         if source is not None:
@@ -1154,7 +1156,7 @@ class PgStore:
         if local_id is not None:
             sql += " AND local_id = ?"
             params.append(local_id)
-        return self._all(sql + " ORDER BY id", tuple(params))
+        return [LedgerRow.of(row) for row in self._all(sql + " ORDER BY id", tuple(params))]
 
     def finish_followup(
         self, row_id: int, state: str = "done", remote_id: str | None = None,

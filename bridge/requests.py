@@ -307,15 +307,15 @@ def _indoubt_resolve(engine: Engine, request: OperatorRequest, report: SourceRep
         row = engine.store.followup_row(int(followup))
         if row is None:
             raise RequestFailed(f"no follow-up f{followup}")
-        if row["state"] == "pending":
+        if row.state == "pending":
             national = engine.nationals[local.account]
-            engine.twoway.flush_to_national(local, national, row["local_id"], report.pair)
+            engine.twoway.flush_to_national(local, national, row.local_id, report.pair)
             row = engine.store.followup_row(int(followup)) or row
-        if row["state"] == "done":
-            return f"follow-up f{followup} → #{row['national_id']}: done"
+        if row.state == "done":
+            return f"follow-up f{followup} → #{row.national_id}: done"
         raise RequestFailed(
-            f"follow-up f{followup} → #{row['national_id']}: {row['state']}"
-            + (f" ({row['last_error']})" if row["last_error"] else "")
+            f"follow-up f{followup} → #{row.national_id}: {row.state}"
+            + (f" ({row.last_error})" if row.last_error else "")
         )
     assert request.local_id is not None
     engine.settle(local, request.local_id, report)

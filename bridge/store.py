@@ -24,6 +24,7 @@ from sqlite_utils.migrations import Migrations
 
 from bridge.health import STOPPED
 from bridge.model import CATCH_ALL_TOPIC
+from bridge.storeport import LedgerRow
 
 if TYPE_CHECKING:
     from bridge.storeport import StateStore
@@ -958,8 +959,9 @@ class Store:
             {"type": "followup", **row} for row in followups
         ]
 
-    def followup_row(self, row_id: int) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM followups WHERE id = ?", (row_id,))
+    def followup_row(self, row_id: int) -> LedgerRow | None:
+        row = self._one("SELECT * FROM followups WHERE id = ?", (row_id,))
+        return LedgerRow.of(row) if row is not None else None
 
     def decide_followup(self, row_id: int, decision: str | None) -> None:
         self.db.execute("UPDATE followups SET decision = ? WHERE id = ?", (decision, row_id))
@@ -1173,7 +1175,7 @@ class Store:
 
     def pending_followups(
         self, direction: str, source: str | None = None, local_id: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[LedgerRow]:
         sql = "SELECT * FROM followups WHERE state = 'pending' AND direction = ?"
         params: list[Any] = [direction]
         if source is not None:
@@ -1182,7 +1184,7 @@ class Store:
         if local_id is not None:
             sql += " AND local_id = ?"
             params.append(local_id)
-        return self._all(sql + " ORDER BY id", tuple(params))
+        return [LedgerRow.of(row) for row in self._all(sql + " ORDER BY id", tuple(params))]
 
     def finish_followup(
         self, row_id: int, state: str = "done", remote_id: str | None = None,

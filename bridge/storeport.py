@@ -17,10 +17,41 @@ docs/postgresql.md: they are what ties the engine to SQLite today.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """A row of the follow-ups ledger: one item to carry across, written down before it is
+    sent (``state`` pending → done or failed). Times are ISO-8601 text, as stored."""
+
+    id: int
+    source: str
+    local_id: str
+    national_id: int
+    direction: str  # to_national | to_local
+    origin_id: str  # the item's id on the side it came from
+    kind: str  # followup | complete | reject (to LAPOR); response (to the app)
+    content: str
+    state: str  # pending | done | failed
+    attempts: int
+    created_at: str
+    updated_at: str
+    ref: str | None = None  # the reference the bridge writes into the app (to_local)
+    author: str | None = None
+    remote_id: str | None = None
+    last_error: str | None = None
+    #: an operator's word on a row in doubt: sent, posted, not_posted (``indoubt resolve``)
+    decision: str | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> LedgerRow:
+        """From a database row (its columns by name)."""
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
 
 class StateStore(Protocol):
@@ -142,7 +173,7 @@ class StateStore(Protocol):
         """Creates sent whose answer was lost, and follow-ups likewise (bridge.md, indoubt)."""
         ...
 
-    def followup_row(self, row_id: int) -> dict[str, Any] | None: ...
+    def followup_row(self, row_id: int) -> LedgerRow | None: ...
 
     def decide_followup(self, row_id: int, decision: str | None) -> None: ...
 
@@ -208,7 +239,7 @@ class StateStore(Protocol):
 
     def pending_followups(
         self, direction: str, source: str | None = None, local_id: str | None = None
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[LedgerRow]: ...
 
     def finish_followup(
         self, row_id: int, state: str = "done", remote_id: str | None = None,

@@ -35,6 +35,7 @@ from bridge.plan import (
 )
 from bridge.ports import BRIDGE_REF_PREFIX, LocalSource, National
 from bridge.store import NOT_DISPOSED, Store
+from bridge.storeport import LedgerRow
 from bridge.tags import EXT_PREFIX
 from bridge.timefmt import parse_rfc3339, utcnow
 from bridge.tracking import COST, POLL_MAX, STALE_SHARE, Spending, Tracking, poll_interval
@@ -170,86 +171,82 @@ class TwoWay:
         rows = self.store.pending_followups("to_national", source.name, local_id)
         held: set[str] = set()
         for row in rows:
-            if row["local_id"] in held:
+            if row.local_id in held:
                 continue
             try:
                 self._send_to_national(national, row, report)
             except _Hold as exc:
-                held.add(row["local_id"])
+                held.add(row.local_id)
                 with self.store.atomic():
-                    self.store.followup_attempt(row["id"], str(exc))
+                    self.store.followup_attempt(row.id, str(exc))
 
-    def _send_to_national(
-        self, national: National, row: Mapping[str, Any], report: PairReport
-    ) -> None:
-        national_id = int(row["national_id"])
-        decision = row.get("decision")
+    def _send_to_national(self, national: National, row: LedgerRow, report: PairReport) -> None:
+        national_id = row.national_id
+        decision = row.decision
         if decision == "posted":  # an operator found it on LAPOR (indoubt resolve --posted)
             self._done(row, None, report, "to_national")
             return
         # looked for first, every time: an earlier attempt's answer may have been lost, or
         # the database that knew of the post restored from before it (one read a post);
         # an operator's --not-posted stands for that read
-        if row["kind"] != "reject" and decision != "not_posted":
-            found = self._find_national_followup(national, national_id, row)
+        if row.kind != "reject" and decision != "not_posted":
+            found = self.find_national_followup(national, national_id, row.content, row.id)
             if found is not None:
                 self._done(row, found, report, "to_national")
                 return
         with self.store.atomic(durable=True):
-            self.store.followup_attempt(row["id"], None)  # attempted: look before posting again
-            self.store.decide_followup(row["id"], None)
+            self.store.followup_attempt(row.id, None)  # attempted: look before posting again
+            self.store.decide_followup(row.id, None)
         self._crash("followup_intent")
         remote: str | None
         try:
-            if row["kind"] == "reject":
-                national.reject(national_id, row["content"])
+            if row.kind == "reject":
+                national.reject(national_id, row.content)
                 remote = "reject"
             else:
-                remote = national.add_follow_up(
-                    national_id, row["content"], row["kind"] == "complete"
-                )
+                remote = national.add_follow_up(national_id, row.content, row.kind == "complete")
         except Ambiguous as exc:
             raise _Hold(f"answer lost: {exc}") from None
         except Rejected as exc:
-            if exc.status == 403 and not self._national_closed(row):
+            if exc.status == 403 and not self.national_closed(row.source, row.local_id):
                 raise _Hold(NOT_DISPOSED) from None
             with self.store.atomic():
-                self.store.finish_followup(row["id"], "failed", error=exc.message)
+                self.store.finish_followup(row.id, "failed", error=exc.message)
                 self.store.event(
                     "followup_refused",
-                    row["source"],
-                    row["local_id"],
+                    row.source,
+                    row.local_id,
                     national_id,
                     status=exc.status,
                     message=exc.message,
-                    item=row["kind"],
+                    item=row.kind,
                 )
             return
         self._crash("followup_posted")
         self._done(row, remote, report, "to_national")
-        if row["kind"] == "complete" and "mark_completed" in national.capabilities:
+        if row.kind == "complete" and "mark_completed" in national.capabilities:
             # without the capability LAPOR closes on its own, later: it is read then
             with self.store.atomic():
                 self.store.update_mapping(
-                    row["source"],
-                    row["local_id"],
+                    row.source,
+                    row.local_id,
                     national_canonical=Status.DONE.value,
                     national_status=national.status_code(Status.DONE),
                 )
 
-    def _national_closed(self, row: Mapping[str, Any]) -> bool:
+    def national_closed(self, source: str, local_id: str) -> bool:
         """A closed (done or archived) complaint takes no more follow-ups: waiting is pointless."""
-        mapping = self.store.mapping(row["source"], row["local_id"])
+        mapping = self.store.mapping(source, local_id)
         closed = (Status.DONE.value, Status.REJECTED.value)
         return mapping is not None and mapping["national_canonical"] in closed
 
-    def _find_national_followup(
-        self, national: National, national_id: int, row: Mapping[str, Any]
+    def find_national_followup(
+        self, national: National, national_id: int, content: str, row_id: int
     ) -> str | None:
         """This row's follow-up on LAPOR, if it is there: one from this institution with
         the same words that no other row of the same words accounts for (LAPOR's answer
         need not give an id, and a city may say the same thing twice)."""
-        wanted = fold(row["content"])
+        wanted = fold(content)
         claimed = self.store.followup_remote_ids(national_id)
         mine = [
             item
@@ -257,23 +254,21 @@ class TwoWay:
             if item.author == "instansi" and fold(item.content) == wanted
         ]
         unclaimed = [item for item in mine if item.id not in claimed]
-        sent_before = self.store.followups_sent_like(national_id, row["content"], row["id"])
+        sent_before = self.store.followups_sent_like(national_id, content, row_id)
         # rows of the same words already done without a known id account for the oldest
         spare = unclaimed[sent_before:]
         return spare[0].id if spare else None
 
-    def _done(
-        self, row: Mapping[str, Any], remote: str | None, report: PairReport, direction: str
-    ) -> None:
+    def _done(self, row: LedgerRow, remote: str | None, report: PairReport, direction: str) -> None:
         with self.store.atomic():
-            self.store.finish_followup(row["id"], remote_id=remote)
+            self.store.finish_followup(row.id, remote_id=remote)
             self.store.event(
                 "followup_sent" if direction == "to_national" else "response_written",
-                row["source"],
-                row["local_id"],
-                int(row["national_id"]),
-                item=row["kind"],
-                origin=row["origin_id"],
+                row.source,
+                row.local_id,
+                row.national_id,
+                item=row.kind,
+                origin=row.origin_id,
             )
         if direction == "to_national":
             report.to_national += 1
@@ -396,51 +391,50 @@ class TwoWay:
         held: set[str] = set()
         written: dict[str, frozenset[str]] = {}
         for row in self.store.pending_followups("to_local", source.name, local_id):
-            record = row["local_id"]
+            record = row.local_id
             if record in held:
                 continue
             try:
                 if record not in written:
                     written[record] = self._local_refs(source, record)
-                if row["ref"] in written[record]:
-                    self._done(row, row["ref"], report, "to_local")
+                if row.ref in written[record]:
+                    self._done(row, row.ref, report, "to_local")
                     continue
                 self._send_to_local(source, row, report)
             except _Hold as exc:
                 held.add(record)
                 with self.store.atomic():
-                    self.store.followup_attempt(row["id"], str(exc))
+                    self.store.followup_attempt(row.id, str(exc))
 
-    def _send_to_local(
-        self, source: LocalSource, row: Mapping[str, Any], report: PairReport
-    ) -> None:
+    def _send_to_local(self, source: LocalSource, row: LedgerRow, report: PairReport) -> None:
         with self.store.atomic(durable=True):
-            self.store.followup_attempt(row["id"], None)
+            self.store.followup_attempt(row.id, None)
         self._crash("response_intent")
         response = FollowUp(
-            id=row["origin_id"],
-            author=row["author"] or "LAPOR-SP4N",
-            content=row["content"],
-            at=parse_rfc3339(row["created_at"]),
+            id=row.origin_id,
+            author=row.author or "LAPOR-SP4N",
+            content=row.content,
+            at=parse_rfc3339(row.created_at),
         )
         try:
-            source.add_response(row["local_id"], response, row["ref"])
+            assert row.ref is not None, "a row for the app always carries the bridge's reference"
+            source.add_response(row.local_id, response, row.ref)
         except Ambiguous as exc:
             raise _Hold(f"answer lost: {exc}") from None
         except Rejected as exc:
             with self.store.atomic():
-                self.store.finish_followup(row["id"], "failed", error=exc.message)
+                self.store.finish_followup(row.id, "failed", error=exc.message)
                 self.store.event(
                     "response_refused",
-                    row["source"],
-                    row["local_id"],
-                    int(row["national_id"]),
+                    row.source,
+                    row.local_id,
+                    row.national_id,
                     status=exc.status,
                     message=exc.message,
                 )
             return
         self._crash("response_posted")
-        self._done(row, row["ref"], report, "to_local")
+        self._done(row, row.ref, report, "to_local")
 
     def _local_refs(self, source: LocalSource, local_id: str) -> frozenset[str]:
         """The references of the bridge's responses in the app's record. A record that

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ class Bed:
                     origin_id=f"r-{local_id}",
                     content="Sudah kami perbaiki, terima kasih.",
                 )
-                row = store.pending_followups("to_national", "tanjak", local_id)[0]["id"]
+                row = store.pending_followups("to_national", "tanjak", local_id)[0].id
                 store.followup_attempt(row, "answer lost: LAPOR did not answer")
         finally:
             store.close()
@@ -137,7 +138,7 @@ class Bed:
         finally:
             store.close()
         assert row is not None
-        return row
+        return asdict(row)
 
     def decisions(self) -> list[dict[str, Any]]:
         store = self.store()

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -496,45 +496,45 @@ def test_a_followup_is_recorded_once_per_origin_and_direction(store: StateStore)
     assert store.followup_texts("tanjak", "1", "to_local") == {"words a"}
     assert store.followup_texts_to_national(100) == ["words a"]
     pending = store.pending_followups("to_national", "tanjak", "1")
-    assert [p["origin_id"] for p in pending] == ["a"]
-    row = store.followup_row(pending[0]["id"])
-    assert row is not None and row["state"] == "pending"
+    assert [p.origin_id for p in pending] == ["a"]
+    row = store.followup_row(pending[0].id)
+    assert row is not None and row.state == "pending"
 
 
 def test_a_followup_sent_is_done_with_its_remote_id(store: StateStore) -> None:
     _followup(store, "a")
     _followup(store, "b")
     first, second = store.pending_followups("to_national")
-    store.followup_attempt(first["id"], "LAPOR 503")
-    store.finish_followup(first["id"], remote_id="r-1")
-    store.finish_followup(second["id"])
+    store.followup_attempt(first.id, "LAPOR 503")
+    store.finish_followup(first.id, remote_id="r-1")
+    store.finish_followup(second.id)
     assert store.followup_counts("tanjak", "1") == {"to_national": 2}
     assert store.followup_remote_ids(100) == {"r-1"}
-    assert store.followups_sent_like(100, "words b", second["id"] + 1) == 1
-    assert store.followups_sent_like(100, "words b", second["id"]) == 0
+    assert store.followups_sent_like(100, "words b", second.id + 1) == 1
+    assert store.followups_sent_like(100, "words b", second.id) == 0
     assert store.pending_followups("to_national") == []
-    done = store.followup_row(first["id"])
-    assert done is not None and (done["attempts"], done["last_error"]) == (1, None)
+    done = store.followup_row(first.id)
+    assert done is not None and (done.attempts, done.last_error) == (1, None)
 
 
 def test_a_followup_whose_answer_was_lost_is_in_doubt(store: StateStore) -> None:
     _followup(store, "a")
     (row,) = store.pending_followups("to_national")
     assert store.counts("tanjak")["pending"] == 1
-    store.followup_attempt(row["id"], "answer lost: timeout")
-    assert [(d["type"], d["id"]) for d in store.in_doubt("tanjak")] == [("followup", row["id"])]
+    store.followup_attempt(row.id, "answer lost: timeout")
+    assert [(d["type"], d["id"]) for d in store.in_doubt("tanjak")] == [("followup", row.id)]
     counts = store.counts("tanjak")
     assert (counts["pending"], counts["in_doubt"]) == (0, 1)
-    store.decide_followup(row["id"], "sent")
-    decided = store.followup_row(row["id"])
-    assert decided is not None and decided["decision"] == "sent"
+    store.decide_followup(row.id, "sent")
+    decided = store.followup_row(row.id)
+    assert decided is not None and decided.decision == "sent"
 
 
 def test_followups_waiting_for_lapors_disposition_are_not_pending(store: StateStore) -> None:
     _followup(store, "a")
     _followup(store, "b")
     held, _ = store.pending_followups("to_national")
-    store.followup_attempt(held["id"], NOT_DISPOSED)
+    store.followup_attempt(held.id, NOT_DISPOSED)
     assert store.counts("tanjak")["pending"] == 0  # both wait on a person
 
 
@@ -759,8 +759,8 @@ def _snapshot(store: StateStore) -> Any:
             "owners": [store.mapping_by_national(n) for n in range(100, 104)],
             "intents": store.pending_intents("tanjak", "create"),
             "imports": store.pending_intents("tanjak", "import"),
-            "to_national": store.pending_followups("to_national"),
-            "to_local": store.pending_followups("to_local", "tanjak"),
+            "to_national": [asdict(r) for r in store.pending_followups("to_national")],
+            "to_local": [asdict(r) for r in store.pending_followups("to_local", "tanjak")],
             "followup_counts": [store.followup_counts("tanjak", r) for r in records],
             "quarantined": store.quarantined(),
             "catching_up": store.catching_up("tanjak"),
@@ -840,7 +840,7 @@ def test_both_stores_give_the_same_answers_to_the_same_history(
                 source="tanjak", local_id=record, national_id=national, direction=direction,
                 origin_id=f"o{b % 3}", content=f"words {b % 3}",
             ):  # fmt: skip
-                rows[n].append(int(store.pending_followups(direction, "tanjak", record)[-1]["id"]))
+                rows[n].append(store.pending_followups(direction, "tanjak", record)[-1].id)
         elif op == "followup_sent" and rows[n]:
             store.followup_attempt(rows[n][a % len(rows[n])], ("answer lost", None)[b % 2])
             if b % 3 == 0:
