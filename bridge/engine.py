@@ -46,6 +46,7 @@ from bridge.plan import (
 )
 from bridge.ports import CreateRequest, LocalSource, National, Photo, RawRecord
 from bridge.store import Store
+from bridge.storeport import IntentRow
 from bridge.tags import tags_for
 from bridge.timefmt import utcnow
 from bridge.tracking import Tracking
@@ -448,15 +449,15 @@ class Engine:
                     source.name, local_id, raw.payload, exc.message, report, complaint.display_id
                 )
                 return
-            intent = self._create_intent(source, national, complaint, request, reread=False)
-            body = CreateRequest(tag=intent["payload"]["tag"], body=intent["payload"]["body"])
+            intent = self._create_intent(source, national, complaint, request)
+            body = CreateRequest(tag=intent.payload["tag"], body=intent.payload["body"])
             flights.submit(
                 partial(national.create, body),
                 lambda ticket, error: guarded(lambda: answered(intent, ticket, error)),
             )
 
         def answered(
-            intent: Mapping[str, Any], ticket: NationalTicket | None, error: BaseException | None
+            intent: IntentRow, ticket: NationalTicket | None, error: BaseException | None
         ) -> None:
             done()
             self._answered(
@@ -761,16 +762,14 @@ class Engine:
         national: National,
         complaint: Complaint,
         request: CreateRequest,
-        *,
-        reread: bool = True,
-    ) -> dict[str, Any]:
+    ) -> IntentRow:
         """Commit the create's intent, marked sent (durably): its request may leave now.
-        Returned as stored (``reread``), or as what was stored (the body JSON's same)."""
+        Returned as the store wrote it."""
         payload = {"tag": request.tag, "body": dict(request.body), "summary": _summary(complaint)}
         with self.store.atomic(durable=True):
             # marked sent as it is written: one durable commit per create, not two (a
             # kill before the request leaves costs a look for it, as a lost answer does)
-            intent_id = self.store.add_create_intent(
+            intent = self.store.add_create_intent(
                 source.name,
                 complaint.local_id,
                 payload,
@@ -789,11 +788,7 @@ class Engine:
                     sent_as=request.category_fallback,
                 )
         self._crash("intent_committed")
-        self._settled.add(intent_id)
-        if not reread:
-            return {"id": intent_id, "local_id": complaint.local_id, "payload": payload}
-        intent = self.store.pending_intent(source.name, complaint.local_id, "create")
-        assert intent is not None and intent["id"] == intent_id
+        self._settled.add(intent.id)
         return intent
 
     def _known_on_lapor(
@@ -1009,7 +1004,7 @@ class Engine:
         intent = self.store.pending_intent(source.name, local_id, "create")
         if intent is None:
             return
-        self._settled.discard(int(intent["id"]))
+        self._settled.discard(int(intent.id))
         self._settle(source, national, intent, report)
         self._catch_up(source, national, local_id, report)
 
@@ -1017,7 +1012,7 @@ class Engine:
         self,
         source: LocalSource,
         national: National,
-        intent: Mapping[str, Any],
+        intent: IntentRow,
         report: SourceReport,
         *,
         raw: Mapping[str, Any] | None = None,
@@ -1026,13 +1021,13 @@ class Engine:
         """A pending create: posted when it was never sent, or when evidence (or an
         operator) says LAPOR does not have it; mapped when evidence finds it; else left
         in doubt. Looked into once a pass."""
-        if intent["id"] in self._settled:
+        if intent.id in self._settled:
             return
-        self._settled.add(intent["id"])
-        if intent["attempts"] == 0:  # committed, never sent: nothing to look for
+        self._settled.add(intent.id)
+        if intent.attempts == 0:  # committed, never sent: nothing to look for
             self._post(source, national, intent, report, raw=raw, complaint=complaint)
             return
-        decision = intent.get("decision") or ""
+        decision = intent.decision or ""
         if decision.startswith("tracking:"):
             self._operator_found(source, national, intent, int(decision.split(":", 1)[1]), report)
             return
@@ -1044,12 +1039,12 @@ class Engine:
             report.recovered += 1
             with self.store.atomic():
                 self.store.event(
-                    "create_found", source.name, intent["local_id"], found.id,
-                    marker=intent["payload"]["tag"],
+                    "create_found", source.name, intent.local_id, found.id,
+                    marker=intent.payload["tag"],
                 )  # fmt: skip
             self._crash("create_found")
             self._commit_created(
-                source, intent["id"], intent["local_id"], intent["payload"]["summary"], found,
+                source, intent.id, intent.local_id, intent.payload["summary"], found,
                 report, complaint, answered=False,
             )  # fmt: skip
         elif found is None:
@@ -1058,11 +1053,11 @@ class Engine:
             report.in_doubt += 1
 
     def _evidence(
-        self, source: LocalSource, national: National, intent: Mapping[str, Any]
+        self, source: LocalSource, national: National, intent: IntentRow
     ) -> NationalTicket | str | None:
         """lapor.md, Recovery: the complaint when found; ``None`` when the evidence is that
         LAPOR does not have it; else why nothing is known (the record stays in doubt)."""
-        tag = str(intent["payload"]["tag"])
+        tag = str(intent.payload["tag"])
         tried: list[str] = []
         if "tag_search" in national.capabilities:
             try:
@@ -1077,7 +1072,7 @@ class Engine:
                             self.store.event(
                                 "duplicates_on_lapor",
                                 source.name,
-                                intent["local_id"],
+                                intent.local_id,
                                 ids=[t.id for t in found],
                             )
                     return ticket
@@ -1089,18 +1084,18 @@ class Engine:
         self._noted(intent, "; ".join([*tried, outcome]))
         return None if outcome.startswith("scan ") else outcome
 
-    def _scan(
-        self, national: National, intent: Mapping[str, Any], tag: str
-    ) -> NationalTicket | str:
+    def _scan(self, national: National, intent: IntentRow, tag: str) -> NationalTicket | str:
         """The bracket scan: read every id between the account's neighbouring answered
         creates for the marker. A ticket when found; ``"scan …"`` when every id was read
         without it (evidence of absence); any other text says why it is not conclusive."""
-        account = str(intent["account"] or "")
-        lower, upper = self.store.create_bracket(account, intent["sent_at"], intent["deadline"])
+        account = str(intent.account or "")
+        if intent.sent_at is None or intent.deadline is None:  # an intent of before m006
+            return "no scan: when it was sent is not recorded"
+        lower, upper = self.store.create_bracket(account, intent.sent_at, intent.deadline)
         if lower is None:
             return "no scan: no create of this account answered before it was sent"
         if upper is None:
-            return f"no scan: no create of this account sent after {intent['deadline']} yet"
+            return f"no scan: no create of this account sent after {intent.deadline} yet"
         width = upper - lower - 1
         if width > self.scan_limit:
             return (
@@ -1136,18 +1131,16 @@ class Engine:
                     return found
         return f"scan #{lower + 1}–#{upper - 1}: {max(width, 0)} ids read, none carries the marker"
 
-    def _noted(self, intent: Mapping[str, Any], evidence: str) -> None:
+    def _noted(self, intent: IntentRow, evidence: str) -> None:
         with self.store.atomic():
-            self.store.note_evidence(intent["id"], evidence)
-            self.store.event(
-                "indoubt_checked", intent["source"], intent["local_id"], evidence=evidence
-            )
+            self.store.note_evidence(intent.id, evidence)
+            self.store.event("indoubt_checked", intent.source, intent.local_id, evidence=evidence)
 
     def _operator_found(
         self,
         source: LocalSource,
         national: National,
-        intent: Mapping[str, Any],
+        intent: IntentRow,
         national_id: int,
         report: SourceReport,
     ) -> None:
@@ -1155,11 +1148,11 @@ class Engine:
         ticket = national.get(national_id)
         if ticket is None:
             with self.store.atomic():
-                self.store.decide(intent["id"], None)
+                self.store.decide(intent.id, None)
                 self.store.event(
                     "indoubt_decision_void",
                     source.name,
-                    intent["local_id"],
+                    intent.local_id,
                     national_id,
                     reason="LAPOR does not know that complaint",
                 )
@@ -1167,11 +1160,9 @@ class Engine:
             return
         report.recovered += 1
         with self.store.atomic():
-            self.store.event(
-                "create_found", source.name, intent["local_id"], ticket.id, by="operator"
-            )
+            self.store.event("create_found", source.name, intent.local_id, ticket.id, by="operator")
         self._commit_created(
-            source, intent["id"], intent["local_id"], intent["payload"]["summary"], ticket,
+            source, intent.id, intent.local_id, intent.payload["summary"], ticket,
             report, None, answered=False,
         )  # fmt: skip
 
@@ -1179,7 +1170,7 @@ class Engine:
         self,
         source: LocalSource,
         national: National,
-        intent: Mapping[str, Any],
+        intent: IntentRow,
         report: SourceReport,
         *,
         raw: Mapping[str, Any] | None = None,
@@ -1188,12 +1179,12 @@ class Engine:
     ) -> None:
         """Post a create, marked sent first (durably; ``marked`` when its intent's commit
         did it): from then on it may exist on LAPOR."""
-        payload = intent["payload"]
+        payload = intent.payload
         request = CreateRequest(tag=payload["tag"], body=payload["body"])
         if not marked:
             with self.store.atomic(durable=True):
                 self.store.create_sending(
-                    intent["id"], source.account, timedelta(seconds=national.create_timeout)
+                    intent.id, source.account, timedelta(seconds=national.create_timeout)
                 )
             self._crash("create_sending")
         try:
@@ -1206,7 +1197,7 @@ class Engine:
     def _answered(
         self,
         source: LocalSource,
-        intent: Mapping[str, Any],
+        intent: IntentRow,
         report: SourceReport,
         ticket: NationalTicket | None,
         error: BaseException | None,
@@ -1216,11 +1207,11 @@ class Engine:
     ) -> None:
         """What a create's answer (``ticket``) or its failure (``error``) leaves: a mapping,
         a create in doubt, or a quarantine. Any other failure is raised."""
-        payload = intent["payload"]
-        local_id = intent["local_id"]
+        payload = intent.payload
+        local_id = intent.local_id
         if isinstance(error, Ambiguous):
             with self.store.atomic():
-                self.store.create_lost(intent["id"], str(error))
+                self.store.create_lost(intent.id, str(error))
                 self.store.event("create_in_doubt", source.name, local_id, reason=str(error))
             log.warning("create_answer_lost", source=source.name, local_id=local_id)
             report.in_doubt += 1
@@ -1233,7 +1224,7 @@ class Engine:
             return
         if isinstance(error, Rejected):
             with self.store.atomic():
-                self.store.finish_intent(intent["id"], "failed", error.message)
+                self.store.finish_intent(intent.id, "failed", error.message)
                 self.store.event(
                     "create_rejected",
                     source.name,
@@ -1253,7 +1244,7 @@ class Engine:
         self._lost_in_a_row = 0
         self._crash("create_answered")
         self._commit_created(
-            source, intent["id"], local_id, payload["summary"], ticket, report, complaint
+            source, intent.id, local_id, payload["summary"], ticket, report, complaint
         )
 
     def _commit_created(

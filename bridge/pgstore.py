@@ -48,7 +48,7 @@ from bridge.store import (
     StoreError,
     now_iso,
 )
-from bridge.storeport import LedgerRow
+from bridge.storeport import IntentRow, LedgerRow
 
 if TYPE_CHECKING:
     from bridge.storeport import StateStore
@@ -751,18 +751,23 @@ class PgStore:
         tag: str,
         account: str,
         timeout: timedelta,
-    ) -> int:
+    ) -> IntentRow:
         """A create's intent, already marked sent: one statement (bridge.store.Store)."""
         now = datetime.now(UTC)
         stamp = now.isoformat(timespec="microseconds")
+        deadline = (now + timeout).isoformat(timespec="microseconds")
+        text = json.dumps(payload)
         cursor = self._write(
             "INSERT INTO intents (kind, source, local_id, account, tag, payload, attempts,"
             " sent_at, deadline, created_at, updated_at)"
             " VALUES ('create', ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) RETURNING id",
-            (source, local_id, account, tag, json.dumps(payload), stamp,
-             (now + timeout).isoformat(timespec="microseconds"), stamp, stamp),
+            (source, local_id, account, tag, text, stamp, deadline, stamp, stamp),
+        )
+        return IntentRow(
+            id=_returned_id(cursor), kind="create", source=source, local_id=local_id,
+            payload=json.loads(text), state="pending", attempts=1, created_at=stamp,
+            updated_at=stamp, account=account, tag=tag, sent_at=stamp, deadline=deadline,
         )  # fmt: skip
-        return _returned_id(cursor)
 
     def catching_up(self, source: str) -> list[str]:
         """Records of ``source`` whose responses are still to be read whole (m011)."""
@@ -778,24 +783,20 @@ class PgStore:
             (source, local_id),
         )
 
-    def pending_intents(self, source: str, kind: str) -> list[dict[str, Any]]:
+    def pending_intents(self, source: str, kind: str) -> list[IntentRow]:
         rows = self._all(
             "SELECT * FROM intents WHERE state = 'pending' AND source = ? AND kind = ? ORDER BY id",
             (source, kind),
         )
-        for row in rows:
-            row["payload"] = json.loads(row["payload"])
-        return rows
+        return [IntentRow.of(row) for row in rows]
 
-    def pending_intent(self, source: str, local_id: str, kind: str) -> dict[str, Any] | None:
+    def pending_intent(self, source: str, local_id: str, kind: str) -> IntentRow | None:
         row = self._one(
             "SELECT * FROM intents WHERE state = 'pending' AND source = ? AND local_id = ?"
             " AND kind = ?",
             (source, local_id, kind),
         )
-        if row is not None:
-            row["payload"] = json.loads(row["payload"])
-        return row
+        return IntentRow.of(row) if row is not None else None
 
     def finish_intent(self, intent_id: int, state: str = "done", error: str | None = None) -> None:
         """An intent done or failed: its payload keeps only what :meth:`scrub_intent` keeps."""

@@ -325,7 +325,7 @@ def _indoubt_resolve(engine: Engine, request: OperatorRequest, report: SourceRep
     intent = engine.store.pending_intent(request.source, request.local_id, "create")
     if intent is None:
         raise RequestFailed(f"{request.record}: no create left, and no mapping")
-    why = intent["last_error"] or intent["evidence"] or "no answer"
+    why = intent.last_error or intent.evidence or "no answer"
     raise RequestFailed(f"{request.record} is still in doubt: {why}")
 
 

@@ -24,7 +24,7 @@ from sqlite_utils.migrations import Migrations
 
 from bridge.health import STOPPED
 from bridge.model import CATCH_ALL_TOPIC
-from bridge.storeport import LedgerRow
+from bridge.storeport import IntentRow, LedgerRow
 
 if TYPE_CHECKING:
     from bridge.storeport import StateStore
@@ -791,19 +791,24 @@ class Store:
         tag: str,
         account: str,
         timeout: timedelta,
-    ) -> int:
+    ) -> IntentRow:
         """A create's intent, already marked sent (:meth:`create_sending`): one statement
         where a create would otherwise cost two."""
         now = datetime.now(UTC)
         stamp = now.isoformat(timespec="microseconds")
+        deadline = (now + timeout).isoformat(timespec="microseconds")
+        text = json.dumps(payload)
         cursor = self.db.execute(
             "INSERT INTO intents (kind, source, local_id, account, tag, payload, attempts,"
             " sent_at, deadline, created_at, updated_at)"
             " VALUES ('create', ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
-            (source, local_id, account, tag, json.dumps(payload), stamp,
-             (now + timeout).isoformat(timespec="microseconds"), stamp, stamp),
+            (source, local_id, account, tag, text, stamp, deadline, stamp, stamp),
+        )
+        return IntentRow(
+            id=int(cursor.lastrowid or 0), kind="create", source=source, local_id=local_id,
+            payload=json.loads(text), state="pending", attempts=1, created_at=stamp,
+            updated_at=stamp, account=account, tag=tag, sent_at=stamp, deadline=deadline,
         )  # fmt: skip
-        return int(cursor.lastrowid or 0)
 
     def catching_up(self, source: str) -> list[str]:
         """Records of ``source`` whose responses are still to be read whole (m011)."""
@@ -819,16 +824,14 @@ class Store:
             (source, local_id),
         )
 
-    def pending_intents(self, source: str, kind: str) -> list[dict[str, Any]]:
+    def pending_intents(self, source: str, kind: str) -> list[IntentRow]:
         rows = self._all(
             "SELECT * FROM intents WHERE state = 'pending' AND source = ? AND kind = ? ORDER BY id",
             (source, kind),
         )
-        for row in rows:
-            row["payload"] = json.loads(row["payload"])
-        return rows
+        return [IntentRow.of(row) for row in rows]
 
-    def pending_intent(self, source: str, local_id: str, kind: str) -> dict[str, Any] | None:
+    def pending_intent(self, source: str, local_id: str, kind: str) -> IntentRow | None:
         if kind == "create":  # written out: only then can SQLite use the partial index of
             # pending creates without planning the statement again on every call
             sql = (
@@ -842,9 +845,7 @@ class Store:
                 " AND kind = ?",
                 (source, local_id, kind),
             )
-        if row is not None:
-            row["payload"] = json.loads(row["payload"])
-        return row
+        return IntentRow.of(row) if row is not None else None
 
     def finish_intent(self, intent_id: int, state: str = "done", error: str | None = None) -> None:
         """An intent done or failed: from now on its payload keeps only what

@@ -17,6 +17,7 @@ docs/postgresql.md: they are what ties the engine to SQLite today.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
@@ -52,6 +53,44 @@ class LedgerRow:
     def of(cls, row: Mapping[str, Any]) -> LedgerRow:
         """From a database row (its columns by name)."""
         return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
+
+
+@dataclass(frozen=True)
+class IntentRow:
+    """A remote side effect written down before it is made: a create on LAPOR, an import
+    into the home app. ``payload`` is what will be (or was) sent, decoded; once the intent
+    is finished it keeps only what :meth:`StateStore.scrub_intent` keeps. Times are
+    ISO-8601 text, as stored."""
+
+    id: int
+    kind: str  # create | import
+    source: str
+    local_id: str
+    payload: dict[str, Any]
+    state: str  # pending | done | failed
+    attempts: int
+    created_at: str
+    updated_at: str
+    national_id: int | None = None
+    account: str | None = None
+    tag: str | None = None
+    last_error: str | None = None
+    #: a create in doubt: when it was sent and until when it may still be applied
+    sent_at: str | None = None
+    deadline: str | None = None
+    answered_at: str | None = None
+    #: what the last look for a create in doubt found (``indoubt list``)
+    evidence: str | None = None
+    #: an operator's word on a create in doubt (``indoubt resolve``)
+    decision: str | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> IntentRow:
+        """From a database row (its columns by name; the payload as JSON text)."""
+        values = {f.name: row[f.name] for f in fields(cls) if f.name in row}
+        if isinstance(values.get("payload"), str):
+            values["payload"] = json.loads(values["payload"])
+        return cls(**values)
 
 
 class StateStore(Protocol):
@@ -123,8 +162,9 @@ class StateStore(Protocol):
         tag: str,
         account: str,
         timeout: timedelta,
-    ) -> int:
-        """A create's intent, already marked sent (:meth:`create_sending`): one statement."""
+    ) -> IntentRow:
+        """A create's intent, already marked sent (:meth:`create_sending`): one statement;
+        returned as written (no read back)."""
         ...
 
     def catching_up(self, source: str) -> list[str]:
@@ -133,9 +173,9 @@ class StateStore(Protocol):
 
     def caught_up(self, source: str, local_id: str) -> None: ...
 
-    def pending_intents(self, source: str, kind: str) -> list[dict[str, Any]]: ...
+    def pending_intents(self, source: str, kind: str) -> list[IntentRow]: ...
 
-    def pending_intent(self, source: str, local_id: str, kind: str) -> dict[str, Any] | None: ...
+    def pending_intent(self, source: str, local_id: str, kind: str) -> IntentRow | None: ...
 
     def finish_intent(
         self, intent_id: int, state: str = "done", error: str | None = None

@@ -35,7 +35,7 @@ from bridge.plan import (
 )
 from bridge.ports import BRIDGE_REF_PREFIX, LocalSource, National
 from bridge.store import NOT_DISPOSED, Store
-from bridge.storeport import LedgerRow
+from bridge.storeport import IntentRow, LedgerRow
 from bridge.tags import EXT_PREFIX
 from bridge.timefmt import parse_rfc3339, utcnow
 from bridge.tracking import COST, POLL_MAX, STALE_SHARE, Spending, Tracking, poll_interval
@@ -618,15 +618,16 @@ class TwoWay:
     def _resolve_imports(self, account: str, home: LocalSource, report: PairReport) -> None:
         national = self.nationals[account]
         for intent in self.store.pending_intents(home.name, "import"):
-            national_id = int(intent["national_id"])
-            token = intent["payload"].get("token")
+            national_id = intent.national_id
+            assert national_id is not None, "an import names the complaint it imports"
+            token = intent.payload.get("token")
             local_id: str | None
             if token:
                 local_id = home.poll_created(str(token))
                 if local_id is None:
                     continue  # queued: keep the token, poll again next pass; never re-post
-            elif intent["attempts"] > 0:
-                since = parse_rfc3339(intent["created_at"]) - FIND_MARGIN
+            elif intent.attempts > 0:
+                since = parse_rfc3339(intent.created_at) - FIND_MARGIN
                 local_id = home.find_created(national_id, since)
                 if local_id is None and self._may_still_appear(home, intent):
                     continue  # posting again now could make a second one later
@@ -635,18 +636,18 @@ class TwoWay:
             complaint = national.complaint(national_id)
             if complaint is None:
                 with self.store.atomic():
-                    self.store.finish_intent(intent["id"], "failed", "LAPOR no longer knows it")
+                    self.store.finish_intent(intent.id, "failed", "LAPOR no longer knows it")
                 continue
             if local_id is not None:
-                self._commit_import(account, home, intent["id"], complaint, local_id, report)
+                self._commit_import(account, home, intent.id, complaint, local_id, report)
             else:
-                self._import(account, home, intent["id"], complaint, report)
+                self._import(account, home, intent.id, complaint, report)
 
-    def _may_still_appear(self, home: LocalSource, intent: Mapping[str, Any]) -> bool:
+    def _may_still_appear(self, home: LocalSource, intent: IntentRow) -> bool:
         """A create in doubt on an app that queues, posted less than QUEUE_SETTLE ago."""
         if not self.store.answered_with_tokens(home.name):
             return False  # the app makes a request as it answers: not found is not made
-        return utcnow() - parse_rfc3339(intent["updated_at"]) < QUEUE_SETTLE
+        return utcnow() - parse_rfc3339(intent.updated_at) < QUEUE_SETTLE
 
     def _poll(self, account: str, national: National, report: PairReport) -> None:
         """Complaints outside the inbox (not yet verified, or disposed elsewhere), by

@@ -162,8 +162,8 @@ def test_a_create_in_doubt_keeps_its_body_until_it_is_settled(tmp_path: Path) ->
             intent = store.pending_intent("tanjak", local_id, "create")
         finally:
             store.close()
-        assert intent is not None and SECRET_WORDS in intent["payload"]["body"]["content"]
-        assert SITI["nik"] not in json.dumps(intent["payload"])  # never sent, never kept
+        assert intent is not None and SECRET_WORDS in intent.payload["body"]["content"]
+        assert SITI["nik"] not in json.dumps(intent.payload)  # never sent, never kept
         report = world.sync()  # found by its tag: settled
         assert report.ok and report.sources["tanjak"].recovered == 1
         assert len(world.national_for(local_id)) == 1

@@ -50,7 +50,7 @@ def test_queued_create_token_is_kept_and_polled_across_restarts(
         store = Store(tmp_path / "bridge.db")
         [intent] = store.pending_intents("kota-contoh", "import")
         store.close()
-        assert intent["payload"]["token"]
+        assert intent.payload["token"]
         for _ in range(4):  # every pass is a fresh process: engine, clients, store
             report = _pass(config)
             assert report.ok, report

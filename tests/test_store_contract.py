@@ -231,9 +231,9 @@ def test_an_intent_is_pending_until_finished_and_then_forgets_the_citizens_words
     with store.atomic(durable=True):
         intent = store.add_intent("create", "tanjak", "1", body, tag="[ext-tanjak-1]")
     found = store.pending_intent("tanjak", "1", "create")
-    assert found is not None and found["id"] == intent and found["payload"] == body
-    assert [i["id"] for i in store.pending_intents("tanjak", "create")] == [intent]
-    assert found["attempts"] == 0 and found["state"] == "pending"
+    assert found is not None and found.id == intent and found.payload == body
+    assert [i.id for i in store.pending_intents("tanjak", "create")] == [intent]
+    assert found.attempts == 0 and found.state == "pending"
     store.finish_intent(intent)
     assert store.pending_intent("tanjak", "1", "create") is None
     row = store.in_doubt("tanjak")
@@ -271,12 +271,12 @@ def test_a_create_sent_then_lost_is_in_doubt_until_answered(store: StateStore) -
     store.create_sending(intent, "kota", timedelta(minutes=2))
     sent = store.pending_intent("tanjak", "1", "create")
     assert sent is not None
-    assert (sent["attempts"], sent["account"]) == (1, "kota")
-    assert sent["sent_at"] < sent["deadline"]
+    assert (sent.attempts, sent.account) == (1, "kota")
+    assert sent.sent_at < sent.deadline
     store.create_lost(intent, "answer lost: timeout")
     lost = store.pending_intent("tanjak", "1", "create")
-    assert lost is not None and lost["last_error"] == "answer lost: timeout"
-    assert lost["deadline"] >= sent["deadline"]
+    assert lost is not None and lost.last_error == "answer lost: timeout"
+    assert lost.deadline >= sent.deadline
     doubt = store.in_doubt()
     assert [(d["type"], d["id"]) for d in doubt] == [("create", intent)]
     assert store.counts("tanjak")["in_doubt"] == 1 and store.counts("tanjak")["pending"] == 0
@@ -285,7 +285,7 @@ def test_a_create_sent_then_lost_is_in_doubt_until_answered(store: StateStore) -
     store.create_sending(intent, "kota", timedelta(minutes=2))  # posted again: no decision
     again = store.pending_intent("tanjak", "1", "create")
     assert again is not None
-    assert (again["attempts"], again["decision"], again["evidence"]) == (
+    assert (again.attempts, again.decision, again.evidence) == (
         2,
         None,
         "no complaint with the tag",
@@ -299,15 +299,17 @@ def test_a_create_written_sent_and_done_in_one_statement_each(store: StateStore)
     """The common path (an answered create): the same row as add, sending, answered, finished."""
     body = {"tag": "[ext-tanjak-1]", "body": {"content": "Jalan rusak", "user_id": 7}}
     body["summary"] = {"category": "JALAN", "status": "submitted"}
-    intent = store.add_create_intent(
+    written = store.add_create_intent(
         "tanjak", "1", body, tag="[ext-tanjak-1]", account="kota", timeout=timedelta(minutes=2)
     )
+    intent = written.id
     sent = store.pending_intent("tanjak", "1", "create")
-    assert sent is not None and sent["id"] == intent and sent["payload"] == body
-    assert (sent["kind"], sent["attempts"], sent["account"], sent["tag"]) == (
+    assert sent == written  # returned as written, without reading it back
+    assert sent is not None and sent.id == intent and sent.payload == body
+    assert (sent.kind, sent.attempts, sent.account, sent.tag) == (
         "create", 1, "kota", "[ext-tanjak-1]",
     )  # fmt: skip
-    assert sent["sent_at"] < sent["deadline"] and sent["decision"] is None
+    assert sent.sent_at < sent.deadline and sent.decision is None
     store.create_done(intent, 4711)
     assert store.pending_intent("tanjak", "1", "create") is None
     assert store.create_bracket("kota", "9999", "0000") == (4711, 4711)  # answered, with its id
@@ -324,12 +326,12 @@ def test_the_bracket_of_a_create_in_doubt(store: StateStore) -> None:
     doubtful = store.add_intent("create", "tanjak", "2", {})
     store.create_sending(doubtful, "kota", timedelta(seconds=0))
     row = store.pending_intent("tanjak", "2", "create")
-    assert row is not None
+    assert row is not None and row.sent_at is not None and row.deadline is not None
     late = store.add_intent("create", "tanjak", "3", {})
     store.create_sending(late, "kota", timedelta(seconds=1))
     store.create_answered(late, 300)
-    assert store.create_bracket("kota", row["sent_at"], row["deadline"]) == (100, 300)
-    assert store.create_bracket("other", row["sent_at"], row["deadline"]) == (None, None)
+    assert store.create_bracket("kota", row.sent_at, row.deadline) == (100, 300)
+    assert store.create_bracket("other", row.sent_at, row.deadline) == (None, None)
 
 
 def test_imports_answered_with_a_token_are_queued_not_pending(store: StateStore) -> None:
@@ -355,7 +357,7 @@ def test_an_import_the_app_queued_keeps_its_token(store: StateStore) -> None:
     assert store.counts("tanjak")["in_doubt"] == 1  # posted, no token yet
     store.import_queued(intent, "tok-42")
     found = store.pending_intent("tanjak", "n-1", "import")
-    assert found is not None and found["payload"] == {**body, "token": "tok-42"}
+    assert found is not None and found.payload == {**body, "token": "tok-42"}
     assert store.counts("tanjak")["in_doubt"] == 0 and store.answered_with_tokens("tanjak")
 
 
@@ -757,8 +759,8 @@ def _snapshot(store: StateStore) -> Any:
             "mappings": [store.mapping("tanjak", r) for r in records],
             "by_national": [store.mappings_for_national(n) for n in range(100, 104)],
             "owners": [store.mapping_by_national(n) for n in range(100, 104)],
-            "intents": store.pending_intents("tanjak", "create"),
-            "imports": store.pending_intents("tanjak", "import"),
+            "intents": [asdict(i) for i in store.pending_intents("tanjak", "create")],
+            "imports": [asdict(i) for i in store.pending_intents("tanjak", "import")],
             "to_national": [asdict(r) for r in store.pending_followups("to_national")],
             "to_local": [asdict(r) for r in store.pending_followups("to_local", "tanjak")],
             "followup_counts": [store.followup_counts("tanjak", r) for r in records],
