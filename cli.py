@@ -1039,17 +1039,17 @@ def _decide_create(
     if item is None:
         mapping = store.mapping(source, local_id)
         why = ""
-        if mapping is not None and mapping["national_id"] is not None:
-            why = f": it is mapped to #{mapping['national_id']}"
+        if mapping is not None and mapping.national_id is not None:
+            why = f": it is mapped to #{mapping.national_id}"
         elif store.pending_intent(source, local_id, "create") is not None:
             why = ": its create has not been sent yet (the next pass posts it)"
         raise _not_in_doubt(f"{ref} has no create in doubt{why}")
     if national_id is not None:
         owner = store.mapping_by_national(national_id)
-        if owner is not None and (owner["source"], owner["local_id"]) != (source, local_id):
+        if owner is not None and (owner.source, owner.local_id) != (source, local_id):
             raise _not_in_doubt(
                 f"#{national_id} is already the complaint of"
-                f" {shown(owner['source'])}:{shown(owner['local_id'])}; nothing recorded"
+                f" {shown(owner.source)}:{shown(owner.local_id)}; nothing recorded"
                 " (mapping show '#N' to look)"
             )
     earlier = item["decision"]
@@ -1548,7 +1548,7 @@ def mapping_show(
             )
             raise typer.Exit(1)
         for row in rows:
-            typer.echo(f"{shown(row['source'])}:{shown(row['local_id'])} ↔ #{row['national_id']}")
+            typer.echo(f"{shown(row.source)}:{shown(row.local_id)} ↔ #{row.national_id}")
             for key in (
                 "origin",
                 "status",
@@ -1560,9 +1560,10 @@ def mapping_show(
                 "first_synced_at",
                 "last_synced_at",
             ):
-                value = row[key] if row[key] is not None else ""
+                value = getattr(row, key)
+                value = value if value is not None else ""
                 typer.echo(f"  {key}: {shown(when(value) if key.endswith('_at') else value)}")
-            decisions = store.dedupe_decisions(row["source"], row["local_id"])
+            decisions = store.dedupe_decisions(row.source, row.local_id)
             if decisions:
                 typer.echo("  duplicate checks (rule, score, merged, against):")
                 for d in decisions:
@@ -1571,7 +1572,7 @@ def mapping_show(
                         f"  {'merged' if d['merged'] else 'kept apart'}  {shown(d['candidate_of'])}"
                     )
             typer.echo("  history:")
-            for event in store.events_for(row["source"], row["local_id"], row["national_id"]):
+            for event in store.events_for(row.source, row.local_id, row.national_id):
                 typer.echo(
                     f"    {shown(when(event['at']))}  {shown(event['kind'])}"
                     f"  {shown(event['detail'])}"
@@ -1604,7 +1605,7 @@ def mapping_split(
 
     def merged(store: Store) -> None:
         mapping = store.mapping(source, local_id)
-        if mapping is None or not mapping["duplicate_of"]:
+        if mapping is None or not mapping.duplicate_of:
             typer.echo(f"{shown(ref)} is not merged into another record", err=True)
             raise typer.Exit(1)
 
@@ -1682,8 +1683,8 @@ def conflict_resolve(
             raise typer.Exit(1)
         if not operator_requests.in_conflict(mapping):
             typer.echo(
-                f"{shown(ref)} is not in conflict (local {shown(mapping['local_canonical'])},"
-                f" national {shown(mapping['national_canonical'])})",
+                f"{shown(ref)} is not in conflict (local {shown(mapping.local_canonical)},"
+                f" national {shown(mapping.national_canonical)})",
                 err=True,
             )
             raise typer.Exit(1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 import traceback
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -491,18 +491,18 @@ class Engine:
         national = self.nationals[source.account]
         self.process(source, national, raw, report)
         mapping = self.store.mapping(source.name, raw.local_id)
-        if mapping is None or mapping["national_id"] is None:
+        if mapping is None or mapping.national_id is None:
             return
-        complaint = national.complaint(int(mapping["national_id"]))
+        complaint = national.complaint(mapping.national_id)
         if complaint is not None:
-            mapping = {**mapping, "account": mapping["account"] or source.account}
+            mapping = replace(mapping, account=mapping.account or source.account)
             self.twoway.national_changed(mapping, complaint, report.pair)
 
     # operators' corrections -------------------------------------------------
     def split(self, source: LocalSource, local_id: str, report: SourceReport) -> int:
         """Undo a merge: the record gets its own national complaint, once; returns its id."""
         mapping = self.store.mapping(source.name, local_id)
-        if mapping is None or not mapping["duplicate_of"]:
+        if mapping is None or not mapping.duplicate_of:
             raise ValueError(f"{source.name}:{local_id} is not merged into another record")
         raw = source.fetch(local_id)
         if raw is None:
@@ -513,17 +513,17 @@ class Engine:
                 "mapping_split",
                 source.name,
                 local_id,
-                mapping["national_id"],
-                was_duplicate_of=mapping["duplicate_of"],
+                mapping.national_id,
+                was_duplicate_of=mapping.duplicate_of,
             )
         self.reconcile(source, raw, report)
         self.write_back_pending(source)
         created = self.store.mapping(source.name, local_id)
-        if created is None or created["national_id"] is None:
+        if created is None or created.national_id is None:
             raise Unavailable(
                 f"{source.name}:{local_id}: split, but its complaint is not created yet"
             )
-        return int(created["national_id"])
+        return created.national_id
 
     def link_by_hand(
         self, source: LocalSource, local_id: str, national_id: int, report: SourceReport
@@ -534,10 +534,10 @@ class Engine:
         if target is None:
             raise ValueError(f"LAPOR does not know #{national_id}")
         mapping = self.store.mapping(source.name, local_id)
-        if mapping is not None and mapping["national_id"] == national_id:
+        if mapping is not None and mapping.national_id == national_id:
             return
-        if mapping is not None and not mapping["duplicate_of"] and mapping["national_id"]:
-            own = mapping["national_id"]
+        if mapping is not None and not mapping.duplicate_of and mapping.national_id:
+            own = mapping.national_id
             raise ValueError(
                 f"{source.name}:{local_id} has its own national complaint #{own};"
                 " only unmapped or merged records can be linked by hand"
@@ -547,7 +547,7 @@ class Engine:
             raise ValueError(f"{source.name}:{local_id}: the app does not know this record")
         complaint = source.normalize(raw)
         owner = self.store.mapping_by_national(national_id)
-        duplicate_of = f"{owner['source']}:{owner['local_id']}" if owner else None
+        duplicate_of = f"{owner.source}:{owner.local_id}" if owner else None
         summary = _summary(complaint)
         with self.store.atomic():
             if mapping is not None:
@@ -583,7 +583,7 @@ class Engine:
                 source.name,
                 local_id,
                 national_id,
-                previous=mapping["national_id"] if mapping else None,
+                previous=mapping.national_id if mapping else None,
                 duplicate_of=duplicate_of,
             )
         report.linked += 1
@@ -690,11 +690,11 @@ class Engine:
         if known is not None and not any(isinstance(a, Record | Recover) for a in actions):
             return  # nothing new in the record
         mapping = self.store.mapping(source.name, complaint.local_id)
-        if mapping is not None and mapping["national_id"] is not None:
+        if mapping is not None and mapping.national_id is not None:
             self.twoway.local_changed(
                 source, national, mapping, complaint.follow_ups, complaint.status, report.pair
             )
-            if mapping["catch_up"] and any(isinstance(a, Create) for a in actions):
+            if mapping.catch_up and any(isinstance(a, Create) for a in actions):
                 # created from this very record: its responses are recorded for LAPOR
                 with self.store.atomic():
                     self.store.caught_up(source.name, complaint.local_id)
@@ -707,9 +707,9 @@ class Engine:
         if mapping is None:
             return Known(intent_pending=True)
         return Known(
-            national_id=mapping["national_id"],
-            fingerprint=mapping["fingerprint"],
-            linked=mapping["link_state"] == "done",
+            national_id=mapping.national_id,
+            fingerprint=mapping.fingerprint,
+            linked=mapping.link_state == "done",
             intent_pending=intent is not None,
         )
 
@@ -877,7 +877,7 @@ class Engine:
         is not a conflict with the complaint going on."""
         parent_id = str(complaint.parent_local_id)
         parent = self.store.mapping(source.name, parent_id)
-        if parent is None or parent["national_id"] is None:
+        if parent is None or parent.national_id is None:
             with self.store.atomic():
                 self.store.event(
                     "app_duplicate_parent_unmapped",
@@ -886,12 +886,12 @@ class Engine:
                     parent=f"{source.name}:{parent_id}",
                 )
             return False
-        national_id = int(parent["national_id"])
-        duplicate_of = parent["duplicate_of"] or f"{source.name}:{parent_id}"
+        national_id = int(parent.national_id)
+        duplicate_of = parent.duplicate_of or f"{source.name}:{parent_id}"
         closed = complaint.status in (Status.REJECTED, Status.DONE)
         with self.store.atomic():
             self._insert_merged(
-                source, complaint, national_id, duplicate_of, parent["national_canonical"],
+                source, complaint, national_id, duplicate_of, parent.national_canonical,
                 conflict_kept="local" if closed else None,
             )  # fmt: skip
             self.store.release_quarantine(source.name, complaint.local_id)
@@ -927,10 +927,10 @@ class Engine:
             if match is None:
                 return False
             owner = self.store.mapping_by_national(match.national_id)
-            duplicate_of = f"{owner['source']}:{owner['local_id']}" if owner else match.ref
+            duplicate_of = f"{owner.source}:{owner.local_id}" if owner else match.ref
             self._insert_merged(
                 source, complaint, match.national_id, duplicate_of,
-                owner["national_canonical"] if owner else None,
+                owner.national_canonical if owner else None,
             )  # fmt: skip
             self.dedupe.add(complaint, match.national_id)
             self.store.release_quarantine(source.name, complaint.local_id)
@@ -971,7 +971,7 @@ class Engine:
         responses are recorded for LAPOR; a failed read keeps it for the next pass.
         """
         mapping = self.store.mapping(source.name, local_id)
-        if mapping is None or mapping["national_id"] is None:
+        if mapping is None or mapping.national_id is None:
             with self.store.atomic():
                 self.store.caught_up(source.name, local_id)
             return
@@ -1329,8 +1329,8 @@ class Engine:
                 complaint.display_id,
             )
             return
-        owners = [m for m in self.store.mappings_for_national(national_id) if not m["duplicate_of"]]
-        duplicate_of = f"{owners[0]['source']}:{owners[0]['local_id']}" if owners else None
+        owners = [m for m in self.store.mappings_for_national(national_id) if not m.duplicate_of]
+        duplicate_of = f"{owners[0].source}:{owners[0].local_id}" if owners else None
         summary = _summary(complaint)
         with self.store.atomic():
             self.store.insert_mapping(
@@ -1384,8 +1384,8 @@ class Engine:
             self.store.release_quarantine(complaint.source, complaint.local_id)
             self.store.event("local_changed", complaint.source, complaint.local_id)
             mapping = self.store.mapping(complaint.source, complaint.local_id)
-            if mapping is not None and mapping["national_id"] is not None:
-                self.dedupe.add(complaint, int(mapping["national_id"]))
+            if mapping is not None and mapping.national_id is not None:
+                self.dedupe.add(complaint, mapping.national_id)
         report.updated += 1
 
     def _mark_unlinked(self, source: str, local_id: str) -> None:

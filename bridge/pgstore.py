@@ -48,7 +48,7 @@ from bridge.store import (
     StoreError,
     now_iso,
 )
-from bridge.storeport import IntentRow, LedgerRow
+from bridge.storeport import IntentRow, LedgerRow, MappingRow
 
 if TYPE_CHECKING:
     from bridge.storeport import StateStore
@@ -669,16 +669,18 @@ class PgStore:
         )
 
     # mappings --------------------------------------------------------------
-    def mapping(self, source: str, local_id: str) -> dict[str, Any] | None:
-        return self._one(
+    def mapping(self, source: str, local_id: str) -> MappingRow | None:
+        row = self._one(
             "SELECT * FROM mappings WHERE source = ? AND local_id = ?", (source, local_id)
         )
+        return MappingRow.of(row) if row is not None else None
 
-    def mappings_for_national(self, national_id: int) -> list[dict[str, Any]]:
-        return self._all(
+    def mappings_for_national(self, national_id: int) -> list[MappingRow]:
+        rows = self._all(
             "SELECT * FROM mappings WHERE national_id = ? ORDER BY duplicate_of IS NOT NULL, id",
             (national_id,),
         )
+        return [MappingRow.of(row) for row in rows]
 
     def insert_mapping(self, **fields: Any) -> None:
         stamp = now_iso()
@@ -1255,28 +1257,31 @@ class PgStore:
         return {"waiting": counts.get("waiting", 0), "given_up": counts.get("given_up", 0)}
 
     # mappings by account ---------------------------------------------------
-    def mapping_by_national(self, national_id: int) -> dict[str, Any] | None:
+    def mapping_by_national(self, national_id: int) -> MappingRow | None:
         """The owning (not merged) mapping of a national complaint."""
-        return self._one(
+        row = self._one(
             "SELECT * FROM mappings WHERE national_id = ? AND duplicate_of IS NULL",
             (national_id,),
         )
+        return MappingRow.of(row) if row is not None else None
 
-    def mappings_by_display_id(self, display_id: str) -> list[dict[str, Any]]:
+    def mappings_by_display_id(self, display_id: str) -> list[MappingRow]:
         """The mappings of records whose app shows this number (m009), oldest first."""
-        return self._all("SELECT * FROM mappings WHERE display_id = ? ORDER BY id", (display_id,))
+        rows = self._all("SELECT * FROM mappings WHERE display_id = ? ORDER BY id", (display_id,))
+        return [MappingRow.of(row) for row in rows]
 
-    def due_for_polling(self, sources: list[str], now: str, limit: int) -> list[dict[str, Any]]:
+    def due_for_polling(self, sources: list[str], now: str, limit: int) -> list[MappingRow]:
         if not sources:
             return []
         marks = ", ".join("?" for _ in sources)
-        return self._all(
+        rows = self._all(
             f"SELECT * FROM mappings WHERE source IN ({marks}) AND national_id IS NOT NULL"
             " AND duplicate_of IS NULL AND (next_poll_at IS NULL OR next_poll_at <= ?)"
             # ties by id (in SQLite their order is the query plan's: by link_state today)
             " ORDER BY next_poll_at IS NOT NULL, next_poll_at, id LIMIT ?",
             (*sources, now, limit),
         )
+        return [MappingRow.of(row) for row in rows]
 
     def tracked_by_polling(self, sources: list[str]) -> list[dict[str, Any]]:
         if not sources:

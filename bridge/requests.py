@@ -46,6 +46,7 @@ from bridge.errors import Ambiguous, Rejected, Unavailable
 from bridge.model import Status
 from bridge.ports import RawRecord
 from bridge.store import Store, StoreError
+from bridge.storeport import MappingRow
 
 if TYPE_CHECKING:
     from bridge.engine import Engine, SourceReport
@@ -320,8 +321,8 @@ def _indoubt_resolve(engine: Engine, request: OperatorRequest, report: SourceRep
     assert request.local_id is not None
     engine.settle(local, request.local_id, report)
     mapping = engine.store.mapping(request.source, request.local_id)
-    if mapping is not None and mapping["national_id"] is not None:
-        return f"{request.record} is mapped to #{mapping['national_id']}"
+    if mapping is not None and mapping.national_id is not None:
+        return f"{request.record} is mapped to #{mapping.national_id}"
     intent = engine.store.pending_intent(request.source, request.local_id, "create")
     if intent is None:
         raise RequestFailed(f"{request.record}: no create left, and no mapping")
@@ -329,30 +330,30 @@ def _indoubt_resolve(engine: Engine, request: OperatorRequest, report: SourceRep
     raise RequestFailed(f"{request.record} is still in doubt: {why}")
 
 
-def in_conflict(mapping: Mapping[str, Any]) -> bool:
+def in_conflict(mapping: MappingRow) -> bool:
     """bridge.md's conflict, on a mapping: flagged, or one side done and the other
     rejected, unless an operator kept the local side."""
-    if mapping.get("conflict_kept") == "local":
+    if mapping.conflict_kept == "local":
         return False
-    pair = {mapping.get("local_canonical"), mapping.get("national_canonical")}
-    return bool(mapping.get("conflict")) or pair == {Status.DONE.value, Status.REJECTED.value}
+    pair = {mapping.local_canonical, mapping.national_canonical}
+    return bool(mapping.conflict) or pair == {Status.DONE.value, Status.REJECTED.value}
 
 
 def _conflict_resolve(engine: Engine, request: OperatorRequest, report: SourceReport) -> str:
     local = engine.sources[request.source]
     assert request.local_id is not None
     mapping = engine.store.mapping(request.source, request.local_id)
-    if mapping is None or mapping["national_id"] is None:
+    if mapping is None or mapping.national_id is None:
         raise RequestFailed(f"{request.record} is not mapped")
     if not in_conflict(mapping):
         raise RequestFailed(
-            f"{request.record} is not in conflict (local {mapping['local_canonical']},"
-            f" national {mapping['national_canonical']})"
+            f"{request.record} is not in conflict (local {mapping.local_canonical},"
+            f" national {mapping.national_canonical})"
         )
     keep = str(request.params["keep"])
-    national_id = int(mapping["national_id"])
-    local_status = Status(mapping["local_canonical"])
-    national_status = Status(mapping["national_canonical"])
+    national_id = mapping.national_id
+    local_status = Status(mapping.local_canonical or Status.SUBMITTED)
+    national_status = Status(mapping.national_canonical or Status.SUBMITTED)
     if keep == "national":
         local.set_status(request.local_id, national_status)
         report.pair.statuses += 1

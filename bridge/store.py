@@ -24,7 +24,7 @@ from sqlite_utils.migrations import Migrations
 
 from bridge.health import STOPPED
 from bridge.model import CATCH_ALL_TOPIC
-from bridge.storeport import IntentRow, LedgerRow
+from bridge.storeport import IntentRow, LedgerRow, MappingRow
 
 if TYPE_CHECKING:
     from bridge.storeport import StateStore
@@ -694,16 +694,18 @@ class Store:
         )
 
     # mappings --------------------------------------------------------------
-    def mapping(self, source: str, local_id: str) -> dict[str, Any] | None:
-        return self._one(
+    def mapping(self, source: str, local_id: str) -> MappingRow | None:
+        row = self._one(
             "SELECT * FROM mappings WHERE source = ? AND local_id = ?", (source, local_id)
         )
+        return MappingRow.of(row) if row is not None else None
 
-    def mappings_for_national(self, national_id: int) -> list[dict[str, Any]]:
-        return self._all(
+    def mappings_for_national(self, national_id: int) -> list[MappingRow]:
+        rows = self._all(
             "SELECT * FROM mappings WHERE national_id = ? ORDER BY duplicate_of IS NOT NULL, id",
             (national_id,),
         )
+        return [MappingRow.of(row) for row in rows]
 
     def insert_mapping(self, **fields: Any) -> None:
         stamp = now_iso()
@@ -1285,16 +1287,18 @@ class Store:
         return {"waiting": counts.get("waiting", 0), "given_up": counts.get("given_up", 0)}
 
     # mappings by account ---------------------------------------------------
-    def mapping_by_national(self, national_id: int) -> dict[str, Any] | None:
+    def mapping_by_national(self, national_id: int) -> MappingRow | None:
         """The owning (not merged) mapping of a national complaint."""
-        return self._one(
+        row = self._one(
             "SELECT * FROM mappings WHERE national_id = ? AND duplicate_of IS NULL",
             (national_id,),
         )
+        return MappingRow.of(row) if row is not None else None
 
-    def mappings_by_display_id(self, display_id: str) -> list[dict[str, Any]]:
+    def mappings_by_display_id(self, display_id: str) -> list[MappingRow]:
         """The mappings of records whose app shows this number (m009), oldest first."""
-        return self._all("SELECT * FROM mappings WHERE display_id = ? ORDER BY id", (display_id,))
+        rows = self._all("SELECT * FROM mappings WHERE display_id = ? ORDER BY id", (display_id,))
+        return [MappingRow.of(row) for row in rows]
 
     def due_for_polling(
         self,
@@ -1304,7 +1308,7 @@ class Store:
         *,
         stale_before: str | None = None,
         stale_share: float = 1.0,
-    ) -> list[dict[str, Any]]:
+    ) -> list[MappingRow]:
         """The complaints due to be read by id, the first to read first (bridge/tracking.py).
 
         Those whose view is older than ``stale_before`` (last read, or mapped when never
@@ -1336,7 +1340,8 @@ class Store:
         )
         first = stale[: max(1, int(limit * stale_share))] if stale else []
         chosen = first + ranked[: limit - len(first)]
-        return chosen + stale[len(first) : len(first) + limit - len(chosen)]
+        rows = chosen + stale[len(first) : len(first) + limit - len(chosen)]
+        return [MappingRow.of(row) for row in rows]
 
     def tracking_view(self, sources: list[str], now: str) -> dict[str, Any]:
         """The account's open complaints followed by id (LAPOR's side neither done nor

@@ -56,6 +56,56 @@ class LedgerRow:
 
 
 @dataclass(frozen=True)
+class MappingRow:
+    """A local record's link to its national complaint, and what the bridge last saw of
+    both sides. Flags are 0/1 as stored; times ISO-8601 text; statuses as each side names
+    them (``local_status``, ``national_status`` the code, ``national_status_name``) and
+    canonically (``local_canonical``, ``national_canonical``, ``status`` the converged)."""
+
+    id: int
+    source: str
+    local_id: str
+    origin: str  # local (filed by the bridge) | national (imported from LAPOR's inbox)
+    link_state: str  # done | pending: the tracking id written back into the app or not
+    first_synced_at: str
+    last_synced_at: str
+    confidential: int = 0
+    anonymous: int = 0
+    conflict: int = 0
+    #: the record's responses are still to be read whole (m011)
+    catch_up: int = 0
+    national_id: int | None = None
+    #: ``source:local_id`` of the record this one was merged into (a duplicate)
+    duplicate_of: str | None = None
+    account: str | None = None
+    status: str | None = None
+    local_status: str | None = None
+    local_canonical: str | None = None
+    national_status: int | None = None
+    national_status_name: str | None = None
+    national_canonical: str | None = None
+    local_updated_at: str | None = None
+    #: LAPOR's update time of the last view recorded
+    national_updated_at: str | None = None
+    fingerprint: str | None = None
+    category: str | None = None
+    agency: str | None = None
+    created_at: str | None = None
+    tracked_by: str | None = None  # inbox | polling
+    next_poll_at: str | None = None
+    last_seen_at: str | None = None
+    #: the number the citizen sees in the app (Tanjak's nomor, …)
+    display_id: str | None = None
+    #: an operator kept this side of a status conflict (``conflict resolve --keep``)
+    conflict_kept: str | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> MappingRow:
+        """From a database row (its columns by name)."""
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
+
+
+@dataclass(frozen=True)
 class IntentRow:
     """A remote side effect written down before it is made: a create on LAPOR, an import
     into the home app. ``payload`` is what will be (or was) sent, decoded; once the intent
@@ -125,9 +175,9 @@ class StateStore(Protocol):
         self, source: str | None, local_id: str | None, national_id: int | None
     ) -> list[dict[str, Any]]: ...
 
-    def mapping(self, source: str, local_id: str) -> dict[str, Any] | None: ...
+    def mapping(self, source: str, local_id: str) -> MappingRow | None: ...
 
-    def mappings_for_national(self, national_id: int) -> list[dict[str, Any]]: ...
+    def mappings_for_national(self, national_id: int) -> list[MappingRow]: ...
 
     def insert_mapping(self, **fields: Any) -> None: ...
 
@@ -314,13 +364,13 @@ class StateStore(Protocol):
         """Photos of the source waiting to be fetched again or sent, and given up."""
         ...
 
-    def mapping_by_national(self, national_id: int) -> dict[str, Any] | None:
+    def mapping_by_national(self, national_id: int) -> MappingRow | None:
         """The owning (not merged) mapping of a national complaint."""
         ...
 
-    def mappings_by_display_id(self, display_id: str) -> list[dict[str, Any]]: ...
+    def mappings_by_display_id(self, display_id: str) -> list[MappingRow]: ...
 
-    def due_for_polling(self, sources: list[str], now: str, limit: int) -> list[dict[str, Any]]: ...
+    def due_for_polling(self, sources: list[str], now: str, limit: int) -> list[MappingRow]: ...
 
     def tracked_by_polling(self, sources: list[str]) -> list[dict[str, Any]]: ...
 

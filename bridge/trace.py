@@ -23,6 +23,7 @@ from typing import Any
 
 from bridge.logs import redact_text, redact_value
 from bridge.store import FOLLOWUP_IN_DOUBT, IMPORT_IN_DOUBT, Store
+from bridge.storeport import MappingRow
 from bridge.text import clean
 from bridge.timefmt import display, parse_rfc3339
 
@@ -136,7 +137,7 @@ def _pairs(store: Store, sql: str, params: tuple[Any, ...]) -> list[tuple[str, s
 
 
 def _by_national(store: Store, national_id: int) -> list[tuple[str, str]]:
-    found = [(m["source"], m["local_id"]) for m in store.mappings_for_national(national_id)]
+    found = [(m.source, m.local_id) for m in store.mappings_for_national(national_id)]
     marker = f"#{national_id}"  # an import not (yet) a record, or quarantined
     for sql, params in (
         ("SELECT source, local_id FROM intents WHERE national_id = ? ORDER BY id", (national_id,)),
@@ -206,7 +207,7 @@ def records_for(store: Store, ref: Ref) -> list[tuple[str, str]]:
     return list(dict.fromkeys(found))
 
 
-def mappings_for(store: Store, ref: Ref) -> list[dict[str, Any]]:
+def mappings_for(store: Store, ref: Ref) -> list[MappingRow]:
     """The mappings REF names (``mapping show``): a tracking id's owner first."""
     if ref.national_id is not None:
         return store.mappings_for_national(ref.national_id)
@@ -314,9 +315,9 @@ def _record(store: Store, source: str, local_id: str) -> RecordTrace:
         (source, local_id),
     )
     shares = [
-        {"source": m["source"], "local_id": m["local_id"], "duplicate_of": m["duplicate_of"]}
+        {"source": m.source, "local_id": m.local_id, "duplicate_of": m.duplicate_of}
         for m in (store.mappings_for_national(national_id) if national_id is not None else [])
-        if (m["source"], m["local_id"]) != (source, local_id)
+        if (m.source, m.local_id) != (source, local_id)
     ]
     history = [_event(e) for e in store.events_for(source, local_id, national_id)]
     for items in (intents, followups):

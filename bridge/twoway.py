@@ -12,9 +12,8 @@ agency) holds back the ones after it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable, Unreadable
 from bridge.http import counting_requests
@@ -35,7 +34,7 @@ from bridge.plan import (
 )
 from bridge.ports import BRIDGE_REF_PREFIX, LocalSource, National
 from bridge.store import NOT_DISPOSED, Store
-from bridge.storeport import IntentRow, LedgerRow
+from bridge.storeport import IntentRow, LedgerRow, MappingRow
 from bridge.tags import EXT_PREFIX
 from bridge.timefmt import parse_rfc3339, utcnow
 from bridge.tracking import COST, POLL_MAX, STALE_SHARE, Spending, Tracking, poll_interval
@@ -73,22 +72,24 @@ class _Hold(Exception):
     """This row cannot go yet; the rows after it wait."""
 
 
-def pair_of(mapping: Mapping[str, Any]) -> Pair:
+def pair_of(mapping: MappingRow) -> Pair:
     """The two-way rules' view of a mapping row."""
-    seen = mapping.get("national_updated_at")
-    local, national = mapping.get("local_canonical"), mapping.get("national_canonical")
+    seen, local, national = (
+        mapping.national_updated_at, mapping.local_canonical, mapping.national_canonical,
+    )  # fmt: skip
+    assert mapping.national_id is not None, "a pair has its national complaint"
     return Pair(
-        source=mapping["source"],
-        local_id=mapping["local_id"],
-        national_id=int(mapping["national_id"]),
-        from_national=mapping.get("origin") == "national",
+        source=mapping.source,
+        local_id=mapping.local_id,
+        national_id=mapping.national_id,
+        from_national=mapping.origin == "national",
         local_canonical=Status(local) if local else None,
         national_canonical=Status(national) if national else None,
-        agency=mapping.get("agency"),
-        conflict=bool(mapping.get("conflict")),
-        kept_local=mapping.get("conflict_kept") == "local",
+        agency=mapping.agency,
+        conflict=bool(mapping.conflict),
+        kept_local=mapping.conflict_kept == "local",
         national_seen_at=parse_rfc3339(seen) if seen else None,
-        national_status_name=mapping.get("national_status_name"),
+        national_status_name=mapping.national_status_name,
     )
 
 
@@ -121,7 +122,7 @@ class TwoWay:
         self,
         source: LocalSource,
         national: National,
-        mapping: Mapping[str, Any],
+        mapping: MappingRow,
         follow_ups: tuple[FollowUp, ...],
         local_status: Status,
         report: PairReport,
@@ -238,7 +239,7 @@ class TwoWay:
         """A closed (done or archived) complaint takes no more follow-ups: waiting is pointless."""
         mapping = self.store.mapping(source, local_id)
         closed = (Status.DONE.value, Status.REJECTED.value)
-        return mapping is not None and mapping["national_canonical"] in closed
+        return mapping is not None and mapping.national_canonical in closed
 
     def find_national_followup(
         self, national: National, national_id: int, content: str, row_id: int
@@ -299,11 +300,11 @@ class TwoWay:
         return said
 
     def national_changed(
-        self, mapping: Mapping[str, Any], complaint: NationalComplaint, report: PairReport
+        self, mapping: MappingRow, complaint: NationalComplaint, report: PairReport
     ) -> None:
         """Carry a changed LAPOR complaint to its local record: follow-ups, archive, status."""
-        source = self.sources.get(mapping["source"])
-        national = self.nationals.get(mapping["account"] or "")
+        source = self.sources.get(mapping.source)
+        national = self.nationals.get(mapping.account or "")
         if source is None or national is None:
             return
         pair = pair_of(mapping)
@@ -509,8 +510,8 @@ class TwoWay:
             for mapping in mappings:  # the owner, then records merged into it
                 with self.store.atomic():
                     self.store.update_mapping(
-                        mapping["source"],
-                        mapping["local_id"],
+                        mapping.source,
+                        mapping.local_id,
                         tracked_by="inbox",
                         next_poll_at=(utcnow() + POLL_MAX).isoformat(),
                     )
@@ -687,17 +688,18 @@ class TwoWay:
         self,
         account: str,
         national: National,
-        mapping: Mapping[str, Any],
+        mapping: MappingRow,
         now: datetime,
         report: PairReport,
     ) -> None:
-        complaint = national.complaint(int(mapping["national_id"]))
+        assert mapping.national_id is not None  # due_for_polling: mapped ones only
+        complaint = national.complaint(mapping.national_id)
         report.polled += 1
         if complaint is None:
             return
         for each in self.store.mappings_for_national(complaint.id):
             # the owner, then every record merged into it: all of them are answered
-            each = {**each, "account": each["account"] or account}
+            each = replace(each, account=each.account or account)
             self.national_changed(each, complaint, report)
         closed = complaint.status in (Status.DONE, Status.REJECTED)
         wanted = poll_interval(
@@ -705,8 +707,8 @@ class TwoWay:
         )
         with self.store.atomic():
             self.store.update_mapping(
-                mapping["source"],
-                mapping["local_id"],
+                mapping.source,
+                mapping.local_id,
                 account=account,
                 tracked_by="polling",
                 # the view is this read's, whatever the complaint showed

@@ -91,8 +91,8 @@ def test_a_create_found_later_sends_the_response_the_city_gave_before_it(rig: Ri
         mapping = store.mapping("city", local_id)
     finally:
         store.close()
-    assert mapping is not None and mapping["national_id"]
-    national_id = int(mapping["national_id"])
+    assert mapping is not None and mapping.national_id
+    national_id = int(mapping.national_id)
     assert flagged(rig) == [local_id]
     assert recorded(rig, local_id) == []
     rig.lapor.verify(national_id)  # LAPOR takes follow-ups once its admin verified it

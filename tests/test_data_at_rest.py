@@ -142,7 +142,7 @@ def test_a_created_complaint_leaves_no_name_phone_nik_or_text_in_the_file(world:
     assert [sorted(p) for p in payloads] == [["summary", "tag"]]  # what the audit reads
     assert payloads[0]["tag"] == f"ext-tanjak-{old}"
     assert payloads[0]["summary"]["confidential"] is True
-    assert mapping is not None and mapping["national_id"] == national["id"]
+    assert mapping is not None and mapping.national_id == national["id"]
 
 
 def test_a_create_in_doubt_keeps_its_body_until_it_is_settled(tmp_path: Path) -> None:

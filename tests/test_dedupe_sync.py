@@ -64,7 +64,7 @@ class TwoApps:
         try:
             mapping = store.mapping(source, local_id)
             assert mapping is not None
-            return int(mapping["national_id"])
+            return int(mapping.national_id)
         finally:
             store.close()
 
@@ -93,7 +93,7 @@ def test_same_citizen_same_problem_is_one_national_complaint(apps: TwoApps) -> N
     mapping = store.mapping("ujar", second)
     events = [e for e in store.events_for("ujar", second, None) if e["kind"] == "merged"]
     store.close()
-    assert mapping is not None and mapping["duplicate_of"] == f"tanjak:{first}"
+    assert mapping is not None and mapping.duplicate_of == f"tanjak:{first}"
     detail = json.loads(events[0]["detail"])
     assert detail["rule"] and detail["score"] >= 0.6
     assert "0812" not in events[0]["detail"] and "Siti" not in events[0]["detail"]

@@ -68,7 +68,7 @@ def test_every_create_answer_shape_is_mapped(world: World, shape: str) -> None:
         mapping = store.mapping("tanjak", local_id)
     finally:
         store.close()
-    assert mapping is not None and mapping["national_id"] == complaint["id"]
+    assert mapping is not None and mapping.national_id == complaint["id"]
     assert world.tanjak.aduan(int(local_id))["lapor_id"] == f"#{complaint['id']}"
 
 
@@ -104,7 +104,7 @@ def test_a_lost_create_is_found_by_the_bracket_scan_not_posted_again(quick: Worl
         events = [e["kind"] for e in store.events_for("tanjak", lost, None)]
     finally:
         store.close()
-    assert mapping is not None and mapping["national_id"] == world.national_for(lost)[0]["id"]
+    assert mapping is not None and mapping.national_id == world.national_for(lost)[0]["id"]
     assert events.count("create_in_doubt") == 1 and events.count("created") == 1
     assert _modelled_requests(world) == 0
 
@@ -156,7 +156,7 @@ def test_without_a_bracket_the_record_waits_for_the_operator(world: World) -> No
         mapping = store.mapping("tanjak", lost)
     finally:
         store.close()
-    assert mapping is not None and mapping["national_id"] == world.national_for(lost)[0]["id"]
+    assert mapping is not None and mapping.national_id == world.national_for(lost)[0]["id"]
     assert len(world.national_for(lost)) == 1
 
 
@@ -226,7 +226,7 @@ def test_an_unknown_status_name_moves_nothing_and_is_reported(
     finally:
         store.close()
     assert any(e["kind"] == "unknown_status_name" for e in events)
-    assert mapping is not None and mapping["national_canonical"] == "submitted"
+    assert mapping is not None and mapping.national_canonical == "submitted"
     assert world.tanjak.aduan(int(local_id))["status"] == "baru"
 
 

@@ -14,6 +14,7 @@ import json
 import random
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, cast
 
@@ -53,7 +54,7 @@ def mapping(rig: Rig, local_id: str) -> dict[str, Any]:
     finally:
         store.close()
     assert found is not None, local_id
-    return dict(found)
+    return asdict(found)
 
 
 def test_a_request_the_city_closed_as_a_duplicate_joins_its_parents_complaint(

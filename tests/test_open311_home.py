@@ -60,8 +60,8 @@ def test_queued_create_token_is_kept_and_polled_across_restarts(
         mapping = store.mapping_by_national(filed["id"])
         assert store.pending_intents("kota-contoh", "import") == []
         store.close()
-        assert mapping is not None and mapping["origin"] == "national"
-        assert mapping["local_id"] == created[0]["service_request_id"]
+        assert mapping is not None and mapping.origin == "national"
+        assert mapping.local_id == created[0]["service_request_id"]
 
 
 def test_a_lost_token_on_a_queued_city_is_waited_for_not_posted_again(tmp_path: Path) -> None:
@@ -94,4 +94,4 @@ def test_a_lost_token_on_a_queued_city_is_waited_for_not_posted_again(tmp_path: 
         store = Store(tmp_path / "bridge.db")
         mapping = store.mapping_by_national(second["id"])
         store.close()
-        assert mapping is not None and mapping["local_id"] == made[0]["service_request_id"]
+        assert mapping is not None and mapping.local_id == made[0]["service_request_id"]

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ def mapping(world: World, local_id: int | str) -> dict[str, Any]:
     finally:
         store.close()
     assert row is not None
-    return row
+    return asdict(row)
 
 
 def events(world: World, local_id: int | str) -> list[dict[str, Any]]:

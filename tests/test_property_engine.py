@@ -90,7 +90,7 @@ def test_every_record_ends_mapped_exactly_once(
                 found = national.carrying(f"ext-fake-{local_id}")
                 assert len(found) == 1, (local_id, found)
                 mapping = store.mapping("fake", local_id)
-                assert mapping is not None and mapping["national_id"] == found[0].id
+                assert mapping is not None and mapping.national_id == found[0].id
                 assert record["link"] == found[0].id
                 assert store.pending_intent("fake", local_id, "create") is None
             assert len(national.complaints) == len(source.records)

@@ -298,7 +298,7 @@ def _one_complaint_each(world: World, aduan: list[dict[str, Any]]) -> None:
             found = world.national_for(item["id"])
             assert len(found) == 1, (item["id"], found)
             mapping = store.mapping("tanjak", str(item["id"]))
-            assert mapping is not None and mapping["national_id"] == found[0]["id"]
+            assert mapping is not None and mapping.national_id == found[0]["id"]
         assert store.db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     finally:
         store.close()

@@ -22,7 +22,7 @@ import pytest
 from bridge.engine import CrashPoint
 from bridge.pgstore import MIGRATIONS, PgStore, open_pool
 from bridge.store import NOT_DISPOSED, Store, migrations
-from bridge.storeport import StateStore
+from bridge.storeport import MappingRow, StateStore
 from tests.pg import PgServer
 
 #: the schema's versions, in order: the same names in both stores
@@ -366,12 +366,12 @@ def test_a_mapping_is_written_read_and_updated(store: StateStore) -> None:
     _mapping(store, "1", 100, status="submitted", confidential=True, display_id="TJ-0001")
     row = store.mapping("tanjak", "1")
     assert row is not None
-    assert (row["national_id"], row["status"], row["confidential"]) == (100, "submitted", 1)
-    assert row["link_state"] == "pending" and row["catch_up"] == 0
-    assert row["first_synced_at"] == row["last_synced_at"]
+    assert (row.national_id, row.status, row.confidential) == (100, "submitted", 1)
+    assert row.link_state == "pending" and row.catch_up == 0
+    assert row.first_synced_at == row.last_synced_at
     store.update_mapping("tanjak", "1", status="in_progress", conflict=True)
     row = store.mapping("tanjak", "1")
-    assert row is not None and (row["status"], row["conflict"]) == ("in_progress", 1)
+    assert row is not None and (row.status, row.conflict) == ("in_progress", 1)
     assert store.mapping("tanjak", "2") is None
     assert store.has_mappings("tanjak") and not store.has_mappings("ujar")
 
@@ -387,9 +387,9 @@ def test_a_record_maps_once_and_a_complaint_has_one_owner(store: StateStore) -> 
         store.update_mapping("tanjak", "3", national_id=100)  # nor by an update
     # a record merged into the complaint (rule 3) is no owner: it may share the id
     _mapping(store, "4", 100, duplicate_of="tanjak:1")
-    assert [m["local_id"] for m in store.mappings_for_national(100)] == ["1", "4"]
+    assert [m.local_id for m in store.mappings_for_national(100)] == ["1", "4"]
     owner = store.mapping_by_national(100)
-    assert owner is not None and owner["local_id"] == "1"
+    assert owner is not None and owner.local_id == "1"
     # records not yet created on LAPOR have no national id: any number of them
     _mapping(store, "5", None)
     _mapping(store, "6", None)
@@ -398,7 +398,7 @@ def test_a_record_maps_once_and_a_complaint_has_one_owner(store: StateStore) -> 
 def test_mappings_are_found_by_the_number_the_citizen_sees(store: StateStore) -> None:
     _mapping(store, "1", 100, display_id="TJ-0001")
     _mapping(store, "2", 200)
-    assert [m["local_id"] for m in store.mappings_by_display_id("TJ-0001")] == ["1"]
+    assert [m.local_id for m in store.mappings_by_display_id("TJ-0001")] == ["1"]
     assert store.mappings_by_display_id("TJ-9999") == []
 
 
@@ -428,8 +428,8 @@ def test_mappings_due_for_polling_oldest_first(store: StateStore) -> None:
     _mapping(store, "4", 104, next_poll_at="2025-09-01T00:00:00")
     _mapping(store, "5", 101, duplicate_of="tanjak:1")
     due = store.due_for_polling(["tanjak"], "2025-06-01T00:00:00", 10)
-    assert [m["local_id"] for m in due] == ["2", "3", "1"]
-    assert [m["local_id"] for m in store.due_for_polling(["tanjak"], "2025-06-01", 1)] == ["2"]
+    assert [m.local_id for m in due] == ["2", "3", "1"]
+    assert [m.local_id for m in store.due_for_polling(["tanjak"], "2025-06-01", 1)] == ["2"]
     assert store.due_for_polling([], "2025-06-01", 10) == []
     tracked = store.tracked_by_polling(["tanjak", "ujar"])
     assert [(t["local_id"], t["national_id"]) for t in tracked] == [("1", 101), ("2", 102)]
@@ -749,6 +749,10 @@ def _masked(value: Any) -> Any:
     return value
 
 
+def _plain(row: MappingRow | None) -> dict[str, Any] | None:
+    return asdict(row) if row is not None else None
+
+
 def _snapshot(store: StateStore) -> Any:
     """Everything the store answers, read through its interface."""
     records = [str(n) for n in range(6)]
@@ -756,9 +760,11 @@ def _snapshot(store: StateStore) -> Any:
         {
             "counts": store.counts("tanjak"),
             "in_doubt": store.in_doubt(),
-            "mappings": [store.mapping("tanjak", r) for r in records],
-            "by_national": [store.mappings_for_national(n) for n in range(100, 104)],
-            "owners": [store.mapping_by_national(n) for n in range(100, 104)],
+            "mappings": [_plain(store.mapping("tanjak", r)) for r in records],
+            "by_national": [
+                [asdict(m) for m in store.mappings_for_national(n)] for n in range(100, 104)
+            ],
+            "owners": [_plain(store.mapping_by_national(n)) for n in range(100, 104)],
             "intents": [asdict(i) for i in store.pending_intents("tanjak", "create")],
             "imports": [asdict(i) for i in store.pending_intents("tanjak", "import")],
             "to_national": [asdict(r) for r in store.pending_followups("to_national")],
@@ -770,11 +776,11 @@ def _snapshot(store: StateStore) -> Any:
             # the order among mappings due at the same moment is the query plan's in SQLite
             # (by link_state today): the same set, and the same moments in order
             "polling": sorted(
-                (m["local_id"], m["next_poll_at"])
+                (m.local_id, m.next_poll_at)
                 for m in store.due_for_polling(["tanjak"], "2025-06-01", 100)
             ),
             "polling_first": [
-                m["next_poll_at"] for m in store.due_for_polling(["tanjak"], "2025-06-01", 4)
+                m.next_poll_at for m in store.due_for_polling(["tanjak"], "2025-06-01", 4)
             ],
             "cursors": [store.cursor(f"c{n}") for n in range(3)],
             "late_photos": store.late_photo_counts("tanjak"),

@@ -40,8 +40,8 @@ def test_creates_and_writes_back_tracking_id(world: World) -> None:
     store = world.store()
     mapping = store.mapping("tanjak", str(aduan["id"]))
     store.close()
-    assert mapping is not None and mapping["national_id"] == national["id"]
-    assert mapping["link_state"] == "done"
+    assert mapping is not None and mapping.national_id == national["id"]
+    assert mapping.link_state == "done"
 
 
 def test_rerun_creates_nothing_new(world: World) -> None:

@@ -225,7 +225,7 @@ def test_views_past_the_bound_are_read_first_oldest_first(tmp_path: Path) -> Non
             rows = store.due_for_polling(
                 ["city"], stamp, limit, stale_before=bound, stale_share=share
             )
-            return [row["local_id"] for row in rows]
+            return [row.local_id for row in rows]
 
         assert order(5) == ["2", "1", "3", "4"]
         # past the bound takes at most its share; the schedule has the rest
@@ -235,7 +235,7 @@ def test_views_past_the_bound_are_read_first_oldest_first(tmp_path: Path) -> Non
         assert order(4, share=0.25) == ["2", "3", "4", "1"]
         # without a bound: the most overdue against its own interval first
         rows = store.due_for_polling(["city"], stamp, 5)
-        assert [row["local_id"] for row in rows] == ["3", "4", "2", "1"]
+        assert [row.local_id for row in rows] == ["3", "4", "2", "1"]
     finally:
         store.close()
 

@@ -158,12 +158,12 @@ class BothSides(RuleBasedStateMachine):
             for aduan in world.tanjak.all_aduan():
                 mapping = store.mapping("tanjak", str(aduan["id"]))
                 assert mapping is not None, aduan["id"]
-                national = world.lapor.complaint(mapping["national_id"])
-                if mapping["origin"] == "local":
+                national = world.lapor.complaint(mapping.national_id)
+                if mapping.origin == "local":
                     assert by_tag[f"ext-tanjak-{aduan['id']}"]["id"] == national["id"]
                 local = STATUSES[aduan["status"]]
                 remote = LAPOR_STATUS[national["status_code"]]
-                if not mapping["conflict"]:
+                if not mapping.conflict:
                     assert local.rank >= remote.rank, (aduan["id"], local, remote)
                 # no response copied twice into Tanjak
                 refs = [t["ref"] for t in aduan["tanggapan"] if t["ref"]]

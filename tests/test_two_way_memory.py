@@ -223,14 +223,14 @@ class TwoSides(RuleBasedStateMachine):
             assert texts.count(reason) == 1, texts
         # statuses: the app up to LAPOR, done against rejected a conflict
         if {local, national} == {Status.DONE, Status.REJECTED}:
-            assert mapping["conflict"] == 1
+            assert mapping.conflict == 1
         else:
-            assert mapping["conflict"] == 0
+            assert mapping.conflict == 0
             assert local.rank >= national.rank, (local, national)
             if local == Status.DONE:  # LAPOR was told, unless it never took follow-ups
                 assert national not in OPEN_ON_LAPOR, (local, national)
-        assert mapping["local_canonical"] == local.value
-        assert mapping["national_canonical"] == national.value
+        assert mapping.local_canonical == local.value
+        assert mapping.national_canonical == national.value
         assert self.store.pending_followups("to_local", "app", local_id) == []
 
 

@@ -663,7 +663,7 @@ def run_feed(
             quarantined = {(q["source"], q["local_id"]): q for q in store.quarantined()}
             for local_id in good:
                 mapping = store.mapping(app.name, local_id)
-                assert mapping is not None and mapping["national_id"], f"{local_id} not synced"
+                assert mapping is not None and mapping.national_id, f"{local_id} not synced"
                 assert (app.name, local_id) not in quarantined
             held: list[str] = []
             for local_id in bad:
@@ -678,7 +678,7 @@ def run_feed(
                     continue
                 entry = quarantined.get((app.name, seen_as))
                 mapping = store.mapping(app.name, seen_as)
-                handled = entry is not None or (mapping is not None and mapping["national_id"])
+                handled = entry is not None or (mapping is not None and mapping.national_id)
                 assert handled, f"{local_id} (seen as {seen_as!r}) neither quarantined nor synced"
                 if entry is not None:
                     assert entry["reason"].strip()
@@ -695,7 +695,7 @@ def run_feed(
             try:
                 for local_id in held:
                     mapping = store.mapping(app.name, local_id)
-                    assert mapping is not None and mapping["national_id"], (
+                    assert mapping is not None and mapping.national_id, (
                         f"{local_id}, listed without an id, was not read again once it had one"
                     )
             finally:
