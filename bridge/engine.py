@@ -559,22 +559,13 @@ class Engine:
                 duplicate_of=duplicate_of,
                 origin="local",
                 account=source.account,
+                **local_side(summary),
                 status=converge(
                     complaint.status, target.status or Status.SUBMITTED, national_origin=False
                 ).target.value,
-                local_status=complaint.local_status,
-                local_canonical=complaint.status.value,
                 national_canonical=(target.status or Status.SUBMITTED).value,
                 national_status=target.status_code,
                 national_status_name=target.status_name,
-                local_updated_at=summary["updated_at"],
-                fingerprint=summary["fingerprint"],
-                category=complaint.category,
-                agency=complaint.agency,
-                confidential=int(complaint.confidential),
-                anonymous=int(complaint.anonymous),
-                created_at=summary["created_at"],
-                display_id=summary.get("display_id"),
             )
             self.dedupe.add(complaint, national_id)
             self.store.release_quarantine(source.name, local_id)
@@ -851,18 +842,9 @@ class Engine:
             duplicate_of=duplicate_of,
             origin="local",
             account=source.account,
+            **local_side(summary),
             status=summary["status"],
-            local_status=complaint.local_status,
-            local_canonical=summary["status"],
             national_canonical=national_canonical,
-            local_updated_at=summary["updated_at"],
-            fingerprint=summary["fingerprint"],
-            category=complaint.category,
-            agency=complaint.agency,
-            confidential=int(complaint.confidential),
-            anonymous=int(complaint.anonymous),
-            created_at=summary["created_at"],
-            display_id=summary.get("display_id"),
             **extra,
         )
 
@@ -1282,22 +1264,11 @@ class Engine:
                 # without the record in hand, or with responses still to record: read
                 # again whole until they are (m011)
                 catch_up=int(complaint is None or bool(complaint.follow_ups)),
-                national_canonical=ticket.floor_status.value,
+                **local_side(summary),
+                **national_side(ticket),
+                status=_converged(summary["status"], ticket.floor_status).value,
                 national_updated_at=None if answered else ticket.updated_at.isoformat(),
                 next_poll_at=first_poll.isoformat() if answered else None,
-                local_canonical=summary["status"],
-                status=_converged(summary["status"], ticket.floor_status).value,
-                local_status=summary["local_status"],
-                national_status=ticket.status_code,
-                national_status_name=ticket.status_name,
-                local_updated_at=summary["updated_at"],
-                fingerprint=summary["fingerprint"],
-                category=summary["category"],
-                agency=summary["agency"],
-                confidential=int(summary["confidential"]),
-                anonymous=int(summary["anonymous"]),
-                created_at=summary["created_at"],
-                display_id=summary.get("display_id"),
             )
             if not answered:
                 self.store.finish_intent(intent_id)
@@ -1340,21 +1311,10 @@ class Engine:
                 duplicate_of=duplicate_of,
                 origin="local",
                 account=source.account,
-                national_canonical=ticket.floor_status.value,
-                local_canonical=summary["status"],
+                **local_side(summary),
+                **national_side(ticket),
                 status=_converged(summary["status"], ticket.floor_status).value,
-                local_status=complaint.local_status,
-                national_status=ticket.status_code,
-                national_status_name=ticket.status_name,
-                local_updated_at=summary["updated_at"],
                 national_updated_at=ticket.updated_at.isoformat(),
-                fingerprint=summary["fingerprint"],
-                category=complaint.category,
-                agency=complaint.agency,
-                confidential=int(complaint.confidential),
-                anonymous=int(complaint.anonymous),
-                created_at=summary["created_at"],
-                display_id=summary.get("display_id"),
                 link_state="done",
             )
             self.store.release_quarantine(source.name, complaint.local_id)
@@ -1663,6 +1623,33 @@ def _unexpected(exc: BaseException) -> str:
         last = frames[-1]
         where += f" at {Path(last.filename).name}:{last.lineno} ({last.name})"
     return f"the bridge could not process this record: {where}"
+
+
+def local_side(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A mapping's columns about the local record, from what the bridge keeps of it
+    (:func:`_summary`): every mapping of a local record is written with these."""
+    return {
+        "local_canonical": summary["status"],
+        "local_status": summary["local_status"],
+        "local_updated_at": summary["updated_at"],
+        "fingerprint": summary["fingerprint"],
+        "category": summary["category"],
+        "agency": summary["agency"],
+        "confidential": int(summary["confidential"]),
+        "anonymous": int(summary["anonymous"]),
+        "created_at": summary["created_at"],
+        "display_id": summary.get("display_id"),
+    }
+
+
+def national_side(ticket: NationalTicket) -> dict[str, Any]:
+    """A mapping's columns about LAPOR's complaint as a create or a read left it (its
+    floor: a status LAPOR does not name counts as submitted)."""
+    return {
+        "national_canonical": ticket.floor_status.value,
+        "national_status": ticket.status_code,
+        "national_status_name": ticket.status_name,
+    }
 
 
 def _summary(complaint: Complaint) -> dict[str, Any]:
