@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import ValidationError
 
 from bridge.errors import NormalizeError, Rejected
 from bridge.http import Endpoint
@@ -64,3 +67,52 @@ def require_same_origin(base_url: str, url: str, *, credentials: bool = True) ->
         raise Rejected(
             0, f"photo URL is not on the app's host (scheme, host and port of base_url); {why}"
         )
+
+
+def number_field(value: Any) -> float | None:
+    """A finite number, or one written as text (apps send coordinates both ways); ``None``
+    when absent (``null``, blank) or unreadable."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def invalid(exc: ValidationError) -> NormalizeError:
+    """A record the canonical model refuses, as the quarantine's reason: the first field
+    and why (no input value: it may be personal data)."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return NormalizeError(f"{where}: {first['msg']}")
+
+
+def app_category(
+    path: str,
+    mapping: Mapping[str, str],
+    own: Collection[str],
+    fallback: str,
+    *,
+    bare_topic_first: bool = False,
+) -> str:
+    """A LAPOR topic path → the app's own category, for records the bridge creates there:
+    the category mapped to the exact path, else (``bare_topic_first``: an app whose codes
+    for a bare topic mean "anything of it") the one mapped to its bare topic, else the
+    first of the same topic, else ``fallback``. Only the app's ``own`` categories are
+    answered (a configured override naming another could not be created)."""
+    targets = {k: v.strip().upper() for k, v in mapping.items() if k in own}
+    wanted = path.strip().upper()
+    topic = wanted.split("/", 1)[0]
+    steps = [
+        [k for k, v in targets.items() if v == wanted],
+        [k for k, v in targets.items() if bare_topic_first and v == topic],
+        [k for k, v in targets.items() if v.split("/", 1)[0] == topic],
+    ]
+    return next((found[0] for found in steps if found), fallback)

@@ -44,7 +44,6 @@ the standard's schemas allow:
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -52,6 +51,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from adapters.local.common import invalid, number_field
 from adapters.local.common import text_field as _text
 from bridge.errors import NormalizeError
 from bridge.model import CATCH_ALL_TOPIC, Attachment, Complaint, FollowUp, Location, Status
@@ -220,25 +220,9 @@ def _identifier(value: Any, field: str) -> str:
     return found
 
 
-def _coordinate(value: Any) -> float | None:
-    """A number, or a number written as text (seen in the wild); else ``None``."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def location_of(request: Mapping[str, Any]) -> Location | None:
     """``lat``/``long`` and ``address``; an impossible pin is dropped, the address kept."""
-    lat, lng = _coordinate(request.get("lat")), _coordinate(request.get("long"))
+    lat, lng = number_field(request.get("lat")), number_field(request.get("long"))
     address = request.get("address")
     address = address.strip() if isinstance(address, str) and address.strip() else None
     valid = (
@@ -497,9 +481,7 @@ def normalize(
             updated_at=latest,
         )
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise NormalizeError(f"{where}: {first['msg']}") from None
+        raise invalid(exc) from None
 
 
 # writing ------------------------------------------------------------------------------

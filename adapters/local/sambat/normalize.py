@@ -10,7 +10,6 @@ written; they become aware UTC datetimes.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -18,6 +17,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from adapters.local.common import app_category, invalid, number_field
 from bridge.errors import NormalizeError
 from bridge.model import (
     CATCH_ALL_TOPIC,
@@ -133,18 +133,7 @@ def time_of(value: Any, field: str) -> datetime:
 
 def decimal_of(value: Any) -> float | None:
     """A coordinate sent as a decimal string (or a number); ``None`` when absent or unreadable."""
-    if absent(value) or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return number if math.isfinite(number) else None
+    return None if absent(value) else number_field(value)
 
 
 def national_id_of(value: Any) -> int | None:
@@ -264,16 +253,7 @@ def local_category(path: str, overrides: Mapping[str, str] | None = None) -> str
 
     Only the city's own list is ever returned: a write with any other kategori fails.
     """
-    mapping = {**CATEGORIES, **(overrides or {})}
-    wanted = path.strip().upper()
-    for kategori, target in mapping.items():
-        if target.upper() == wanted and kategori in CATEGORIES:
-            return kategori
-    topic = wanted.split("/", 1)[0]
-    for kategori, target in mapping.items():
-        if target.upper().split("/", 1)[0] == topic and kategori in CATEGORIES:
-            return kategori
-    return LOCAL_FALLBACK
+    return app_category(path, {**CATEGORIES, **(overrides or {})}, CATEGORIES, LOCAL_FALLBACK)
 
 
 def status_of(value: Any) -> Status:
@@ -335,6 +315,4 @@ def normalize(
             updated_at=updated_at,
         )
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise NormalizeError(f"{where}: {first['msg']}") from None
+        raise invalid(exc) from None

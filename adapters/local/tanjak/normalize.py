@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from adapters.local.common import app_category, invalid
 from adapters.local.common import bool_field as _bool
 from adapters.local.common import text_field as _text
 from bridge.errors import NormalizeError
@@ -212,20 +213,9 @@ def normalize(
             updated_at=_time(payload.get("diperbarui_pada"), "diperbarui_pada"),
         )
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise NormalizeError(f"{where}: {first['msg']}") from None
+        raise invalid(exc) from None
 
 
 def local_category(path: str, overrides: Mapping[str, str] | None = None) -> str:
     """LAPOR topic path → Tanjak kategori: the exact path, else its topic, else ``lainnya``."""
-    mapping = {**CATEGORIES, **(overrides or {})}
-    wanted = path.strip().upper()
-    for kategori, target in mapping.items():
-        if target.upper() == wanted and kategori in CATEGORIES:
-            return kategori
-    topic = wanted.split("/", 1)[0]
-    for kategori, target in mapping.items():
-        if target.upper().split("/", 1)[0] == topic and kategori in CATEGORIES:
-            return kategori
-    return LOCAL_FALLBACK
+    return app_category(path, {**CATEGORIES, **(overrides or {})}, CATEGORIES, LOCAL_FALLBACK)

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from adapters.local.common import app_category, invalid
 from adapters.local.common import bool_field as _bool
 from adapters.local.common import text_field as _text
 from bridge.errors import NormalizeError
@@ -277,9 +278,7 @@ def normalize(
             updated_at=time_of(payload.get("updatedAt"), "updatedAt"),
         )
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise NormalizeError(f"{where}: {first['msg']}") from None
+        raise invalid(exc) from None
 
 
 def local_category(path: str, overrides: Mapping[str, str] | None = None) -> str:
@@ -289,14 +288,6 @@ def local_category(path: str, overrides: Mapping[str, str] | None = None) -> str
     any code of the same topic, else ``LLN``. Only Ujar's own codes are
     answered: an override naming another code could not be created.
     """
-    mapping = {k: v.strip().upper() for k, v in category_map(overrides).items() if k in CATEGORIES}
-    wanted = path.strip().upper()
-    topic = wanted.split("/", 1)[0]
-    for candidates in (
-        [k for k, v in mapping.items() if v == wanted],
-        [k for k, v in mapping.items() if v == topic],
-        [k for k, v in mapping.items() if v.split("/", 1)[0] == topic],
-    ):
-        if candidates:
-            return candidates[0]
-    return LOCAL_FALLBACK
+    return app_category(
+        path, category_map(overrides), CATEGORIES, LOCAL_FALLBACK, bare_topic_first=True
+    )
