@@ -46,7 +46,7 @@ from bridge.plan import (
 )
 from bridge.ports import CreateRequest, LocalSource, National, Photo, RawRecord
 from bridge.store import Store
-from bridge.storeport import IntentRow
+from bridge.storeport import IntentRow, LatePhotoRow
 from bridge.tags import tags_for
 from bridge.timefmt import utcnow
 from bridge.tracking import Tracking
@@ -1504,9 +1504,9 @@ class Engine:
                 raise Stopped("stopping: interrupted by a signal")
             self._late_photo(source, national, photo)
 
-    def _late_photo(self, source: LocalSource, national: National, photo: dict[str, Any]) -> None:
-        national_id, index = int(photo["national_id"]), int(photo["photo_index"])
-        row = self.store.followup_row(photo["followup_id"]) if photo["followup_id"] else None
+    def _late_photo(self, source: LocalSource, national: National, photo: LatePhotoRow) -> None:
+        national_id, index = photo.national_id, photo.photo_index
+        row = self.store.followup_row(photo.followup_id) if photo.followup_id else None
         if row is not None and row.attempts > 0:
             # posted before and its answer lost, or a kill: on LAPOR already?
             found = self.twoway.find_national_followup(national, national_id, row.content, row.id)
@@ -1514,17 +1514,17 @@ class Engine:
                 self._late_photo_done(photo, row.id, found, national_id)
                 return
         try:
-            attachment = Attachment(url=photo["attachment"], content_type=photo["content_type"])
+            attachment = Attachment(url=photo.attachment, content_type=photo.content_type)
             data = source.fetch_attachment(attachment)
-            ready = photo_rules.prepare(data, f"{photo['local_id']}-{index + 1}")
+            ready = photo_rules.prepare(data, f"{photo.local_id}-{index + 1}")
         except Unavailable as exc:
-            wait = photo_rules.retry_wait(int(photo["attempts"]) + 1)
+            wait = photo_rules.retry_wait(photo.attempts + 1)
             if wait is None:
                 self._late_photo_given_up(photo, f"{photo_rules.MAX_TRIES} tries failed: {exc}")
                 return
             with self.store.atomic():
                 self.store.update_late_photo(
-                    photo["id"], attempts=photo["attempts"] + 1, reason=str(exc),
+                    photo.id, attempts=photo.attempts + 1, reason=str(exc),
                     next_try_at=(utcnow() + wait).isoformat(),
                 )  # fmt: skip
             return
@@ -1541,17 +1541,15 @@ class Engine:
         except Ambiguous as exc:
             with self.store.atomic():
                 self.store.followup_attempt(row_id, f"answer lost: {exc}")
-                self.store.update_late_photo(photo["id"], reason=f"answer lost: {exc}")
+                self.store.update_late_photo(photo.id, reason=f"answer lost: {exc}")
             return
         except Rejected as exc:
-            if exc.status == 403 and not self.twoway.national_closed(
-                photo["source"], photo["local_id"]
-            ):
+            if exc.status == 403 and not self.twoway.national_closed(photo.source, photo.local_id):
                 # not disposed to this agency (yet): tried again later, no try spent
                 hold = (utcnow() + photo_rules.HOLD_WAIT).isoformat()
                 why = f"LAPOR refuses: the complaint is not disposed to this agency (yet): {exc}"
                 with self.store.atomic():
-                    self.store.update_late_photo(photo["id"], reason=why, next_try_at=hold)
+                    self.store.update_late_photo(photo.id, reason=why, next_try_at=hold)
                 return
             with self.store.atomic():
                 self.store.finish_followup(row_id, "failed", error=exc.message)
@@ -1561,24 +1559,24 @@ class Engine:
         self._late_photo_done(photo, row_id, remote, national_id)
 
     def _late_photo_done(
-        self, photo: dict[str, Any], row_id: int, remote: str | None, national_id: int
+        self, photo: LatePhotoRow, row_id: int, remote: str | None, national_id: int
     ) -> None:
         with self.store.atomic():
             self.store.finish_followup(row_id, remote_id=remote)
-            self.store.update_late_photo(photo["id"], state="sent", reason=None)
+            self.store.update_late_photo(photo.id, state="sent", reason=None)
             self.store.event(
-                "photo_sent_late", photo["source"], photo["local_id"], national_id,
-                index=photo["photo_index"], tries=photo["attempts"] + 1,
+                "photo_sent_late", photo.source, photo.local_id, national_id,
+                index=photo.photo_index, tries=photo.attempts + 1,
             )  # fmt: skip
 
-    def _late_photo_given_up(self, photo: dict[str, Any], reason: str) -> None:
+    def _late_photo_given_up(self, photo: LatePhotoRow, reason: str) -> None:
         with self.store.atomic():
-            self.store.update_late_photo(photo["id"], state="given_up", reason=reason)
+            self.store.update_late_photo(photo.id, state="given_up", reason=reason)
             self.store.event(
-                "photo_given_up", photo["source"], photo["local_id"], photo["national_id"],
-                index=photo["photo_index"], reason=reason,
+                "photo_given_up", photo.source, photo.local_id, photo.national_id,
+                index=photo.photo_index, reason=reason,
             )  # fmt: skip
-        log.warning("photo_given_up", source=photo["source"], local_id=photo["local_id"])
+        log.warning("photo_given_up", source=photo.source, local_id=photo.local_id)
 
     def _upload(
         self, national: National, complaint: Complaint, photos: list[Photo], note: Note = _now

@@ -48,7 +48,7 @@ from bridge.store import (
     StoreError,
     now_iso,
 )
-from bridge.storeport import IntentRow, LedgerRow, MappingRow
+from bridge.storeport import IntentRow, LatePhotoRow, LedgerRow, MappingRow
 
 if TYPE_CHECKING:
     from bridge.storeport import StateStore
@@ -1214,15 +1214,16 @@ class PgStore:
         )
         return cursor.rowcount > 0
 
-    def due_late_photos(self, source: str, now: str) -> list[dict[str, Any]]:
+    def due_late_photos(self, source: str, now: str) -> list[LatePhotoRow]:
         """Waiting photos due at ``now`` whose record has its national complaint, with it."""
-        return self._all(
+        rows = self._all(
             "SELECT p.*, m.national_id FROM late_photos p JOIN mappings m"
             " ON m.source = p.source AND m.local_id = p.local_id"
             " WHERE p.source = ? AND p.state = 'waiting' AND p.next_try_at <= ?"
             " AND m.national_id IS NOT NULL ORDER BY p.next_try_at, p.id",
             (source, now),
         )
+        return [LatePhotoRow.of(row) for row in rows]
 
     def update_late_photo(self, photo_id: int, **fields: Any) -> None:
         fields.setdefault("updated_at", now_iso())
@@ -1231,19 +1232,19 @@ class PgStore:
             f"UPDATE late_photos SET {assignments} WHERE id = ?", (*fields.values(), photo_id)
         )
 
-    def add_late_photo_followup(self, photo: dict[str, Any], content: str) -> int:
+    def add_late_photo_followup(self, photo: LatePhotoRow, content: str) -> int:
         """The photo's row in the follow-up ledger, in state ``photo_pending``."""
         cursor = self._write(
             "INSERT INTO followups (source, local_id, national_id, direction, origin_id, kind,"
             " content, state, created_at, updated_at)"
             " VALUES (?, ?, ?, 'to_national', ?, 'photo', ?, 'photo_pending', ?, ?) RETURNING id",
             (
-                photo["source"], photo["local_id"], photo["national_id"],
-                f"photo:{photo['photo_index']}", content, now_iso(), now_iso(),
+                photo.source, photo.local_id, photo.national_id,
+                f"photo:{photo.photo_index}", content, now_iso(), now_iso(),
             ),
         )  # fmt: skip
         row_id = _returned_id(cursor)
-        self.update_late_photo(int(photo["id"]), followup_id=row_id)
+        self.update_late_photo(photo.id, followup_id=row_id)
         return row_id
 
     def late_photo_counts(self, source: str) -> dict[str, int]:

@@ -106,6 +106,33 @@ class MappingRow:
 
 
 @dataclass(frozen=True)
+class LatePhotoRow:
+    """A photo that could not be fetched when its complaint was created, due to be tried
+    again (``state`` waiting → sent or given_up), with its record's national complaint."""
+
+    id: int
+    source: str
+    local_id: str
+    national_id: int
+    photo_index: int  # its place among the record's photos, from 0
+    attachment: str  # the app's reference to it (its URL)
+    attempts: int  # fetches that failed
+    next_try_at: str
+    state: str
+    created_at: str
+    updated_at: str
+    content_type: str | None = None
+    reason: str | None = None
+    #: its row in the follow-up ledger, once it was fetched and is being posted
+    followup_id: int | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> LatePhotoRow:
+        """From a database row (its columns by name)."""
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
+
+
+@dataclass(frozen=True)
 class IntentRow:
     """A remote side effect written down before it is made: a create on LAPOR, an import
     into the home app. ``payload`` is what will be (or was) sent, decoded; once the intent
@@ -352,13 +379,13 @@ class StateStore(Protocol):
         """A waiting photo fetched after all for a create tried again: it goes with it."""
         ...
 
-    def due_late_photos(self, source: str, now: str) -> list[dict[str, Any]]:
+    def due_late_photos(self, source: str, now: str) -> list[LatePhotoRow]:
         """Waiting photos due at ``now`` whose record has its national complaint, with it."""
         ...
 
     def update_late_photo(self, photo_id: int, **fields: Any) -> None: ...
 
-    def add_late_photo_followup(self, photo: dict[str, Any], content: str) -> int: ...
+    def add_late_photo_followup(self, photo: LatePhotoRow, content: str) -> int: ...
 
     def late_photo_counts(self, source: str) -> dict[str, int]:
         """Photos of the source waiting to be fetched again or sent, and given up."""

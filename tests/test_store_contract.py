@@ -643,13 +643,13 @@ def test_a_late_photo_waits_then_rides_a_followup(store: StateStore) -> None:
     store.add_late_photo("tanjak", "2", 0, "https://x/2.jpg", None, "503", "2025-01-01")
     assert store.late_photo_counts("tanjak") == {"waiting": 2, "given_up": 0}
     (due,) = store.due_late_photos("tanjak", "2025-06-01")  # record 2 has no complaint yet
-    assert (due["attempts"], due["reason"], due["national_id"]) == (2, "timeout", 100)
+    assert (due.attempts, due.reason, due.national_id) == (2, "timeout", 100)
     assert store.due_late_photos("tanjak", "2025-01-01") == []
     row = store.add_late_photo_followup(due, "[foto]")
     assert store.followup_row(row) is not None
     assert not store.late_photo_went_with_create("tanjak", "1", 0)  # it has its follow-up
     assert store.late_photo_went_with_create("tanjak", "2", 0)
-    store.update_late_photo(int(due["id"]), state="given_up")
+    store.update_late_photo(due.id, state="given_up")
     assert store.late_photo_counts("tanjak") == {"waiting": 0, "given_up": 1}
 
 
