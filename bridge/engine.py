@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import httpx
 
@@ -1234,7 +1234,7 @@ class Engine:
         source: LocalSource,
         intent_id: int,
         local_id: str,
-        summary: dict[str, Any],
+        summary: Summary,
         ticket: NationalTicket,
         report: SourceReport,
         complaint: Complaint | None,
@@ -1623,7 +1623,7 @@ def _unexpected(exc: BaseException) -> str:
     return f"the bridge could not process this record: {where}"
 
 
-def local_side(summary: Mapping[str, Any]) -> dict[str, Any]:
+def local_side(summary: Summary) -> dict[str, Any]:
     """A mapping's columns about the local record, from what the bridge keeps of it
     (:func:`_summary`): every mapping of a local record is written with these."""
     return {
@@ -1650,7 +1650,24 @@ def national_side(ticket: NationalTicket) -> dict[str, Any]:
     }
 
 
-def _summary(complaint: Complaint) -> dict[str, Any]:
+class Summary(TypedDict):
+    """What the bridge keeps of a local record with its create's intent (and in a
+    quarantine entry made from one): no personal data. Written as JSON: an intent of an
+    older version may lack ``display_id``."""
+
+    fingerprint: str
+    status: str
+    local_status: str
+    category: str
+    agency: str | None
+    confidential: bool
+    anonymous: bool
+    created_at: str
+    updated_at: str
+    display_id: NotRequired[str | None]
+
+
+def _summary(complaint: Complaint) -> Summary:
     """What the bridge keeps of a complaint: no personal data."""
     return {
         "fingerprint": fingerprint(complaint),
