@@ -27,20 +27,26 @@ import typer
 
 from adapters import registry
 from adapters.lapor.client import CapabilityMissing
-from bridge import logs, memory
-from bridge import requests as operator_requests
-from bridge import status as status_mod
-from bridge import trace as trace_mod
-from bridge.engine import Engine, SourceReport
-from bridge.errors import Ambiguous, Rejected, Unavailable
-from bridge.health import sync_exit_code
-from bridge.http import RetryPolicy
-from bridge.ports import LocalSource, RawRecord
-from bridge.service import DatabaseLock, ListenError, LockedError
-from bridge.settings import CAPABILITIES, ConfigError, Settings, config_warnings, load_settings
-from bridge.store import DatabaseMissing, Store, StoreError, file_identity, is_disk_full
-from bridge.text import clean
-from bridge.timefmt import display, parse_rfc3339, utcnow
+from bridge.core.errors import Ambiguous, Rejected, Unavailable
+from bridge.core.ports import LocalSource, RawRecord
+from bridge.core.text import clean
+from bridge.core.timefmt import display, parse_rfc3339, utcnow
+from bridge.reports import status as status_mod
+from bridge.reports import trace as trace_mod
+from bridge.runtime import logs, memory
+from bridge.runtime.health import sync_exit_code
+from bridge.runtime.http import RetryPolicy
+from bridge.runtime.service import DatabaseLock, ListenError, LockedError
+from bridge.runtime.settings import (
+    CAPABILITIES,
+    ConfigError,
+    Settings,
+    config_warnings,
+    load_settings,
+)
+from bridge.sync import requests as operator_requests
+from bridge.sync.engine import Engine, SourceReport
+from bridge.sync.store import DatabaseMissing, Store, StoreError, file_identity, is_disk_full
 
 app = typer.Typer(
     name="lapor-bridge",
@@ -310,7 +316,7 @@ def sync(
             failed = f" — failed: {shown(account.error, redact=True)}" if account.error else ""
             typer.echo(shown(line) + failed)
         # bridge.md: pending, quarantined or in doubt; never what waits on a person, nor
-        # a conflict alone (the health model, bridge/health.py)
+        # a conflict alone (the health model, bridge/runtime/health.py)
         code = sync_exit_code(report.ok, (status_mod.backlog(store, name) for name in sources))
     registry.close_all(sources, nationals)
     raise typer.Exit(code)
@@ -319,7 +325,7 @@ def sync(
 @app.command()
 def run() -> None:
     """The daemon: passes every poll interval; exits 0 on SIGTERM/SIGINT."""
-    from bridge.daemon import Daemon
+    from bridge.runtime.daemon import Daemon
 
     conf = settings()
     for warning in config_warnings(conf):
@@ -350,7 +356,7 @@ def run() -> None:
     raise typer.Exit(code)
 
 
-# --wait of the commands that record operator requests (bridge/requests.py)
+# --wait of the commands that record operator requests (bridge/sync/requests.py)
 #: ``--wait``'s exit code when the request is not finished in time
 WAIT_TIMED_OUT = 3
 #: how long ``--wait`` waits unless ``--timeout`` says otherwise
@@ -539,7 +545,7 @@ def _print_plan_summary(source: str, kinds: dict[str, int]) -> None:
         typer.echo(f"  {kind:<12}{kinds.get(kind, 0):>8}")
 
 
-# operator requests (bridge/requests.py) ---------------------------------------------
+# operator requests (bridge/sync/requests.py) ---------------------------------------------
 def _request_line(request: operator_requests.OperatorRequest) -> str:
     return f"{request.state} (request #{request.id}): {shown(request.outcome, redact=True)}"
 
@@ -571,7 +577,7 @@ def _submit(
     check: Callable[[Store], None] = lambda store: None,
     at_once: bool = True,
 ) -> tuple[operator_requests.OperatorRequest | None, int]:
-    """Record an operator request and see it carried out (bridge/requests.py).
+    """Record an operator request and see it carried out (bridge/sync/requests.py).
 
     No process holds the writer lock: the command takes it and carries the request out
     at once (``at_once``). The daemon holds it: the request is queued for its next pass of
@@ -1117,7 +1123,7 @@ def _decide_followup(store: Store, row_id: int, decision: str, user: str) -> lis
 def _output(out: Path | None) -> Iterator[Any]:
     """Standard output, or ``out`` created (or narrowed) to ``0600``: a report is the
     state's metadata, for the operator's eyes."""
-    from bridge.report import private_file
+    from bridge.reports.report import private_file
 
     if out is None:
         yield sys.stdout
@@ -1155,7 +1161,7 @@ def export(
     """The reconciliation report: one row per local record and per national-only complaint.
 
     The HTML page adds the SLA report of the same range (default: this year)."""
-    from bridge import exports, report, sla
+    from bridge.reports import exports, report, sla
 
     conf = settings()
     start, end = _times(since, until)
@@ -1212,7 +1218,7 @@ def report_sla(
 ) -> None:
     """Each promise on its own clock (delivery, verification, agency follow-up, city
     response, done), per city and agency, in working days, with every breach."""
-    from bridge import sla
+    from bridge.reports import sla
 
     conf = settings()
     if fmt not in sla.SLA_FORMATS:
@@ -1314,7 +1320,7 @@ def _age(since: str | None, now: str) -> str:
     return f"{days} d {hours % 24} h"
 
 
-#: the verdict, as ``status`` prints it (bridge/health.py's levels)
+#: the verdict, as ``status`` prints it (bridge/runtime/health.py's levels)
 _VERDICT = {
     "ok": "health: ok",
     "waiting": "health: waiting (on a person at LAPOR or in the city; not a failure)",
@@ -1836,7 +1842,7 @@ def backup_command(
 ) -> None:
     """A consistent copy of the state database, safe while the daemon runs: 0 written,
     1 no database, 2 a bad PATH (an existing one without --force)."""
-    from bridge.backup import BackupError, backup
+    from bridge.runtime.backup import BackupError, backup
 
     database = Path(settings().bridge.database)
     try:

@@ -17,11 +17,12 @@ from typing import Any
 
 from adapters import registry
 from adapters.sandbox.region import MLG, TPI, Region
-from bridge import exports, logs, sla
-from bridge import status as status_mod
-from bridge.engine import Engine, PassReport
-from bridge.settings import load_settings
-from bridge.store import Store
+from bridge.reports import exports, sla
+from bridge.reports import status as status_mod
+from bridge.runtime import logs
+from bridge.runtime.settings import load_settings
+from bridge.sync.engine import Engine, PassReport
+from bridge.sync.store import Store
 
 
 def _pass(config: Path, title: str) -> tuple[PassReport, dict[str, Any]]:

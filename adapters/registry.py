@@ -22,9 +22,9 @@ from adapters.local.tanjak import client as tanjak
 from adapters.local.tanjak import normalize as tanjak_names
 from adapters.local.ujar import client as ujar
 from adapters.local.ujar import normalize as ujar_names
-from bridge.http import RetryPolicy
-from bridge.ports import LocalSource, National
-from bridge.settings import ConfigError, Settings, SourceSection, adapter_config
+from bridge.core.ports import LocalSource, National
+from bridge.runtime.http import RetryPolicy
+from bridge.runtime.settings import ConfigError, Settings, SourceSection, adapter_config
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def homes(settings: Settings) -> dict[str, str | None]:
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
-    """What an :class:`bridge.engine.Engine` takes from the configuration."""
+    """What an :class:`bridge.sync.engine.Engine` takes from the configuration."""
     return {
         "homes": homes(settings),
         "scan_limit": settings.lapor.scan_limit,

@@ -59,10 +59,10 @@ from adapters.lapor.topics import category_tree
 from adapters.sandbox.lapor import LaporSandbox
 from adapters.sandbox.region import SECRETS, TANJAK_KEY, TPI
 from adapters.sandbox.tanjak import TanjakSandbox
-from bridge import logs
-from bridge.engine import Engine
-from bridge.settings import LaporSection, load_settings
-from bridge.store import Store
+from bridge.runtime import logs
+from bridge.runtime.settings import LaporSection, load_settings
+from bridge.sync.engine import Engine
+from bridge.sync.store import Store
 
 DEFAULT_N = 20_000
 GOAL = 0.8

@@ -31,10 +31,10 @@ from pydantic import SecretStr
 
 from adapters.local import sample
 from bench.dedupe_eval import CATEGORIES
-from bridge.dedupe import DedupeIndex, Match, phone_key
-from bridge.model import Complaint, Reporter, Status
-from bridge.phone import normalize_phone
-from bridge.store import Store
+from bridge.core.model import Complaint, Reporter, Status
+from bridge.core.phone import normalize_phone
+from bridge.sync.dedupe import DedupeIndex, Match, phone_key
+from bridge.sync.store import Store
 
 SEED: Final = 72
 SIZES: Final = (1_000, 1_000_000)

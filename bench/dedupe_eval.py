@@ -2,7 +2,7 @@
 
 ``python -m bench.dedupe_eval`` generates the pairs from a seed, writes them to
 ``tests/data/dedupe_pairs.jsonl`` and prints precision, recall and F1 of
-:func:`bridge.dedupe.decide` on them, by kind of pair. ``--check`` only
+:func:`bridge.sync.dedupe.decide` on them, by kind of pair. ``--check`` only
 verifies that the file in the repository is what the seed gives.
 
 Why generated: a labelled set must be large (thousands of pairs) and cover the
@@ -36,9 +36,9 @@ from typing import Final
 from pydantic import SecretStr
 
 from adapters.local import sample
-from bridge.dedupe import Decision, decide
-from bridge.model import Complaint, Reporter, Status
-from bridge.phone import normalize_phone
+from bridge.core.model import Complaint, Reporter, Status
+from bridge.core.phone import normalize_phone
+from bridge.sync.dedupe import Decision, decide
 
 SEED: Final = 20250605
 PAIRS_PATH: Final = Path(__file__).resolve().parent.parent / "tests" / "data" / "dedupe_pairs.jsonl"

@@ -44,7 +44,7 @@ from adapters.sandbox.sambat import _TOPIC_KATEGORI
 from adapters.sandbox.tanjak import _KATEGORI_BY_TOPIC
 from adapters.sandbox.ujar import _CATEGORY_BY_TOPIC
 from bench.dedupe_eval import CATEGORIES, PROBLEMS, SOURCES, Generator, Pair, Side, same_spot
-from bridge.dedupe import ABBREVIATIONS, canonical_category, word_forms
+from bridge.sync.dedupe import ABBREVIATIONS, canonical_category, word_forms
 
 SEED: Final = 20261205
 LEXICON_PATH: Final = Path(__file__).resolve().parent / "data" / "indo-normalizer-1.2.0-slangs.csv"

@@ -28,8 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bridge import exports
-from bridge.store import Store
+from bridge.reports import exports
+from bridge.sync.store import Store
 
 SMALL = 10_000
 LARGE = 1_000_000

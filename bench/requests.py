@@ -40,10 +40,10 @@ from adapters import registry
 from adapters.local import sample
 from adapters.sandbox.region import Region
 from adapters.sandbox.server import SandboxServer
-from bridge import logs
-from bridge.engine import Engine
-from bridge.settings import load_settings
-from bridge.store import Store
+from bridge.runtime import logs
+from bridge.runtime.settings import load_settings
+from bridge.sync.engine import Engine
+from bridge.sync.store import Store
 
 DEFAULT_N = 200
 POLL_INTERVAL = 60  # seconds: the default configuration's poll_interval_seconds

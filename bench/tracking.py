@@ -54,13 +54,13 @@ from pydantic import SecretStr
 
 from adapters.lapor import client as lapor
 from adapters.sandbox.lapor import LaporSandbox
-from bridge import logs
-from bridge.engine import Engine
-from bridge.errors import NormalizeError
-from bridge.model import Complaint, FollowUp, Status
-from bridge.ports import Page, RawRecord
-from bridge.store import Store
-from bridge.tracking import Tracking, poll_interval
+from bridge.core.errors import NormalizeError
+from bridge.core.model import Complaint, FollowUp, Status
+from bridge.core.ports import Page, RawRecord
+from bridge.core.tracking import Tracking, poll_interval
+from bridge.runtime import logs
+from bridge.sync.engine import Engine
+from bridge.sync.store import Store
 
 INSTITUTION = "Pemerintah Kota Tanjungpinang"
 ACCOUNT = "tanjungpinang"

@@ -10,8 +10,8 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable
-from bridge.model import (
+from bridge.core.errors import Ambiguous, NormalizeError, Rejected, Unavailable
+from bridge.core.model import (
     Attachment,
     Complaint,
     FollowUp,
@@ -19,7 +19,7 @@ from bridge.model import (
     NationalTicket,
     Status,
 )
-from bridge.ports import CreateRequest, Page, Photo, RawRecord
+from bridge.core.ports import CreateRequest, Page, Photo, RawRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

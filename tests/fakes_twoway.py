@@ -1,8 +1,8 @@
 """In-memory two-way sides for property tests: an app's record and a LAPOR complaint.
 
 The HTTP state machine (tests/test_two_way_machine.py) drives the real sandboxes; these
-let hypothesis run many more histories of the two-way rules (bridge/plan.py, performed by
-bridge/twoway.py on a real store) without a socket. Both keep every write, so a test can
+let hypothesis run many more histories of the two-way rules (bridge/core/plan.py, performed by
+bridge/sync/twoway.py on a real store) without a socket. Both keep every write, so a test can
 count what the bridge carried across; each write can be given a fault: ``down`` (refused
 before it is made), ``lost`` (made, its answer lost).
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bridge.errors import Ambiguous, Rejected, Unavailable
-from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
-from bridge.ports import RawRecord
+from bridge.core.errors import Ambiguous, Rejected, Unavailable
+from bridge.core.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
+from bridge.core.ports import RawRecord
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 OPEN_ON_LAPOR = (Status.VERIFIED, Status.IN_PROGRESS)

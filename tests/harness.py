@@ -11,10 +11,10 @@ from typing import Any
 from adapters import registry
 from adapters.sandbox.lapor import LaporSandbox
 from adapters.sandbox.tanjak import TanjakSandbox
-from bridge.engine import Engine, PassReport
-from bridge.http import RetryPolicy
-from bridge.settings import Settings, load_settings
-from bridge.store import Store
+from bridge.runtime.http import RetryPolicy
+from bridge.runtime.settings import Settings, load_settings
+from bridge.sync.engine import Engine, PassReport
+from bridge.sync.store import Store
 
 LAPOR_SECRET = "sandbox-secret-tpi"
 LAPOR_TOKEN = "{6f1c2a9e-1b7d-4c1e-9d51-2b1f0c7e8a11}"

@@ -16,10 +16,10 @@ import pytest
 
 from adapters.lapor.client import AccountConfig, LaporConfig, Route, connect
 from adapters.sandbox.lapor import LaporSandbox
-from bridge.engine import Engine, PassReport
-from bridge.model import FollowUp, NationalComplaint, Status
-from bridge.store import Store
-from bridge.timefmt import utcnow
+from bridge.core.model import FollowUp, NationalComplaint, Status
+from bridge.core.timefmt import utcnow
+from bridge.sync.engine import Engine, PassReport
+from bridge.sync.store import Store
 from tests.kits import FAST, Kit
 
 SECRET = "contract-secret"
@@ -97,7 +97,7 @@ class Rig:
             store.close()
 
     def national_for(self, local_id: str) -> list[dict[str, object]]:
-        from bridge.tags import ext_tag
+        from bridge.core.tags import ext_tag
 
         return self.lapor.find_by_tag(ext_tag("city", local_id))
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bridge.backup import BackupError, backup
-from bridge.store import Store
+from bridge.runtime.backup import BackupError, backup
+from bridge.sync.store import Store
 from cli import app
 from tests.test_settings import _example_with_secrets
 

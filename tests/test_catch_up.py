@@ -19,8 +19,8 @@ from typing import cast
 
 import pytest
 
-from bridge.store import Store
-from bridge.timefmt import utcnow
+from bridge.core.timefmt import utcnow
+from bridge.sync.store import Store
 from tests.kits import Kit
 from tests.kits.open311 import Open311Kit
 from tests.test_adapter_contract import Rig

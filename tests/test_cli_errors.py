@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bridge import exports
-from bridge.errors import Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, failure, make_client
+from bridge.core.errors import Unavailable
+from bridge.reports import exports
+from bridge.runtime.http import Endpoint, RateLimiter, RetryPolicy, failure, make_client
 from tests.harness import World
 
 ROOT = Path(__file__).resolve().parent.parent

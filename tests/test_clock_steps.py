@@ -3,7 +3,7 @@
 Every cursor that is a time is read back with an overlap, and none is set past the
 remote's own clock (the newest record it showed, bounded by its answer's ``Date``).
 Each test runs over real loopback HTTP against the sandboxes, through the real engine
-and store; the bridge's clock is moved by replacing ``bridge.timefmt.utcnow`` everywhere
+and store; the bridge's clock is moved by replacing ``bridge.core.timefmt.utcnow`` everywhere
 it was imported, the sandboxes' through their ``now``.
 """
 
@@ -21,11 +21,11 @@ import pytest
 from adapters.lapor.client import AccountConfig, LaporConfig, Route, connect
 from adapters.local.open311.client import Open311Source
 from adapters.sandbox.lapor import LaporSandbox
-from bridge import timefmt
-from bridge.engine import Engine, PassReport
-from bridge.http import answered_at
-from bridge.store import Store
-from bridge.tags import ext_tag
+from bridge.core import timefmt
+from bridge.core.tags import ext_tag
+from bridge.runtime.http import answered_at
+from bridge.sync.engine import Engine, PassReport
+from bridge.sync.store import Store
 from tests.harness import World
 from tests.kits import FAST, Kit
 from tests.kits.open311 import Open311Kit

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from adapters.local.tanjak.client import TanjakSource
-from bridge.http import Endpoint, RateLimiter, RetryPolicy
-from bridge.inflight import WINDOW, Flights
-from bridge.store import Store
+from bridge.runtime.http import Endpoint, RateLimiter, RetryPolicy
+from bridge.sync.inflight import WINDOW, Flights
+from bridge.sync.store import Store
 from tests.harness import World
 
 PHONE = {"nama": "Siti Aminah", "hp": "0812-7000-1234", "nik": None}

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from adapters import registry
 from adapters.sandbox.region import Region
-from bridge.service import DatabaseLock, HealthServer, LockedError, Metrics
-from bridge.settings import ConfigError, Settings, config_warnings, load_settings
+from bridge.runtime.service import DatabaseLock, HealthServer, LockedError, Metrics
+from bridge.runtime.settings import ConfigError, Settings, config_warnings, load_settings
 from cli import app
 from tests.harness import TANJAK_KEY, World
 from tests.test_settings import _example_with_secrets

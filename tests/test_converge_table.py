@@ -8,8 +8,8 @@ import itertools
 
 import pytest
 
-from bridge.model import Status
-from bridge.plan import StatusMoves, converge
+from bridge.core.model import Status
+from bridge.core.plan import StatusMoves, converge
 
 S, V, P, D, R = (
     Status.SUBMITTED,

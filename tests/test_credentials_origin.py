@@ -24,9 +24,9 @@ from adapters.local.common import same_origin
 from adapters.local.sambat import client as sambat
 from adapters.local.sample import make_jpeg
 from adapters.local.tanjak import client as tanjak
-from bridge.errors import Rejected
-from bridge.model import Attachment
-from bridge.store import Store
+from bridge.core.errors import Rejected
+from bridge.core.model import Attachment
+from bridge.sync.store import Store
 from tests.kits import FAST
 
 KITS = {

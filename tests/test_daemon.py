@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bridge.service import HealthServer, Metrics
+from bridge.runtime.service import HealthServer, Metrics
 from tests.harness import World
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -230,7 +230,7 @@ def test_notify_gives_up_when_the_manager_does_not_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A notify socket nobody reads fills up; the daemon's notify must not block on it."""
-    from bridge.service import notify
+    from bridge.runtime.service import notify
 
     path = tmp_path / "deaf.sock"
     deaf = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

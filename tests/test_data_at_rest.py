@@ -23,9 +23,9 @@ from pydantic import SecretStr
 from sqlite_utils import Database
 from typer.testing import CliRunner
 
-from bridge.dedupe import PURGE_STEP, RETENTION, DedupeIndex
-from bridge.model import Complaint, Reporter, Status
-from bridge.store import Store, migrations
+from bridge.core.model import Complaint, Reporter, Status
+from bridge.sync.dedupe import PURGE_STEP, RETENTION, DedupeIndex
+from bridge.sync.store import Store, migrations
 from cli import app
 from tests.harness import World
 

@@ -12,8 +12,9 @@ from pydantic import SecretStr
 from sqlite_utils import Database
 
 from bench.dedupe_eval import KINDS, PAIRS_PATH, SEED, evaluate, generate, read_pairs, render
-from bridge import dedupe
-from bridge.dedupe import (
+from bridge.core.model import Complaint, Reporter, Status
+from bridge.sync import dedupe
+from bridge.sync.dedupe import (
     THRESHOLD,
     DedupeIndex,
     canonical_category,
@@ -24,8 +25,7 @@ from bridge.dedupe import (
     places_of,
     similarity,
 )
-from bridge.model import Complaint, Reporter, Status
-from bridge.store import Store, migrations
+from bridge.sync.store import Store, migrations
 
 PHONE = "+6281234567890"
 OTHER_PHONE = "+6285298765432"

@@ -11,9 +11,9 @@ from pydantic import SecretStr
 
 from bench import dedupe_eval_heldout as held
 from bench.dedupe_eval import evaluate
-from bridge.dedupe import ABBREVIATIONS, DedupeIndex, compatible_categories, decide, word_forms
-from bridge.model import Complaint, Reporter, Status
-from bridge.store import Store
+from bridge.core.model import Complaint, Reporter, Status
+from bridge.sync.dedupe import ABBREVIATIONS, DedupeIndex, compatible_categories, decide, word_forms
+from bridge.sync.store import Store
 
 PHONE = "+6281234567890"
 AT = datetime(2025, 3, 10, 8, 0, tzinfo=UTC)

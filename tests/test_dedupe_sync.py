@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from adapters import registry
 from adapters.sandbox.region import TPI, Region
-from bridge.engine import Engine, PassReport
-from bridge.settings import load_settings
-from bridge.store import Store
+from bridge.runtime.settings import load_settings
+from bridge.sync.engine import Engine, PassReport
+from bridge.sync.store import Store
 from cli import app
 from tests.harness import FAST
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 from typer.testing import CliRunner
 
-from bridge.health import STOPPED
+from bridge.runtime.health import STOPPED
 from cli import app
 from tests.harness import World
 from tests.test_daemon import Run

@@ -1,4 +1,4 @@
-"""The health model (bridge/health.py) on its own: levels, reasons, exit codes, liveness."""
+"""The health model (bridge/runtime/health.py) on its own: levels, reasons, exit codes, liveness."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from bridge import logs
-from bridge.health import (
+from bridge.runtime import logs
+from bridge.runtime.health import (
     STOPPED,
     Backlog,
     Level,

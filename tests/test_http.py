@@ -1,4 +1,4 @@
-"""The retry and rate-limit rules of bridge.http, at unit level (httpx.MockTransport)."""
+"""The retry and rate-limit rules of bridge.runtime.http, at unit level (httpx.MockTransport)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from bridge.errors import Ambiguous, Transient, Unavailable
-from bridge.http import (
+from bridge.core.errors import Ambiguous, Transient, Unavailable
+from bridge.runtime.http import (
     Endpoint,
     RateLimiter,
     RetryPolicy,

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from bridge.errors import TooLarge, Transient, Unavailable
-from bridge.http import MAX_ANSWER_BYTES, Endpoint, RateLimiter, RetryPolicy, make_client
+from bridge.core.errors import TooLarge, Transient, Unavailable
+from bridge.runtime.http import MAX_ANSWER_BYTES, Endpoint, RateLimiter, RetryPolicy, make_client
 
 ONCE = RetryPolicy(attempts=1, initial=0.01, maximum=0.01)
 BOMB = gzip.compress(b"\0" * (256 * 2**20), compresslevel=9)  # 256 MiB in ~250 kB
@@ -134,7 +134,7 @@ def test_a_drip_ends_at_the_total_deadline_not_never(drip: str) -> None:
 
 
 def test_a_drip_on_a_write_is_ambiguous_not_retried(drip: str) -> None:
-    from bridge.errors import Ambiguous
+    from bridge.core.errors import Ambiguous
 
     endpoint = _endpoint(drip, timeout=0.5)
     try:

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bridge.service import DatabaseLock
-from bridge.store import Store
+from bridge.runtime.service import DatabaseLock
+from bridge.sync.store import Store
 from cli import app
 from tests.harness import World
 
@@ -542,8 +542,8 @@ def test_status_text_is_not_read_as_markup(bed: Bed) -> None:
 
 
 def test_metrics_count_every_record_in_doubt_per_source(bed: Bed) -> None:
-    from bridge.daemon import Daemon, Worker
-    from bridge.engine import SourceReport
+    from bridge.runtime.daemon import Daemon, Worker
+    from bridge.sync.engine import SourceReport
 
     bed.create_in_doubt("12")
     bed.followup_in_doubt("13")

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bridge import settings as settings_mod
-from bridge.settings import SERVICE_CREDENTIAL, ConfigError, load_settings
+from bridge.runtime import settings as settings_mod
+from bridge.runtime.settings import SERVICE_CREDENTIAL, ConfigError, load_settings
 from cli import app, version
 from tests.harness import World
 

@@ -31,10 +31,10 @@ from adapters.lapor.client import (
     parse_time,
     read_status,
 )
-from bridge.errors import Ambiguous, Rejected, Unavailable
-from bridge.model import Status
-from bridge.ports import CreateRequest, Photo
-from bridge.timefmt import WIB
+from bridge.core.errors import Ambiguous, Rejected, Unavailable
+from bridge.core.model import Status
+from bridge.core.ports import CreateRequest, Photo
+from bridge.core.timefmt import WIB
 from tests.kits import FAST
 
 TOKEN = "{6f1c2a9e-1b7d-4c1e-9d51-2b1f0c7e8a11}"

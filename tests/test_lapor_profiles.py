@@ -250,7 +250,9 @@ def test_the_reporter_goes_to_lapor_only_when_the_source_says_so_and_never_the_n
     world: World,
 ) -> None:
     pelapor = {"nama": "Siti Rahmawati Lubis", "hp": "0812-7788-9911", "nik": "2172014506900003"}
-    quiet = str(world.tanjak.add_aduan(isi="Lampu jalan mati di Jl. Pramuka.", pelapor=pelapor)["id"])
+    quiet = str(
+        world.tanjak.add_aduan(isi="Lampu jalan mati di Jl. Pramuka.", pelapor=pelapor)["id"]
+    )
     assert world.sync().ok
     [complaint] = world.national_for(quiet)
     assert not complaint["reporter"]

@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.local.sample import make_jpeg
-from bridge import photos
-from bridge.engine import CrashPoint
+from bridge.sync import photos
+from bridge.sync.engine import CrashPoint
 from cli import app
 from tests.harness import World
 
@@ -63,7 +63,11 @@ def _photo_followups(world: World, national_id: int) -> list[list[bytes]]:
     text = photos.LATE_PHOTO_TEXT.format(n=1)
     with world.lapor.lock:
         items = world.lapor._complaints[national_id].followups
-        return [[world.lapor._uploads[i].data for i in f.attachments] for f in items if f.content == text]
+        return [
+            [world.lapor._uploads[i].data for i in f.attachments]
+            for f in items
+            if f.content == text
+        ]
 
 
 def _status(world: World) -> tuple[dict[str, int], str]:
@@ -138,9 +142,7 @@ def test_a_photo_lapor_will_not_take_yet_waits_without_spending_a_try(world: Wor
 
 
 @pytest.mark.parametrize("how", ["kill_after_post", "answer_lost"])
-def test_a_late_photo_whose_post_was_cut_short_is_not_posted_twice(
-    world: World, how: str
-) -> None:
+def test_a_late_photo_whose_post_was_cut_short_is_not_posted_twice(world: World, how: str) -> None:
     local_id, photo = _filed(world)
     assert world.sync().ok
     [national] = world.national_for(local_id)

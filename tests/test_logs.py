@@ -8,7 +8,7 @@ import random
 
 import structlog
 
-from bridge import logs
+from bridge.runtime import logs
 from tests.harness import LAPOR_SECRET, LAPOR_TOKEN, TANJAK_KEY, World
 
 

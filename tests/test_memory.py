@@ -1,4 +1,4 @@
-"""The C allocator's settings (bridge.memory), checked in a fresh interpreter each time."""
+"""The C allocator's settings (bridge.runtime.memory), checked in a fresh interpreter each time."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = """
 import ctypes, sys
-from bridge import memory
-
+from bridge.runtime import memory
 class Info(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (
         "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
@@ -54,8 +53,7 @@ def test_large_blocks_stay_mapped_on_their_own_after_a_larger_one_was_freed() ->
 
 TRIM_PROBE = """
 import sys
-from bridge import memory
-
+from bridge.runtime import memory
 def rss() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * 4096

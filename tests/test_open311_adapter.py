@@ -39,10 +39,10 @@ from adapters.local.open311.normalize import (
     service_code_for,
 )
 from adapters.sandbox.open311 import CLOSED_STATUSES, Open311Sandbox
-from bridge.errors import NormalizeError, NotFound, Rejected, Unavailable
-from bridge.model import Attachment, FollowUp, Location, NationalComplaint, Reporter, Status
-from bridge.ports import RawRecord
-from bridge.timefmt import utcnow
+from bridge.core.errors import NormalizeError, NotFound, Rejected, Unavailable
+from bridge.core.model import Attachment, FollowUp, Location, NationalComplaint, Reporter, Status
+from bridge.core.ports import RawRecord
+from bridge.core.timefmt import utcnow
 from tests.kits import FAST, Kit
 from tests.kits.open311 import Open311Kit
 from tests.test_adapter_contract import Rig

@@ -21,7 +21,7 @@ from typing import Any, cast
 import pytest
 
 from adapters.local.open311.normalize import parent_of
-from bridge.store import Store
+from bridge.sync.store import Store
 from tests.kits import Kit
 from tests.kits.open311 import Open311CappedKit, Open311Kit
 from tests.test_adapter_contract import Rig

@@ -18,7 +18,7 @@ import pytest
 
 from adapters.local.open311 import wire
 from adapters.local.open311.normalize import normalize
-from bridge.model import Complaint, Status
+from bridge.core.model import Complaint, Status
 
 #: the copy in the repository: a clean clone has it wherever it lies
 FIXTURES = Path(__file__).resolve().parent / "data" / "open311-fixtures"

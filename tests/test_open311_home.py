@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from adapters.sandbox.region import TPI, Region
-from bridge.engine import PassReport
-from bridge.store import Store
+from bridge.sync.engine import PassReport
+from bridge.sync.store import Store
 from tests.harness import sync_once
 
 

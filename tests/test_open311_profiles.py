@@ -22,10 +22,10 @@ from typing import cast
 import pytest
 
 from adapters.local.open311.normalize import link_update_id
-from bridge.engine import Engine, PassReport
-from bridge.model import Status
-from bridge.store import Store
-from bridge.timefmt import utcnow
+from bridge.core.model import Status
+from bridge.core.timefmt import utcnow
+from bridge.sync.engine import Engine, PassReport
+from bridge.sync.store import Store
 from tests.kits import Kit
 from tests.kits.open311 import (
     Open311AdapterKit,

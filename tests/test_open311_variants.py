@@ -28,12 +28,12 @@ from adapters.local.open311.normalize import (
     with_ref,
 )
 from adapters.sandbox.open311 import Open311Sandbox
-from bridge.errors import NormalizeError, Rejected, Unavailable
-from bridge.model import FollowUp, Status
-from bridge.plan import responses_to_forward
-from bridge.ports import BRIDGE_REF_PREFIX, RawRecord
-from bridge.status import feed_assumptions
-from bridge.timefmt import utcnow
+from bridge.core.errors import NormalizeError, Rejected, Unavailable
+from bridge.core.model import FollowUp, Status
+from bridge.core.plan import responses_to_forward
+from bridge.core.ports import BRIDGE_REF_PREFIX, RawRecord
+from bridge.core.timefmt import utcnow
+from bridge.reports.status import feed_assumptions
 from cli import _say_feed
 from tests.kits import FAST
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bridge.store import Store
+from bridge.sync.store import Store
 from cli import app
 from tests.harness import World
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.text import spreadsheet_safe
+from bridge.core.text import spreadsheet_safe
 from cli import shown, shown_block
 from tests.test_indoubt import Bed
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from bridge.engine import Engine
-from bridge.ports import Page
-from bridge.store import Store
+from bridge.core.ports import Page
+from bridge.sync.engine import Engine
+from bridge.sync.store import Store
 from tests.fakes import FakeNational, FakeSource
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.phone import normalize_phone, parse_phone
+from bridge.core.phone import normalize_phone, parse_phone
 
 
 @st.composite

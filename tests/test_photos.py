@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from adapters.local.sample import make_jpeg, make_png
-from bridge import photos
-from bridge.photos import MAX_BYTES, PhotoError, prepare
+from bridge.sync import photos
+from bridge.sync.photos import MAX_BYTES, PhotoError, prepare
 from tests.harness import World
 
 
@@ -112,7 +112,7 @@ PEAK_BOUND = int(photos.DECODE_BUDGET * 1.05)
 _MEASURE = """
 import io, json, sys, warnings
 from PIL import Image
-from bridge.photos import PhotoError, prepare
+from bridge.sync.photos import PhotoError, prepare
 
 def old_prepare(data):  # the code before issue 16, verbatim in what it decodes
     with Image.open(io.BytesIO(data)) as image:
@@ -155,7 +155,7 @@ print(json.dumps({"peak": peak_rss() - before, "outcome": outcome}))
 
 def _peak(code: str, path: Path) -> tuple[int, str]:
     """The peak RSS that preparing the photo at ``path`` adds in a fresh process, in bytes,
-    and what came of it; ``code`` is ``new`` (bridge.photos) or ``old`` (before issue 16)."""
+    and what came of it; ``code`` is ``new`` (bridge.sync.photos) or ``old`` (before issue 16)."""
     done = subprocess.run(
         [sys.executable, "-c", _MEASURE, code, str(path)],
         capture_output=True, text=True, check=True, timeout=120,

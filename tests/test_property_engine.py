@@ -8,9 +8,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.engine import Engine
-from bridge.plan import Create, Known, Link, Record, Recover, WriteBack, plan
-from bridge.store import Store
+from bridge.core.plan import Create, Known, Link, Record, Recover, WriteBack, plan
+from bridge.sync.engine import Engine
+from bridge.sync.store import Store
 from tests.fakes import Crash, FakeNational, FakeSource
 
 ids = st.sampled_from([f"r{i}" for i in range(8)])
@@ -109,7 +109,7 @@ def test_plan_rules() -> None:
     assert plan(complaint, Known(intent_pending=True)) == [Recover()]
     linked = complaint.model_copy(update={"national_id": 77})
     assert plan(linked, None) == [Link(77)]
-    from bridge.plan import fingerprint
+    from bridge.core.plan import fingerprint
 
     same = Known(national_id=5, fingerprint=fingerprint(complaint), linked=True)
     assert plan(linked.model_copy(update={"national_id": 5}), same) == []

@@ -22,9 +22,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from bridge.daemon import Daemon
-from bridge.service import HealthServer, Metrics
-from bridge.store import Store
+from bridge.runtime.daemon import Daemon
+from bridge.runtime.service import HealthServer, Metrics
+from bridge.sync.store import Store
 from cli import app
 from tests.harness import World
 from tests.test_daemon import Run

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from adapters import registry
-from bridge import exports, report, report_html, sla
-from bridge.report import COLUMNS, Facts, Filters
-from bridge.store import Store
-from bridge.timefmt import WIB, parse_rfc3339
+from bridge.core.timefmt import WIB, parse_rfc3339
+from bridge.reports import exports, report, report_html, sla
+from bridge.reports.report import COLUMNS, Facts, Filters
+from bridge.sync.store import Store
 from tests.harness import World
 
 INSTITUTION = "Pemerintah Kota Tanjungpinang"

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import websocket
 
-from bridge import exports, report, sla
-from bridge.timefmt import utcnow
+from bridge.core.timefmt import utcnow
+from bridge.reports import exports, report, sla
 from tests.harness import World
 from tests.test_report import INSTITUTION, _scenario
 

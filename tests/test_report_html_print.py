@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from adapters import registry
-from bridge import report_html, sla
-from bridge.report import WAITING_ON_LAPOR, Filters, ReportRow
-from bridge.timefmt import parse_rfc3339
+from bridge.core.timefmt import parse_rfc3339
+from bridge.reports import report_html, sla
+from bridge.reports.report import WAITING_ON_LAPOR, Filters, ReportRow
 from tests.test_report_html_browser import ARTIFACTS, CHROMIUM, DevTools
 from tests.test_report_html_browser import chromium as chromium  # the fixture
 

@@ -14,11 +14,11 @@ import pytest
 from adapters import registry
 from adapters.local import sample
 from adapters.sandbox.region import Region
-from bridge import twoway
-from bridge.engine import Engine, PassReport
-from bridge.settings import load_settings
-from bridge.store import Store
-from bridge.timefmt import utcnow
+from bridge.core.timefmt import utcnow
+from bridge.runtime.settings import load_settings
+from bridge.sync import twoway
+from bridge.sync.engine import Engine, PassReport
+from bridge.sync.store import Store
 
 N = 12
 COMPLAINT = r"^/complaints/\d+/"  # a read of one complaint or of its follow-ups

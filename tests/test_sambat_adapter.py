@@ -41,10 +41,10 @@ from adapters.local.sambat.normalize import (
     parse_time,
 )
 from adapters.sandbox.sambat import WIB, SambatSandbox
-from bridge.errors import Ambiguous, NormalizeError, NotFound, Rejected, Transient, Unavailable
-from bridge.model import Attachment, FollowUp, Location, NationalComplaint, Reporter, Status
-from bridge.ports import RawRecord
-from bridge.settings import ConfigError, SourceSection, adapter_config
+from bridge.core.errors import Ambiguous, NormalizeError, NotFound, Rejected, Transient, Unavailable
+from bridge.core.model import Attachment, FollowUp, Location, NationalComplaint, Reporter, Status
+from bridge.core.ports import RawRecord
+from bridge.runtime.settings import ConfigError, SourceSection, adapter_config
 from tests.kits import FAST, Kit
 from tests.kits.sambat import PASSWORD, USERNAME, SambatKit
 from tests.test_adapter_contract import Rig
@@ -228,12 +228,7 @@ def test_categories_map_both_ways_with_overrides_and_fallbacks() -> None:
     )
     assert category_of("Parkir Liar") == "TOPIK LAINNYA"
     assert category_of("Lain-lain", {"Lain-lain": "SOSIAL"}) == "SOSIAL"
-    assert (
-        local_category(
-            "LINGKUNGAN HIDUP DAN KEHUTANAN"
-        )
-        == "Pohon Tumbang"
-    )
+    assert local_category("LINGKUNGAN HIDUP DAN KEHUTANAN") == "Pohon Tumbang"
     assert local_category("LINGKUNGAN HIDUP DAN KEHUTANAN/POLUSI UDARA") == "Sampah"
     assert local_category("KESEHATAN/PUSKESMAS") == "Kesehatan"
     assert local_category("SOSIAL DAN KESEJAHTERAAN") == "Lain-lain"

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters import registry
-from bridge.settings import ConfigError, load_settings
+from bridge.runtime.settings import ConfigError, load_settings
 from cli import app
 
 EXAMPLE = Path(__file__).parent.parent / "config.example.toml"

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 from adapters.sandbox.sambat import SambatSandbox
 from adapters.sandbox.ujar import UjarSandbox
-from bridge import sla
-from bridge.agencies import NOT_ASSIGNED, AgencyNames
-from bridge.settings import ConfigError, load_settings
-from bridge.timefmt import WIB
-from bridge.workdays import NATIONAL_DAYS, LocalDays, WorkCalendar, read_local_days
+from bridge.core.timefmt import WIB
+from bridge.reports import sla
+from bridge.reports.agencies import NOT_ASSIGNED, AgencyNames
+from bridge.reports.workdays import NATIONAL_DAYS, LocalDays, WorkCalendar, read_local_days
+from bridge.runtime.settings import ConfigError, load_settings
 from cli import app
 from tests.harness import World
 

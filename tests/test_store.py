@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.engine import CrashPoint
-from bridge.store import Store
+from bridge.sync.engine import CrashPoint
+from bridge.sync.store import Store
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The state store's contract, once, against both stores (bridge/storeport.py).
+"""The state store's contract, once, against both stores (bridge/sync/storeport.py).
 
 Every test runs on the SQLite store and on the PostgreSQL store (a real server started by the
 tests: tests/pg.py; those runs are marked ``pg``). What one store does and the other does not
@@ -19,10 +19,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from bridge.engine import CrashPoint
-from bridge.pgstore import MIGRATIONS, PgStore, open_pool
-from bridge.store import NOT_DISPOSED, Store, migrations
-from bridge.storeport import MappingRow, StateStore
+from bridge.sync.engine import CrashPoint
+from bridge.sync.pgstore import MIGRATIONS, PgStore, open_pool
+from bridge.sync.store import NOT_DISPOSED, Store, migrations
+from bridge.sync.storeport import MappingRow, StateStore
 from tests.pg import PgServer
 
 #: the schema's versions, in order: the same names in both stores
@@ -712,7 +712,7 @@ def test_a_store_on_a_pooled_connection_gives_it_back_clean(pg_server: PgServer)
 def test_a_readonly_open_of_an_empty_database_says_there_is_no_state(
     pg_server: PgServer,
 ) -> None:
-    from bridge.store import SchemaOutdated
+    from bridge.sync.store import SchemaOutdated
 
     with pytest.raises(SchemaOutdated, match="no lapor-bridge state"):
         PgStore(pg_server.new_database(), readonly=True)

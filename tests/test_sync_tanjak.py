@@ -17,8 +17,8 @@ import structlog
 from pydantic import SecretStr
 
 from adapters.local.tanjak.client import TanjakConfig, connect
-from bridge import logs
-from bridge.engine import CrashPoint
+from bridge.runtime import logs
+from bridge.sync.engine import CrashPoint
 from tests.harness import LAPOR_SECRET, LAPOR_TOKEN, LAPOR_USER, TANJAK_KEY, World
 from tests.kits import FAST
 

@@ -8,7 +8,14 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.text import CONTENT_MAX, TITLE_MAX, TITLE_MIN, clean, compose_content, compose_title
+from bridge.core.text import (
+    CONTENT_MAX,
+    TITLE_MAX,
+    TITLE_MIN,
+    clean,
+    compose_content,
+    compose_title,
+)
 
 
 def _clean_char_by_char(text: str) -> str:
@@ -24,7 +31,10 @@ def test_clean_is_the_same_with_or_without_its_fast_path(text: str) -> None:
 
 
 def test_clean_removes_control_characters_and_collapses_spaces() -> None:
-    assert clean("  Jalan\x00 rusak \u200b  parah \r\n\n\t di  Dompak ") == "Jalan rusak parah\ndi Dompak"
+    assert (
+        clean("  Jalan\x00 rusak \u200b  parah \r\n\n\t di  Dompak ")
+        == "Jalan rusak parah\ndi Dompak"
+    )
     assert clean("Jalan  rusak   parah ") == "Jalan rusak parah"
     assert clean(None) == clean("") == ""
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from bridge.trace import parse_ref
+from bridge.reports.trace import parse_ref
 from cli import app
 from tests.harness import World
 

@@ -1,4 +1,4 @@
-"""Following complaints by id within a budget of requests an hour (bridge/tracking.py).
+"""Following complaints by id within a budget of requests an hour (bridge/core/tracking.py).
 
 Over real HTTP: Tanjak and the evidenced LAPOR sandbox (no inbox: every complaint is
 read by id, the complaint and its follow-ups), the bridge and LAPOR on one simulated
@@ -19,12 +19,12 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters import registry
-from bridge.daemon import Daemon
-from bridge.engine import Engine, PassReport
-from bridge.http import counting_requests
-from bridge.settings import ConfigError, config_warnings, load_settings
-from bridge.store import Store
-from bridge.tracking import HOUR, POLL_CLOSED, POLL_MAX, Spending, Tracking, poll_interval
+from bridge.core.tracking import HOUR, POLL_CLOSED, POLL_MAX, Spending, Tracking, poll_interval
+from bridge.runtime.daemon import Daemon
+from bridge.runtime.http import counting_requests
+from bridge.runtime.settings import ConfigError, config_warnings, load_settings
+from bridge.sync.engine import Engine, PassReport
+from bridge.sync.store import Store
 from cli import app
 from tests.harness import FAST, World
 

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from bridge.engine import CrashPoint
+from bridge.sync.engine import CrashPoint
 from tests.harness import World
 
 INSTITUTION = "Pemerintah Kota Tanjungpinang"
@@ -32,7 +32,9 @@ def _verified(world: World) -> tuple[int, int]:
 
 
 def _counts(world: World, local_id: int, national_id: int) -> tuple[int, int]:
-    return len(world.tanjak.aduan(local_id)["tanggapan"]), len(world.lapor.followups(national_id, disposition_events=False))
+    return len(world.tanjak.aduan(local_id)["tanggapan"]), len(
+        world.lapor.followups(national_id, disposition_events=False)
+    )
 
 
 def test_admin_verify_moves_local_status(world: World) -> None:
@@ -72,7 +74,9 @@ def test_agency_followups_not_written_by_the_bridge_become_local_responses_once(
         "Sampah sudah kami angkut pagi ini.",
         "Lokasi sudah dicek ulang: bersih.",
     ]
-    assert len(world.lapor.followups(national_id, disposition_events=False)) == 3  # nothing echoed either way
+    assert (
+        len(world.lapor.followups(national_id, disposition_events=False)) == 3
+    )  # nothing echoed either way
 
 
 def test_the_city_s_response_whose_answer_was_lost_is_not_copied_back(world: World) -> None:
@@ -102,7 +106,9 @@ def test_after_the_database_is_lost_no_follow_up_is_posted_or_copied_twice(
         world.settings.bridge.database.with_name(f"bridge.db{leftover}").unlink(missing_ok=True)
     for _ in range(3):
         assert world.sync().ok
-    assert sorted(f["content"] for f in world.lapor.followups(national_id, disposition_events=False)) == [
+    assert sorted(
+        f["content"] for f in world.lapor.followups(national_id, disposition_events=False)
+    ) == [
         "Sampah sudah kami angkut pagi ini.",
         "Tim kebersihan dijadwalkan besok.",
     ]
@@ -136,7 +142,10 @@ def test_after_a_restore_a_lapor_follow_up_is_not_written_into_the_app_twice(
     for _ in range(2):
         assert world.sync().ok
     texts = sorted(t["isi"] for t in world.tanjak.aduan(local_id)["tanggapan"])
-    assert texts == ["Mohon dinas terkait segera menindaklanjuti.", "Tim kebersihan dijadwalkan besok."]
+    assert texts == [
+        "Mohon dinas terkait segera menindaklanjuti.",
+        "Tim kebersihan dijadwalkan besok.",
+    ]
     assert _counts(world, local_id, national_id)[1] == 2  # nothing echoed to LAPOR either
 
 
@@ -158,7 +167,9 @@ def test_response_before_verification_waits_then_goes(world: World) -> None:
     local_id, national_id = _synced(world)
     world.tanjak.respond(local_id, "DLH", "Laporan diterima, tim akan ke lokasi.")
     world.sync()
-    assert world.lapor.followups(national_id, disposition_events=False) == []  # LAPOR refuses until it is disposed to us
+    assert (
+        world.lapor.followups(national_id, disposition_events=False) == []
+    )  # LAPOR refuses until it is disposed to us
     world.lapor.verify(national_id, INSTITUTION)
     world.sync()
     assert [f["content"] for f in world.lapor.followups(national_id, disposition_events=False)] == [
@@ -348,7 +359,7 @@ def test_reporter_reply_reaches_local_app(world: World) -> None:
 def test_polling_backs_off_with_age_and_inactivity() -> None:
     from datetime import timedelta
 
-    from bridge.twoway import POLL_MAX, poll_interval
+    from bridge.sync.twoway import POLL_MAX, poll_interval
 
     minute = timedelta(minutes=1)
     fresh = poll_interval(timedelta(minutes=2), timedelta(minutes=2), minute)

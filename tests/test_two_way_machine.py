@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from adapters.local.tanjak.normalize import STATUSES
-from bridge.engine import CrashPoint
-from bridge.model import Status
+from bridge.core.model import Status
+from bridge.sync.engine import CrashPoint
 from tests.harness import World, operator_resolves
 
 INSTITUTION = "Pemerintah Kota Tanjungpinang"

@@ -3,7 +3,7 @@
 vdirsyncer's ``SyncMachine`` is the model: random changes on both sides of mapped
 pairs, syncs in any order, lost answers, refusals and crashes, then, whenever hypothesis
 chooses, a settling (faults off, a few syncs) after which both sides must agree. The real
-:class:`bridge.twoway.TwoWay` on a real SQLite store; the sides are tests/fakes_twoway.py.
+:class:`bridge.sync.twoway.TwoWay` on a real SQLite store; the sides are tests/fakes_twoway.py.
 tests/test_two_way_machine.py runs the same kind of history over HTTP, far fewer of them.
 """
 
@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from bridge.errors import Unavailable
-from bridge.model import Status
-from bridge.plan import followup_text
-from bridge.store import Store
-from bridge.twoway import PairReport, TwoWay
+from bridge.core.errors import Unavailable
+from bridge.core.model import Status
+from bridge.core.plan import followup_text
+from bridge.sync.store import Store
+from bridge.sync.twoway import PairReport, TwoWay
 from tests.fakes import Crash
 from tests.fakes_twoway import OPEN_ON_LAPOR, Clock, MemoryApp, MemoryLapor
 

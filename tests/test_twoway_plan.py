@@ -1,5 +1,5 @@
-"""The two-way planner (bridge/plan.py) as tables: what one side's change asks of the
-other, decided without a store or a wire (issue 21). bridge/twoway.py performs it; the
+"""The two-way planner (bridge/core/plan.py) as tables: what one side's change asks of the
+other, decided without a store or a wire (issue 21). bridge/sync/twoway.py performs it; the
 convergence rules themselves are tests/test_converge_table.py."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bridge.model import FollowUp, Status
-from bridge.plan import (
+from bridge.core.model import FollowUp, Status
+from bridge.core.plan import (
     DEFAULT_REJECT_REASON,
     NATIONAL_AUTHORS,
     Entry,

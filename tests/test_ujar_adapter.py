@@ -33,11 +33,11 @@ from adapters.local.ujar.normalize import (
     to_ms,
 )
 from adapters.sandbox.ujar import UjarSandbox
-from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable
-from bridge.model import Attachment, FollowUp, Location, NationalComplaint, Reporter, Status
-from bridge.ports import Page
-from bridge.settings import ConfigError, SourceSection
-from bridge.timefmt import utcnow
+from bridge.core.errors import Ambiguous, NormalizeError, Rejected, Unavailable
+from bridge.core.model import Attachment, FollowUp, Location, NationalComplaint, Reporter, Status
+from bridge.core.ports import Page
+from bridge.core.timefmt import utcnow
+from bridge.runtime.settings import ConfigError, SourceSection
 from tests.kits import FAST, Kit
 from tests.kits.ujar import CLIENT_ID, SECRET, UjarKit
 from tests.test_adapter_contract import Rig
@@ -856,7 +856,10 @@ def test_category_fallbacks_and_overrides() -> None:
 
 
 def test_reverse_category_prefers_exact_then_bare_topic() -> None:
-    assert local_category("pekerjaan umum dan penataan ruang/infrastruktur jalan/jalan berlubang") == "JLN"
+    assert (
+        local_category("pekerjaan umum dan penataan ruang/infrastruktur jalan/jalan berlubang")
+        == "JLN"
+    )
     assert local_category("PEKERJAAN UMUM DAN PENATAAN RUANG/JEMBATAN") == "KBL"
     assert local_category("PERHUBUNGAN/TERMINAL") == "PJU"
     assert local_category("KESEHATAN") == "LLN"

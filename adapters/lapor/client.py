@@ -33,9 +33,8 @@ from adapters.lapor.vocabulary import (
     STATUS_BY_NAME,
     WAITING_FOR_ADMIN,
 )
-from bridge.errors import Ambiguous, NotFound, Rejected, Transient, Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, looks_html, make_client
-from bridge.model import (
+from bridge.core.errors import Ambiguous, NotFound, Rejected, Transient, Unavailable
+from bridge.core.model import (
     Complaint,
     FollowUp,
     Location,
@@ -44,11 +43,12 @@ from bridge.model import (
     Reporter,
     Status,
 )
-from bridge.phone import normalize_phone
-from bridge.ports import CreateRequest, Photo
-from bridge.tags import tags_raw
-from bridge.text import compose_content, compose_title
-from bridge.timefmt import WIB, utcnow
+from bridge.core.phone import normalize_phone
+from bridge.core.ports import CreateRequest, Photo
+from bridge.core.tags import tags_raw
+from bridge.core.text import compose_content, compose_title
+from bridge.core.timefmt import WIB, utcnow
+from bridge.runtime.http import Endpoint, RateLimiter, RetryPolicy, json_of, looks_html, make_client
 
 _DISPOSED_TO = "terdisposisi ke "
 
@@ -478,7 +478,7 @@ PROBES: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 class LaporAccount:
-    """LAPOR-SP4N through one agency's account; implements ``bridge.ports.National``."""
+    """LAPOR-SP4N through one agency's account; implements ``bridge.core.ports.National``."""
 
     def __init__(
         self,

@@ -2,13 +2,13 @@
 catch-all topic, the follow-up template of a disposition event.
 
 lapor.md, "Statuses, by name": the name is authoritative; the codes are modelled. The
-core speaks canonical terms (:class:`bridge.model.Status`, topic paths); this module is
+core speaks canonical terms (:class:`bridge.core.model.Status`, topic paths); this module is
 where LAPOR's own words are translated, and what the rest of the adapter reads.
 """
 
 from __future__ import annotations
 
-from bridge.model import CATCH_ALL_TOPIC, Status
+from bridge.core.model import CATCH_ALL_TOPIC, Status
 
 #: where a complaint whose category LAPOR lacks goes (the canonical catch-all)
 FALLBACK_TOPIC = CATCH_ALL_TOPIC

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import ValidationError
 
-from bridge.errors import NormalizeError, Rejected
-from bridge.http import Endpoint
+from bridge.core.errors import NormalizeError, Rejected
+from bridge.runtime.http import Endpoint
 
 
 def text_field(value: Any, field: str) -> str:

@@ -23,7 +23,7 @@ from adapters.sandbox.sambat import SambatSandbox
 from adapters.sandbox.server import SandboxServer
 from adapters.sandbox.tanjak import TanjakSandbox
 from adapters.sandbox.ujar import UjarSandbox
-from bridge.tracking import TRACKING_PER_HOUR
+from bridge.core.tracking import TRACKING_PER_HOUR
 
 TPI = "Pemerintah Kota Tanjungpinang"
 LAINNYA = "TOPIK LAINNYA"

@@ -86,10 +86,10 @@ from adapters.sandbox.region import (
     Region,
 )
 from adapters.sandbox.server import Request, Response, SandboxServer
-from bridge import logs
-from bridge.engine import CrashPoint, Engine
-from bridge.http import Endpoint, RateLimiter, make_client
-from bridge.store import Store
+from bridge.runtime import logs
+from bridge.runtime.http import Endpoint, RateLimiter, make_client
+from bridge.sync.engine import CrashPoint, Engine
+from bridge.sync.store import Store
 from tests.harness import FAST, World, operator_resolves, sync_once
 
 ROOT = Path(__file__).resolve().parents[2]

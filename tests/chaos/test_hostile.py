@@ -61,14 +61,14 @@ from adapters.sandbox.region import (
     Region,
 )
 from adapters.sandbox.server import Request, Response, SandboxServer
-from bridge import logs
-from bridge.engine import PassReport
-from bridge.errors import NormalizeError
-from bridge.model import Complaint
-from bridge.plan import fingerprint
-from bridge.settings import load_settings
-from bridge.store import Store
-from bridge.text import compose_content, compose_title
+from bridge.core.errors import NormalizeError
+from bridge.core.model import Complaint
+from bridge.core.plan import fingerprint
+from bridge.core.text import compose_content, compose_title
+from bridge.runtime import logs
+from bridge.runtime.settings import load_settings
+from bridge.sync.engine import PassReport
+from bridge.sync.store import Store
 from tests.harness import sync_once
 
 MISSING = object()  # a mutation that removes the key

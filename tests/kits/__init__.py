@@ -10,9 +10,9 @@ import random
 from typing import Any, Protocol
 
 from adapters.sandbox.server import SandboxServer
-from bridge.http import RetryPolicy
-from bridge.model import Status
-from bridge.ports import LocalSource
+from bridge.core.model import Status
+from bridge.core.ports import LocalSource
+from bridge.runtime.http import RetryPolicy
 
 FAST = RetryPolicy(attempts=6, initial=0.01, maximum=0.05)
 

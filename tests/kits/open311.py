@@ -22,8 +22,8 @@ from adapters.local import sample
 from adapters.local.open311.client import Open311Config, connect
 from adapters.local.open311.normalize import canonical_status, link_update_id
 from adapters.sandbox.open311 import Open311Sandbox
-from bridge.model import Status
-from bridge.ports import BRIDGE_REF_PREFIX, LocalSource
+from bridge.core.model import Status
+from bridge.core.ports import BRIDGE_REF_PREFIX, LocalSource
 from tests.kits import FAST
 
 KEY = "kit-open311-key"

@@ -9,8 +9,8 @@ from adapters.local import sample
 from adapters.local.sambat.client import SambatConfig, connect
 from adapters.local.sambat.normalize import LOCAL_STATUS, STATUSES
 from adapters.sandbox.sambat import SambatSandbox
-from bridge.model import Status
-from bridge.ports import LocalSource
+from bridge.core.model import Status
+from bridge.core.ports import LocalSource
 from tests.kits import FAST
 
 USERNAME, PASSWORD = "kit-sambat", "kit-sambat-rahasia"

@@ -8,8 +8,8 @@ from typing import Any
 from adapters.local.tanjak.client import TanjakConfig, connect
 from adapters.local.tanjak.normalize import STATUSES
 from adapters.sandbox.tanjak import TanjakSandbox
-from bridge.model import Status
-from bridge.ports import LocalSource
+from bridge.core.model import Status
+from bridge.core.ports import LocalSource
 from tests.kits import FAST
 
 KEY = "kit-tanjak-key"

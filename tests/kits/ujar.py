@@ -8,8 +8,8 @@ from typing import Any
 from adapters.local.ujar.client import UjarConfig, connect
 from adapters.local.ujar.normalize import LOCAL_STATUS, STATUSES
 from adapters.sandbox.ujar import UjarSandbox
-from bridge.model import Status
-from bridge.ports import LocalSource
+from bridge.core.model import Status
+from bridge.core.ports import LocalSource
 from tests.kits import FAST
 
 CLIENT_ID = "kit-ujar-client"

@@ -91,8 +91,11 @@ from adapters.local.open311.normalize import (
     unknown_statuses,
     with_ref,
 )
-from bridge.errors import Ambiguous, NotFound, Rejected, Transient, Unavailable, Unreadable
-from bridge.http import (
+from bridge.core.errors import Ambiguous, NotFound, Rejected, Transient, Unavailable, Unreadable
+from bridge.core.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
+from bridge.core.ports import Created, Page, RawRecord
+from bridge.core.timefmt import rfc3339, utcnow
+from bridge.runtime.http import (
     Endpoint,
     RateLimiter,
     RetryPolicy,
@@ -101,10 +104,7 @@ from bridge.http import (
     make_client,
     shown_url,
 )
-from bridge.logs import get_logger
-from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
-from bridge.ports import Created, Page, RawRecord
-from bridge.timefmt import rfc3339, utcnow
+from bridge.runtime.logs import get_logger
 
 SECOND = timedelta(seconds=1)
 # the minutes around a change are read in slices of this: a busy feed is never held whole
@@ -334,7 +334,7 @@ def _quarantined(request: Mapping[str, Any], reason: str) -> RawRecord:
 
 
 class Open311Source:
-    """An Open311 GeoReport v2 city as a ``bridge.ports.LocalSource``."""
+    """An Open311 GeoReport v2 city as a ``bridge.core.ports.LocalSource``."""
 
     def __init__(
         self,

@@ -53,9 +53,9 @@ from pydantic import ValidationError
 
 from adapters.local.common import invalid, number_field
 from adapters.local.common import text_field as _text
-from bridge.errors import NormalizeError
-from bridge.model import CATCH_ALL_TOPIC, Attachment, Complaint, FollowUp, Location, Status
-from bridge.ports import BRIDGE_REF_PREFIX
+from bridge.core.errors import NormalizeError
+from bridge.core.model import CATCH_ALL_TOPIC, Attachment, Complaint, FollowUp, Location, Status
+from bridge.core.ports import BRIDGE_REF_PREFIX
 
 SOURCE_KIND = "open311"
 

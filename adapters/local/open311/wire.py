@@ -12,7 +12,7 @@ FixMyStreet's ``{"errors": {…}}`` or ``{"errors": […]}``, XML
 XML is parsed by defusedxml with DTDs refused outright: an Open311 answer has no
 use for a ``<!DOCTYPE>``, and refusing it refuses every entity expansion (the
 "billion laughs" bomb, external entities) before any is expanded. The answer's
-size is bounded before it is parsed (``bridge.http.MAX_ANSWER_BYTES``). Values
+size is bounded before it is parsed (``bridge.runtime.http.MAX_ANSWER_BYTES``). Values
 are read from the tree, never with regular expressions. An empty element
 (``<updated_datetime/>``) is a missing value.
 

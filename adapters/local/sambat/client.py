@@ -39,8 +39,11 @@ from adapters.local.sambat.normalize import (
     normalize,
     parse_time,
 )
-from bridge.errors import Ambiguous, NormalizeError, NotFound, Rejected, Transient, Unavailable
-from bridge.http import (
+from bridge.core.errors import Ambiguous, NormalizeError, NotFound, Rejected, Transient, Unavailable
+from bridge.core.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
+from bridge.core.ports import Created, Page, RawRecord
+from bridge.core.timefmt import not_after_now, parse_rfc3339, rfc3339
+from bridge.runtime.http import (
     Endpoint,
     RateLimiter,
     RetryPolicy,
@@ -49,9 +52,6 @@ from bridge.http import (
     looks_html,
     make_client,
 )
-from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
-from bridge.ports import Created, Page, RawRecord
-from bridge.timefmt import not_after_now, parse_rfc3339, rfc3339
 
 #: where a feed starts when no cursor is stored: before any record can exist
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -292,7 +292,7 @@ class _Block:
 
 
 class SambatSource:
-    """A Sambat Kene Ker back end as a ``bridge.ports.LocalSource``."""
+    """A Sambat Kene Ker back end as a ``bridge.core.ports.LocalSource``."""
 
     def __init__(self, name: str, config: SambatConfig, endpoint: Endpoint) -> None:
         self.name = name

@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 
 from adapters.local.common import app_category, invalid, number_field
-from bridge.errors import NormalizeError
-from bridge.model import (
+from bridge.core.errors import NormalizeError
+from bridge.core.model import (
     CATCH_ALL_TOPIC,
     Attachment,
     Complaint,
@@ -28,8 +28,8 @@ from bridge.model import (
     Reporter,
     Status,
 )
-from bridge.phone import normalize_phone
-from bridge.timefmt import WIB, to_utc, to_wib
+from bridge.core.phone import normalize_phone
+from bridge.core.timefmt import WIB, to_utc, to_wib
 
 SOURCE_KIND = "sambat"
 CITY = "Kota Malang"

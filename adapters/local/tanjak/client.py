@@ -17,11 +17,18 @@ from adapters.local.tanjak.normalize import (
     local_category,
     normalize,
 )
-from bridge.errors import NotFound, Rejected, Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, answered_at, json_of, make_client
-from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
-from bridge.ports import Created, Page, RawRecord
-from bridge.timefmt import not_after_now, parse_rfc3339, to_wib
+from bridge.core.errors import NotFound, Rejected, Unavailable
+from bridge.core.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
+from bridge.core.ports import Created, Page, RawRecord
+from bridge.core.timefmt import not_after_now, parse_rfc3339, to_wib
+from bridge.runtime.http import (
+    Endpoint,
+    RateLimiter,
+    RetryPolicy,
+    answered_at,
+    json_of,
+    make_client,
+)
 
 #: where a feed starts when no cursor is stored, written in WIB as every time Tanjak reads
 EPOCH = "1970-01-01T07:00:00+07:00"
@@ -57,7 +64,7 @@ def _message(response: httpx.Response) -> str:
 
 
 class TanjakSource:
-    """A Tanjak app as a ``bridge.ports.LocalSource``."""
+    """A Tanjak app as a ``bridge.core.ports.LocalSource``."""
 
     def __init__(self, name: str, config: TanjakConfig, endpoint: Endpoint) -> None:
         self.name = name

@@ -13,8 +13,8 @@ from pydantic import SecretStr, ValidationError
 from adapters.local.common import app_category, invalid
 from adapters.local.common import bool_field as _bool
 from adapters.local.common import text_field as _text
-from bridge.errors import NormalizeError
-from bridge.model import (
+from bridge.core.errors import NormalizeError
+from bridge.core.model import (
     CATCH_ALL_TOPIC,
     Attachment,
     Complaint,
@@ -23,8 +23,8 @@ from bridge.model import (
     Reporter,
     Status,
 )
-from bridge.phone import normalize_phone
-from bridge.timefmt import parse_rfc3339
+from bridge.core.phone import normalize_phone
+from bridge.core.timefmt import parse_rfc3339
 
 SOURCE_KIND = "tanjak"
 

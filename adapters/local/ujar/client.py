@@ -33,11 +33,11 @@ from adapters.local.ujar.normalize import (
     time_of,
     to_ms,
 )
-from bridge.errors import NormalizeError, NotFound, Rejected, Transient, Unavailable
-from bridge.http import Endpoint, RateLimiter, RetryPolicy, json_of, make_client
-from bridge.logs import get_logger, redact_text
-from bridge.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
-from bridge.ports import Created, Page, RawRecord
+from bridge.core.errors import NormalizeError, NotFound, Rejected, Transient, Unavailable
+from bridge.core.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
+from bridge.core.ports import Created, Page, RawRecord
+from bridge.runtime.http import Endpoint, RateLimiter, RetryPolicy, json_of, make_client
+from bridge.runtime.logs import get_logger, redact_text
 
 log = get_logger("adapters.ujar")
 
@@ -234,7 +234,7 @@ def _digest(item: Mapping[str, Any]) -> bytes:
 
 
 class UjarSource:
-    """An Ujar app as a ``bridge.ports.LocalSource``."""
+    """An Ujar app as a ``bridge.core.ports.LocalSource``."""
 
     def __init__(
         self,

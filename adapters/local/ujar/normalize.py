@@ -18,8 +18,8 @@ from pydantic import SecretStr, ValidationError
 from adapters.local.common import app_category, invalid
 from adapters.local.common import bool_field as _bool
 from adapters.local.common import text_field as _text
-from bridge.errors import NormalizeError
-from bridge.model import (
+from bridge.core.errors import NormalizeError
+from bridge.core.model import (
     CATCH_ALL_TOPIC,
     Attachment,
     Complaint,
@@ -28,8 +28,8 @@ from bridge.model import (
     Reporter,
     Status,
 )
-from bridge.phone import normalize_phone
-from bridge.ports import BRIDGE_REF_PREFIX
+from bridge.core.phone import normalize_phone
+from bridge.core.ports import BRIDGE_REF_PREFIX
 
 SOURCE_KIND = "ujar"
 

@@ -24,7 +24,7 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.store import is_disk_full
+from bridge.sync.store import is_disk_full
 
 #: exit codes of ``lapor-bridge backup`` (bridge.md, "Commands")
 NO_DATABASE = 1

@@ -1,7 +1,7 @@
 """The state store's interface: what the engine, the reports and the commands may ask of it.
 
-Two implementations: :class:`bridge.store.Store` (SQLite, the embedded default) and
-:class:`bridge.pgstore.PgStore` (PostgreSQL, not selectable by configuration yet:
+Two implementations: :class:`bridge.sync.store.Store` (SQLite, the embedded default) and
+:class:`bridge.sync.pgstore.PgStore` (PostgreSQL, not selectable by configuration yet:
 docs/postgresql.md). Both keep the same guarantees — an intent committed (``durable``)
 before the request it announces, the mapping after the answer, a cursor after its data,
 one mapping per local record and one owning mapping per national complaint (unique

@@ -1,6 +1,6 @@
 """Deciding what to do with one local record: a pure function of state and input.
 
-``plan(complaint, known)`` returns the actions; :mod:`bridge.engine` performs
+``plan(complaint, known)`` returns the actions; :mod:`bridge.sync.engine` performs
 them. The rules that keep "one local record, one national complaint":
 
 * a record already mapped is never created again, whatever changed in it;
@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from bridge.model import Complaint, FollowUp, Status
+from bridge.core.model import Complaint, FollowUp, Status
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ def followup_text(content: str, author: str | None) -> str:
 # the two-way planner ----------------------------------------------------------
 #
 # What TwoWay does when one side of a mapped pair changed, decided here from what the
-# store knows and what was read, like ``plan()`` for one-way; bridge/twoway.py reads,
+# store knows and what was read, like ``plan()`` for one-way; bridge/sync/twoway.py reads,
 # records and sends. Nothing here touches the store or the wire.
 
 #: the reason LAPOR is given when the city rejects a complaint from LAPOR's inbox and said

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from bridge.timefmt import WIB
+from bridge.core.timefmt import WIB
 
 # Sources (each year's SKB 3 Menteri on national holidays and cuti bersama):
 # * 2025: SKB No. 1017/2024, 2/2024, 2/2024 —

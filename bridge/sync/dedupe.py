@@ -47,8 +47,8 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 from sqlite_utils import Database
 
-from bridge.model import CATCH_ALL_TOPIC, Complaint
-from bridge.phone import normalize_phone
+from bridge.core.model import CATCH_ALL_TOPIC, Complaint
+from bridge.core.phone import normalize_phone
 
 __all__ = [
     "RETENTION",

@@ -34,7 +34,7 @@ import httpx
 import tenacity
 
 from bridge import __version__
-from bridge.errors import Ambiguous, TooLarge, Transient, Unavailable
+from bridge.core.errors import Ambiguous, TooLarge, Transient, Unavailable
 
 USER_AGENT = f"lapor-bridge/{__version__} (+https://github.com/lapor-bridge)"
 #: the largest answer the bridge reads, after decoding (a feed page, a photo, an answer);

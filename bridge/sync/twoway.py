@@ -15,11 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bridge.errors import Ambiguous, NormalizeError, Rejected, Unavailable, Unreadable
-from bridge.http import counting_requests
-from bridge.logs import get_logger
-from bridge.model import FollowUp, NationalComplaint, Status
-from bridge.plan import (
+from bridge.core.errors import Ambiguous, NormalizeError, Rejected, Unavailable, Unreadable
+from bridge.core.model import FollowUp, NationalComplaint, Status
+from bridge.core.plan import (
     Entry,
     Pair,
     Said,
@@ -32,12 +30,14 @@ from bridge.plan import (
     plan_local_change,
     plan_national_change,
 )
-from bridge.ports import BRIDGE_REF_PREFIX, LocalSource, National
-from bridge.store import NOT_DISPOSED, Store
-from bridge.storeport import IntentRow, LedgerRow, MappingRow
-from bridge.tags import EXT_PREFIX
-from bridge.timefmt import parse_rfc3339, utcnow
-from bridge.tracking import COST, POLL_MAX, STALE_SHARE, Spending, Tracking, poll_interval
+from bridge.core.ports import BRIDGE_REF_PREFIX, LocalSource, National
+from bridge.core.tags import EXT_PREFIX
+from bridge.core.timefmt import parse_rfc3339, utcnow
+from bridge.core.tracking import COST, POLL_MAX, STALE_SHARE, Spending, Tracking, poll_interval
+from bridge.runtime.http import counting_requests
+from bridge.runtime.logs import get_logger
+from bridge.sync.store import NOT_DISPOSED, Store
+from bridge.sync.storeport import IntentRow, LedgerRow, MappingRow
 
 log = get_logger("bridge.twoway")
 
@@ -107,7 +107,7 @@ class TwoWay:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         """``tracking``: each account's budget for following its complaints by id, and the
-        bound on a view's age (bridge/tracking.py); ``clock`` is the time the schedule
+        bound on a view's age (bridge/core/tracking.py); ``clock`` is the time the schedule
         and the budget go by (the wall clock when ``None``)."""
         self.store = store
         self.sources = sources
@@ -652,7 +652,7 @@ class TwoWay:
 
     def _poll(self, account: str, national: National, report: PairReport) -> None:
         """Complaints outside the inbox (not yet verified, or disposed elsewhere), by
-        schedule, most overdue first, within the account's budget (bridge/tracking.py)."""
+        schedule, most overdue first, within the account's budget (bridge/core/tracking.py)."""
         names = [s.name for s in self.sources.values() if s.account == account]
         now = self._clock()
         spending = Spending.load(self.store, account, self.tracking.budget(account), now)

@@ -11,7 +11,7 @@ starting one more. See docs/design.md, "Concurrency inside a source pass".
 Each destination (a LAPOR account, an app) also has one process-wide bound,
 :func:`slots`: the daemon runs several passes at once, and every pass that sends
 to the same account shares its ``max_in_flight``. The rate limit is shared the
-same way (:class:`bridge.http.RateLimiter`).
+same way (:class:`bridge.runtime.http.RateLimiter`).
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ class Metrics:
     Labels are the same everywhere: ``source`` (a source's name), ``account`` (an
     account's name), and for what every worker has, ``kind`` (``source`` or ``account``)
     with ``name``. ``refresh``, when set, runs before each scrape: the gauges of the
-    health model (bridge/health.py) are read then, not only after a pass.
+    health model (bridge/runtime/health.py) are read then, not only after a pass.
     """
 
     def __init__(self, version: str = __version__) -> None:
@@ -217,7 +217,7 @@ class Metrics:
             ["source"],
             registry=r,
         )
-        # following complaints by id within a budget (bridge/tracking.py), per account; the
+        # following complaints by id within a budget (bridge/core/tracking.py), per account; the
         # gauges are read from the store before each scrape, as ``status`` shows them
         self.tracking_budget = Gauge(
             "lapor_bridge_tracking_budget_requests_per_hour",

@@ -22,18 +22,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bridge import __version__, memory
-from bridge import status as status_mod
-from bridge.engine import AccountReport, Engine, SourceReport
-from bridge.health import LIVENESS, Backlog, Health, Level, Reason, oldest_unsynced_seconds
-from bridge.http import before_each_request
-from bridge.inflight import DEFAULT_MAX_IN_FLIGHT
-from bridge.logs import get_logger
-from bridge.ports import LocalSource, National
-from bridge.service import HealthServer, Metrics, notify, watchdog_interval
-from bridge.store import Store, StoreError, file_identity, is_disk_full
-from bridge.timefmt import utcnow
-from bridge.tracking import Tracking
+from bridge import __version__
+from bridge.core.ports import LocalSource, National
+from bridge.core.timefmt import utcnow
+from bridge.core.tracking import Tracking
+from bridge.reports import status as status_mod
+from bridge.runtime import memory
+from bridge.runtime.health import LIVENESS, Backlog, Health, Level, Reason, oldest_unsynced_seconds
+from bridge.runtime.http import before_each_request
+from bridge.runtime.logs import get_logger
+from bridge.runtime.service import HealthServer, Metrics, notify, watchdog_interval
+from bridge.sync.engine import AccountReport, Engine, SourceReport
+from bridge.sync.inflight import DEFAULT_MAX_IN_FLIGHT
+from bridge.sync.store import Store, StoreError, file_identity, is_disk_full
 
 log = get_logger("bridge.daemon")
 
@@ -107,7 +108,7 @@ class Daemon:
         a record read, a request sent, within 3 intervals; a first backfill may take
         hours), and the database file is still the one the daemon opened. The details
         carry the health model's level (``health``: ok, waiting, error) and ``reasons``
-        (:mod:`bridge.health`), which ``status`` shows too.
+        (:mod:`bridge.runtime.health`), which ``status`` shows too.
 
         The database is opened read-only here: a health check never creates a file (a
         probe that did would re-create a deleted database behind the operator's back)

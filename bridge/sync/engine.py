@@ -1,4 +1,4 @@
-"""The executor: one pass over each source, performing what :func:`bridge.plan.plan` decides.
+"""The executor: one pass over each source, performing what :func:`bridge.core.plan.plan` decides.
 
 Crash safety, in order: the create intent (frozen body + tag) is committed
 before the POST, and marked sent (with the time until which LAPOR may still
@@ -24,15 +24,9 @@ from typing import Any, NotRequired, TypedDict
 
 import httpx
 
-from bridge import photos as photo_rules
-from bridge import requests as operator_requests
-from bridge.dedupe import DedupeIndex
-from bridge.errors import Ambiguous, NormalizeError, Rejected, Stopped, Unavailable, Unreadable
-from bridge.http import before_each_request
-from bridge.inflight import DEFAULT_MAX_IN_FLIGHT, Flights
-from bridge.logs import get_logger
-from bridge.model import Attachment, Complaint, NationalTicket, Status
-from bridge.plan import (
+from bridge.core.errors import Ambiguous, NormalizeError, Rejected, Stopped, Unavailable, Unreadable
+from bridge.core.model import Attachment, Complaint, NationalTicket, Status
+from bridge.core.plan import (
     Action,
     Create,
     Known,
@@ -44,13 +38,19 @@ from bridge.plan import (
     fingerprint,
     plan,
 )
-from bridge.ports import CreateRequest, LocalSource, National, Photo, RawRecord
-from bridge.store import Store
-from bridge.storeport import IntentRow, LatePhotoRow
-from bridge.tags import tags_for
-from bridge.timefmt import utcnow
-from bridge.tracking import Tracking
-from bridge.twoway import PairReport, TwoWay, poll_interval
+from bridge.core.ports import CreateRequest, LocalSource, National, Photo, RawRecord
+from bridge.core.tags import tags_for
+from bridge.core.timefmt import utcnow
+from bridge.core.tracking import Tracking
+from bridge.runtime.http import before_each_request
+from bridge.runtime.logs import get_logger
+from bridge.sync import photos as photo_rules
+from bridge.sync import requests as operator_requests
+from bridge.sync.dedupe import DedupeIndex
+from bridge.sync.inflight import DEFAULT_MAX_IN_FLIGHT, Flights
+from bridge.sync.store import Store
+from bridge.sync.storeport import IntentRow, LatePhotoRow
+from bridge.sync.twoway import PairReport, TwoWay, poll_interval
 
 log = get_logger("bridge.engine")
 
@@ -147,7 +147,7 @@ class Engine:
         """``homes`` maps each account to the source its inbox complaints go to;
         ``scan_limit`` is the widest bracket of ids read to settle a create in doubt,
         ``tracking`` each account's budget for following its complaints by id and the
-        bound on a view's age (bridge/tracking.py), on ``clock``'s time.
+        bound on a view's age (bridge/core/tracking.py), on ``clock``'s time.
         ``max_in_flight`` bounds the requests a source pass has in flight to each
         destination (``lapor:ACCOUNT``, ``source:NAME``; one number for all): 1 sends
         one at a time."""
@@ -223,7 +223,7 @@ class Engine:
     def sync_source(self, name: str) -> SourceReport:
         source = self.sources[name]
         national = self.nationals[source.account]
-        # what operators asked for on this source's records goes first (bridge/requests.py)
+        # what operators asked for on this source's records goes first (bridge/sync/requests.py)
         operator_requests.carry_out(self, name)
         report = SourceReport(name)
         self.store.pass_started(f"source:{name}", "source")
@@ -980,7 +980,7 @@ class Engine:
 
     def settle(self, source: LocalSource, local_id: str, report: SourceReport) -> None:
         """Settle one record's create in doubt now, acting on an operator's decision
-        (``indoubt resolve``, carried out by :mod:`bridge.requests`); then what the city
+        (``indoubt resolve``, carried out by :mod:`bridge.sync.requests`); then what the city
         wrote meanwhile goes to LAPOR."""
         national = self.nationals[source.account]
         intent = self.store.pending_intent(source.name, local_id, "create")

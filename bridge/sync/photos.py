@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
-from bridge.ports import Photo
+from bridge.core.ports import Photo
 
 #: lapor.md: "at most 2 MB each"; read the strict way (2,000,000 bytes, not 2 MiB)
 #: so that a server counting either way takes every photo sent

@@ -1,6 +1,6 @@
 """``report sla``: each promise on its own clock, per city (account) and agency (bridge.md).
 
-**Clocks**, in working days (:mod:`bridge.workdays`, each account's calendar):
+**Clocks**, in working days (:mod:`bridge.reports.workdays`, each account's calendar):
 
 * ``delivery`` — filed in the city app → created on LAPOR (the bridge's own promise,
   ``[bridge] delivery_promise_days``, default 1). Complaints from LAPOR's inbox have none.
@@ -25,7 +25,7 @@ are breaches. A complaint closed without any answer stops ``agency_followup`` an
 complaint is counted once, under the one that owns it), filed in ``[since, until)``,
 including those not yet on LAPOR (a create pending or in doubt, a quarantined record — placed
 by when the bridge first saw it): they count for ``received`` and ``delivery``. An agency is
-(account, canonical name) (:mod:`bridge.agencies`); none is ``"(not yet assigned)"``.
+(account, canonical name) (:mod:`bridge.reports.agencies`); none is ``"(not yet assigned)"``.
 
 The report reads timestamps only: mappings, the follow-up ledger and the audit log; no
 complaint text, no personal data.
@@ -41,14 +41,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bridge.agencies import NOT_ASSIGNED, AgencyNames
-from bridge.store import Store
-from bridge.text import clean, spreadsheet_safe
-from bridge.timefmt import WIB, display, parse_rfc3339, utcnow
-from bridge.workdays import LocalDays, WorkCalendar, national_days_off, read_local_days
+from bridge.core.text import clean, spreadsheet_safe
+from bridge.core.timefmt import WIB, display, parse_rfc3339, utcnow
+from bridge.reports.agencies import NOT_ASSIGNED, AgencyNames
+from bridge.reports.workdays import LocalDays, WorkCalendar, national_days_off, read_local_days
+from bridge.sync.store import Store
 
 if TYPE_CHECKING:
-    from bridge.settings import Settings
+    from bridge.runtime.settings import Settings
 
 __all__ = [
     "CLOCKS",
@@ -86,7 +86,7 @@ CLOCK_SPANS = {
     "city_response": ("filed in the city app", "the first response in the app"),
     "done": ("filed in the city app", "done"),
 }
-#: how the ledger names a follow-up an agency wrote on LAPOR (bridge.plan.NATIONAL_AUTHORS)
+#: how the ledger names a follow-up an agency wrote on LAPOR (bridge.core.plan.NATIONAL_AUTHORS)
 _AGENCY_ON_LAPOR = "Instansi (via LAPOR-SP4N)"
 
 

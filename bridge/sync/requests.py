@@ -9,7 +9,7 @@ process holding the database's writer lock (``run``, ``sync``). So the command r
   (``carried_out_by = 'command'``);
 * when one does (the daemon), leaves it ``queued``: the next pass of its source carries
   it out before anything else (:func:`carry_out`, called by
-  :meth:`bridge.engine.Engine.sync_source`), and the command may wait for the result by
+  :meth:`bridge.sync.engine.Engine.sync_source`), and the command may wait for the result by
   polling the row (:func:`wait_for`).
 
 A request goes ``queued`` → ``running`` → ``done`` | ``failed``, with who asked and when,
@@ -42,14 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bridge.errors import Ambiguous, Rejected, Unavailable
-from bridge.model import Status
-from bridge.ports import RawRecord
-from bridge.store import Store, StoreError
-from bridge.storeport import MappingRow
+from bridge.core.errors import Ambiguous, Rejected, Unavailable
+from bridge.core.model import Status
+from bridge.core.ports import RawRecord
+from bridge.sync.store import Store, StoreError
+from bridge.sync.storeport import MappingRow
 
 if TYPE_CHECKING:
-    from bridge.engine import Engine, SourceReport
+    from bridge.sync.engine import Engine, SourceReport
 
 #: every action a request can carry
 ACTIONS = (
@@ -216,7 +216,7 @@ def run(engine: Engine, request: OperatorRequest, by: str) -> OperatorRequest:
 
 def execute(engine: Engine, request: OperatorRequest) -> str:
     """Carry one request out; its outcome in words (raises :class:`RequestFailed`)."""
-    from bridge.engine import SourceReport
+    from bridge.sync.engine import SourceReport
 
     local = engine.sources.get(request.source)
     if local is None:

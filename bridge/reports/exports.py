@@ -1,7 +1,7 @@
 """``export --format csv|json|html``: the reconciliation report in the format asked for.
 
-Above the three reporting modules: :mod:`bridge.report` (rows, CSV, JSON),
-:mod:`bridge.sla` (the SLA figures) and :mod:`bridge.report_html` (the page, which
+Above the three reporting modules: :mod:`bridge.reports.report` (rows, CSV, JSON),
+:mod:`bridge.reports.sla` (the SLA figures) and :mod:`bridge.reports.report_html` (the page, which
 shows both), so that none of them imports another in a circle.
 """
 
@@ -12,11 +12,11 @@ from contextlib import closing
 from datetime import datetime
 from typing import TextIO
 
-from bridge import sla
-from bridge.report import FORMATS, Filters, rows, write_csv, write_json
-from bridge.report_html import write_html
-from bridge.store import Store
-from bridge.timefmt import utcnow
+from bridge.core.timefmt import utcnow
+from bridge.reports import sla
+from bridge.reports.report import FORMATS, Filters, rows, write_csv, write_json
+from bridge.reports.report_html import write_html
+from bridge.sync.store import Store
 
 
 def export(
@@ -38,7 +38,7 @@ def export(
     (``{source: {raw status: readable name}}``, each adapter's) names the apps' raw
     statuses on the page, ``national_names`` LAPOR's status codes: the CSV and JSON keep
     them raw. The page's city sections are
-    the SLA report (:mod:`bridge.sla`) of the same sources, filed in ``[since, until)``
+    the SLA report (:mod:`bridge.reports.sla`) of the same sources, filed in ``[since, until)``
     (each default: this year's bound, as ``report sla``), under ``rules`` (the
     configuration's agencies, calendars and promises; default: the built-in ones).
     """

@@ -1,6 +1,6 @@
 """The bridge's state in PostgreSQL: the same interface and guarantees as the SQLite store.
 
-:class:`PgStore` implements :class:`bridge.storeport.StateStore` with psycopg 3, on one
+:class:`PgStore` implements :class:`bridge.sync.storeport.StateStore` with psycopg 3, on one
 connection of its own or one taken from a :mod:`psycopg_pool` pool. It is not selectable by
 configuration yet (docs/postgresql.md says what is left before it is); the shared test
 suite (tests/test_store_contract.py) holds it to what the SQLite store does.
@@ -38,9 +38,9 @@ from psycopg import pq
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from bridge.health import STOPPED
-from bridge.model import CATCH_ALL_TOPIC
-from bridge.store import (
+from bridge.core.model import CATCH_ALL_TOPIC
+from bridge.runtime.health import STOPPED
+from bridge.sync.store import (
     FOLLOWUP_IN_DOUBT,
     FOLLOWUP_WAITING_VERIFICATION,
     PURGED_RAW,
@@ -48,10 +48,10 @@ from bridge.store import (
     StoreError,
     now_iso,
 )
-from bridge.storeport import IntentRow, LatePhotoRow, LedgerRow, MappingRow
+from bridge.sync.storeport import IntentRow, LatePhotoRow, LedgerRow, MappingRow
 
 if TYPE_CHECKING:
-    from bridge.storeport import StateStore
+    from bridge.sync.storeport import StateStore
 
 #: the migration set's name, as the SQLite store's (sqlite-utils ``Migrations``)
 MIGRATION_SET = "lapor-bridge"
@@ -63,7 +63,7 @@ MIGRATIONS_TABLE = "schema_migrations"
 #: PostgreSQL's spelling of the SQLite store's expressions over an intent's JSON payload
 IMPORT_IN_DOUBT = "kind = 'import' AND attempts > 0 AND (payload::jsonb ->> 'token') IS NULL"
 IMPORT_QUEUED = "kind = 'import' AND (payload::jsonb ->> 'token') IS NOT NULL"
-#: what a finished intent's payload keeps (bridge.store.KEPT_PAYLOAD)
+#: what a finished intent's payload keeps (bridge.sync.store.KEPT_PAYLOAD)
 KEPT_PAYLOAD = (
     "CASE kind"
     " WHEN 'create' THEN jsonb_build_object('tag', payload::jsonb -> 'tag',"
@@ -584,7 +584,7 @@ class PgStore:
 
     @contextmanager
     def holding(self) -> Iterator[None]:
-        """Hold commits until :meth:`commit_held` (bridge.store.Store.holding)."""
+        """Hold commits until :meth:`commit_held` (bridge.sync.store.Store.holding)."""
         self._holding = True
         try:
             yield
@@ -754,7 +754,7 @@ class PgStore:
         account: str,
         timeout: timedelta,
     ) -> IntentRow:
-        """A create's intent, already marked sent: one statement (bridge.store.Store)."""
+        """A create's intent, already marked sent: one statement (bridge.sync.store.Store)."""
         now = datetime.now(UTC)
         stamp = now.isoformat(timespec="microseconds")
         deadline = (now + timeout).isoformat(timespec="microseconds")
@@ -856,7 +856,7 @@ class PgStore:
     def create_bracket(
         self, account: str, sent_at: str, deadline: str
     ) -> tuple[int | None, int | None]:
-        """lapor.md's bracket (bridge.store.Store.create_bracket)."""
+        """lapor.md's bracket (bridge.sync.store.Store.create_bracket)."""
         lower = self._scalar(
             "SELECT MAX(national_id) FROM intents WHERE account = ? AND kind = 'create'"
             " AND answered_at IS NOT NULL AND answered_at < ? AND national_id IS NOT NULL",
@@ -933,7 +933,7 @@ class PgStore:
         value = self._scalar("SELECT value FROM cursors WHERE name = ?", (name,))
         return str(value) if value is not None else None
 
-    # tracking budget (m012; bridge/tracking.py) ------------------------------
+    # tracking budget (m012; bridge/core/tracking.py) ------------------------------
     def tracking_spent(self, account: str, since: str) -> list[tuple[str, int]]:
         rows = self._all(
             "SELECT at, requests FROM tracking_spend WHERE account = ? AND at > ? ORDER BY at",
@@ -1071,7 +1071,8 @@ class PgStore:
             )
 
     def pass_stopped(self, name: str) -> None:
-        """A pass a stop cut short: neither ok nor failed (:data:`bridge.health.STOPPED`)."""
+        """A pass a stop cut short: neither ok nor failed
+        (:data:`bridge.runtime.health.STOPPED`)."""
         self._write(
             "UPDATE passes SET finished_at = ?, last_error = CASE WHEN last_error IS NULL"
             " OR last_error = ? THEN ? ELSE last_error END WHERE name = ?",
@@ -1386,5 +1387,7 @@ def _returned_id(cursor: psycopg.Cursor[Any]) -> int:
     return int(row[0])
 
 
-if TYPE_CHECKING:  # mypy checks that the PostgreSQL store is a StateStore (bridge/storeport.py)
+if (
+    TYPE_CHECKING
+):  # mypy checks that the PostgreSQL store is a StateStore (bridge/sync/storeport.py)
     _IS_A_STATE_STORE: type[StateStore] = PgStore

@@ -9,7 +9,7 @@ record that was never mapped (quarantined, a create in doubt) is found all the s
 
 Read only, and safe to print: no raw record or create body is read, every text from
 outside (an app, LAPOR, an error) has its control characters removed (no escape sequence
-reaches a terminal) and phone numbers, NIK and secrets masked (:mod:`bridge.logs`). Times
+reaches a terminal) and phone numbers, NIK and secrets masked (:mod:`bridge.runtime.logs`). Times
 are RFC 3339 in WIB.
 """
 
@@ -21,11 +21,11 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bridge.logs import redact_text, redact_value
-from bridge.store import FOLLOWUP_IN_DOUBT, IMPORT_IN_DOUBT, Store
-from bridge.storeport import MappingRow
-from bridge.text import clean
-from bridge.timefmt import display, parse_rfc3339
+from bridge.core.text import clean
+from bridge.core.timefmt import display, parse_rfc3339
+from bridge.runtime.logs import redact_text, redact_value
+from bridge.sync.store import FOLLOWUP_IN_DOUBT, IMPORT_IN_DOUBT, Store
+from bridge.sync.storeport import MappingRow
 
 #: bridge.md: source names are ``[a-z0-9-]{1,24}``
 _SOURCE = re.compile(r"[a-z0-9-]{1,24}")

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bridge.timefmt import display
+from bridge.core.timefmt import display
 
 #: ``passes.last_error`` of a pass that a stop (SIGTERM, SIGINT) cut short: not a failure
 STOPPED = "stopped: interrupted by a signal"

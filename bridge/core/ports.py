@@ -2,7 +2,7 @@
 
 The core drives any local app through :class:`LocalSource` and the national
 system through :class:`National`; it never imports an adapter. Adapters
-raise the errors of :mod:`bridge.errors`.
+raise the errors of :mod:`bridge.core.errors`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from bridge.model import (
+from bridge.core.model import (
     Attachment,
     Complaint,
     FollowUp,

@@ -11,7 +11,7 @@ layout (CSS ``order``). Charts: status by source, the backlog of open
 complaints over time, and, per city, each agency on each promise's own clock
 with that promise's line — a line is never drawn over another clock's figures.
 The per-city sections are the SLA report (bridge.md, "The SLA report": a
-:class:`bridge.sla.SlaSummary` the caller computes), so the page and
+:class:`bridge.reports.sla.SlaSummary` the caller computes), so the page and
 ``report sla`` never disagree.
 
 Bar charts are HTML, not SVG: their labels wrap instead of being clipped at
@@ -35,8 +35,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TextIO
 
-from bridge.report import COLUMNS, WAITING_ON_LAPOR, Filters, ReportRow
-from bridge.sla import (
+from bridge.core.timefmt import WIB, parse_rfc3339
+from bridge.reports.report import COLUMNS, WAITING_ON_LAPOR, Filters, ReportRow
+from bridge.reports.sla import (
     CLOCK_SPANS,
     CLOCKS,
     AccountSummary,
@@ -45,7 +46,6 @@ from bridge.sla import (
     ClockFigures,
     SlaSummary,
 )
-from bridge.timefmt import WIB, parse_rfc3339
 
 #: how the status-by-source chart names the national-only rows (no source)
 NATIONAL_ONLY = "(LAPOR only)"
@@ -190,7 +190,8 @@ def _days(value: float | None) -> str:
 
 @dataclass(frozen=True)
 class ClockText:
-    """How the page names one clock of bridge.md's SLA report (:data:`bridge.sla.CLOCKS`)."""
+    """How the page names one clock of bridge.md's SLA report
+    (:data:`bridge.reports.sla.CLOCKS`)."""
 
     key: str
     title: str
@@ -242,7 +243,7 @@ _TEXTS = {
         ),
     )
 }
-#: each clock's title and what it measures, in the order of :data:`bridge.sla.CLOCKS`
+#: each clock's title and what it measures, in the order of :data:`bridge.reports.sla.CLOCKS`
 #: (a clock without its text here is a KeyError at import, not a column missing)
 CLOCK_TEXTS = {key: _TEXTS[key] for key in CLOCKS}
 
@@ -1095,7 +1096,7 @@ def write_html(
 ) -> int:
     """Write the page, streaming the rows into its data block; returns the number of rows.
 
-    ``sla`` is the SLA report the city sections show (:func:`bridge.sla.compute`).
+    ``sla`` is the SLA report the city sections show (:func:`bridge.reports.sla.compute`).
     ``status_names`` reads each source's raw statuses: ``{source: {raw: readable}}``
     (each adapter's ``STATUS_NAMES``), ``national_names`` LAPOR's codes (its adapter's
     vocabulary); a status without a name is shown as it is.

@@ -41,9 +41,9 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from bridge.inflight import DEFAULT_MAX_IN_FLIGHT
-from bridge.tags import SOURCE_NAME
-from bridge.tracking import COST, HOUR, MAX_VIEW_AGE, TRACKING_PER_HOUR, Tracking
+from bridge.core.tags import SOURCE_NAME
+from bridge.core.tracking import COST, HOUR, MAX_VIEW_AGE, TRACKING_PER_HOUR, Tracking
+from bridge.sync.inflight import DEFAULT_MAX_IN_FLIGHT
 
 SECRET_KEYS = frozenset({"api_secret", "token", "api_key", "client_secret", "password"})
 #: read by the service and the operator's CLI alike unless --config or $LAPOR_BRIDGE_CONFIG
@@ -201,7 +201,7 @@ class AccountSection(_Section):
     agencies: dict[str, str] = Field(default_factory=dict)
     #: the city's own promise (``report sla``, clock ``city_response``), in working days
     city_response_days: float = Field(default=5, gt=0, le=365)
-    #: the city's local holidays and working days (bridge.workdays): a path, or unset
+    #: the city's local holidays and working days (bridge.reports.workdays): a path, or unset
     local_holidays_file: Path | None = None
     #: this account's own budget for following complaints by id ([lapor]'s when unset)
     tracking_requests_per_hour: int | None = Field(default=None, ge=TRACKING_MIN)
@@ -218,7 +218,7 @@ class AccountSection(_Section):
     @classmethod
     def _local_holidays(cls, value: Path | None) -> Path | None:
         if value is not None:
-            from bridge.workdays import read_local_days
+            from bridge.reports.workdays import read_local_days
 
             read_local_days(value)  # LocalDaysError is a ValueError naming the line
         return value
@@ -246,7 +246,7 @@ class LaporSection(_Section):
     #: the widest bracket of ids read to settle a create whose answer was lost
     scan_limit: int = Field(default=500, ge=0)
     #: requests an hour each account may spend following its complaints by id (reads of a
-    #: complaint and of its follow-ups: bridge/tracking.py); an account may set its own
+    #: complaint and of its follow-ups: bridge/core/tracking.py); an account may set its own
     tracking_requests_per_hour: int | None = Field(default=None, ge=TRACKING_MIN)
     #: deprecated: requests a pass; read as poll_budget × 3600 / poll_interval_seconds an
     #: hour when tracking_requests_per_hour is not set (a warning says so)

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from bridge.health import STOPPED
-from bridge.model import CATCH_ALL_TOPIC
-from bridge.storeport import IntentRow, LatePhotoRow, LedgerRow, MappingRow
+from bridge.core.model import CATCH_ALL_TOPIC
+from bridge.runtime.health import STOPPED
+from bridge.sync.storeport import IntentRow, LatePhotoRow, LedgerRow, MappingRow
 
 if TYPE_CHECKING:
-    from bridge.storeport import StateStore
+    from bridge.sync.storeport import StateStore
 
 migrations = Migrations("lapor-bridge")
 
@@ -175,7 +175,7 @@ def m002_two_way(db: Database) -> None:
 def m003_dedupe(db: Database) -> None:
     db.executescript(
         """
-        -- rule (3): one row per mapped local record that can be merged (bridge/dedupe.py);
+        -- rule (3): one row per mapped local record that can be merged (bridge/sync/dedupe.py);
         -- phone_key is a keyed hash, never the number; created_at is UTC ISO
         CREATE TABLE dedupe_index (
             national_id INTEGER,
@@ -619,7 +619,7 @@ class Store:
         """Hold commits until :meth:`commit_held`: one commit for many atomic blocks.
 
         For a pass that commits before each request it sends (see
-        ``bridge.http.before_each_request``) and after each page: an intent is still
+        ``bridge.runtime.http.before_each_request``) and after each page: an intent is still
         committed before its request leaves, and the mapping written after the answer
         rides on the next commit instead of paying one of its own. A kill in between
         loses only what a lost answer would, and is recovered the same way (the
@@ -1099,7 +1099,7 @@ class Store:
 
     def pass_stopped(self, name: str) -> None:
         """A pass a stop (SIGTERM, SIGINT) cut short: it ended, neither ok nor failed
-        (``last_error`` :data:`bridge.health.STOPPED`). The failure of an earlier pass
+        (``last_error`` :data:`bridge.runtime.health.STOPPED`). The failure of an earlier pass
         stays: the stop proved nothing about it."""
         self.db.execute(
             "UPDATE passes SET finished_at = ?, last_error = CASE WHEN last_error IS NULL"
@@ -1310,7 +1310,7 @@ class Store:
         stale_before: str | None = None,
         stale_share: float = 1.0,
     ) -> list[MappingRow]:
-        """The complaints due to be read by id, the first to read first (bridge/tracking.py).
+        """The complaints due to be read by id, the first to read first (bridge/core/tracking.py).
 
         Those whose view is older than ``stale_before`` (last read, or mapped when never
         read) come first, the oldest view first, up to ``stale_share`` of ``limit`` (more
@@ -1381,7 +1381,7 @@ class Store:
 
     def tracking_spent(self, account: str, since: str) -> list[tuple[str, int]]:
         """``(at, requests)`` of every read of the account's complaints by id after
-        ``since`` (bridge/tracking.py)."""
+        ``since`` (bridge/core/tracking.py)."""
         rows = self.db.execute(
             "SELECT at, requests FROM tracking_spend WHERE account = ? AND at > ? ORDER BY at",
             (account, since),
@@ -1421,8 +1421,8 @@ class Store:
         )
 
     # operator requests (m010) -----------------------------------------------
-    # (bridge/requests.py still runs its own SQL on ``db``; these carry the same statements
-    # for the shared interface: bridge/storeport.py)
+    # (bridge/sync/requests.py still runs its own SQL on ``db``; these carry the same statements
+    # for the shared interface: bridge/sync/storeport.py)
     def add_operator_request(
         self, action: str, source: str, local_id: str | None, params: str, by: str
     ) -> int:
@@ -1571,7 +1571,7 @@ def m010_operator_requests(db: Database) -> None:
         -- what an operator asked for on one record (quarantine retry, mapping link/split,
         -- resync --id, indoubt resolve, conflict resolve): carried out by the next pass of
         -- its source (the daemon's), or at once by the command when no daemon holds the
-        -- writer lock; bridge/requests.py
+        -- writer lock; bridge/sync/requests.py
         CREATE TABLE operator_requests (
             id INTEGER PRIMARY KEY,
             action TEXT NOT NULL,
@@ -1613,7 +1613,7 @@ def m011_catch_up(db: Database) -> None:
 # m012; registered after m011: keep m012 last ------------------------------------------
 @migrations()
 def m012_tracking_budget(db: Database) -> None:
-    """Following complaints by id within a budget of requests an hour (bridge/tracking.py):
+    """Following complaints by id within a budget of requests an hour (bridge/core/tracking.py):
     every read's requests charged in the transaction that records the read, kept two hours
     (the sliding hour, and the hour before it for inspection); and each account's pace,
     the token bucket's time when what it spent is paid off: a restart resumes it instead of
@@ -1635,5 +1635,5 @@ def m012_tracking_budget(db: Database) -> None:
     )
 
 
-if TYPE_CHECKING:  # mypy checks that the SQLite store is a StateStore (bridge/storeport.py)
+if TYPE_CHECKING:  # mypy checks that the SQLite store is a StateStore (bridge/sync/storeport.py)
     _IS_A_STATE_STORE: type[StateStore] = Store

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
-from bridge.timefmt import to_utc
+from bridge.core.timefmt import to_utc
 
 #: times outside these are sentinels or typos, not a complaint's moments ("0001-01-01" is
 #: many a server's "no date"); they are refused so that date arithmetic (the duplicate

@@ -27,11 +27,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
-from bridge.logs import redact_text
-from bridge.model import Status
-from bridge.store import PRIVATE_MODE, Store
-from bridge.text import spreadsheet_safe
-from bridge.timefmt import display, parse_rfc3339
+from bridge.core.model import Status
+from bridge.core.text import spreadsheet_safe
+from bridge.core.timefmt import display, parse_rfc3339
+from bridge.runtime.logs import redact_text
+from bridge.sync.store import PRIVATE_MODE, Store
 
 #: the report's columns, in order: bridge.md's first, then what auditors asked for
 COLUMNS: tuple[str, ...] = (

@@ -7,17 +7,17 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from bridge import health as health_mod
-from bridge.health import Backlog, Health, PassState
-from bridge.settings import CAPABILITIES
-from bridge.store import (
+from bridge.core.timefmt import display, parse_rfc3339, utcnow
+from bridge.core.tracking import COST, HOUR, Spending, Tracking
+from bridge.runtime import health as health_mod
+from bridge.runtime.health import Backlog, Health, PassState
+from bridge.runtime.settings import CAPABILITIES
+from bridge.sync.store import (
     FOLLOWUP_IN_DOUBT,
     FOLLOWUP_WAITING_VERIFICATION,
     IMPORT_QUEUED,
     Store,
 )
-from bridge.timefmt import display, parse_rfc3339, utcnow
-from bridge.tracking import COST, HOUR, Spending, Tracking
 
 #: how many complaints tracked by polling ``status --json`` lists one by one
 POLLED_SHOWN = 100
@@ -101,7 +101,7 @@ def open_view(store: Store, source: str) -> dict[str, Any]:
 def tracking(
     store: Store, account: str, sources: Iterable[str], policy: Tracking, now: datetime
 ) -> dict[str, Any]:
-    """Following the account's complaints by id within its budget (bridge/tracking.py):
+    """Following the account's complaints by id within its budget (bridge/core/tracking.py):
     the requests an hour it may spend and those it spent in the last hour; its open
     complaints followed by id, those due now, and the oldest view of one (``oldest_view_at``
     and its age in seconds: a complaint never read counts from its mapping); what the
@@ -174,7 +174,7 @@ def _time(value: str | None) -> datetime | None:
 
 
 def _rank(column: str) -> str:
-    """A canonical status column's rank in SQL (bridge/model.py), NULL when unknown."""
+    """A canonical status column's rank in SQL (bridge/core/model.py), NULL when unknown."""
     return (
         f"CASE {column} WHEN 'submitted' THEN 0 WHEN 'verified' THEN 1"
         " WHEN 'in_progress' THEN 2 WHEN 'done' THEN 3 WHEN 'rejected' THEN 3 END"
@@ -209,7 +209,7 @@ _OLDEST_UNSYNCED = (
 
 
 def backlog(store: Store, source: str, counts: dict[str, int] | None = None) -> Backlog:
-    """The source's records not in sync, by why (:class:`bridge.health.Backlog`): the
+    """The source's records not in sync, by why (:class:`bridge.runtime.health.Backlog`): the
     counts of :meth:`Store.counts` (pending without what waits on a person), and what
     the reconciliation report calls conflict, drift and refused, and the waiting."""
     counts = counts if counts is not None else store.counts(source)
@@ -298,7 +298,7 @@ def assess(
     progress: dict[str, datetime] | None = None,
     backlogs: dict[str, Backlog] | None = None,
 ) -> Health:
-    """The health model (:mod:`bridge.health`) over this store: what ``status``,
+    """The health model (:mod:`bridge.runtime.health`) over this store: what ``status``,
     ``/healthz`` and ``/metrics`` say."""
     now = now or utcnow()
     states = pass_states(store, progress)
@@ -329,7 +329,7 @@ def collect(
     """The ``status --json`` object of bridge.md, with the health model's verdict.
 
     Beyond bridge.md's keys: ``health`` (``ok``, ``waiting`` or ``error``:
-    :mod:`bridge.health`; ``healthy`` is anything but ``error``), ``problems`` (the
+    :mod:`bridge.runtime.health`; ``healthy`` is anything but ``error``), ``problems`` (the
     errors, in words), ``waiting_for`` (what waits on a person, in words), ``reasons``
     (each with its level, subject and code) and ``notes`` (no level: no pass yet, a pass
     stopped by a signal or running). Per source: its ``health``, ``waiting`` (counts by

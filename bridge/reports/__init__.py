@@ -1,0 +1,2 @@
+"""lapor-bridge's core, reporting: reconciliation, SLA and HTML reports,
+status and trace (docs/architecture.md)."""

@@ -1,0 +1,2 @@
+"""lapor-bridge's core, the service runtime: the daemon, HTTP, health,
+settings and logs (docs/architecture.md)."""
