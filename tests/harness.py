@@ -77,6 +77,7 @@ def config_text(
     capabilities: tuple[str, ...] = (),
     create_timeout: float = 5.0,
     max_in_flight: int | None = None,
+    scan_limit: int | None = None,
 ) -> str:
     """The world's configuration; ``lainnya`` is the sandbox's id of TOPIK LAINNYA;
     ``max_in_flight`` for LAPOR and the app (else the default)."""
@@ -96,6 +97,7 @@ requests_per_second = 1000
 create_timeout_seconds = {create_timeout}
 capabilities = [{listed}]
 {flights}
+{f"scan_limit = {scan_limit}" if scan_limit is not None else ""}
 
 [lapor.accounts.tanjungpinang]
 api_secret = "{LAPOR_SECRET}"
@@ -128,6 +130,8 @@ class World:
     create_timeout: float = 5.0
     #: requests in flight to LAPOR and to the app (None: the default, concurrency on)
     max_in_flight: int | None = None
+    #: the widest bracket read for a create in doubt (None: the default)
+    scan_limit: int | None = None
     lapor: LaporSandbox = field(init=False)
     tanjak: TanjakSandbox = field(init=False)
     config_path: Path = field(init=False)
@@ -150,6 +154,7 @@ class World:
                 capabilities=self.capabilities,
                 create_timeout=self.create_timeout,
                 max_in_flight=self.max_in_flight,
+                scan_limit=self.scan_limit,
             ),
             encoding="utf-8",
         )

@@ -135,6 +135,42 @@ def test_a_create_that_lapor_never_applied_is_posted_again_after_a_complete_scan
     assert evidence and "none carries the marker" in str(evidence[-1]["detail"])
 
 
+def test_a_bracket_full_of_the_bridges_own_creates_is_read_past_them(tmp_path: Path) -> None:
+    """Creates in flight (or another account creating meanwhile) fill a lost create's
+    bracket with complaints the bridge made for other records: they are not read, and
+    only the ids nobody accounts for count against scan_limit."""
+    world = World(tmp_path, create_timeout=1.0, max_in_flight=1, scan_limit=1)
+    try:
+        _file(world, "Drainase tersumbat di RT 02 RW 03, air meluap ke jalan.")
+        assert world.sync().ok  # L: an answered create before the lost one
+        lost = _file(world, "Pohon tumbang menutup jalan di Jl. Sudirman dekat masjid.")
+        others = [_file(world, f"Lampu jalan nomor {n} mati sejak pekan lalu, gelap.") for n in
+                  range(4)]  # fmt: skip
+        world.lapor.faults.inject("drop_after_write", method="POST", path=r"/complaints/complaint$")
+        report = world.sync()  # the lost create, then four answered within its deadline
+        assert report.sources["tanjak"].in_doubt == 1 and report.sources["tanjak"].created == 4
+        time.sleep(1.2)  # past the lost create's deadline
+        _file(world, "Parkir liar memenuhi trotoar di depan pertokoan setiap sore.")
+        world.sync()  # U: a create sent after the deadline; the bracket holds 5 ids, 4 ours
+        assert world.sync().ok
+        store = world.store()
+        try:
+            mapping = store.mapping("tanjak", lost)
+            evidence = [
+                str(e["detail"]) for e in store.events_for("tanjak", lost, None)
+                if e["kind"] == "indoubt_checked"
+            ]  # fmt: skip
+        finally:
+            store.close()
+        assert mapping is not None and mapping.national_id == world.national_for(lost)[0]["id"]
+        for local_id in (lost, *others):
+            assert len(world.national_for(local_id)) == 1, local_id
+        # scan_limit 1: had the four been counted, the create would wait for the operator
+        assert not any("left to the operator" in e for e in evidence), evidence
+    finally:
+        world.stop()
+
+
 def test_without_a_bracket_the_record_waits_for_the_operator(world: World) -> None:
     lost = _file(world, "Genangan air setinggi lutut di depan SD 005 setelah hujan.")
     world.lapor.faults.inject("drop_after_write", method="POST", path=r"/complaints/complaint$")

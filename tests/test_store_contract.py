@@ -332,6 +332,15 @@ def test_the_bracket_of_a_create_in_doubt(store: StateStore) -> None:
     store.create_answered(late, 300)
     assert store.create_bracket("kota", row.sent_at, row.deadline) == (100, 300)
     assert store.create_bracket("other", row.sent_at, row.deadline) == (None, None)
+    # inside it, the ids the bridge's own answered creates hold, whatever their account
+    within = store.add_intent("create", "ujar", "9", {})
+    store.create_sending(within, "other", timedelta(seconds=1))
+    store.create_answered(within, 150)
+    unanswered = store.add_intent("create", "ujar", "10", {})
+    store.create_sending(unanswered, "other", timedelta(seconds=1))
+    assert store.created_between(100, 300) == {150}  # not the bounds, not the unanswered
+    assert store.created_between(150, 151) == set()
+    assert store.created_between(99, 301) == {100, 150, 300}
 
 
 def test_imports_answered_with_a_token_are_queued_not_pending(store: StateStore) -> None:

@@ -243,7 +243,8 @@ class LaporSection(_Section):
     max_in_flight: int = Field(default=DEFAULT_MAX_IN_FLIGHT, ge=1, le=64)
     timeout_seconds: float = Field(default=30.0, gt=0)
     create_timeout_seconds: float = Field(default=120.0, gt=0)
-    #: the widest bracket of ids read to settle a create whose answer was lost
+    #: the most ids read to settle a create whose answer was lost (those the bridge's own
+    #: creates hold are not read nor counted)
     scan_limit: int = Field(default=500, ge=0)
     #: requests an hour each account may spend following its complaints by id (reads of a
     #: complaint and of its follow-ups: bridge/core/tracking.py); an account may set its own

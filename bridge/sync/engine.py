@@ -145,7 +145,8 @@ class Engine:
         max_in_flight: int | Mapping[str, int] = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         """``homes`` maps each account to the source its inbox complaints go to;
-        ``scan_limit`` is the widest bracket of ids read to settle a create in doubt,
+        ``scan_limit`` is the most ids read to settle a create in doubt (the ids of the
+        bridge's own creates in the bracket aside),
         ``tracking`` each account's budget for following its complaints by id and the
         bound on a view's age (bridge/core/tracking.py), on ``clock``'s time.
         ``max_in_flight`` bounds the requests a source pass has in flight to each
@@ -1078,13 +1079,20 @@ class Engine:
             return "no scan: no create of this account answered before it was sent"
         if upper is None:
             return f"no scan: no create of this account sent after {intent.deadline} yet"
-        width = upper - lower - 1
-        if width > self.scan_limit:
+        width = max(upper - lower - 1, 0)
+        # ids the bridge's own answered creates hold are other records' complaints: with
+        # creates in flight, or another account creating meanwhile, a bracket may hold
+        # hundreds of them, and only the rest need reading
+        own = self.store.created_between(lower, upper)
+        unknown = width - len(own)
+        if unknown > self.scan_limit:
             return (
-                f"no scan: the bracket #{lower}–#{upper} holds {width} ids, over"
-                f" [lapor] scan_limit ({self.scan_limit}): left to the operator"
+                f"no scan: the bracket #{lower}–#{upper} holds {unknown} ids not created by"
+                f" the bridge, over [lapor] scan_limit ({self.scan_limit}): left to the operator"
             )
         for national_id in range(lower + 1, upper):
+            if national_id in own:
+                continue
             markers = self._scanned.get(national_id)
             if markers is None:
                 try:
@@ -1111,7 +1119,10 @@ class Engine:
                 found = national.get(national_id)
                 if found is not None:
                     return found
-        return f"scan #{lower + 1}–#{upper - 1}: {max(width, 0)} ids read, none carries the marker"
+        skipped = f" ({len(own)} held by the bridge's own creates, not read)" if own else ""
+        return (
+            f"scan #{lower + 1}–#{upper - 1}: {unknown} ids read{skipped}, none carries the marker"
+        )
 
     def _noted(self, intent: IntentRow, evidence: str) -> None:
         with self.store.atomic():

@@ -872,6 +872,16 @@ class PgStore:
             int(upper) if upper is not None else None,
         )
 
+    def created_between(self, lower: int, upper: int) -> set[int]:
+        """The ids strictly between ``lower`` and ``upper`` that answered creates of the
+        bridge hold (bridge.store.Store.created_between)."""
+        rows = self._all(
+            "SELECT national_id FROM intents WHERE kind = 'create' AND answered_at IS NOT NULL"
+            " AND national_id > ? AND national_id < ?",
+            (lower, upper),
+        )
+        return {int(row["national_id"]) for row in rows}
+
     def note_evidence(self, intent_id: int, evidence: str) -> None:
         self._write(
             "UPDATE intents SET evidence = ?, updated_at = ? WHERE id = ?",

@@ -923,6 +923,17 @@ class Store:
             int(upper) if upper is not None else None,
         )
 
+    def created_between(self, lower: int, upper: int) -> set[int]:
+        """The ids strictly between ``lower`` and ``upper`` that answered creates of the
+        bridge hold (any account): each is another record's complaint, never the one a
+        create in doubt may have made (a bracket scan need not read them)."""
+        rows = self.db.execute(
+            "SELECT national_id FROM intents WHERE kind = 'create' AND answered_at IS NOT NULL"
+            " AND national_id > ? AND national_id < ?",
+            (lower, upper),
+        ).fetchall()
+        return {int(row[0]) for row in rows}
+
     def note_evidence(self, intent_id: int, evidence: str) -> None:
         self.db.execute(
             "UPDATE intents SET evidence = ?, updated_at = ? WHERE id = ?",
