@@ -874,7 +874,7 @@ class PgStore:
 
     def created_between(self, lower: int, upper: int) -> set[int]:
         """The ids strictly between ``lower`` and ``upper`` that answered creates of the
-        bridge hold (bridge.store.Store.created_between)."""
+        bridge hold (bridge.sync.store.Store.created_between)."""
         rows = self._all(
             "SELECT national_id FROM intents WHERE kind = 'create' AND answered_at IS NOT NULL"
             " AND national_id > ? AND national_id < ?",
