@@ -129,7 +129,12 @@ class TwoWay:
     ) -> None:
         """Record what the city did in its app as intents, then send them in order."""
         pair = pair_of(mapping)
-        known = self.store.followup_origins(source.name, pair.local_id, "to_national")
+        # a record without responses (most new ones) needs no look at the ledger
+        known = (
+            self.store.followup_origins(source.name, pair.local_id, "to_national")
+            if follow_ups
+            else set()
+        )
         change = plan_local_change(pair, follow_ups, known, local_status, BRIDGE_REF_PREFIX)
         if change is None:
             return  # the common case of a new record: no response, no status to carry
