@@ -111,7 +111,9 @@ class FakeNational:
     def inbox(self, updated_from: datetime) -> Iterator[list[NationalComplaint]]:
         return iter(())  # nothing is disposed to this fake account
 
-    def add_follow_up(self, national_id: int, content: str, done: bool) -> str | None:
+    def add_follow_up(
+        self, national_id: int, content: str, done: bool, files: Sequence[Photo] = ()
+    ) -> str | None:
         raise Rejected(403, "not disposed to this agency")
 
     def reject(self, national_id: int, reason: str) -> None:

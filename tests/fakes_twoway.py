@@ -9,11 +9,12 @@ before it is made), ``lost`` (made, its answer lost).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from bridge.core.errors import Ambiguous, Rejected, Unavailable
 from bridge.core.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
-from bridge.core.ports import RawRecord
+from bridge.core.ports import Photo, RawRecord
 
 T0 = datetime(2026, 2, 1, tzinfo=UTC)
 OPEN_ON_LAPOR = (Status.VERIFIED, Status.IN_PROGRESS)
@@ -161,7 +162,9 @@ class MemoryLapor:
     def follow_ups(self, national_id: int) -> list[FollowUp]:
         return list(self.items[national_id])
 
-    def add_follow_up(self, national_id: int, content: str, done: bool) -> str | None:
+    def add_follow_up(
+        self, national_id: int, content: str, done: bool, files: Sequence[Photo] = ()
+    ) -> str | None:
         fault = _fault(self.faults)
         if self.status[national_id] not in OPEN_ON_LAPOR:
             raise Rejected(403, "not disposed to this agency")

@@ -12,8 +12,8 @@ from bridge.runtime.http import (
     Endpoint,
     RateLimiter,
     RetryPolicy,
-    before_each_request,
     make_client,
+    on_each_request,
     retry_after_seconds,
 )
 
@@ -135,7 +135,7 @@ def test_the_hook_runs_before_every_attempt_in_its_block_only() -> None:
         return next(answers)
 
     endpoint = _endpoint(handler, [])
-    with before_each_request(lambda: events.append("hook")):
+    with on_each_request(lambda: events.append("hook")):
         endpoint.send("GET", "/x")
     assert events == ["hook", "request", "hook", "request"]  # the retry too
     events.clear()

@@ -29,7 +29,7 @@ from bridge.core.tracking import Tracking
 from bridge.reports import status as status_mod
 from bridge.runtime import memory
 from bridge.runtime.health import LIVENESS, Backlog, Health, Level, Reason, oldest_unsynced_seconds
-from bridge.runtime.http import before_each_request
+from bridge.runtime.http import on_each_request
 from bridge.runtime.logs import get_logger
 from bridge.runtime.service import HealthServer, Metrics, notify, watchdog_interval
 from bridge.sync.engine import AccountReport, Engine, SourceReport
@@ -297,7 +297,7 @@ class Daemon:
                 started = time.monotonic()
                 report: SourceReport | AccountReport
                 try:
-                    with before_each_request(beat):
+                    with on_each_request(beat):
                         if worker.kind == "source":
                             report = engine.sync_source(worker.name)
                         else:

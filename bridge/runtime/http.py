@@ -50,12 +50,14 @@ _thread = threading.local()
 
 
 @contextmanager
-def before_each_request(callback: Callable[[], None]) -> Iterator[None]:
-    """Run ``callback`` before each request this thread sends inside the block.
+def on_each_request(callback: Callable[[], None]) -> Iterator[None]:
+    """Run ``callback`` before each request this thread sends inside the block, retries
+    included.
 
-    The engine commits its state there: nothing leaves for another system while
-    what led to it is still uncommitted. Blocks nest: an outer block's callback (the
-    daemon's heartbeat) still runs, first, inside an inner one.
+    The daemon's heartbeat: a worker whose pass is still sending is alive, however long
+    the pass. (The engine's commit before a request is not here but at its ports,
+    bridge/sync/gate.py, where it can be seen.) Blocks nest: an outer block's callback
+    still runs, first, inside an inner one.
     """
     previous: Callable[[], None] | None = getattr(_thread, "before_request", None)
     if previous is None:

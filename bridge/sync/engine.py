@@ -42,11 +42,11 @@ from bridge.core.ports import CreateRequest, LocalSource, National, Photo, RawRe
 from bridge.core.tags import tags_for
 from bridge.core.timefmt import utcnow
 from bridge.core.tracking import Tracking
-from bridge.runtime.http import before_each_request
 from bridge.runtime.logs import get_logger
 from bridge.sync import photos as photo_rules
 from bridge.sync import requests as operator_requests
 from bridge.sync.dedupe import DedupeIndex
+from bridge.sync.gate import Gate, GatedNational, GatedSource
 from bridge.sync.inflight import DEFAULT_MAX_IN_FLIGHT, Flights
 from bridge.sync.store import Store
 from bridge.sync.storeport import IntentRow, LatePhotoRow
@@ -153,8 +153,14 @@ class Engine:
         destination (``lapor:ACCOUNT``, ``source:NAME``; one number for all): 1 sends
         one at a time."""
         self.store = store
-        self.sources = dict(sources)
-        self.nationals = dict(nationals)
+        # every port behind the gate: the held work is committed before a request leaves
+        self.gate = Gate()
+        self.sources: dict[str, LocalSource] = {
+            name: GatedSource(source, self.gate) for name, source in sources.items()
+        }
+        self.nationals: dict[str, National] = {
+            account: GatedNational(national, self.gate) for account, national in nationals.items()
+        }
         self.homes = dict(homes or {})
         self._crash = crash_hook or (lambda point: None)
         self._should_stop = should_stop
@@ -229,8 +235,8 @@ class Engine:
         report = SourceReport(name)
         self.store.pass_started(f"source:{name}", "source")
         try:
-            # one commit before each request and after each page, not one per change
-            with self.store.holding(), before_each_request(self.store.commit_held):
+            # one commit before each request (the gate) and after each page, not one per change
+            with self.store.holding(), self.gate.committing(self.store.commit_held):
                 self._source_pass(source, national, report)
         except Stopped:
             report.stopped = True  # what was done is committed; the next pass goes on

@@ -618,8 +618,8 @@ class Store:
     def holding(self) -> Iterator[None]:
         """Hold commits until :meth:`commit_held`: one commit for many atomic blocks.
 
-        For a pass that commits before each request it sends (see
-        ``bridge.runtime.http.before_each_request``) and after each page: an intent is still
+        For a pass that commits before each request it sends (the engine's gate,
+        ``bridge.sync.gate``) and after each page: an intent is still
         committed before its request leaves, and the mapping written after the answer
         rides on the next commit instead of paying one of its own. A kill in between
         loses only what a lost answer would, and is recovered the same way (the
