@@ -132,7 +132,7 @@ def _rows(
 
 def fill(store: Store, rng: random.Random, rows: int) -> tuple[list[Citizen], list[Anchor]]:
     """``rows`` index rows in one transaction (executemany); their citizens and some anchors."""
-    index = DedupeIndex(store.db)
+    index = DedupeIndex(store)
     citizens = _citizens(rng, rows, index.secret)
     texts = _texts(rng, 400)
     anchors: list[Anchor] = []
@@ -247,7 +247,7 @@ def measure(sizes: Sequence[int], calls: int, workdir: Path, seed: int) -> list[
             citizens, anchors = fill(store, rng, rows)
             print(f"  {rows:>9,} rows filled in {time.perf_counter() - started:.1f} s", flush=True)
             checks.append(queries(rng, citizens, anchors, calls + calls // 10))
-        indexes = [DedupeIndex(store.db) for store in stores]
+        indexes = [DedupeIndex(store) for store in stores]
         timed = time_checks(indexes, checks, warmup=calls // 10)
         return [
             _timing(rows, times, matched)

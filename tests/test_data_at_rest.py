@@ -361,7 +361,7 @@ def test_a_backfill_of_old_records_is_still_compared_within_its_window(store: St
     filed a year ago, read today, are compared with those filed within the window of them,
     and the ones a week older go as the backfill moves on."""
     start = datetime.now(UTC) - timedelta(days=365)
-    index = DedupeIndex(store.db)
+    index = DedupeIndex(store)
     assert index.add(record(POTHOLE, start, local_id="1"), national_id=1)
     match = index.find_duplicate(record(POTHOLE_SMS, start + timedelta(days=1), source="ujar"))
     assert match is not None and match.national_id == 1
@@ -377,8 +377,8 @@ def test_a_record_older_than_the_clock_allows_is_not_indexed_even_by_a_new_proce
     store: Store,
 ) -> None:
     now = datetime.now(UTC)
-    assert DedupeIndex(store.db).add(record(POTHOLE, now, local_id="today"), 1)
-    later = DedupeIndex(store.db)  # the next process: the clock was kept in dedupe_meta
+    assert DedupeIndex(store).add(record(POTHOLE, now, local_id="today"), 1)
+    later = DedupeIndex(store)  # the next process: the clock was kept in dedupe_meta
     assert not later.add(record(POTHOLE, now - RETENTION - timedelta(hours=2), local_id="old"), 2)
     assert indexed(store) == ["today"]
 
@@ -386,7 +386,7 @@ def test_a_record_older_than_the_clock_allows_is_not_indexed_even_by_a_new_proce
 def test_the_index_clock_never_runs_ahead_of_the_wall_clock(store: Store) -> None:
     """A record dated in the future (an app's clock ahead) does not purge today's rows."""
     now = datetime.now(UTC)
-    index = DedupeIndex(store.db)
+    index = DedupeIndex(store)
     assert index.add(record(POTHOLE, now - timedelta(days=2), local_id="1"), 1)
     assert index.add(record(POTHOLE_SMS, now + timedelta(days=30), local_id="2"), 2)
     assert indexed(store) == ["1", "2"]
@@ -394,7 +394,7 @@ def test_the_index_clock_never_runs_ahead_of_the_wall_clock(store: Store) -> Non
 
 def test_purge_forgets_rows_older_than_the_retention(store: Store) -> None:
     now = datetime.now(UTC)
-    index = DedupeIndex(store.db)
+    index = DedupeIndex(store)
     index.add(record(POTHOLE, now - RETENTION + timedelta(hours=1), local_id="kept"), 1)
     store.db.execute(  # a row an earlier version left behind: no purge then
         "INSERT INTO dedupe_index (national_id, source, local_id, phone_key, category,"
@@ -419,7 +419,7 @@ def test_the_purge_runs_once_per_step_of_the_clock_not_per_record(
 
     monkeypatch.setattr(DedupeIndex, "purge", counted)
     start = datetime.now(UTC) - timedelta(days=30)
-    index = DedupeIndex(store.db)
+    index = DedupeIndex(store)
     for n in range(60):  # one record a minute for an hour: one purge at the first
         index.add(record(POTHOLE, start + timedelta(minutes=n), local_id=str(n)), n)
     assert len(calls) == 1

@@ -25,7 +25,7 @@ from bridge.sync.dedupe import (
     places_of,
     similarity,
 )
-from bridge.sync.store import Store, migrations
+from bridge.sync.store import DEDUPE_BLOCK, Store, migrations
 
 PHONE = "+6281234567890"
 OTHER_PHONE = "+6285298765432"
@@ -259,7 +259,7 @@ def store(tmp_path: Path) -> Store:
 
 
 def test_find_duplicate_returns_the_national_complaint(store: Store) -> None:
-    index = DedupeIndex(store.db)
+    index = DedupeIndex(store)
     assert index.add(complaint(POTHOLE), national_id=4123987)
     match = index.find_duplicate(second(POTHOLE_SMS))
     assert match is not None
@@ -268,7 +268,7 @@ def test_find_duplicate_returns_the_national_complaint(store: Store) -> None:
 
 
 def test_find_duplicate_is_none_for_a_new_problem_and_never_finds_itself(store: Store) -> None:
-    index = DedupeIndex(store.db)
+    index = DedupeIndex(store)
     index.add(complaint(POTHOLE), national_id=1)
     assert index.find_duplicate(complaint(POTHOLE)) is None  # the same record: rule (1)
     assert index.find_duplicate(second(POTHOLE, phone=OTHER_PHONE)) is None
@@ -277,7 +277,7 @@ def test_find_duplicate_is_none_for_a_new_problem_and_never_finds_itself(store: 
 
 
 def test_find_duplicate_picks_the_best_match(store: Store) -> None:
-    index = DedupeIndex(store.db)
+    index = DedupeIndex(store)
     index.add(complaint("jalan bolong di ganet", local_id="1"), national_id=1)
     index.add(complaint(POTHOLE, local_id="2"), national_id=2)
     check = index.check(second(POTHOLE))
@@ -286,7 +286,7 @@ def test_find_duplicate_picks_the_best_match(store: Store) -> None:
 
 
 def test_anonymous_records_are_not_indexed_and_leave_the_index(store: Store) -> None:
-    index = DedupeIndex(store.db)
+    index = DedupeIndex(store)
     assert not index.add(complaint(POTHOLE, anonymous=True), national_id=1)
     assert index.add(complaint(POTHOLE), national_id=1)
     assert not index.add(complaint(POTHOLE, anonymous=True), national_id=1)  # edited later
@@ -296,15 +296,15 @@ def test_anonymous_records_are_not_indexed_and_leave_the_index(store: Store) -> 
 
 
 def test_the_index_holds_no_phone_number(store: Store) -> None:
-    DedupeIndex(store.db).add(complaint(POTHOLE), national_id=1)
+    DedupeIndex(store).add(complaint(POTHOLE), national_id=1)
     row = store.db.execute("SELECT * FROM dedupe_index").fetchone()
     assert not any("81234567890" in str(value) for value in row)
 
 
 def test_each_store_has_its_own_phone_key_secret(tmp_path: Path) -> None:
     one, two = Store(tmp_path / "one.db"), Store(tmp_path / "two.db")
-    assert DedupeIndex(one.db).secret != DedupeIndex(two.db).secret
-    assert len(DedupeIndex(one.db).secret) == 32
+    assert DedupeIndex(one).secret != DedupeIndex(two).secret
+    assert len(DedupeIndex(one).secret) == 32
 
 
 def test_a_text_is_normalized_only_when_a_candidate_is_compared(
@@ -312,7 +312,7 @@ def test_a_text_is_normalized_only_when_a_candidate_is_compared(
 ) -> None:
     calls: list[str] = []
     monkeypatch.setattr(dedupe, "normalize_text", lambda text: calls.append(text) or text)
-    index = DedupeIndex(store.db)
+    index = DedupeIndex(store)
     first = complaint(POTHOLE)
     assert index.check(first).decisions == ()
     index.add(first, national_id=1)
@@ -331,7 +331,14 @@ def test_index_rows_of_an_earlier_database_still_match(tmp_path: Path) -> None:
         "INSERT INTO dedupe_index (national_id, source, local_id, phone_key, category,"
         " created_at, text_norm) VALUES (4123987, 'tanjak', '1', ?, ?, ?, ?)",
         (
-            phone_key(PHONE, DedupeIndex(db).secret),
+            phone_key(
+                PHONE,
+                bytes.fromhex(
+                    db.execute(
+                        "SELECT value FROM dedupe_meta WHERE name = ?", ["phone_key_secret"]
+                    ).fetchone()[0]
+                ),
+            ),
             canonical_category(ROAD),
             AT.isoformat(timespec="microseconds"),
             normalize_text(POTHOLE),
@@ -340,7 +347,7 @@ def test_index_rows_of_an_earlier_database_still_match(tmp_path: Path) -> None:
     db.conn.commit()
     db.close()
     store = Store(tmp_path / "bridge.db")  # migrates
-    index = DedupeIndex(store.db)
+    index = DedupeIndex(store)
     match = index.find_duplicate(second(POTHOLE_SMS))
     assert match is not None and match.national_id == 4123987
     assert match.decision.merge
@@ -348,7 +355,7 @@ def test_index_rows_of_an_earlier_database_still_match(tmp_path: Path) -> None:
 
 def test_a_check_reads_the_block_index_never_the_table(store: Store) -> None:
     plan = store.db.execute(
-        "EXPLAIN QUERY PLAN " + dedupe._SELECT, ("key", "2025-01-01", "2025-01-07", 64)
+        "EXPLAIN QUERY PLAN " + DEDUPE_BLOCK, ("key", "2025-01-01", "2025-01-07", 64)
     ).fetchall()
     details = " ".join(str(row[-1]) for row in plan)
     assert "USING INDEX dedupe_index_block (phone_key=?" in details
@@ -356,7 +363,7 @@ def test_a_check_reads_the_block_index_never_the_table(store: Store) -> None:
 
 
 def test_recorded_decisions_keep_rule_score_and_fingerprints(store: Store) -> None:
-    index = DedupeIndex(store.db)
+    index = DedupeIndex(store)
     index.add(complaint(POTHOLE), national_id=7)
     check = index.check(second(POTHOLE_SMS))
     row_ids = [index.record(decision) for decision in check.decisions]

@@ -66,7 +66,7 @@ def test_trash_filed_under_ujars_catch_all_merges_with_tanjaks_trash() -> None:
 
 
 def test_the_index_finds_a_duplicate_in_another_apps_category(store: Store) -> None:
-    index = DedupeIndex(store.db)
+    index = DedupeIndex(store)
     index.add(complaint(TRASH_TEXT, TRASH), 4123987)
     later = AT + timedelta(hours=3)
     match = index.find_duplicate(complaint(TRASH_SMS, OTHER, source="ujar", at=later))
@@ -77,7 +77,7 @@ def test_the_index_finds_a_duplicate_in_another_apps_category(store: Store) -> N
 
 
 def test_two_problems_sharing_a_catch_all_are_not_merged(store: Store) -> None:
-    index = DedupeIndex(store.db)
+    index = DedupeIndex(store)
     index.add(complaint("Pohon tumbang menutup jalan di Jl. Ganet depan SD 005.", OTHER), 1)
     cable = "Kabel optik menjuntai rendah di Jl. Ganet depan SD 005, bahaya."
     check = index.check(complaint(cable, OTHER, source="ujar", local_id="U-2"))

@@ -19,11 +19,15 @@ from typing import Any
 import psycopg
 import pytest
 
+from bridge.sync.dedupe import DedupeIndex
 from bridge.sync.engine import CrashPoint
 from bridge.sync.pgstore import MIGRATIONS, PgStore, open_pool
 from bridge.sync.store import NOT_DISPOSED, Store, migrations
-from bridge.sync.storeport import MappingRow, StateStore
+from bridge.sync.storeport import IndexedRow, MappingRow, StateStore
 from tests.pg import PgServer
+from tests.test_dedupe import POTHOLE, POTHOLE_SMS
+from tests.test_dedupe import complaint as dedupe_complaint
+from tests.test_dedupe import second as dedupe_second
 
 #: the schema's versions, in order: the same names in both stores
 MIGRATION_NAMES = [
@@ -907,3 +911,72 @@ def test_both_stores_give_the_same_answers_to_the_same_history(
     finally:
         for store in stores:
             store.close()
+
+
+# the duplicate check's index (bridge/sync/dedupe.py) -----------------------------------
+def _indexed(local_id: str, at: str, key: str = "k1", **fields: Any) -> IndexedRow:
+    values: dict[str, Any] = {
+        "national_id": 100 + int(local_id),
+        "source": "tanjak",
+        "local_id": local_id,
+        "phone_key": key,
+        "category": "infrastruktur",
+        "created_at": at,
+        "content": f"jalan berlubang {local_id}",
+    }
+    return IndexedRow(**{**values, **fields})
+
+
+def test_the_index_answers_one_citizens_window_newest_first(store: StateStore) -> None:
+    with store.atomic():
+        for n, day in enumerate(["01", "03", "05", "07", "09"], start=1):
+            store.dedupe_put(_indexed(str(n), f"2025-01-{day}T00:00:00.000000+00:00"))
+        store.dedupe_put(_indexed("9", "2025-01-04T00:00:00.000000+00:00", key="k2"))
+        # indexed again (a changed record): replaced, not added
+        store.dedupe_put(_indexed("2", "2025-01-03T00:00:00.000000+00:00", content="diganti"))
+    rows = store.dedupe_block(
+        "k1", "2025-01-02T00:00:00.000000+00:00", "2025-01-08T00:00:00.000000+00:00", 64
+    )
+    assert [row.local_id for row in rows] == ["4", "3", "2"]
+    assert rows[2].content == "diganti" and rows[2].national_id == 102
+    assert rows[2].text_norm is None
+    limited = store.dedupe_block(
+        "k1", "2025-01-01T00:00:00.000000+00:00", "2025-01-09T00:00:00.000000+00:00", 2
+    )
+    assert [row.local_id for row in limited] == ["5", "4"]
+    with store.atomic():
+        store.dedupe_forget("tanjak", "3")
+    rows = store.dedupe_block(
+        "k1", "2025-01-02T00:00:00.000000+00:00", "2025-01-08T00:00:00.000000+00:00", 64
+    )
+    assert [row.local_id for row in rows] == ["4", "2"]
+
+
+def test_the_index_purge_forgets_old_rows_and_its_clock_never_goes_back(
+    store: StateStore,
+) -> None:
+    assert store.dedupe_meta("clock") is None
+    assert len(store.dedupe_meta("phone_key_secret") or "") == 64
+    with store.atomic():
+        for n, day in enumerate(["01", "03", "05"], start=1):
+            store.dedupe_put(_indexed(str(n), f"2025-01-{day}T00:00:00.000000+00:00"))
+        assert store.dedupe_purge("2025-01-04T00:00:00.000000+00:00", "2025-01-11") == 2
+        assert store.dedupe_purge("2025-01-01T00:00:00.000000+00:00", "2025-01-08") == 0
+    assert store.dedupe_meta("clock") == "2025-01-11"  # the later clock is kept
+    rows = store.dedupe_block("k1", "2025-01-01", "2025-02-01", 64)
+    assert [row.local_id for row in rows] == ["3"]
+
+
+def test_a_duplicate_check_over_either_store_finds_the_same_citizens_complaint(
+    store: StateStore,
+) -> None:
+    index = DedupeIndex(store)
+    with store.atomic():
+        assert index.add(dedupe_complaint(POTHOLE), national_id=4123987)
+    check = index.check(dedupe_second(POTHOLE_SMS))
+    assert check.match is not None and check.match.national_id == 4123987
+    with store.atomic():
+        ids = [index.record(decision) for decision in check.decisions]
+    assert ids and all(ids) and ids == sorted(ids)
+    decisions = store.dedupe_decisions("ujar", "UJR-1")
+    assert len(decisions) == len(ids)

@@ -35,7 +35,6 @@ import hashlib
 import hmac
 import json
 import re
-import sqlite3
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,10 +44,10 @@ from typing import Final
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
-from sqlite_utils import Database
 
 from bridge.core.model import CATCH_ALL_TOPIC, Complaint
 from bridge.core.phone import normalize_phone
+from bridge.sync.storeport import IndexedRow, StateStore
 
 __all__ = [
     "RETENTION",
@@ -1076,13 +1075,6 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-_SELECT = (
-    "SELECT national_id, source, local_id, phone_key, category, created_at, content, text_norm"
-    " FROM dedupe_index WHERE phone_key = ? AND created_at BETWEEN ? AND ?"
-    " ORDER BY created_at DESC, source, local_id LIMIT ?"
-)
-
-
 class DedupeIndex:
     """Rule (3) over the store: the ``dedupe_index`` and ``dedupe_decisions`` tables.
 
@@ -1098,8 +1090,8 @@ class DedupeIndex:
     pass over a table that the purge itself keeps to a week of records.
     """
 
-    def __init__(self, db: Database | sqlite3.Connection, *, secret: bytes | None = None) -> None:
-        self.conn = db.conn if isinstance(db, Database) else db
+    def __init__(self, store: StateStore, *, secret: bytes | None = None) -> None:
+        self.store = store
         self.secret = secret if secret is not None else self._stored_secret()
         # check() then add() of the same complaint: normalize its text once
         self._last: tuple[Complaint, Entry] | None = None
@@ -1107,12 +1099,10 @@ class DedupeIndex:
         self._purged_at: datetime | None = None  # the clock at this instance's last purge
 
     def _stored_secret(self) -> bytes:
-        row = self.conn.execute(
-            "SELECT value FROM dedupe_meta WHERE name = 'phone_key_secret'"
-        ).fetchone()
-        if row is None:
+        value = self.store.dedupe_meta("phone_key_secret")
+        if value is None:
             raise LookupError("the store has no dedupe secret: run its migrations first")
-        return bytes.fromhex(str(row[0]))
+        return bytes.fromhex(value)
 
     def entry(self, complaint: Complaint, national_id: int | None = None) -> Entry:
         if self._last is not None and self._last[0] is complaint:
@@ -1128,31 +1118,26 @@ class DedupeIndex:
         stale = entry.created_at < self._advance(entry.created_at) - RETENTION
         if entry.phone_key is None or stale:
             # anonymous now, its phone removed, or too old to be compared: never a candidate
-            self.conn.execute(
-                "DELETE FROM dedupe_index WHERE source = ? AND local_id = ?",
-                (entry.source, entry.local_id),
-            )
+            self.store.dedupe_forget(entry.source, entry.local_id)
             return False
-        self.conn.execute(
-            "INSERT OR REPLACE INTO dedupe_index (national_id, source, local_id, phone_key,"
-            " category, created_at, content) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                national_id,
-                entry.source,
-                entry.local_id,
-                entry.phone_key,
-                entry.category,
-                _iso(entry.created_at),
-                entry.content,
-            ),
+        self.store.dedupe_put(
+            IndexedRow(
+                national_id=national_id,
+                source=entry.source,
+                local_id=entry.local_id,
+                phone_key=entry.phone_key,
+                category=entry.category,
+                created_at=_iso(entry.created_at),
+                content=entry.content,
+            )
         )
         return True
 
     def _advance(self, filed: datetime) -> datetime:
         """The index's clock once a record filed at ``filed`` is seen; purges when due."""
         if self._clock is None:
-            row = self.conn.execute("SELECT value FROM dedupe_meta WHERE name = 'clock'").fetchone()
-            self._clock = datetime.fromisoformat(str(row[0])) if row is not None else filed
+            kept = self.store.dedupe_meta("clock")
+            self._clock = datetime.fromisoformat(kept) if kept is not None else filed
         self._clock = min(datetime.now(UTC), max(self._clock, filed))
         if self._purged_at is None or self._clock - self._purged_at >= PURGE_STEP:
             self.purge(self._clock)
@@ -1162,16 +1147,9 @@ class DedupeIndex:
         """Forget the rows filed more than :data:`RETENTION` before ``now`` (default: the
         wall clock); returns how many. The clock is kept for the next process."""
         moment = now if now is not None else datetime.now(UTC)
-        cursor = self.conn.execute(
-            "DELETE FROM dedupe_index WHERE created_at < ?", (_iso(moment - RETENTION),)
-        )
-        self.conn.execute(
-            "INSERT INTO dedupe_meta (name, value) VALUES ('clock', ?) ON CONFLICT (name)"
-            " DO UPDATE SET value = MAX(value, excluded.value)",
-            (_iso(moment),),
-        )
+        purged = self.store.dedupe_purge(_iso(moment - RETENTION), _iso(moment))
         self._purged_at = moment
-        return cursor.rowcount
+        return purged
 
     def candidates(self, entry: Entry) -> list[Entry]:
         """The same citizen's records in compatible categories within the window.
@@ -1181,29 +1159,26 @@ class DedupeIndex:
         """
         if entry.phone_key is None:
             return []
-        rows = self.conn.execute(
-            _SELECT,
-            (
-                entry.phone_key,
-                _iso(entry.created_at - WINDOW),
-                _iso(entry.created_at + WINDOW),
-                MAX_CANDIDATES,
-            ),
-        ).fetchall()
+        rows = self.store.dedupe_block(
+            entry.phone_key,
+            _iso(entry.created_at - WINDOW),
+            _iso(entry.created_at + WINDOW),
+            MAX_CANDIDATES,
+        )
         return [
             Entry(
-                source=row[1],
-                local_id=row[2],
-                phone_key=row[3],
-                category=row[4],
-                created_at=datetime.fromisoformat(row[5]),
-                content=row[6] if row[6] is not None else row[7],
-                national_id=row[0],
-                normalized=row[6] is None,
+                source=row.source,
+                local_id=row.local_id,
+                phone_key=row.phone_key,
+                category=row.category,
+                created_at=datetime.fromisoformat(row.created_at),
+                content=row.content if row.content is not None else row.text_norm or "",
+                national_id=row.national_id,
+                normalized=row.content is None,
             )
             for row in rows
-            if (row[1], row[2]) != (entry.source, entry.local_id)
-            and compatible_categories(entry.category, row[4])
+            if (row.source, row.local_id) != (entry.source, entry.local_id)
+            and compatible_categories(entry.category, row.category)
         ]
 
     def check(self, complaint: Complaint) -> Check:
@@ -1227,18 +1202,13 @@ class DedupeIndex:
         """Append a decision to ``dedupe_decisions``; its inputs are fingerprints only."""
         source, _, local_id = decision.candidate.partition(":")
         inputs = {**decision.inputs, "reasons": list(decision.reasons)}
-        cursor = self.conn.execute(
-            "INSERT INTO dedupe_decisions (at, source, local_id, candidate_of, rule, score,"
-            " merged, inputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                _iso(datetime.now(UTC)),
-                source,
-                local_id,
-                decision.existing,
-                decision.rule,
-                decision.score,
-                int(decision.merge),
-                json.dumps(inputs, sort_keys=True),
-            ),
+        return self.store.add_dedupe_decision(
+            _iso(datetime.now(UTC)),
+            source,
+            local_id,
+            decision.existing,
+            decision.rule,
+            decision.score,
+            decision.merge,
+            json.dumps(inputs, sort_keys=True),
         )
-        return int(cursor.lastrowid or 0)

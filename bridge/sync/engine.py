@@ -178,7 +178,7 @@ class Engine:
         self._scanned: dict[int, tuple[str, ...]] = {}  # id → markers, of scans so far
         self._settled: set[int] = set()  # create intents looked into in this source pass
         self._lost_in_a_row = 0
-        self.dedupe = DedupeIndex(store.db)
+        self.dedupe = DedupeIndex(store)
         # sources whose state this process trusts for creates: it listed LAPOR for them in
         # a new database, or completed a pass (see _discover); others look before posting
         self._trusted: set[str] = set()

@@ -41,6 +41,7 @@ from psycopg_pool import ConnectionPool
 from bridge.core.model import CATCH_ALL_TOPIC
 from bridge.runtime.health import STOPPED
 from bridge.sync.store import (
+    DEDUPE_BLOCK,
     FOLLOWUP_IN_DOUBT,
     FOLLOWUP_WAITING_VERIFICATION,
     PURGED_RAW,
@@ -48,7 +49,7 @@ from bridge.sync.store import (
     StoreError,
     now_iso,
 )
-from bridge.sync.storeport import IntentRow, LatePhotoRow, LedgerRow, MappingRow
+from bridge.sync.storeport import IndexedRow, IntentRow, LatePhotoRow, LedgerRow, MappingRow
 
 if TYPE_CHECKING:
     from bridge.sync.storeport import StateStore
@@ -995,6 +996,59 @@ class PgStore:
 
     def has_mappings(self, source: str) -> bool:
         return bool(self._scalar("SELECT 1 FROM mappings WHERE source = ? LIMIT 1", (source,)))
+
+    # the duplicate check's index (bridge/sync/dedupe.py) ---------------------
+    def dedupe_meta(self, name: str) -> str | None:
+        value = self._scalar("SELECT value FROM dedupe_meta WHERE name = ?", (name,))
+        return str(value) if value is not None else None
+
+    def dedupe_put(self, row: IndexedRow) -> None:
+        self._write(
+            "INSERT INTO dedupe_index (national_id, source, local_id, phone_key, category,"
+            " created_at, content, text_norm) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)"
+            " ON CONFLICT (source, local_id) DO UPDATE SET national_id = excluded.national_id,"
+            " phone_key = excluded.phone_key, category = excluded.category,"
+            " created_at = excluded.created_at, content = excluded.content, text_norm = NULL",
+            (row.national_id, row.source, row.local_id, row.phone_key, row.category,
+             row.created_at, row.content),
+        )  # fmt: skip
+
+    def dedupe_forget(self, source: str, local_id: str) -> None:
+        self._write(
+            "DELETE FROM dedupe_index WHERE source = ? AND local_id = ?", (source, local_id)
+        )
+
+    def dedupe_purge(self, before: str, clock: str) -> int:
+        cursor = self._write("DELETE FROM dedupe_index WHERE created_at < ?", (before,))
+        self._write(
+            "INSERT INTO dedupe_meta (name, value) VALUES ('clock', ?) ON CONFLICT (name)"
+            " DO UPDATE SET value = GREATEST(dedupe_meta.value, excluded.value)",
+            (clock,),
+        )
+        return cursor.rowcount
+
+    def dedupe_block(self, phone_key: str, start: str, end: str, limit: int) -> list[IndexedRow]:
+        rows = self._all(DEDUPE_BLOCK, (phone_key, start, end, limit))
+        return [IndexedRow.of(row) for row in rows]
+
+    def add_dedupe_decision(
+        self,
+        at: str,
+        source: str,
+        local_id: str,
+        candidate_of: str | None,
+        rule: str,
+        score: float,
+        merged: bool,
+        inputs: str,
+    ) -> int:
+        cursor = self._write(
+            "INSERT INTO dedupe_decisions (at, source, local_id, candidate_of, rule, score,"
+            " merged, inputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (at, source, local_id, candidate_of, rule, score, int(merged), inputs),
+        )
+        row = cursor.fetchone()
+        return int(row[0]) if row is not None else 0
 
     # quarantine ------------------------------------------------------------
     def quarantine(

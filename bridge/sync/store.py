@@ -24,7 +24,7 @@ from sqlite_utils.migrations import Migrations
 
 from bridge.core.model import CATCH_ALL_TOPIC
 from bridge.runtime.health import STOPPED
-from bridge.sync.storeport import IntentRow, LatePhotoRow, LedgerRow, MappingRow
+from bridge.sync.storeport import IndexedRow, IntentRow, LatePhotoRow, LedgerRow, MappingRow
 
 if TYPE_CHECKING:
     from bridge.sync.storeport import StateStore
@@ -496,6 +496,15 @@ def _open_writable(path: Path) -> Database:
             raise  # a full disk, a lock held too long: as SQLite says it
         raise StoreError(f"cannot open the database at {path}: {exc}") from None
     return db
+
+
+#: one citizen's rows of the duplicate check's index within a window: a range of the block
+#: index on the phone key (its ``category`` column skipped: categories are compatible)
+DEDUPE_BLOCK = (
+    "SELECT national_id, source, local_id, phone_key, category, created_at, content, text_norm"
+    " FROM dedupe_index WHERE phone_key = ? AND created_at BETWEEN ? AND ?"
+    " ORDER BY created_at DESC, source, local_id LIMIT ?"
+)
 
 
 class Store:
@@ -1021,6 +1030,55 @@ class Store:
 
     def has_mappings(self, source: str) -> bool:
         return bool(self._scalar("SELECT 1 FROM mappings WHERE source = ? LIMIT 1", (source,)))
+
+    # the duplicate check's index (bridge/sync/dedupe.py) ---------------------
+    def dedupe_meta(self, name: str) -> str | None:
+        value = self._scalar("SELECT value FROM dedupe_meta WHERE name = ?", (name,))
+        return str(value) if value is not None else None
+
+    def dedupe_put(self, row: IndexedRow) -> None:
+        self.db.conn.execute(
+            "INSERT OR REPLACE INTO dedupe_index (national_id, source, local_id, phone_key,"
+            " category, created_at, content) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (row.national_id, row.source, row.local_id, row.phone_key, row.category,
+             row.created_at, row.content),
+        )  # fmt: skip
+
+    def dedupe_forget(self, source: str, local_id: str) -> None:
+        self.db.conn.execute(
+            "DELETE FROM dedupe_index WHERE source = ? AND local_id = ?", (source, local_id)
+        )
+
+    def dedupe_purge(self, before: str, clock: str) -> int:
+        cursor = self.db.conn.execute("DELETE FROM dedupe_index WHERE created_at < ?", (before,))
+        self.db.conn.execute(
+            "INSERT INTO dedupe_meta (name, value) VALUES ('clock', ?) ON CONFLICT (name)"
+            " DO UPDATE SET value = MAX(value, excluded.value)",
+            (clock,),
+        )
+        return cursor.rowcount
+
+    def dedupe_block(self, phone_key: str, start: str, end: str, limit: int) -> list[IndexedRow]:
+        rows = self._all(DEDUPE_BLOCK, (phone_key, start, end, limit))
+        return [IndexedRow.of(row) for row in rows]
+
+    def add_dedupe_decision(
+        self,
+        at: str,
+        source: str,
+        local_id: str,
+        candidate_of: str | None,
+        rule: str,
+        score: float,
+        merged: bool,
+        inputs: str,
+    ) -> int:
+        cursor = self.db.conn.execute(
+            "INSERT INTO dedupe_decisions (at, source, local_id, candidate_of, rule, score,"
+            " merged, inputs) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (at, source, local_id, candidate_of, rule, score, int(merged), inputs),
+        )
+        return int(cursor.lastrowid or 0)
 
     # quarantine ------------------------------------------------------------
     def quarantine(

@@ -10,7 +10,8 @@ versioned by named migrations (m001…) — and one test suite holds both to the
 (tests/test_store_contract.py). Each implementation is checked against this protocol by
 mypy (the assignment at the end of its module).
 
-Rows are plain dicts of the tables' columns, times ISO-8601 text in UTC, flags 0/1.
+Rows are frozen dataclasses of the tables' columns (``LedgerRow``, ``MappingRow`` …), times
+ISO-8601 text in UTC, flags 0/1.
 Modules that still run SQL on the SQLite connection (``store.db``) are listed in
 docs/postgresql.md: they are what ties the engine to SQLite today.
 """
@@ -51,6 +52,26 @@ class LedgerRow:
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> LedgerRow:
+        """From a database row (its columns by name)."""
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
+
+
+@dataclass(frozen=True)
+class IndexedRow:
+    """A row of the duplicate check's index (bridge/sync/dedupe.py): one record's phone key
+    and text while it may still be compared. ``created_at`` is ISO-8601 UTC text."""
+
+    national_id: int | None
+    source: str
+    local_id: str
+    phone_key: str
+    category: str
+    created_at: str
+    content: str | None  # the text as written (m005); older rows hold ``text_norm``
+    text_norm: str | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> IndexedRow:
         """From a database row (its columns by name)."""
         return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in row})
 
@@ -314,6 +335,41 @@ class StateStore(Protocol):
     def discovered(self, tag: str) -> int | None: ...
 
     def has_mappings(self, source: str) -> bool: ...
+
+    # the duplicate check's index (bridge/sync/dedupe.py) ---------------------
+    def dedupe_meta(self, name: str) -> str | None:
+        """A value the index keeps (``phone_key_secret``, ``clock``), or ``None``."""
+        ...
+
+    def dedupe_put(self, row: IndexedRow) -> None:
+        """Index a record, replacing what was indexed of it."""
+        ...
+
+    def dedupe_forget(self, source: str, local_id: str) -> None:
+        """Take a record out of the index."""
+        ...
+
+    def dedupe_purge(self, before: str, clock: str) -> int:
+        """Forget rows filed before ``before``; keep ``clock`` (never moved back); how many."""
+        ...
+
+    def dedupe_block(self, phone_key: str, start: str, end: str, limit: int) -> list[IndexedRow]:
+        """One citizen's rows filed between ``start`` and ``end``, newest first."""
+        ...
+
+    def add_dedupe_decision(
+        self,
+        at: str,
+        source: str,
+        local_id: str,
+        candidate_of: str | None,
+        rule: str,
+        score: float,
+        merged: bool,
+        inputs: str,
+    ) -> int:
+        """Append a decision (fingerprints only); its id."""
+        ...
 
     def quarantine(
         self, source: str, local_id: str, raw: Any, reason: str, display_id: str | None = None
