@@ -692,6 +692,24 @@ def test_what_trace_reads_of_a_record(store: StateStore) -> None:
     assert (photo.photo_index, photo.state, photo.attempts, photo.reason) == (0, "waiting", 1, "503")
 
 
+def test_a_records_duplicate_checks_are_read_typed_in_order(backend: Backend) -> None:
+    store = backend.open()
+    with store.atomic():  # written by the dedupe index (bridge/sync/dedupe.py), not the store
+        for n, (rule, score, merged) in enumerate((("text", 0.4, 0), ("phone", 0.9, 1))):
+            backend.run(
+                store,
+                "INSERT INTO dedupe_decisions (at, source, local_id, candidate_of, rule, score,"
+                f" merged, inputs) VALUES ('2025-01-0{n + 1}', 'ujar', '2', 'tanjak:1',"
+                f" '{rule}', {score}, {merged}, '{{}}')",
+            )
+    checks = store.dedupe_decisions("ujar", "2")
+    assert [(c.at, c.rule, c.score, c.merged, c.candidate_of) for c in checks] == [
+        ("2025-01-01", "text", 0.4, 0, "tanjak:1"),
+        ("2025-01-02", "phone", 0.9, 1, "tanjak:1"),
+    ]
+    assert store.dedupe_decisions("ujar", "1") == []
+
+
 # the audit log --------------------------------------------------------------------------
 def test_events_are_appended_and_read_by_record_or_complaint(store: StateStore) -> None:
     store.event("created", "tanjak", "1", 100, category="JALAN")
