@@ -47,6 +47,7 @@ from bridge.runtime.settings import (
 from bridge.sync import requests as operator_requests
 from bridge.sync.engine import Engine, SourceReport
 from bridge.sync.store import DatabaseMissing, Store, StoreError, file_identity, is_disk_full
+from bridge.sync.storeport import InDoubtRow, QuarantineRow
 
 app = typer.Typer(
     name="lapor-bridge",
@@ -643,14 +644,14 @@ def quarantine_list() -> None:
         typer.echo("quarantine is empty")
     for entry in entries:
         typer.echo(
-            f"{entry['id']:>5}  {shown(entry['source'])}:{shown(entry['local_id'])}"
-            f"  attempts {entry['attempts']}"
-            f"  first {shown(when(entry['first_seen']))}  last {shown(when(entry['last_seen']))}"
-            f"  {shown(entry['reason'])}"
+            f"{entry.id:>5}  {shown(entry.source)}:{shown(entry.local_id)}"
+            f"  attempts {entry.attempts}"
+            f"  first {shown(when(entry.first_seen))}  last {shown(when(entry.last_seen))}"
+            f"  {shown(entry.reason)}"
         )
 
 
-def _entry(store: Store, entry_id: int) -> dict[str, Any]:
+def _entry(store: Store, entry_id: int) -> QuarantineRow:
     entry = store.quarantine_entry(entry_id)
     if entry is None:
         typer.echo(f"no quarantine entry {entry_id}", err=True)
@@ -664,14 +665,14 @@ def quarantine_show(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> N
     conf = settings()
     with open_existing(conf) as store:
         entry = _entry(store, entry_id)
-    typer.echo(f"record:   {shown(entry['source'])}:{shown(entry['local_id'])}")
-    typer.echo(f"state:    {shown(entry['state'])}")
-    typer.echo(f"reason:   {shown(entry['reason'])}")
-    first, last = shown(when(entry["first_seen"])), shown(when(entry["last_seen"]))
+    typer.echo(f"record:   {shown(entry.source)}:{shown(entry.local_id)}")
+    typer.echo(f"state:    {shown(entry.state)}")
+    typer.echo(f"reason:   {shown(entry.reason)}")
+    first, last = shown(when(entry.first_seen)), shown(when(entry.last_seen))
     typer.echo(f"seen:     first {first}, last {last}")
-    typer.echo(f"attempts: {entry['attempts']}")
+    typer.echo(f"attempts: {entry.attempts}")
     typer.echo("raw payload (personal data masked):")
-    payload = logs.redact_value(json.loads(entry["raw"]))
+    payload = logs.redact_value(json.loads(entry.raw))
     typer.echo(shown_block(json.dumps(payload, indent=2, ensure_ascii=False)))
 
 
@@ -694,8 +695,8 @@ def quarantine_retry(
     request, code = _submit(
         conf,
         "quarantine_retry",
-        entry["source"],
-        entry["local_id"],
+        entry.source,
+        entry.local_id,
         {"entry": entry_id},
         wait=wait,
         timeout=timeout,
@@ -704,8 +705,8 @@ def quarantine_retry(
         typer.echo(f"retry failed: {shown(request.outcome, redact=True)}", err=True)
         with open_existing(conf) as store:
             still = store.quarantine_entry(entry_id)
-        if still is not None and still["state"] == "open":
-            typer.echo(f"still quarantined: {shown(still['reason'])}")
+        if still is not None and still.state == "open":
+            typer.echo(f"still quarantined: {shown(still.reason)}")
     raise typer.Exit(code if wait else 0)
 
 
@@ -719,9 +720,9 @@ def quarantine_drop(entry_id: Annotated[int, typer.Argument(metavar="ID")]) -> N
     with open_store(conf) as store:
         entry = _entry(store, entry_id)
         with store.atomic():
-            store.release_quarantine(entry["source"], entry["local_id"], "dropped")
-            store.event("quarantine_dropped", entry["source"], entry["local_id"], entry=entry_id)
-    typer.echo(f"dropped {shown(entry['source'])}:{shown(entry['local_id'])}")
+            store.release_quarantine(entry.source, entry.local_id, "dropped")
+            store.event("quarantine_dropped", entry.source, entry.local_id, entry=entry_id)
+    typer.echo(f"dropped {shown(entry.source)}:{shown(entry.local_id)}")
 
 
 # in doubt -------------------------------------------------------------------
@@ -762,81 +763,80 @@ def _create_next(ref: str, decision: str | None) -> str:
     )
 
 
-def _followup_next(row: dict[str, Any]) -> str:
-    tracking = f"#{row['national_id']}"
-    decision = row.get("decision")
+def _followup_next(national_id: int | None, kind: str | None, decision: str | None) -> str:
+    tracking = f"#{national_id}"
     if decision == "posted":
         return "it is marked done without posting it"
-    if decision == "not_posted" or row.get("kind") == "reject":
+    if decision == "not_posted" or kind == "reject":
         return f"it is posted to {tracking} again, without looking first"
     return f"{tracking}'s follow-ups are read; it is posted again only if it is not among them"
 
 
-def _last_decisions(store: Store, items: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+def _last_decisions(store: Store, items: list[InDoubtRow]) -> dict[tuple[str, str], Any]:
     """Who recorded each waiting decision and when: the last ``indoubt_decision`` event of
     the record (of the follow-up's row, for a follow-up)."""
     found: dict[tuple[str, str], Any] = {}
     for item in items:
-        if not item.get("decision"):
+        if not item.decision:
             continue
-        for event in store.events_for(item["source"], item["local_id"], None):
-            if event["kind"] != "indoubt_decision" or event["local_id"] != item["local_id"]:
+        for event in store.events_for(item.source, item.local_id, None):
+            if event.kind != "indoubt_decision" or event.local_id != item.local_id:
                 continue
-            detail = json.loads(event["detail"] or "{}")
+            detail = json.loads(event.detail or "{}")
             row = detail.get("followup")
-            if (item["type"] == "followup") != (row is not None):
+            if (item.type == "followup") != (row is not None):
                 continue
-            if row is not None and row != item["id"]:
+            if row is not None and row != item.id:
                 continue
-            found[(item["type"], str(item["id"]))] = {"by": detail.get("by"), "at": event["at"]}
+            found[(item.type, str(item.id))] = {"by": detail.get("by"), "at": event.at}
     return found
 
 
-def _indoubt_rows(store: Store, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _indoubt_rows(store: Store, items: list[InDoubtRow]) -> list[dict[str, Any]]:
     """``indoubt list``'s rows: what an operator needs to look on LAPOR and decide."""
     decided = _last_decisions(store, items)
     rows: list[dict[str, Any]] = []
     for item in items:
-        record = f"{item['source']}:{item['local_id']}"
-        who = decided.get((item["type"], str(item["id"]))) or {}
+        record = f"{item.source}:{item.local_id}"
+        who = decided.get((item.type, str(item.id))) or {}
         common = {
-            "source": item["source"],
-            "local_id": item["local_id"],
+            "source": item.source,
+            "local_id": item.local_id,
             "record": record,
-            "attempts": item["attempts"],
-            "last_error": item["last_error"],
-            "decision": item["decision"],
+            "attempts": item.attempts,
+            "last_error": item.last_error,
+            "decision": item.decision,
             "decided_by": who.get("by"),
             "decided_at": when(who.get("at")) or None,
         }
-        if item["type"] == "create":
+        if item.type == "create":
             rows.append(
                 {
                     "type": "create",
                     "id": record,
                     **common,
-                    "account": item["account"],
-                    "tag": item["tag"],
-                    "since": when(item["sent_at"] or item["created_at"]) or None,
-                    "may_apply_until": when(item["deadline"]) or None,
-                    "tried": item["evidence"],
-                    "next_pass": _create_next(record, item["decision"]),
+                    "account": item.account,
+                    "tag": item.tag,
+                    "since": when(item.sent_at or item.created_at) or None,
+                    "may_apply_until": when(item.deadline) or None,
+                    "tried": item.evidence,
+                    "next_pass": _create_next(record, item.decision),
                 }
             )
         else:
             rows.append(
                 {
                     "type": "followup",
-                    "id": f"f{item['id']}",
+                    "id": f"f{item.id}",
                     **common,
-                    "tracking_id": f"#{item['national_id']}",
-                    "kind": item["kind"],
-                    "since": when(item["updated_at"]) or None,
+                    "tracking_id": f"#{item.national_id}",
+                    "kind": item.kind,
+                    "since": when(item.updated_at) or None,
                     "tried": (
-                        f"posted to #{item['national_id']} ({item['attempts']} attempt(s));"
+                        f"posted to #{item.national_id} ({item.attempts} attempt(s));"
                         " the answer was lost"
                     ),
-                    "next_pass": _followup_next(item),
+                    "next_pass": _followup_next(item.national_id, item.kind, item.decision),
                 }
             )
     return rows
@@ -913,7 +913,7 @@ def indoubt_list(
         for name in conf.sources:
             # status counts an import into the app whose answer was lost as in doubt too;
             # it is settled by the account's pass, not by an operator
-            listed = sum(1 for item in items if item["source"] == name)
+            listed = sum(1 for item in items if item.source == name)
             extra = store.counts(name)["in_doubt"] - listed
             if extra > 0:
                 imports[name] = extra
@@ -1035,11 +1035,7 @@ def _decide_create(
 ) -> list[str]:
     ref = shown(f"{source}:{local_id}")
     item = next(
-        (
-            i
-            for i in store.in_doubt(source)
-            if i["type"] == "create" and str(i["local_id"]) == local_id
-        ),
+        (i for i in store.in_doubt(source) if i.type == "create" and i.local_id == local_id),
         None,
     )
     if item is None:
@@ -1058,8 +1054,8 @@ def _decide_create(
                 f" {shown(owner.source)}:{shown(owner.local_id)}; nothing recorded"
                 " (mapping show '#N' to look)"
             )
-    earlier = item["decision"]
-    store.decide(item["id"], decision)
+    earlier = item.decision
+    store.decide(item.id, decision)
     store.event(
         "indoubt_decision",
         source,
@@ -1077,9 +1073,9 @@ def _decide_create(
         lines.append(
             f"Should LAPOR not know #{national_id}, the decision is void and {ref} stays in doubt."
         )
-    elif item["deadline"] and parse_rfc3339(item["deadline"]) > utcnow():
+    elif item.deadline and parse_rfc3339(item.deadline) > utcnow():
         lines.append(
-            f"warning: LAPOR may still apply the earlier create until {when(item['deadline'])};"
+            f"warning: LAPOR may still apply the earlier create until {when(item.deadline)};"
             " if it does, LAPOR will hold two complaints."
         )
     return lines
@@ -1089,9 +1085,7 @@ def _decide_followup(store: Store, row_id: int, decision: str, user: str) -> lis
     row = store.followup_row(row_id)
     if row is None:
         raise _not_in_doubt(f"no follow-up f{row_id}")
-    in_doubt = any(
-        i["type"] == "followup" and i["id"] == row_id for i in store.in_doubt(row.source)
-    )
+    in_doubt = any(i.type == "followup" and i.id == row_id for i in store.in_doubt(row.source))
     if not in_doubt:
         state = "done" if row.state == "done" else f"{row.state}, not in doubt"
         raise _not_in_doubt(f"follow-up f{row_id} is not in doubt ({shown(state)})")
@@ -1114,8 +1108,7 @@ def _decide_followup(store: Store, row_id: int, decision: str, user: str) -> lis
     ]
     if earlier and earlier != decision:
         lines.append(f"  (replaces the earlier decision: {_decision_text(earlier)})")
-    decided = {"national_id": row.national_id, "kind": row.kind, "decision": decision}
-    lines.append(f"At the next pass {_followup_next(decided)}.")
+    lines.append(f"At the next pass {_followup_next(row.national_id, row.kind, decision)}.")
     return lines
 
 
@@ -1574,14 +1567,13 @@ def mapping_show(
                 typer.echo("  duplicate checks (rule, score, merged, against):")
                 for d in decisions:
                     typer.echo(
-                        f"    {shown(when(d['at']))}  {shown(d['rule'])}  {d['score']:.3f}"
-                        f"  {'merged' if d['merged'] else 'kept apart'}  {shown(d['candidate_of'])}"
+                        f"    {shown(when(d.at))}  {shown(d.rule)}  {d.score:.3f}"
+                        f"  {'merged' if d.merged else 'kept apart'}  {shown(d.candidate_of)}"
                     )
             typer.echo("  history:")
             for event in store.events_for(row.source, row.local_id, row.national_id):
                 typer.echo(
-                    f"    {shown(when(event['at']))}  {shown(event['kind'])}"
-                    f"  {shown(event['detail'])}"
+                    f"    {shown(when(event.at))}  {shown(event.kind)}  {shown(event.detail)}"
                 )
 
 

@@ -55,13 +55,13 @@ def operator_resolves(lapor: LaporSandbox, database: Path) -> int:
     (recorded for the next pass). Returns how many were resolved."""
     store = Store(database)
     try:
-        doubts = [d for d in store.in_doubt() if d["type"] == "create"]
+        doubts = [d for d in store.in_doubt() if d.type == "create"]
         with store.atomic():
             for doubt in doubts:
-                found = lapor.complaint_by_marker(f"[{doubt['tag']}]")
+                found = lapor.complaint_by_marker(f"[{doubt.tag}]")
                 decision = f"tracking:{min(c['id'] for c in found)}" if found else "not_created"
-                store.decide(doubt["id"], decision)
-                store.event("indoubt_decision", doubt["source"], doubt["local_id"],
+                store.decide(doubt.id, decision)
+                store.event("indoubt_decision", doubt.source, doubt.local_id,
                             decision=decision, by="test")  # fmt: skip
         return len(doubts)
     finally:

@@ -136,7 +136,7 @@ def test_quarantine_list_show_retry_drop(world: World) -> None:
     entries = world.store()
     entry = entries.quarantined("tanjak")[0]
     entries.close()
-    code, out = _cli(world, "quarantine", "drop", str(entry["id"]))
+    code, out = _cli(world, "quarantine", "drop", str(entry.id))
     assert code == 0
     code, out = _cli(world, "quarantine", "list")
     assert "quarantine is empty" in out
@@ -166,7 +166,7 @@ def test_quarantine_retry_exits_0_when_lapor_is_down(world: World) -> None:
     world.tanjak.corrupt(aduan["id"], status="entah")
     world.sync()
     store = world.store()
-    entry_id = str(store.quarantined("tanjak")[0]["id"])
+    entry_id = str(store.quarantined("tanjak")[0].id)
     store.close()
     world.tanjak.set_status(aduan["id"], "baru")
     world.lapor.faults.inject("503", count=1000)

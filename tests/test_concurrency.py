@@ -109,7 +109,7 @@ def test_a_records_own_actions_stay_in_order(flying: World) -> None:
     try:
         for aduan in flying.tanjak.all_aduan():
             local_id = str(aduan["id"])
-            kinds = [e["kind"] for e in store.events_for("tanjak", local_id, None)]
+            kinds = [e.kind for e in store.events_for("tanjak", local_id, None)]
             order = ["create_intent", "created", "response_seen", "tracking_id_written"]
             if aduan["id"] not in answered:
                 order.remove("response_seen")

@@ -203,7 +203,7 @@ def test_a_create_lapor_refuses_is_forgotten_by_its_intent(world: World) -> None
     assert sorted(json.loads(intent["payload"])) == ["summary", "tag"]
     for needle in (SECRET_WORDS, SITI["nama"], SITI["nik"]):
         assert found_in(db, needle) == {"quarantine.raw"}, needle
-    assert entry["local_id"] == local_id
+    assert entry.local_id == local_id
 
 
 # --- quarantine ---------------------------------------------------------------------------
@@ -222,21 +222,21 @@ def test_a_dropped_quarantine_entry_forgets_the_raw_record_and_keeps_the_reason(
         [entry] = store.quarantined("tanjak")
     finally:
         store.close()
-    code, output = cli(world, "quarantine", "drop", str(entry["id"]))
+    code, output = cli(world, "quarantine", "drop", str(entry.id))
     assert code == 0, output
     assert_forgotten(db, *SITI_MARKS, SECRET_WORDS, SECRET_TITLE)
     store = Store(db)
     try:
-        dropped = store.quarantine_entry(entry["id"])
-        events = [e["kind"] for e in store.events_for("tanjak", local_id, None)]
+        dropped = store.quarantine_entry(entry.id)
+        events = [e.kind for e in store.events_for("tanjak", local_id, None)]
     finally:
         store.close()
     assert dropped is not None
-    assert (dropped["state"], dropped["raw"]) == ("dropped", "null")
-    assert dropped["reason"] and dropped["reason"] == entry["reason"]  # the audit keeps why
-    assert (dropped["first_seen"], dropped["attempts"]) == (entry["first_seen"], 1)
+    assert (dropped.state, dropped.raw) == ("dropped", "null")
+    assert dropped.reason and dropped.reason == entry.reason  # the audit keeps why
+    assert (dropped.first_seen, dropped.attempts) == (entry.first_seen, 1)
     assert "quarantine_dropped" in events
-    code, output = cli(world, "quarantine", "show", str(entry["id"]))
+    code, output = cli(world, "quarantine", "show", str(entry.id))
     assert code == 0 and SITI["nik"] not in output
 
 

@@ -91,12 +91,12 @@ def test_same_citizen_same_problem_is_one_national_complaint(apps: TwoApps) -> N
     assert [e["ref"] for e in ticket["external"] if e["system"] == "lapor"] == [str(national)]
     store = apps.store()
     mapping = store.mapping("ujar", second)
-    events = [e for e in store.events_for("ujar", second, None) if e["kind"] == "merged"]
+    events = [e for e in store.events_for("ujar", second, None) if e.kind == "merged"]
     store.close()
     assert mapping is not None and mapping.duplicate_of == f"tanjak:{first}"
-    detail = json.loads(events[0]["detail"])
+    detail = json.loads(events[0].detail)
     assert detail["rule"] and detail["score"] >= 0.6
-    assert "0812" not in events[0]["detail"] and "Siti" not in events[0]["detail"]
+    assert "0812" not in events[0].detail and "Siti" not in events[0].detail
 
 
 def test_merged_record_is_answered_too(apps: TwoApps) -> None:

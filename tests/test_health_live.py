@@ -111,7 +111,7 @@ def test_a_clean_sigterm_leaves_status_not_degraded(world: World) -> None:
         row = store.passes()["source:tanjak"]
     finally:
         store.close()
-    assert row["last_error"] == STOPPED  # the stop did cut the pass short
+    assert row.last_error == STOPPED  # the stop did cut the pass short
     assert 0 < len(world.lapor.complaints()) < 30
     code, state = _status(world)
     assert code == 0 and state["healthy"] is True, state
@@ -159,7 +159,7 @@ def test_healthz_stays_200_through_a_long_pass_and_503_when_stuck(world: World) 
             row = store.passes()["source:tanjak"]
         finally:
             store.close()
-        assert row["finished_at"] is None, "the first pass should still be running"
+        assert row.finished_at is None, "the first pass should still be running"
         assert set(answers) == {200}, answers
         details = run.get("/healthz?details").json()
         assert details["status"] == "ok" and details["stale"] == []

@@ -101,7 +101,7 @@ def test_a_lost_create_is_found_by_the_bracket_scan_not_posted_again(quick: Worl
     try:
         assert store.in_doubt("tanjak") == []
         mapping = store.mapping("tanjak", lost)
-        events = [e["kind"] for e in store.events_for("tanjak", lost, None)]
+        events = [e.kind for e in store.events_for("tanjak", lost, None)]
     finally:
         store.close()
     assert mapping is not None and mapping.national_id == world.national_for(lost)[0]["id"]
@@ -128,11 +128,11 @@ def test_a_create_that_lapor_never_applied_is_posted_again_after_a_complete_scan
     store = world.store()
     try:
         evidence = [
-            e for e in store.events_for("tanjak", lost, None) if e["kind"] == "indoubt_checked"
+            e for e in store.events_for("tanjak", lost, None) if e.kind == "indoubt_checked"
         ]
     finally:
         store.close()
-    assert evidence and "none carries the marker" in str(evidence[-1]["detail"])
+    assert evidence and "none carries the marker" in str(evidence[-1].detail)
 
 
 def test_a_bracket_full_of_the_bridges_own_creates_is_read_past_them(tmp_path: Path) -> None:
@@ -157,8 +157,8 @@ def test_a_bracket_full_of_the_bridges_own_creates_is_read_past_them(tmp_path: P
         try:
             mapping = store.mapping("tanjak", lost)
             evidence = [
-                str(e["detail"]) for e in store.events_for("tanjak", lost, None)
-                if e["kind"] == "indoubt_checked"
+                str(e.detail) for e in store.events_for("tanjak", lost, None)
+                if e.kind == "indoubt_checked"
             ]  # fmt: skip
         finally:
             store.close()
@@ -180,9 +180,9 @@ def test_without_a_bracket_the_record_waits_for_the_operator(world: World) -> No
     store = world.store()
     try:
         [doubt] = store.in_doubt("tanjak")
-        assert doubt["local_id"] == lost and "no scan" in (doubt["evidence"] or "")
+        assert doubt.local_id == lost and "no scan" in (doubt.evidence or "")
         with store.atomic():
-            store.decide(doubt["id"], f"tracking:{world.national_for(lost)[0]['id']}")
+            store.decide(doubt.id, f"tracking:{world.national_for(lost)[0]['id']}")
     finally:
         store.close()
     assert world.sync().ok
@@ -261,7 +261,7 @@ def test_an_unknown_status_name_moves_nothing_and_is_reported(
         mapping = store.mapping("tanjak", local_id)
     finally:
         store.close()
-    assert any(e["kind"] == "unknown_status_name" for e in events)
+    assert any(e.kind == "unknown_status_name" for e in events)
     assert mapping is not None and mapping.national_canonical == "submitted"
     assert world.tanjak.aduan(int(local_id))["status"] == "baru"
 

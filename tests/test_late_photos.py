@@ -222,7 +222,7 @@ def test_a_waiting_photo_that_goes_with_a_create_tried_again_is_not_sent_twice(
     [entry] = store.quarantined("tanjak")
     store.close()
     retried = runner.invoke(
-        app, ["--config", str(world.config_path), "quarantine", "retry", str(entry["id"])]
+        app, ["--config", str(world.config_path), "quarantine", "retry", str(entry.id)]
     )
     assert retried.exit_code == 0, retried.output
     [national] = world.national_for(local_id)

@@ -110,7 +110,7 @@ def cursor(rig: Rig) -> str | None:
 def quarantined_ids(rig: Rig) -> set[str]:
     store = Store(rig.db)
     try:
-        return {str(q["local_id"]) for q in store.quarantined("city")}
+        return {q.local_id for q in store.quarantined("city")}
     finally:
         store.close()
 

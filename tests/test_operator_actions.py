@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bridge.sync.store import Store
+from bridge.sync.storeport import EventRow
 from cli import app
 from tests.harness import World
 
@@ -83,7 +84,7 @@ def mapping(world: World, local_id: int | str) -> dict[str, Any]:
     return asdict(row)
 
 
-def events(world: World, local_id: int | str) -> list[dict[str, Any]]:
+def events(world: World, local_id: int | str) -> list[EventRow]:
     store = Store(world.settings.bridge.database, readonly=True)
     try:
         return store.events_for("tanjak", str(local_id), None)
@@ -122,7 +123,7 @@ def _refused_by_lapor(world: World, isi: str, times: int = 1) -> int:
 def quarantine_retry(world: World) -> Scenario:
     local_id = _refused_by_lapor(world, "Lampu jalan mati di Jl. Pramuka sejak seminggu.")
     store = world.store()
-    entry = store.quarantined("tanjak")[0]["id"]
+    entry = store.quarantined("tanjak")[0].id
     store.close()
 
     def check() -> None:
@@ -185,7 +186,7 @@ def indoubt_resolve(world: World) -> Scenario:
     def check() -> None:
         assert mapping(world, local_id)["national_id"] == national["id"]
         assert len(world.lapor.complaints()) == 1
-        decided = [e for e in events(world, local_id) if e["kind"] == "indoubt_decision"]
+        decided = [e for e in events(world, local_id) if e.kind == "indoubt_decision"]
         assert len(decided) == 1
 
     args = ["indoubt", "resolve", f"tanjak:{local_id}", "--tracking", f"#{national['id']}"]
@@ -262,7 +263,7 @@ def _action(name: str) -> str:
 
 def _audited(world: World, scenario: Scenario, request: dict[str, Any]) -> None:
     kinds = [
-        (e["kind"], json.loads(e["detail"]).get("request"))
+        (e.kind, json.loads(e.detail or "{}").get("request"))
         for e in events(world, scenario.local_id)
     ]
     assert ("operator_request", request["id"]) in kinds
@@ -324,7 +325,7 @@ def test_a_kept_local_conflict_is_not_flagged_again_by_later_passes(
     assert cli(world, *scenario.args, "--wait", "--timeout", "30")[0] == 0
     time.sleep(2.0)  # several passes of the source and the account
     scenario.check()
-    flagged = [e for e in events(world, scenario.local_id) if e["kind"] == "status_conflict"]
+    flagged = [e for e in events(world, scenario.local_id) if e.kind == "status_conflict"]
     assert len(flagged) == 1  # the first sighting only
     _, out = cli(world, "export", "--format", "json")
     (row,) = [r for r in json.loads(out) if r["local_id"] == str(scenario.local_id)]

@@ -49,8 +49,8 @@ def test_non_image_is_skipped_with_a_note_and_the_complaint_goes(world: World) -
     store = world.store()
     events = store.events_for("tanjak", str(aduan["id"]), national["id"])
     store.close()
-    notes = [e for e in events if e["kind"] == "photo_skipped"]
-    assert len(notes) == 1 and "not a readable image" in notes[0]["detail"]
+    notes = [e for e in events if e.kind == "photo_skipped"]
+    assert len(notes) == 1 and "not a readable image" in notes[0].detail
 
 
 def test_at_most_five_photos(world: World) -> None:
@@ -87,8 +87,8 @@ def test_a_photo_lapor_refuses_is_left_out_and_the_complaint_goes(world: World) 
     store = world.store()
     events = store.events_for("tanjak", str(aduan["id"]), national["id"])
     store.close()
-    notes = [e for e in events if e["kind"] == "photo_skipped"]
-    assert len(notes) == 1 and "LAPOR refused the upload" in notes[0]["detail"]
+    notes = [e for e in events if e.kind == "photo_skipped"]
+    assert len(notes) == 1 and "LAPOR refused the upload" in notes[0].detail
 
 
 def test_a_photo_between_2_000_000_bytes_and_2_mib_is_fitted_too() -> None:

@@ -74,10 +74,10 @@ def test_every_record_ends_mapped_exactly_once(
             if tag_search:
                 assert doubts == []
             for doubt in doubts:  # the operator's indoubt resolve
-                found = national.carrying(doubt["tag"])
+                found = national.carrying(doubt.tag)
                 decision = f"tracking:{found[0].id}" if found else "not_created"
                 with store.atomic():
-                    store.decide(doubt["id"], decision)
+                    store.decide(doubt.id, decision)
         finally:
             store.close()
         store = Store(db)

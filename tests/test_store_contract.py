@@ -282,7 +282,7 @@ def test_a_create_sent_then_lost_is_in_doubt_until_answered(store: StateStore) -
     assert lost is not None and lost.last_error == "answer lost: timeout"
     assert lost.deadline >= sent.deadline
     doubt = store.in_doubt()
-    assert [(d["type"], d["id"]) for d in doubt] == [("create", intent)]
+    assert [(d.type, d.id) for d in doubt] == [("create", intent)]
     assert store.counts("tanjak")["in_doubt"] == 1 and store.counts("tanjak")["pending"] == 0
     store.note_evidence(intent, "no complaint with the tag")
     store.decide(intent, "not_created")
@@ -445,7 +445,7 @@ def test_mappings_due_for_polling_oldest_first(store: StateStore) -> None:
     assert [m.local_id for m in store.due_for_polling(["tanjak"], "2025-06-01", 1)] == ["2"]
     assert store.due_for_polling([], "2025-06-01", 10) == []
     tracked = store.tracked_by_polling(["tanjak", "ujar"])
-    assert [(t["local_id"], t["national_id"]) for t in tracked] == [("1", 101), ("2", 102)]
+    assert [(t.local_id, t.national_id) for t in tracked] == [("1", 101), ("2", 102)]
 
 
 def test_catch_up_flags_are_set_with_the_mapping_and_cleared_once(store: StateStore) -> None:
@@ -537,7 +537,7 @@ def test_a_followup_whose_answer_was_lost_is_in_doubt(store: StateStore) -> None
     (row,) = store.pending_followups("to_national")
     assert store.counts("tanjak")["pending"] == 1
     store.followup_attempt(row.id, "answer lost: timeout")
-    assert [(d["type"], d["id"]) for d in store.in_doubt("tanjak")] == [("followup", row.id)]
+    assert [(d.type, d.id) for d in store.in_doubt("tanjak")] == [("followup", row.id)]
     counts = store.counts("tanjak")
     assert (counts["pending"], counts["in_doubt"]) == (0, 1)
     store.decide_followup(row.id, "sent")
@@ -562,22 +562,156 @@ def test_a_quarantined_record_counts_its_sightings_and_is_forgotten_when_release
     assert first == again
     entry = store.quarantine_entry(first)
     assert entry is not None
-    assert (entry["attempts"], entry["reason"], entry["display_id"]) == (
+    assert (entry.attempts, entry.reason, entry.display_id) == (
         2,
         "still no category",
         "TJ-1",
     )
-    assert json.loads(entry["raw"]) == {"judul": "y"}
+    assert json.loads(entry.raw) == {"judul": "y"}
     assert store.quarantine_open("tanjak", "1")
-    assert [q["local_id"] for q in store.quarantined()] == ["1"]
+    assert [q.local_id for q in store.quarantined()] == ["1"]
     assert store.quarantined("ujar") == []
     assert store.counts("tanjak")["quarantined"] == 1
     assert store.release_quarantine("tanjak", "1")
     assert not store.release_quarantine("tanjak", "1")
     closed = store.quarantine_entry(first)
-    assert closed is not None and (closed["state"], closed["raw"]) == ("resolved", "null")
+    assert closed is not None and (closed.state, closed.raw) == ("resolved", "null")
     assert not store.quarantine_open("tanjak", "1")
     assert store.quarantine("tanjak", "1", {}, "broken again") != first  # a new entry
+
+
+# what status and trace read --------------------------------------------------------------
+def test_the_views_of_complaints_followed_by_id(store: StateStore) -> None:
+    utc = "+00:00"
+    _mapping(store, "1", 101, national_canonical="in_progress",
+             last_seen_at=f"2025-01-01T00:00:00{utc}", next_poll_at=f"2025-01-01T06:00:00{utc}")
+    _mapping(store, "2", 102)  # never read nor scheduled
+    _mapping(store, "3", 103, national_canonical="done",  # closed: read, not open
+             last_seen_at=f"2025-01-01T00:00:00{utc}", next_poll_at=f"2025-01-02T00:00:00{utc}")
+    _mapping(store, "4", 104, tracked_by="inbox", last_seen_at="2024-01-01T00:00:00+00:00")
+    _mapping(store, "5", 101, duplicate_of="tanjak:1", last_seen_at="2024-01-01T00:00:00+00:00")
+    # 2 hours apart: an offset of its own, and a time written without one (UTC)
+    _mapping(store, "6", 106, last_seen_at="2025-01-01T07:00:00+07:00",
+             next_poll_at=f"2025-01-01T02:00:00{utc}")
+    _mapping(store, "7", 107, last_seen_at="2025-06-30T00:00:00",
+             next_poll_at=f"2025-07-01T00:00:00{utc}")  # fmt: skip
+    view = store.tracking_view(["tanjak", "ujar"], f"2025-06-01T00:00:00{utc}")
+    assert (view.open, view.due, view.oldest_view_at) == (4, 3, f"2025-01-01T00:00:00{utc}")
+    # reads a day: 4 (1) + 1 (3) + 12 (6) + 1 (7) = 18, two requests each, an hour
+    assert view.wanted_per_hour == pytest.approx(18 * 2 / 24)
+    assert store.tracking_view([], "2025-06-01").open == 0
+    seen = store.open_view("tanjak")
+    assert (seen.open, seen.oldest_seen_at, seen.never_read) == (4, f"2025-01-01T00:00:00{utc}", 1)
+    assert store.open_view("ujar").open == 0
+
+
+def test_the_backlog_counts_each_why(store: StateStore) -> None:
+    store.quarantine("tanjak", "1", {}, "mapped since")  # has its complaint: not unsynced
+    store.quarantine("tanjak", "#100", {}, "an import")  # not a local complaint
+    unsynced = store.quarantine("tanjak", "9", {}, "no category")
+    store.add_intent("create", "tanjak", "8", {})
+    _mapping(store, "1", 101, conflict=1, local_canonical="done", national_canonical="rejected")
+    _mapping(store, "2", 102, local_canonical="submitted", national_canonical="in_progress")
+    _mapping(store, "3", 103, local_canonical="done", national_canonical="verified")
+    _mapping(store, "4", 104, local_canonical="done", national_canonical="done")
+    _mapping(store, "5", 105, local_canonical="rejected", national_canonical="verified",
+             origin="national")  # fmt: skip
+    for local_id, kind in (("2", "followup"), ("4", "followup"), ("2", "photo")):
+        _followup(store, f"{local_id}{kind}", local_id=local_id, kind=kind)
+        row = store.pending_followups("to_national", "tanjak", local_id)[-1]
+        store.finish_followup(row.id, "failed", error="refused")
+    _followup(store, "held", local_id="5", kind="reject")
+    _followup(store, "behind", local_id="5")
+    held = store.pending_followups("to_national", "tanjak", "5")[0]
+    store.followup_attempt(held.id, NOT_DISPOSED)
+    store.add_intent("import", "tanjak", "#200", {"token": "t"}, account="k")
+    store.add_intent("import", "tanjak", "#201", {}, account="k")
+    counts = store.backlog_counts("tanjak")
+    assert asdict(counts) | {"oldest_unsynced_at": None} == {
+        "conflicts": 1,
+        "drift": 1,  # 2: LAPOR ahead
+        "refused": 1,  # 2's follow-up (its photo is counted as a photo given up)
+        "refused_closed": 1,  # 4's: LAPOR closed it
+        "waiting_verification": 2,  # 5's held row and the one behind it
+        "waiting_city": 1,
+        "waiting_lapor_close": 1,  # 3 (5 is still pending its hand-back)
+        "oldest_unsynced_at": None,
+    }
+    entry = store.quarantine_entry(unsynced)
+    assert entry is not None and counts.oldest_unsynced_at == entry.first_seen
+    assert store.backlog_counts("ujar").oldest_unsynced_at is None
+
+
+def test_unknown_status_names_last_seen_first_and_cursor_times(store: StateStore) -> None:
+    store.event("unknown_status_name", "tanjak", "1", 100, name="Dibatalkan")
+    store.event("unknown_status_name", "tanjak", "2", 101, name="Dibatalkan")
+    store.event("unknown_status_name", "tanjak", "1", 100, name="Dibatalkan")
+    store.event("unknown_status_name", "tanjak", "3", 102, name="Ditunda")
+    store.event("status", "tanjak", "1", 100, name="Selesai")
+    names = store.unknown_status_names()
+    assert [(n.name, n.complaints) for n in names] == [("Ditunda", 1), ("Dibatalkan", 2)]
+    assert names[0].last_seen_at is not None and names[0].last_seen_at > (names[1].last_seen_at or "")
+    assert store.cursor_times() == {}
+    store.set_cursor("source:tanjak", "v1")
+    store.set_cursor("account:kota", None)
+    times = store.cursor_times()
+    assert sorted(times) == ["account:kota", "source:tanjak"] and all(times.values())
+
+
+def test_what_trace_reads_of_a_record(store: StateStore) -> None:
+    _mapping(store, "1", 100, display_id="TJ-0001")
+    intent = store.add_intent("create", "tanjak", "2", {"summary": {"display_id": "TJ-0002"}},
+                              tag="[ext-tanjak-2]")  # fmt: skip
+    store.create_sending(intent, "kota", timedelta(minutes=2))
+    store.create_lost(intent, "answer lost: timeout")
+    store.quarantine("tanjak", "3", {"judul": "x"}, "no category", display_id="TJ-0003")
+    imported = store.add_intent("import", "tanjak", "#100", {}, national_id=100, account="k")
+    store.note_attempt(imported, "answer lost")
+    store.quarantine("ujar", "#100", {}, "an import refused")
+    _followup(store, "a")
+    store.event("created", "tanjak", "1", 100)
+    store.event("status", None, None, 100)
+    store.add_late_photo("tanjak", "1", 0, "https://x/1.jpg", None, "503", "2025-01-01")
+    assert store.records_of_national(100) == [
+        ("tanjak", "#100"), ("ujar", "#100"), ("tanjak", "1"), ("tanjak", "1"),
+    ]  # fmt: skip
+    assert store.records_numbered("tj-0001", None) == [("tanjak", "1")]
+    assert store.records_numbered("tj-0002", "tanjak") == [("tanjak", "2")]
+    assert store.records_numbered("tj-0003", "ujar") == []
+    assert store.records_numbered("tj-0003", None) == [("tanjak", "3")]
+    assert store.records_numbered("1", "tanjak") == [("tanjak", "1")] * 3
+    (create,) = store.intent_notes("tanjak", "2", None)
+    assert (create.kind, create.display_id, create.in_doubt) == ("create", "TJ-0002", True)
+    (imp,) = store.intent_notes("tanjak", "#100", 100)
+    assert (imp.kind, imp.attempts, imp.in_doubt) == ("import", 1, True)
+    (entry,) = store.quarantine_notes("tanjak", "3")
+    assert (entry.display_id, entry.reason, entry.raw_kept) == ("TJ-0003", "no category", True)
+    store.release_quarantine("tanjak", "3")
+    assert store.quarantine_notes("tanjak", "3")[0].raw_kept is False
+    (followup,) = store.followup_notes("tanjak", "1")
+    assert (followup.content, followup.in_doubt) == ("words a", False)
+    store.followup_attempt(followup.id, "answer lost: timeout")
+    assert store.followup_notes("tanjak", "1")[0].in_doubt is True
+    (photo,) = store.late_photo_notes("tanjak", "1")
+    assert (photo.photo_index, photo.state, photo.attempts, photo.reason) == (0, "waiting", 1, "503")
+
+
+def test_a_records_duplicate_checks_are_read_typed_in_order(backend: Backend) -> None:
+    store = backend.open()
+    with store.atomic():  # written by the dedupe index (bridge/sync/dedupe.py), not the store
+        for n, (rule, score, merged) in enumerate((("text", 0.4, 0), ("phone", 0.9, 1))):
+            backend.run(
+                store,
+                "INSERT INTO dedupe_decisions (at, source, local_id, candidate_of, rule, score,"
+                f" merged, inputs) VALUES ('2025-01-0{n + 1}', 'ujar', '2', 'tanjak:1',"
+                f" '{rule}', {score}, {merged}, '{{}}')",
+            )
+    checks = store.dedupe_decisions("ujar", "2")
+    assert [(c.at, c.rule, c.score, c.merged, c.candidate_of) for c in checks] == [
+        ("2025-01-01", "text", 0.4, 0, "tanjak:1"),
+        ("2025-01-02", "phone", 0.9, 1, "tanjak:1"),
+    ]
+    assert store.dedupe_decisions("ujar", "1") == []
 
 
 # the audit log --------------------------------------------------------------------------
@@ -588,9 +722,9 @@ def test_events_are_appended_and_read_by_record_or_complaint(store: StateStore) 
     store.event("mapping_split", "tanjak", "2")
     store.event("category_fallback", "tanjak", "1", category="BANJIR", sent_as="TOPIK LAINNYA")
     store.commit_held()
-    kinds = [e["kind"] for e in store.events_for("tanjak", "1", 100)]
+    kinds = [e.kind for e in store.events_for("tanjak", "1", 100)]
     assert kinds == ["created", "status", "category_fallback"]
-    assert json.loads(store.events_for("tanjak", "1", None)[0]["detail"]) == {"category": "JALAN"}
+    assert json.loads(store.events_for("tanjak", "1", None)[0].detail or "") == {"category": "JALAN"}
     assert store.was_split("tanjak", "2") and not store.was_split("tanjak", "1")
     assert store.category_fallbacks("tanjak") == {"BANJIR": "TOPIK LAINNYA"}
 
@@ -604,7 +738,7 @@ def test_the_database_refuses_to_change_the_audit_log(backend: Backend, statemen
         store.event("created", "tanjak", "1", 100)
     with pytest.raises(INTEGRITY, match="append-only"), store.atomic():
         backend.run(store, statement)
-    assert [e["kind"] for e in store.events_for("tanjak", "1", None)] == ["created"]
+    assert [e.kind for e in store.events_for("tanjak", "1", None)] == ["created"]
 
 
 # operator requests ----------------------------------------------------------------------
@@ -615,20 +749,21 @@ def test_an_operator_request_goes_queued_running_done(store: StateStore) -> None
         second = store.add_operator_request("resync", "tanjak", None, "{}", "ops")
     queued = store.operator_request(first)
     assert queued is not None
-    assert (queued["state"], queued["params"], queued["requested_by"]) == ("queued", params, "ops")
-    assert [r["id"] for r in store.operator_requests_waiting("tanjak")] == [first, second]
+    assert (queued.state, queued.params, queued.requested_by) == ("queued", {"national_id": 100}, "ops")
+    assert (queued.action, queued.local_id, queued.record) == ("mapping_link", "1", "tanjak:1")
+    assert [r.id for r in store.operator_requests_waiting("tanjak")] == [first, second]
     store.claim_operator_request(first, "command")
     running = store.operator_request(first)
-    assert running is not None and (running["state"], running["carried_out_by"]) == (
+    assert running is not None and (running.state, running.carried_out_by) == (
         "running",
         "command",
     )
-    assert [r["id"] for r in store.operator_requests_waiting("tanjak")] == [first, second]
+    assert [r.id for r in store.operator_requests_waiting("tanjak")] == [first, second]
     store.finish_operator_request(first, "done", "linked to #100")
     done = store.operator_request(first)
-    assert done is not None and (done["state"], done["outcome"]) == ("done", "linked to #100")
-    assert done["finished_at"] is not None
-    assert [r["id"] for r in store.operator_requests_waiting("tanjak")] == [second]
+    assert done is not None and (done.state, done.outcome) == ("done", "linked to #100")
+    assert done.finished_at is not None and done.finished
+    assert [r.id for r in store.operator_requests_waiting("tanjak")] == [second]
     assert store.operator_request(first + second + 1) is None
 
 
@@ -637,16 +772,16 @@ def test_a_pass_is_seen_started_at_once_then_finished_or_stopped(backend: Backen
     store, other = backend.open(), backend.open()
     with store.holding():
         store.pass_started("source:tanjak", "source")
-        assert other.passes()["source:tanjak"]["started_at"] is not None  # durable
+        assert other.passes()["source:tanjak"].started_at is not None  # durable
     store.pass_finished("source:tanjak", "LAPOR 503")
     store.pass_stopped("source:tanjak")
     store.commit_held()
     row = other.passes()["source:tanjak"]
-    assert row["last_error"] == "LAPOR 503" and row["ok_at"] is None
+    assert row.last_error == "LAPOR 503" and row.ok_at is None and row.kind == "source"
     store.pass_finished("source:tanjak", None)
     store.pass_stopped("source:tanjak")
     store.commit_held()
-    assert other.passes()["source:tanjak"]["ok_at"] is not None
+    assert other.passes()["source:tanjak"].ok_at is not None
 
 
 def test_a_late_photo_waits_then_rides_a_followup(store: StateStore) -> None:
@@ -772,7 +907,7 @@ def _snapshot(store: StateStore) -> Any:
     return _masked(
         {
             "counts": store.counts("tanjak"),
-            "in_doubt": store.in_doubt(),
+            "in_doubt": [asdict(d) for d in store.in_doubt()],
             "mappings": [_plain(store.mapping("tanjak", r)) for r in records],
             "by_national": [
                 [asdict(m) for m in store.mappings_for_national(n)] for n in range(100, 104)
@@ -783,7 +918,7 @@ def _snapshot(store: StateStore) -> Any:
             "to_national": [asdict(r) for r in store.pending_followups("to_national")],
             "to_local": [asdict(r) for r in store.pending_followups("to_local", "tanjak")],
             "followup_counts": [store.followup_counts("tanjak", r) for r in records],
-            "quarantined": store.quarantined(),
+            "quarantined": [asdict(q) for q in store.quarantined()],
             "catching_up": store.catching_up("tanjak"),
             "unlinked": list(store.unlinked("tanjak", batch=2)),
             # the order among mappings due at the same moment is the query plan's in SQLite
@@ -797,8 +932,8 @@ def _snapshot(store: StateStore) -> Any:
             ],
             "cursors": [store.cursor(f"c{n}") for n in range(3)],
             "late_photos": store.late_photo_counts("tanjak"),
-            "events": store.events_for("tanjak", "1", 101),
-            "passes": store.passes(),
+            "events": [asdict(e) for e in store.events_for("tanjak", "1", 101)],
+            "passes": {name: asdict(row) for name, row in store.passes().items()},
             "tokens": store.answered_with_tokens("tanjak"),
         }
     )

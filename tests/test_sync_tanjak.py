@@ -184,8 +184,8 @@ def test_422_quarantines_the_record_and_the_rest_sync(world: World) -> None:
     store = world.store()
     entries = store.quarantined("tanjak")
     store.close()
-    assert [e["local_id"] for e in entries] == [str(bad["id"])]
-    assert "lokasi tidak dikenal" in entries[0]["reason"]
+    assert [e.local_id for e in entries] == [str(bad["id"])]
+    assert "lokasi tidak dikenal" in entries[0].reason
 
 
 def test_refused_credentials_stop_the_pass_and_quarantine_nothing(world: World) -> None:
@@ -224,8 +224,8 @@ def test_bad_record_is_quarantined_with_raw_payload(world: World) -> None:
     store = world.store()
     entry = store.quarantined("tanjak")[0]
     store.close()
-    assert "status" in entry["reason"]
-    assert '"entah"' in entry["raw"]
+    assert "status" in entry.reason
+    assert '"entah"' in entry.raw
 
 
 def test_a_record_that_crashes_the_bridge_is_quarantined_and_the_rest_sync(
@@ -261,9 +261,9 @@ def test_a_record_that_crashes_the_bridge_is_quarantined_and_the_rest_sync(
         cursor = store.cursor("source:tanjak")
     finally:
         store.close()
-    assert entry["local_id"] == str(poison["id"])
-    assert entry["reason"].startswith("the bridge could not process this record: KeyError at ")
-    assert "berlubang" not in entry["reason"] and "berlubang" in entry["raw"]
+    assert entry.local_id == str(poison["id"])
+    assert entry.reason.startswith("the bridge could not process this record: KeyError at ")
+    assert "berlubang" not in entry.reason and "berlubang" in entry.raw
     assert cursor is not None, "the feed moved on past the poison record"
     assert '"record_failed"' in logged.getvalue()
     assert "berlubang" not in logged.getvalue()
@@ -322,7 +322,7 @@ def test_after_the_database_is_lost_nothing_is_created_twice(tagged: World) -> N
     store = world.store()
     try:
         assert store.mapping("tanjak", str(filed[0]["id"])) is not None
-        assert [e["kind"] for e in store.events_for("tanjak", str(filed[0]["id"]), None)][:2] == [
+        assert [e.kind for e in store.events_for("tanjak", str(filed[0]["id"]), None)][:2] == [
             "adopted",
             "created",
         ]

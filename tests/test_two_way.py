@@ -232,7 +232,7 @@ def test_done_vs_rejected_is_a_conflict_not_overwritten(world: World) -> None:
     assert world.lapor.complaint(national_id)["status_code"] == 90
     store = world.store()
     mapping = store.mapping("tanjak", str(local_id))
-    events = [e["kind"] for e in store.events_for("tanjak", str(local_id), national_id)]
+    events = [e.kind for e in store.events_for("tanjak", str(local_id), national_id)]
     store.close()
     assert mapping is not None and mapping.conflict == 1
     assert events.count("status_conflict") == 1

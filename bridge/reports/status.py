@@ -12,12 +12,7 @@ from bridge.core.tracking import COST, HOUR, Spending, Tracking
 from bridge.runtime import health as health_mod
 from bridge.runtime.health import Backlog, Health, PassState
 from bridge.runtime.settings import CAPABILITIES
-from bridge.sync.store import (
-    FOLLOWUP_IN_DOUBT,
-    FOLLOWUP_WAITING_VERIFICATION,
-    IMPORT_QUEUED,
-    Store,
-)
+from bridge.sync.storeport import StateStore
 
 #: how many complaints tracked by polling ``status --json`` lists one by one
 POLLED_SHOWN = 100
@@ -79,27 +74,20 @@ def lapor_profile(capabilities: Iterable[str]) -> dict[str, Any]:
     }
 
 
-def open_view(store: Store, source: str) -> dict[str, Any]:
+def open_view(store: StateStore, source: str) -> dict[str, Any]:
     """The freshness of the bridge's view of the source's open complaints followed by id:
     how many (LAPOR's side neither done nor rejected as last seen), the oldest time one was
     last read, and how many were never read since they were created."""
-    row = store.db.execute(
-        "SELECT COUNT(*), MIN(last_seen_at), COALESCE(SUM(last_seen_at IS NULL), 0)"
-        " FROM mappings WHERE source = ? AND national_id IS NOT NULL AND duplicate_of IS NULL"
-        " AND COALESCE(tracked_by, '') != 'inbox'"
-        " AND COALESCE(national_canonical, status, '') NOT IN ('done', 'rejected')",
-        (source,),
-    ).fetchone()
-    count, oldest, never = row if row else (0, None, 0)
+    view = store.open_view(source)
     return {
-        "open": int(count or 0),
-        "oldest_seen_at": display(_time(oldest)) or None,
-        "never_read": int(never or 0),
+        "open": view.open,
+        "oldest_seen_at": display(_time(view.oldest_seen_at)) or None,
+        "never_read": view.never_read,
     }
 
 
 def tracking(
-    store: Store, account: str, sources: Iterable[str], policy: Tracking, now: datetime
+    store: StateStore, account: str, sources: Iterable[str], policy: Tracking, now: datetime
 ) -> dict[str, Any]:
     """Following the account's complaints by id within its budget (bridge/core/tracking.py):
     the requests an hour it may spend and those it spent in the last hour; its open
@@ -110,37 +98,33 @@ def tracking(
     budget = policy.budget(account)
     spending = Spending.load(store, account, budget, now)
     view = store.tracking_view(list(sources), now.isoformat(timespec="microseconds"))
-    oldest = _time(view["oldest_view_at"])
-    wanted = float(view["wanted_per_hour"])
+    oldest = _time(view.oldest_view_at)
+    wanted = view.wanted_per_hour
     return {
         "budget_per_hour": budget,
         "spent_last_hour": spending.spent(now),
-        "open": view["open"],
-        "due": view["due"],
+        "open": view.open,
+        "due": view.due,
         "oldest_view_at": display(oldest) or None,
         "oldest_view_seconds": round((now - oldest).total_seconds(), 1) if oldest else None,
         "wanted_per_hour": round(wanted, 1),
         "stretch": round(max(1.0, wanted / budget), 2),
         "max_view_age_hours": policy.max_view_age / HOUR,
         # reading every open complaint once within the bound takes this much an hour
-        "bound_needs_per_hour": round(view["open"] * COST / (policy.max_view_age / HOUR), 1),
+        "bound_needs_per_hour": round(view.open * COST / (policy.max_view_age / HOUR), 1),
     }
 
 
-def unknown_status_names(store: Store) -> list[dict[str, Any]]:
+def unknown_status_names(store: StateStore) -> list[dict[str, Any]]:
     """LAPOR status names the bridge did not know when it read them (events
     ``unknown_status_name``): each name, on how many complaints, and when last seen."""
-    rows = store.db.execute(
-        "SELECT json_extract(detail, '$.name') AS name, COUNT(DISTINCT national_id), MAX(at)"
-        " FROM events WHERE kind = 'unknown_status_name' GROUP BY name ORDER BY MAX(at) DESC"
-    ).fetchall()
     return [
         {
-            "name": None if name is None else str(name),
-            "complaints": int(complaints),
-            "last_seen_at": display(_time(last)) or None,
+            "name": row.name,
+            "complaints": row.complaints,
+            "last_seen_at": display(_time(row.last_seen_at)) or None,
         }
-        for name, complaints, last in rows
+        for row in store.unknown_status_names()
     ]
 
 
@@ -173,115 +157,52 @@ def _time(value: str | None) -> datetime | None:
     return parse_rfc3339(value) if value else None
 
 
-def _rank(column: str) -> str:
-    """A canonical status column's rank in SQL (bridge/core/model.py), NULL when unknown."""
-    return (
-        f"CASE {column} WHEN 'submitted' THEN 0 WHEN 'verified' THEN 1"
-        " WHEN 'in_progress' THEN 2 WHEN 'done' THEN 3 WHEN 'rejected' THEN 3 END"
-    )
-
-
-_HANDED_BACK = (
-    "m.local_canonical = 'rejected' AND m.origin = 'national' AND EXISTS (SELECT 1 FROM"
-    " followups f WHERE f.source = m.source AND f.local_id = m.local_id"
-    " AND f.direction = 'to_national' AND f.kind = 'reject' AND f.state = 'done')"
-)
-_NO_PENDING = (
-    "NOT EXISTS (SELECT 1 FROM followups f WHERE f.source = m.source"
-    " AND f.local_id = m.local_id AND f.state = 'pending')"
-)
-#: a follow-up LAPOR refused because its complaint is closed there (done or archived):
-#: nothing anyone can do about it, so a note, not an error (a photo's refusal is a photo
-#: given up, counted there)
-_CLOSED_ON_LAPOR = (
-    "f.direction = 'to_national' AND EXISTS (SELECT 1 FROM mappings m WHERE m.source ="
-    " f.source AND m.local_id = f.local_id AND m.national_canonical IN ('done', 'rejected'))"
-)
-#: the oldest local complaint not yet on LAPOR, by when the bridge first saw it: a create
-#: not yet sent or in doubt, or a local record in quarantine that has no national complaint
-_OLDEST_UNSYNCED = (
-    "SELECT MIN(t) FROM (SELECT created_at AS t FROM intents WHERE source = :s"
-    " AND kind = 'create' AND state = 'pending'"
-    " UNION ALL SELECT q.first_seen FROM quarantine q WHERE q.source = :s AND q.state = 'open'"
-    " AND q.local_id NOT LIKE '#%' AND NOT EXISTS (SELECT 1 FROM mappings m"
-    " WHERE m.source = q.source AND m.local_id = q.local_id AND m.national_id IS NOT NULL))"
-)
-
-
-def backlog(store: Store, source: str, counts: dict[str, int] | None = None) -> Backlog:
+def backlog(store: StateStore, source: str, counts: dict[str, int] | None = None) -> Backlog:
     """The source's records not in sync, by why (:class:`bridge.runtime.health.Backlog`): the
-    counts of :meth:`Store.counts` (pending without what waits on a person), and what
-    the reconciliation report calls conflict, drift and refused, and the waiting."""
+    counts of :meth:`StateStore.counts` (pending without what waits on a person), and what
+    the reconciliation report calls conflict, drift and refused, and the waiting
+    (:meth:`StateStore.backlog_counts`)."""
     counts = counts if counts is not None else store.counts(source)
-
-    def count(sql: str) -> int:
-        row = store.db.execute(sql, {"s": source}).fetchone()
-        return int(row[0] or 0) if row else 0
-
-    local, national = _rank("m.local_canonical"), _rank("m.national_canonical")
+    found = store.backlog_counts(source)
     photos = store.late_photo_counts(source)
-    oldest = store.db.execute(_OLDEST_UNSYNCED, {"s": source}).fetchone()
     return Backlog(
         pending=counts["pending"],
         in_doubt=counts["in_doubt"],
         quarantined=counts["quarantined"],
-        conflicts=count("SELECT COUNT(*) FROM mappings WHERE source = :s AND conflict = 1"),
-        # LAPOR ahead of the app: the bridge moves the app at once, so this should not last
-        drift=count(
-            f"SELECT COUNT(*) FROM mappings m WHERE m.source = :s AND m.conflict = 0"
-            f" AND {national} > {local}"
-        ),
-        refused=count(
-            f"SELECT COUNT(*) FROM followups f WHERE f.source = :s AND f.state = 'failed'"
-            f" AND f.kind != 'photo' AND NOT ({_CLOSED_ON_LAPOR})"
-        ),
-        refused_closed=count(
-            f"SELECT COUNT(*) FROM followups f WHERE f.source = :s AND f.state = 'failed'"
-            f" AND f.kind != 'photo' AND {_CLOSED_ON_LAPOR}"
-        ),
+        conflicts=found.conflicts,
+        drift=found.drift,
+        refused=found.refused,
+        refused_closed=found.refused_closed,
         photos_given_up=photos["given_up"],
-        waiting_verification=count(
-            f"SELECT COUNT(*) FROM followups f WHERE f.source = :s"
-            f" AND NOT ({FOLLOWUP_IN_DOUBT}) AND {FOLLOWUP_WAITING_VERIFICATION}"
-        ),
-        waiting_city=count(
-            f"SELECT COUNT(*) FROM intents WHERE source = :s AND state = 'pending'"
-            f" AND {IMPORT_QUEUED}"
-        ),
-        # done (or rejected) in the app, its follow-up on LAPOR: LAPOR closes it later
-        waiting_lapor_close=count(
-            f"SELECT COUNT(*) FROM mappings m WHERE m.source = :s AND m.conflict = 0"
-            f" AND m.local_canonical IN ('done', 'rejected') AND {national} < 3"
-            f" AND {_NO_PENDING} AND NOT ({_HANDED_BACK})"
-        ),
+        waiting_verification=found.waiting_verification,
+        waiting_city=found.waiting_city,
+        waiting_lapor_close=found.waiting_lapor_close,
         photos_waiting=photos["waiting"],
-        oldest_unsynced_at=_time(oldest[0]) if oldest else None,
+        oldest_unsynced_at=_time(found.oldest_unsynced_at),
     )
 
 
-def pass_states(store: Store, progress: dict[str, datetime] | None = None) -> dict[str, PassState]:
+def pass_states(
+    store: StateStore, progress: dict[str, datetime] | None = None
+) -> dict[str, PassState]:
     """Each ``passes`` row as a :class:`PassState`, keyed ``source:NAME``/``account:NAME``.
 
     ``progress``: the last sign of life of each worker (the daemon's heartbeats). Without
     it, a pass running now shows life by when it started and when it last saved a page's
     cursor (all another process can see).
     """
-    cursors = {
-        str(name): str(at)
-        for name, at in store.db.execute("SELECT name, updated_at FROM cursors").fetchall()
-        if at
-    }
+    cursors = store.cursor_times()
     states: dict[str, PassState] = {}
     for key, row in store.passes().items():
-        started = _time(row.get("started_at"))
-        finished = _time(row.get("finished_at"))
+        started = _time(row.started_at)
+        finished = _time(row.finished_at)
         alive: datetime | None
         if progress is not None:
             alive = progress.get(key)
         else:
             signs = [t for t in (started, _time(cursors.get(key))) if t is not None]
             alive = max(signs) if signs else None
-        state = PassState(started, finished, _time(row.get("ok_at")), row.get("last_error"))
+        state = PassState(started, finished, _time(row.ok_at), row.last_error)
         if state.running:
             state = PassState(started, finished, state.ok_at, state.last_error, progress_at=alive)
         states[key] = state
@@ -289,7 +210,7 @@ def pass_states(store: Store, progress: dict[str, datetime] | None = None) -> di
 
 
 def assess(
-    store: Store,
+    store: StateStore,
     sources: Iterable[str],
     accounts: Iterable[str],
     poll_interval: float,
@@ -316,7 +237,7 @@ def assess(
 
 
 def collect(
-    store: Store,
+    store: StateStore,
     sources: Iterable[str],
     accounts: Iterable[str],
     poll_interval: float,
@@ -352,11 +273,11 @@ def collect(
         return max(levels, key=lambda lv: lv.rank, default=health_mod.Level.OK).value
 
     def pass_info(key: str) -> dict[str, Any]:
-        row = passes.get(key, {})
+        row = passes.get(key)
         return {
-            "last_pull_at": display(_time(row.get("ok_at"))) or None,
-            "last_pass_at": display(_time(row.get("finished_at"))) or None,
-            "last_error": row.get("last_error"),
+            "last_pull_at": display(_time(row.ok_at if row else None)) or None,
+            "last_pass_at": display(_time(row.finished_at if row else None)) or None,
+            "last_error": row.last_error if row else None,
             "cursor": store.cursor(key),
             "feed": feed_assumptions(store.cursor(key)),
         }
@@ -386,10 +307,10 @@ def collect(
             "tracked_by_polling": len(tracked),
             "polled": [
                 {
-                    "local_id": row["local_id"],
-                    "tracking_id": f"#{row['national_id']}",
-                    "last_seen_at": display(_time(row["last_seen_at"])) or None,
-                    "next_poll_at": display(_time(row["next_poll_at"])) or None,
+                    "local_id": row.local_id,
+                    "tracking_id": f"#{row.national_id}",
+                    "last_seen_at": display(_time(row.last_seen_at)) or None,
+                    "next_poll_at": display(_time(row.next_poll_at)) or None,
                 }
                 for row in tracked[:POLLED_SHOWN]
             ],

@@ -24,8 +24,7 @@ from typing import Any
 from bridge.core.text import clean
 from bridge.core.timefmt import display, parse_rfc3339
 from bridge.runtime.logs import redact_text, redact_value
-from bridge.sync.store import FOLLOWUP_IN_DOUBT, IMPORT_IN_DOUBT, Store
-from bridge.sync.storeport import MappingRow
+from bridge.sync.storeport import EventRow, MappingRow, StateStore
 
 #: bridge.md: source names are ``[a-z0-9-]{1,24}``
 _SOURCE = re.compile(r"[a-z0-9-]{1,24}")
@@ -131,83 +130,31 @@ class Trace:
 # --- finding the records REF names ---------------------------------------------------
 
 
-def _pairs(store: Store, sql: str, params: tuple[Any, ...]) -> list[tuple[str, str]]:
-    rows = store.db.conn.execute(sql, params).fetchall()
-    return [(str(source), str(local_id)) for source, local_id in rows]
-
-
-def _by_national(store: Store, national_id: int) -> list[tuple[str, str]]:
+def _by_national(store: StateStore, national_id: int) -> list[tuple[str, str]]:
     found = [(m.source, m.local_id) for m in store.mappings_for_national(national_id)]
+    found += store.records_of_national(national_id)
     marker = f"#{national_id}"  # an import not (yet) a record, or quarantined
-    for sql, params in (
-        ("SELECT source, local_id FROM intents WHERE national_id = ? ORDER BY id", (national_id,)),
-        ("SELECT source, local_id FROM quarantine WHERE local_id = ? ORDER BY id", (marker,)),
-        (
-            "SELECT source, local_id FROM followups WHERE national_id = ? ORDER BY id",
-            (national_id,),
-        ),
-        (
-            "SELECT source, local_id FROM events WHERE national_id = ? AND source IS NOT NULL"
-            " AND local_id IS NOT NULL ORDER BY id",
-            (national_id,),
-        ),
-    ):
-        found += _pairs(store, sql, params)
     # an import that became a record is shown with that record (its intents go with it)
     homes = {source for source, local_id in found if local_id != marker}
     return [(source, local_id) for source, local_id in found
             if local_id != marker or source not in homes]  # fmt: skip
 
 
-def _by_number(store: Store, number: str, source: str | None) -> list[tuple[str, str]]:
-    """Records whose visible number (or own id) is ``number``, in ``source`` or any."""
-    where = " AND source = ?" if source is not None else ""
-    tail: tuple[Any, ...] = (source,) if source is not None else ()
-    spellings = (number, number.upper())
-    found: list[tuple[str, str]] = []
-    for sql, params in (
-        (
-            "SELECT source, local_id FROM mappings WHERE (display_id IN (?, ?) OR local_id = ?)"
-            f"{where} ORDER BY id",
-            (*spellings, number, *tail),
-        ),
-        (
-            "SELECT source, local_id FROM quarantine WHERE (display_id IN (?, ?)"
-            f" OR local_id = ?){where} ORDER BY id",
-            (*spellings, number, *tail),
-        ),
-        (
-            "SELECT source, local_id FROM intents WHERE kind = 'create' AND (local_id = ?"
-            f" OR json_extract(payload, '$.summary.display_id') IN (?, ?)){where} ORDER BY id",
-            (number, *spellings, *tail),
-        ),
-        (
-            f"SELECT source, local_id FROM followups WHERE local_id = ?{where} ORDER BY id",
-            (number, *tail),
-        ),
-        (
-            "SELECT source, local_id FROM events WHERE local_id = ? AND source IS NOT NULL"
-            f"{where} ORDER BY id",
-            (number, *tail),
-        ),
-    ):
-        found += _pairs(store, sql, params)
-    return found
-
-
-def records_for(store: Store, ref: Ref) -> list[tuple[str, str]]:
+def records_for(store: StateStore, ref: Ref) -> list[tuple[str, str]]:
     """``(source, local_id)`` of every record REF names, in the order first found."""
     if ref.national_id is not None:
         found = _by_national(store, ref.national_id)
     elif ref.source is not None and ref.local_id is not None:
-        found = _by_number(store, ref.local_id, ref.source) or _by_number(store, ref.text, None)
+        found = store.records_numbered(ref.local_id, ref.source) or store.records_numbered(
+            ref.text, None
+        )
     else:
         assert ref.number is not None
-        found = _by_number(store, ref.number, None)
+        found = store.records_numbered(ref.number, None)
     return list(dict.fromkeys(found))
 
 
-def mappings_for(store: Store, ref: Ref) -> list[MappingRow]:
+def mappings_for(store: StateStore, ref: Ref) -> list[MappingRow]:
     """The mappings REF names (``mapping show``): a tracking id's owner first."""
     if ref.national_id is not None:
         return store.mappings_for_national(ref.national_id)
@@ -256,79 +203,51 @@ def _row(
     return shown
 
 
-_MAPPING_COLUMNS = (
-    "origin, account, national_id, duplicate_of, status, local_status, local_canonical,"
-    " national_status, national_status_name, national_canonical, link_state, conflict,"
-    " tracked_by, category, agency, confidential, anonymous, created_at, first_synced_at,"
-    " last_synced_at, local_updated_at, national_updated_at, last_seen_at, next_poll_at"
-)
+#: the mapping's fields ``trace`` shows, in this order (after ``display_id``)
+_MAPPING_FIELDS = (
+    "origin", "account", "national_id", "duplicate_of", "status", "local_status",
+    "local_canonical", "national_status", "national_status_name", "national_canonical",
+    "link_state", "conflict", "tracked_by", "category", "agency", "confidential", "anonymous",
+    "created_at", "first_synced_at", "last_synced_at", "local_updated_at",
+    "national_updated_at", "last_seen_at", "next_poll_at",
+)  # fmt: skip
+#: the mapping's 0/1 flags, shown as booleans
+_FLAGS = frozenset({"conflict", "confidential", "anonymous"})
+#: what ``trace`` shows of a duplicate check
+_CHECK_FIELDS = ("at", "rule", "score", "merged", "candidate_of")
 
 
-def _record(store: Store, source: str, local_id: str) -> RecordTrace:
-    conn = store.db.conn
+def _mapping(row: MappingRow) -> dict[str, Any]:
+    shown: dict[str, Any] = {"display_id": row.display_id}
+    for name in _MAPPING_FIELDS:
+        value = getattr(row, name)
+        shown[name] = bool(value) if name in _FLAGS else value
+    return shown
 
-    def rows(sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-        cursor = conn.execute(sql, params)
-        names = [c[0] for c in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    mapping_rows = rows(
-        f"SELECT display_id, {_MAPPING_COLUMNS} FROM mappings WHERE source = ? AND local_id = ?",
-        (source, local_id),
-    )
-    mapping = mapping_rows[0] if mapping_rows else None
-    national_id: int | None = mapping["national_id"] if mapping else None
+def _record(store: StateStore, source: str, local_id: str) -> RecordTrace:
+    found = store.mapping(source, local_id)
+    mapping = _mapping(found) if found is not None else None
+    national_id = found.national_id if found is not None else None
     if national_id is None and local_id.startswith("#") and local_id[1:].isdigit():
         national_id = int(local_id[1:])  # an import not (yet) a record of the app
-    quarantine = rows(
-        "SELECT id, state, reason, attempts, first_seen, last_seen, display_id,"
-        " raw != 'null' AS raw_kept FROM quarantine WHERE source = ? AND local_id = ?"
-        " ORDER BY id",
-        (source, local_id),
-    )
-    intents = rows(
-        "SELECT id, kind, state, attempts, tag, national_id, account, sent_at, deadline,"
-        " answered_at, last_error, evidence, decision, created_at, updated_at,"
-        " json_extract(payload, '$.summary.display_id') AS display_id,"
-        f" state = 'pending' AND (kind = 'create' AND attempts > 0 OR {IMPORT_IN_DOUBT})"
-        " AS in_doubt FROM intents WHERE source = ? AND (local_id = ?"
-        " OR kind = 'import' AND national_id = ?) ORDER BY id",
-        (source, local_id, national_id),
-    )
+    quarantine = [asdict(q) for q in store.quarantine_notes(source, local_id)]
+    intents = [asdict(i) for i in store.intent_notes(source, local_id, national_id)]
     if national_id is None:
         answered = [i["national_id"] for i in intents if i["national_id"] is not None]
         national_id = answered[-1] if answered else None
-    followups = rows(
-        "SELECT id, direction, kind, state, author, content, origin_id, remote_id, attempts,"
-        f" last_error, decision, created_at, updated_at, {FOLLOWUP_IN_DOUBT} AS in_doubt"
-        " FROM followups WHERE source = ? AND local_id = ? ORDER BY id",
-        (source, local_id),
-    )
-    late_photos = rows(
-        "SELECT photo_index, state, attempts, reason, next_try_at, followup_id, created_at,"
-        " updated_at FROM late_photos WHERE source = ? AND local_id = ? ORDER BY photo_index",
-        (source, local_id),
-    )
-    checks = rows(
-        "SELECT at, rule, score, merged, candidate_of FROM dedupe_decisions"
-        " WHERE source = ? AND local_id = ? ORDER BY id",
-        (source, local_id),
-    )
+    followups = [asdict(f) for f in store.followup_notes(source, local_id)]
+    late_photos = [asdict(p) for p in store.late_photo_notes(source, local_id)]
+    checks = [
+        {name: getattr(d, name) for name in _CHECK_FIELDS}
+        for d in store.dedupe_decisions(source, local_id)
+    ]
     shares = [
         {"source": m.source, "local_id": m.local_id, "duplicate_of": m.duplicate_of}
         for m in (store.mappings_for_national(national_id) if national_id is not None else [])
         if (m.source, m.local_id) != (source, local_id)
     ]
     history = [_event(e) for e in store.events_for(source, local_id, national_id)]
-    for items in (intents, followups):
-        for item in items:
-            item["in_doubt"] = bool(item["in_doubt"])
-    for entry in quarantine:
-        entry["raw_kept"] = bool(entry["raw_kept"])
-    if mapping is not None:
-        mapping["conflict"] = bool(mapping["conflict"])
-        mapping["confidential"] = bool(mapping["confidential"])
-        mapping["anonymous"] = bool(mapping["anonymous"])
     numbers = [mapping["display_id"]] if mapping else []
     numbers += [q["display_id"] for q in quarantine] + [i["display_id"] for i in intents]
     display_id = next((n for n in numbers if n), None)
@@ -349,18 +268,18 @@ def _record(store: Store, source: str, local_id: str) -> RecordTrace:
     )
 
 
-def _event(event: dict[str, Any]) -> dict[str, Any]:
-    detail: Any = event["detail"]
+def _event(event: EventRow) -> dict[str, Any]:
+    detail: Any = event.detail
     if isinstance(detail, str):
         with suppress(ValueError):  # else an event of an earlier version: text as it is
             detail = json.loads(detail)
     return _row(
         {
-            "at": event["at"],
-            "kind": event["kind"],
-            "source": event["source"],
-            "local_id": event["local_id"],
-            "national_id": event["national_id"],
+            "at": event.at,
+            "kind": event.kind,
+            "source": event.source,
+            "local_id": event.local_id,
+            "national_id": event.national_id,
             "detail": detail,
         },
         keys=False,
@@ -410,7 +329,7 @@ def _state(
     return state
 
 
-def trace(store: Store, ref: Ref) -> Trace:
+def trace(store: StateStore, ref: Ref) -> Trace:
     """Everything known about the complaint REF names (``found`` False: nothing)."""
     records = [_record(store, source, local_id) for source, local_id in records_for(store, ref)]
     history: list[dict[str, Any]] = []

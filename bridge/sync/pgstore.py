@@ -44,12 +44,39 @@ from bridge.sync.store import (
     DEDUPE_BLOCK,
     FOLLOWUP_IN_DOUBT,
     FOLLOWUP_WAITING_VERIFICATION,
+    OLDEST_UNSYNCED,
+    OPEN_ON_LAPOR,
+    OPEN_VIEW,
     PURGED_RAW,
+    RECORDS_OF_NATIONAL,
     SchemaOutdated,
     StoreError,
+    backlog_queries,
     now_iso,
 )
-from bridge.sync.storeport import IndexedRow, IntentRow, LatePhotoRow, LedgerRow, MappingRow
+from bridge.sync.storeport import (
+    BacklogCounts,
+    DedupeDecisionRow,
+    EventRow,
+    FollowupNote,
+    IndexedRow,
+    InDoubtRow,
+    IntentNote,
+    IntentRow,
+    LatePhotoNote,
+    LatePhotoRow,
+    LedgerRow,
+    MappingRow,
+    OpenView,
+    OperatorRequestRow,
+    PassRow,
+    PolledRow,
+    QuarantineNote,
+    QuarantineRow,
+    TrackingView,
+    UnknownStatusName,
+    note,
+)
 
 if TYPE_CHECKING:
     from bridge.sync.storeport import StateStore
@@ -76,6 +103,18 @@ KEPT_PAYLOAD = (
     " 'token', payload::jsonb -> 'token')::text"
     " ELSE '{}' END"
 )
+
+#: a create's visible number, from its summary (SQLite: ``json_extract``)
+_SUMMARY_NUMBER = "(payload::jsonb #>> '{summary,display_id}')"
+
+
+def _instant(column: str) -> str:
+    """An ISO-8601 text column as a point in time; one naming no offset is UTC, as SQLite's
+    ``julianday`` reads it (the bridge writes UTC with its offset)."""
+    return (
+        f"(CASE WHEN {column} ~ '[+-][0-9][0-9]:[0-9][0-9]$' OR {column} LIKE '%Z'"
+        f" THEN {column}::timestamptz ELSE {column}::timestamp AT TIME ZONE 'UTC' END)"
+    )
 
 
 # migrations: the SQLite store's, one for one, in PostgreSQL's dialect ---------------------
@@ -662,12 +701,13 @@ class PgStore:
 
     def events_for(
         self, source: str | None, local_id: str | None, national_id: int | None
-    ) -> list[dict[str, Any]]:
-        return self._all(
+    ) -> list[EventRow]:
+        rows = self._all(
             "SELECT * FROM events WHERE (source = ? AND local_id = ?) OR national_id = ?"
             " ORDER BY id",
             (source, local_id, national_id),
         )
+        return [EventRow.of(row) for row in rows]
 
     # mappings --------------------------------------------------------------
     def mapping(self, source: str, local_id: str) -> MappingRow | None:
@@ -699,11 +739,12 @@ class PgStore:
             (*fields.values(), source, local_id),
         )
 
-    def dedupe_decisions(self, source: str, local_id: str) -> list[dict[str, Any]]:
-        return self._all(
+    def dedupe_decisions(self, source: str, local_id: str) -> list[DedupeDecisionRow]:
+        rows = self._all(
             "SELECT * FROM dedupe_decisions WHERE source = ? AND local_id = ? ORDER BY id",
             (source, local_id),
         )
+        return [DedupeDecisionRow.of(row) for row in rows]
 
     def delete_mapping(self, source: str, local_id: str) -> None:
         """Only for an operator's correction; the audit log keeps what it was."""
@@ -896,7 +937,7 @@ class PgStore:
         """Keep of an intent's payload only what audit and reports read (:data:`KEPT_PAYLOAD`)."""
         self._write(f"UPDATE intents SET payload = {KEPT_PAYLOAD} WHERE id = ?", (intent_id,))
 
-    def in_doubt(self, source: str | None = None) -> list[dict[str, Any]]:
+    def in_doubt(self, source: str | None = None) -> list[InDoubtRow]:
         """Creates sent whose answer was lost, and follow-ups likewise (bridge.md, indoubt)."""
         where = " AND source = ?" if source is not None else ""
         params: tuple[Any, ...] = (source,) if source is not None else ()
@@ -911,8 +952,8 @@ class PgStore:
             f" created_at, updated_at FROM followups WHERE {FOLLOWUP_IN_DOUBT}{where} ORDER BY id",
             params,
         )
-        return [{"type": "create", **row} for row in creates] + [
-            {"type": "followup", **row} for row in followups
+        return [InDoubtRow.of({"type": "create", **row}) for row in creates] + [
+            InDoubtRow.of({"type": "followup", **row}) for row in followups
         ]
 
     def followup_row(self, row_id: int) -> LedgerRow | None:
@@ -1101,15 +1142,163 @@ class PgStore:
             )
         )
 
-    def quarantined(self, source: str | None = None) -> list[dict[str, Any]]:
+    def quarantined(self, source: str | None = None) -> list[QuarantineRow]:
         if source is None:
-            return self._all("SELECT * FROM quarantine WHERE state = 'open' ORDER BY id")
-        return self._all(
-            "SELECT * FROM quarantine WHERE state = 'open' AND source = ? ORDER BY id", (source,)
+            rows = self._all("SELECT * FROM quarantine WHERE state = 'open' ORDER BY id")
+        else:
+            rows = self._all(
+                "SELECT * FROM quarantine WHERE state = 'open' AND source = ? ORDER BY id",
+                (source,),
+            )
+        return [QuarantineRow.of(row) for row in rows]
+
+    def quarantine_entry(self, entry_id: int) -> QuarantineRow | None:
+        row = self._one("SELECT * FROM quarantine WHERE id = ?", (entry_id,))
+        return QuarantineRow.of(row) if row is not None else None
+
+    # what ``status`` reads (bridge/reports/status.py) ------------------------------------
+    def tracking_view(self, sources: list[str], now: str) -> TrackingView:
+        """The sources' open complaints followed by id (bridge.sync.store.Store.tracking_view);
+        intervals in seconds where SQLite counts days (``julianday``)."""
+        if not sources:
+            return TrackingView(open=0, due=0, oldest_view_at=None, wanted_per_hour=0.0)
+        marks = ", ".join("?" for _ in sources)
+        followed = (
+            f"source IN ({marks}) AND national_id IS NOT NULL AND duplicate_of IS NULL"
+            " AND COALESCE(tracked_by, '') != 'inbox'"
+        )
+        ((count, due, oldest),) = self._rows(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE next_poll_at IS NULL OR next_poll_at <= ?),"
+            " MIN(COALESCE(last_seen_at, first_synced_at))"
+            f" FROM mappings WHERE {followed} AND {OPEN_ON_LAPOR}",
+            (now, *sources),
+        )
+        interval = f"EXTRACT(EPOCH FROM {_instant('next_poll_at')} - {_instant('last_seen_at')})"
+        wanted = self._scalar(
+            f"SELECT SUM(86400.0 / {interval}) FROM mappings WHERE {followed}"
+            f" AND {_instant('next_poll_at')} > {_instant('last_seen_at')}",
+            tuple(sources),
+        )
+        return TrackingView(
+            open=int(count or 0),
+            due=int(due or 0),
+            oldest_view_at=oldest,
+            # reads a day → requests an hour (tracking.COST: a complaint and its follow-ups)
+            wanted_per_hour=float(wanted or 0.0) * 2 / 24,
         )
 
-    def quarantine_entry(self, entry_id: int) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM quarantine WHERE id = ?", (entry_id,))
+    def open_view(self, source: str) -> OpenView:
+        ((count, oldest, never),) = self._rows(OPEN_VIEW, (source,))
+        return OpenView(int(count or 0), oldest, int(never or 0))
+
+    def unknown_status_names(self) -> list[UnknownStatusName]:
+        rows = self._rows(
+            "SELECT detail::jsonb ->> 'name' AS name, COUNT(DISTINCT national_id), MAX(at)"
+            " FROM events WHERE kind = 'unknown_status_name' GROUP BY 1"
+            " ORDER BY MAX(at) DESC, name"
+        )
+        return [
+            UnknownStatusName(None if name is None else str(name), int(complaints), last)
+            for name, complaints, last in rows
+        ]
+
+    def backlog_counts(self, source: str) -> BacklogCounts:
+        counts = {
+            key: int(self._scalar(sql, (source,)) or 0)
+            for key, sql in backlog_queries(IMPORT_QUEUED).items()
+        }
+        return BacklogCounts(
+            **counts, oldest_unsynced_at=self._scalar(OLDEST_UNSYNCED, (source, source))
+        )
+
+    def cursor_times(self) -> dict[str, str]:
+        rows = self._rows("SELECT name, updated_at FROM cursors")
+        return {str(name): str(at) for name, at in rows if at}
+
+    # what ``trace`` reads (bridge/reports/trace.py) --------------------------------------
+    def _pairs(self, sql: str, params: tuple[Any, ...]) -> list[tuple[str, str]]:
+        return [(str(source), str(local_id)) for source, local_id in self._rows(sql, params)]
+
+    def records_of_national(self, national_id: int) -> list[tuple[str, str]]:
+        """As the SQLite store's (bridge.sync.store.RECORDS_OF_NATIONAL)."""
+        params = (national_id, f"#{national_id}", national_id, national_id)
+        return [pair for sql, n in zip(RECORDS_OF_NATIONAL, params, strict=True)
+                for pair in self._pairs(sql, (n,))]  # fmt: skip
+
+    def records_numbered(self, number: str, source: str | None) -> list[tuple[str, str]]:
+        """As the SQLite store's; a create's number read from its summary as ``jsonb``."""
+        where = " AND source = ?" if source is not None else ""
+        tail: tuple[Any, ...] = (source,) if source is not None else ()
+        spellings = (number, number.upper())
+        found: list[tuple[str, str]] = []
+        for sql, params in (
+            (
+                "SELECT source, local_id FROM mappings WHERE (display_id IN (?, ?)"
+                f" OR local_id = ?){where} ORDER BY id",
+                (*spellings, number, *tail),
+            ),
+            (
+                "SELECT source, local_id FROM quarantine WHERE (display_id IN (?, ?)"
+                f" OR local_id = ?){where} ORDER BY id",
+                (*spellings, number, *tail),
+            ),
+            (
+                "SELECT source, local_id FROM intents WHERE kind = 'create' AND (local_id = ?"
+                f" OR {_SUMMARY_NUMBER} IN (?, ?)){where} ORDER BY id",
+                (number, *spellings, *tail),
+            ),
+            (
+                f"SELECT source, local_id FROM followups WHERE local_id = ?{where} ORDER BY id",
+                (number, *tail),
+            ),
+            (
+                "SELECT source, local_id FROM events WHERE local_id = ? AND source IS NOT NULL"
+                f"{where} ORDER BY id",
+                (number, *tail),
+            ),
+        ):
+            found += self._pairs(sql, params)
+        return found
+
+    def quarantine_notes(self, source: str, local_id: str) -> list[QuarantineNote]:
+        rows = self._all(
+            "SELECT id, state, reason, attempts, first_seen, last_seen, display_id,"
+            f" raw != '{PURGED_RAW}' AS raw_kept FROM quarantine WHERE source = ?"
+            " AND local_id = ? ORDER BY id",
+            (source, local_id),
+        )
+        return [note(QuarantineNote, row) for row in rows]
+
+    def intent_notes(self, source: str, local_id: str, national_id: int | None) -> list[IntentNote]:
+        """The record's creates and imports, and the imports of ``national_id``."""
+        rows = self._all(
+            "SELECT id, kind, state, attempts, tag, national_id, account, sent_at, deadline,"
+            " answered_at, last_error, evidence, decision, created_at, updated_at,"
+            f" {_SUMMARY_NUMBER} AS display_id,"
+            f" state = 'pending' AND (kind = 'create' AND attempts > 0 OR {IMPORT_IN_DOUBT})"
+            " AS in_doubt FROM intents WHERE source = ? AND (local_id = ?"
+            " OR kind = 'import' AND national_id = ?) ORDER BY id",
+            (source, local_id, national_id),
+        )
+        return [note(IntentNote, row) for row in rows]
+
+    def followup_notes(self, source: str, local_id: str) -> list[FollowupNote]:
+        rows = self._all(
+            "SELECT id, direction, kind, state, author, content, origin_id, remote_id,"
+            " attempts, last_error, decision, created_at, updated_at,"
+            f" {FOLLOWUP_IN_DOUBT} AS in_doubt FROM followups WHERE source = ?"
+            " AND local_id = ? ORDER BY id",
+            (source, local_id),
+        )
+        return [note(FollowupNote, row) for row in rows]
+
+    def late_photo_notes(self, source: str, local_id: str) -> list[LatePhotoNote]:
+        rows = self._all(
+            "SELECT photo_index, state, attempts, reason, next_try_at, followup_id, created_at,"
+            " updated_at FROM late_photos WHERE source = ? AND local_id = ? ORDER BY photo_index",
+            (source, local_id),
+        )
+        return [note(LatePhotoNote, row) for row in rows]
 
     # passes ----------------------------------------------------------------
     def pass_started(self, name: str, kind: str) -> None:
@@ -1143,8 +1332,8 @@ class PgStore:
             (now_iso(), STOPPED, STOPPED, name),
         )
 
-    def passes(self) -> dict[str, dict[str, Any]]:
-        return {row["name"]: row for row in self._all("SELECT * FROM passes")}
+    def passes(self) -> dict[str, PassRow]:
+        return {row["name"]: PassRow.of(row) for row in self._all("SELECT * FROM passes")}
 
     def account_pending(self, account: str) -> int:
         """National complaints of this account waiting to reach their home app."""
@@ -1349,15 +1538,16 @@ class PgStore:
         )
         return [MappingRow.of(row) for row in rows]
 
-    def tracked_by_polling(self, sources: list[str]) -> list[dict[str, Any]]:
+    def tracked_by_polling(self, sources: list[str]) -> list[PolledRow]:
         if not sources:
             return []
         marks = ", ".join("?" for _ in sources)
-        return self._all(
+        rows = self._all(
             f"SELECT source, local_id, national_id, last_seen_at, next_poll_at FROM mappings"
             f" WHERE source IN ({marks}) AND tracked_by = 'polling' ORDER BY id",
             tuple(sources),
         )
+        return [PolledRow.of(row) for row in rows]
 
     # operator requests (m010) ----------------------------------------------
     def add_operator_request(
@@ -1371,16 +1561,18 @@ class PgStore:
         )
         return _returned_id(cursor)
 
-    def operator_request(self, request_id: int) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM operator_requests WHERE id = ?", (request_id,))
+    def operator_request(self, request_id: int) -> OperatorRequestRow | None:
+        row = self._one("SELECT * FROM operator_requests WHERE id = ?", (request_id,))
+        return OperatorRequestRow.of(row) if row is not None else None
 
-    def operator_requests_waiting(self, source: str) -> list[dict[str, Any]]:
+    def operator_requests_waiting(self, source: str) -> list[OperatorRequestRow]:
         """A source's requests not finished (queued or running), oldest first."""
-        return self._all(
+        rows = self._all(
             "SELECT * FROM operator_requests WHERE source = ? AND state IN ('queued', 'running')"
             " ORDER BY id",
             (source,),
         )
+        return [OperatorRequestRow.of(row) for row in rows]
 
     def claim_operator_request(self, request_id: int, by: str) -> None:
         self._write(

@@ -38,7 +38,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +45,7 @@ from bridge.core.errors import Ambiguous, Rejected, Unavailable
 from bridge.core.model import Status
 from bridge.core.ports import RawRecord
 from bridge.sync.store import Store, StoreError
-from bridge.sync.storeport import MappingRow
+from bridge.sync.storeport import MappingRow, OperatorRequestRow
 
 if TYPE_CHECKING:
     from bridge.sync.engine import Engine, SourceReport
@@ -60,57 +59,16 @@ ACTIONS = (
     "indoubt_resolve",
     "conflict_resolve",
 )
-#: the states a request ends in
-FINISHED = ("done", "failed")
 #: failures of a remote system while a request is carried out: the request fails with them
 REMOTE_FAILURES = (Unavailable, Ambiguous, Rejected)
 
 
-@dataclass(frozen=True)
-class OperatorRequest:
-    """One row of ``operator_requests``."""
-
-    id: int
-    action: str
-    source: str
-    local_id: str | None
-    params: Mapping[str, Any]
-    requested_by: str
-    requested_at: str
-    state: str
-    started_at: str | None = None
-    finished_at: str | None = None
-    carried_out_by: str | None = None
-    outcome: str | None = None
-
-    @property
-    def record(self) -> str:
-        return f"{self.source}:{self.local_id}" if self.local_id is not None else self.source
-
-    @property
-    def finished(self) -> bool:
-        return self.state in FINISHED
+#: one row of ``operator_requests`` (its params decoded), as the store gives it
+OperatorRequest = OperatorRequestRow
 
 
 class RequestFailed(Exception):
     """The request cannot be carried out (an unknown record, a refusal): its outcome."""
-
-
-def _request(row: Mapping[str, Any]) -> OperatorRequest:
-    return OperatorRequest(
-        id=int(row["id"]),
-        action=str(row["action"]),
-        source=str(row["source"]),
-        local_id=None if row["local_id"] is None else str(row["local_id"]),
-        params=json.loads(row["params"] or "{}"),
-        requested_by=str(row["requested_by"]),
-        requested_at=str(row["requested_at"]),
-        state=str(row["state"]),
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        carried_out_by=row["carried_out_by"],
-        outcome=row["outcome"],
-    )
 
 
 # the queue ------------------------------------------------------------------------------
@@ -145,15 +103,14 @@ def enqueue(
 
 
 def get(store: Store, request_id: int) -> OperatorRequest | None:
-    row = store.operator_request(request_id)
-    return None if row is None else _request(row)
+    return store.operator_request(request_id)
 
 
 def waiting(store: Store, source: str) -> list[OperatorRequest]:
     """A source's requests not finished, oldest first. ``running`` ones are included: only
     the writer-lock holder carries requests out, so one left running was cut short (a
     kill) and is carried out again."""
-    return [_request(row) for row in store.operator_requests_waiting(source)]
+    return store.operator_requests_waiting(source)
 
 
 def claim(store: Store, request: OperatorRequest, by: str) -> OperatorRequest:
@@ -239,20 +196,20 @@ def _quarantine_retry(engine: Engine, request: OperatorRequest, report: SourceRe
     entry = engine.store.quarantine_entry(entry_id)
     if entry is None:
         raise RequestFailed(f"no quarantine entry {entry_id}")
-    local_id = str(entry["local_id"])
+    local_id = entry.local_id
     raw = local.fetch(local_id)
-    kept = json.loads(entry["raw"])
+    kept = json.loads(entry.raw)
     if raw is None and kept is None:
         # a closed entry's raw record is forgotten (dropped or resolved)
         raise RequestFailed(
             f"the app no longer has {request.source}:{local_id}, and the entry"
-            f" ({entry['state']}) keeps no copy of it"
+            f" ({entry.state}) keeps no copy of it"
         )
     engine.reconcile(local, raw or RawRecord(local_id, kept), report)
     engine.write_back_pending(local)
     still = engine.store.quarantine_entry(entry_id)
-    if still is not None and still["state"] == "open":
-        return f"still quarantined: {still['reason']}"
+    if still is not None and still.state == "open":
+        return f"still quarantined: {still.reason}"
     return f"{request.source}:{local_id}: processed, out of quarantine"
 
 

@@ -24,7 +24,29 @@ from sqlite_utils.migrations import Migrations
 
 from bridge.core.model import CATCH_ALL_TOPIC
 from bridge.runtime.health import STOPPED
-from bridge.sync.storeport import IndexedRow, IntentRow, LatePhotoRow, LedgerRow, MappingRow
+from bridge.sync.storeport import (
+    BacklogCounts,
+    DedupeDecisionRow,
+    EventRow,
+    FollowupNote,
+    IndexedRow,
+    InDoubtRow,
+    IntentNote,
+    IntentRow,
+    LatePhotoNote,
+    LatePhotoRow,
+    LedgerRow,
+    MappingRow,
+    OpenView,
+    OperatorRequestRow,
+    PassRow,
+    PolledRow,
+    QuarantineNote,
+    QuarantineRow,
+    TrackingView,
+    UnknownStatusName,
+    note,
+)
 
 if TYPE_CHECKING:
     from bridge.sync.storeport import StateStore
@@ -695,12 +717,13 @@ class Store:
 
     def events_for(
         self, source: str | None, local_id: str | None, national_id: int | None
-    ) -> list[dict[str, Any]]:
-        return self._all(
+    ) -> list[EventRow]:
+        rows = self._all(
             "SELECT * FROM events WHERE (source = ? AND local_id = ?) OR national_id = ?"
             " ORDER BY id",
             (source, local_id, national_id),
         )
+        return [EventRow.of(row) for row in rows]
 
     # mappings --------------------------------------------------------------
     def mapping(self, source: str, local_id: str) -> MappingRow | None:
@@ -734,11 +757,12 @@ class Store:
             (*fields.values(), source, local_id),
         )
 
-    def dedupe_decisions(self, source: str, local_id: str) -> list[dict[str, Any]]:
-        return self._all(
+    def dedupe_decisions(self, source: str, local_id: str) -> list[DedupeDecisionRow]:
+        rows = self._all(
             "SELECT * FROM dedupe_decisions WHERE source = ? AND local_id = ? ORDER BY id",
             (source, local_id),
         )
+        return [DedupeDecisionRow.of(row) for row in rows]
 
     def delete_mapping(self, source: str, local_id: str) -> None:
         """Only for an operator's correction; the audit log keeps what it was."""
@@ -963,7 +987,7 @@ class Store:
         """
         self.db.execute(f"UPDATE intents SET payload = {KEPT_PAYLOAD} WHERE id = ?", (intent_id,))
 
-    def in_doubt(self, source: str | None = None) -> list[dict[str, Any]]:
+    def in_doubt(self, source: str | None = None) -> list[InDoubtRow]:
         """Creates sent whose answer was lost, and follow-ups likewise (bridge.md, indoubt)."""
         where = " AND source = ?" if source is not None else ""
         params: tuple[Any, ...] = (source,) if source is not None else ()
@@ -978,8 +1002,8 @@ class Store:
             f" created_at, updated_at FROM followups WHERE {FOLLOWUP_IN_DOUBT}{where} ORDER BY id",
             params,
         )
-        return [{"type": "create", **row} for row in creates] + [
-            {"type": "followup", **row} for row in followups
+        return [InDoubtRow.of({"type": "create", **row}) for row in creates] + [
+            InDoubtRow.of({"type": "followup", **row}) for row in followups
         ]
 
     def followup_row(self, row_id: int) -> LedgerRow | None:
@@ -1132,15 +1156,135 @@ class Store:
         ).fetchone()
         return row is not None
 
-    def quarantined(self, source: str | None = None) -> list[dict[str, Any]]:
+    def quarantined(self, source: str | None = None) -> list[QuarantineRow]:
         if source is None:
-            return self._all("SELECT * FROM quarantine WHERE state = 'open' ORDER BY id")
-        return self._all(
-            "SELECT * FROM quarantine WHERE state = 'open' AND source = ? ORDER BY id", (source,)
+            rows = self._all("SELECT * FROM quarantine WHERE state = 'open' ORDER BY id")
+        else:
+            rows = self._all(
+                "SELECT * FROM quarantine WHERE state = 'open' AND source = ? ORDER BY id",
+                (source,),
+            )
+        return [QuarantineRow.of(row) for row in rows]
+
+    def quarantine_entry(self, entry_id: int) -> QuarantineRow | None:
+        row = self._one("SELECT * FROM quarantine WHERE id = ?", (entry_id,))
+        return QuarantineRow.of(row) if row is not None else None
+
+    # what ``status`` reads (bridge/reports/status.py) ------------------------------------
+    def open_view(self, source: str) -> OpenView:
+        count, oldest, never = self.db.execute(OPEN_VIEW, (source,)).fetchone()
+        return OpenView(int(count or 0), oldest, int(never or 0))
+
+    def unknown_status_names(self) -> list[UnknownStatusName]:
+        rows = self.db.execute(
+            "SELECT json_extract(detail, '$.name') AS name, COUNT(DISTINCT national_id),"
+            " MAX(at) FROM events WHERE kind = 'unknown_status_name' GROUP BY name"
+            " ORDER BY MAX(at) DESC, name"
+        ).fetchall()
+        return [
+            UnknownStatusName(None if name is None else str(name), int(complaints), last)
+            for name, complaints, last in rows
+        ]
+
+    def backlog_counts(self, source: str) -> BacklogCounts:
+        counts = {
+            key: int(self._scalar(sql, (source,)) or 0)
+            for key, sql in backlog_queries(IMPORT_QUEUED).items()
+        }
+        return BacklogCounts(
+            **counts, oldest_unsynced_at=self._scalar(OLDEST_UNSYNCED, (source, source))
         )
 
-    def quarantine_entry(self, entry_id: int) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM quarantine WHERE id = ?", (entry_id,))
+    def cursor_times(self) -> dict[str, str]:
+        rows = self.db.execute("SELECT name, updated_at FROM cursors").fetchall()
+        return {str(name): str(at) for name, at in rows if at}
+
+    # what ``trace`` reads (bridge/reports/trace.py) --------------------------------------
+    def _pairs(self, sql: str, params: tuple[Any, ...]) -> list[tuple[str, str]]:
+        rows = self.db.execute(sql, params).fetchall()
+        return [(str(source), str(local_id)) for source, local_id in rows]
+
+    def records_of_national(self, national_id: int) -> list[tuple[str, str]]:
+        """``(source, local_id)`` named with a national complaint by an intent, a quarantine
+        entry (``#N``), a follow-up or an audit event, in that order (repeats kept)."""
+        params = (national_id, f"#{national_id}", national_id, national_id)
+        return [pair for sql, n in zip(RECORDS_OF_NATIONAL, params, strict=True)
+                for pair in self._pairs(sql, (n,))]  # fmt: skip
+
+    def records_numbered(self, number: str, source: str | None) -> list[tuple[str, str]]:
+        """``(source, local_id)`` of records whose visible number or own id is ``number``."""
+        where = " AND source = ?" if source is not None else ""
+        tail: tuple[Any, ...] = (source,) if source is not None else ()
+        spellings = (number, number.upper())
+        found: list[tuple[str, str]] = []
+        for sql, params in (
+            (
+                "SELECT source, local_id FROM mappings WHERE (display_id IN (?, ?)"
+                f" OR local_id = ?){where} ORDER BY id",
+                (*spellings, number, *tail),
+            ),
+            (
+                "SELECT source, local_id FROM quarantine WHERE (display_id IN (?, ?)"
+                f" OR local_id = ?){where} ORDER BY id",
+                (*spellings, number, *tail),
+            ),
+            (
+                "SELECT source, local_id FROM intents WHERE kind = 'create' AND (local_id = ?"
+                f" OR json_extract(payload, '$.summary.display_id') IN (?, ?)){where} ORDER BY id",
+                (number, *spellings, *tail),
+            ),
+            (
+                f"SELECT source, local_id FROM followups WHERE local_id = ?{where} ORDER BY id",
+                (number, *tail),
+            ),
+            (
+                "SELECT source, local_id FROM events WHERE local_id = ? AND source IS NOT NULL"
+                f"{where} ORDER BY id",
+                (number, *tail),
+            ),
+        ):
+            found += self._pairs(sql, params)
+        return found
+
+    def quarantine_notes(self, source: str, local_id: str) -> list[QuarantineNote]:
+        rows = self._all(
+            "SELECT id, state, reason, attempts, first_seen, last_seen, display_id,"
+            f" raw != '{PURGED_RAW}' AS raw_kept FROM quarantine WHERE source = ?"
+            " AND local_id = ? ORDER BY id",
+            (source, local_id),
+        )
+        return [note(QuarantineNote, row) for row in rows]
+
+    def intent_notes(self, source: str, local_id: str, national_id: int | None) -> list[IntentNote]:
+        """The record's creates and imports, and the imports of ``national_id``."""
+        rows = self._all(
+            "SELECT id, kind, state, attempts, tag, national_id, account, sent_at, deadline,"
+            " answered_at, last_error, evidence, decision, created_at, updated_at,"
+            " json_extract(payload, '$.summary.display_id') AS display_id,"
+            f" state = 'pending' AND (kind = 'create' AND attempts > 0 OR {IMPORT_IN_DOUBT})"
+            " AS in_doubt FROM intents WHERE source = ? AND (local_id = ?"
+            " OR kind = 'import' AND national_id = ?) ORDER BY id",
+            (source, local_id, national_id),
+        )
+        return [note(IntentNote, row) for row in rows]
+
+    def followup_notes(self, source: str, local_id: str) -> list[FollowupNote]:
+        rows = self._all(
+            "SELECT id, direction, kind, state, author, content, origin_id, remote_id,"
+            " attempts, last_error, decision, created_at, updated_at,"
+            f" {FOLLOWUP_IN_DOUBT} AS in_doubt FROM followups WHERE source = ?"
+            " AND local_id = ? ORDER BY id",
+            (source, local_id),
+        )
+        return [note(FollowupNote, row) for row in rows]
+
+    def late_photo_notes(self, source: str, local_id: str) -> list[LatePhotoNote]:
+        rows = self._all(
+            "SELECT photo_index, state, attempts, reason, next_try_at, followup_id, created_at,"
+            " updated_at FROM late_photos WHERE source = ? AND local_id = ? ORDER BY photo_index",
+            (source, local_id),
+        )
+        return [note(LatePhotoNote, row) for row in rows]
 
     # passes ----------------------------------------------------------------
     def pass_started(self, name: str, kind: str) -> None:
@@ -1176,8 +1320,8 @@ class Store:
             (now_iso(), STOPPED, STOPPED, name),
         )
 
-    def passes(self) -> dict[str, dict[str, Any]]:
-        return {row["name"]: row for row in self._all("SELECT * FROM passes")}
+    def passes(self) -> dict[str, PassRow]:
+        return {row["name"]: PassRow.of(row) for row in self._all("SELECT * FROM passes")}
 
     def account_pending(self, account: str) -> int:
         """National complaints of this account waiting to reach their home app."""
@@ -1413,15 +1557,14 @@ class Store:
         rows = chosen + stale[len(first) : len(first) + limit - len(chosen)]
         return [MappingRow.of(row) for row in rows]
 
-    def tracking_view(self, sources: list[str], now: str) -> dict[str, Any]:
+    def tracking_view(self, sources: list[str], now: str) -> TrackingView:
         """The account's open complaints followed by id (LAPOR's side neither done nor
         rejected as last seen; not those the inbox brings): how many, how many are due,
         the oldest view (the last read, or the mapping for one never read), and the
         requests an hour the schedule wants (each complaint's reads at its wanted interval;
         closed ones included, they are read too)."""
-        empty = {"open": 0, "due": 0, "oldest_view_at": None, "wanted_per_hour": 0.0}
         if not sources:
-            return empty
+            return TrackingView(open=0, due=0, oldest_view_at=None, wanted_per_hour=0.0)
         marks = ", ".join("?" for _ in sources)
         followed = (
             f"source IN ({marks}) AND national_id IS NOT NULL AND duplicate_of IS NULL"
@@ -1440,13 +1583,13 @@ class Store:
             tuple(sources),
         )
         count, due, oldest = row if row else (0, 0, None)
-        return {
-            "open": int(count or 0),
-            "due": int(due or 0),
-            "oldest_view_at": oldest,
+        return TrackingView(
+            open=int(count or 0),
+            due=int(due or 0),
+            oldest_view_at=oldest,
             # reads a day → requests an hour (tracking.COST: a complaint and its follow-ups)
-            "wanted_per_hour": float(wanted or 0.0) * 2 / 24,
-        }
+            wanted_per_hour=float(wanted or 0.0) * 2 / 24,
+        )
 
     def tracking_spent(self, account: str, since: str) -> list[tuple[str, int]]:
         """``(at, requests)`` of every read of the account's complaints by id after
@@ -1479,15 +1622,16 @@ class Store:
             (account, forget.isoformat(timespec="microseconds")),
         )
 
-    def tracked_by_polling(self, sources: list[str]) -> list[dict[str, Any]]:
+    def tracked_by_polling(self, sources: list[str]) -> list[PolledRow]:
         if not sources:
             return []
         marks = ", ".join("?" for _ in sources)
-        return self._all(
+        rows = self._all(
             f"SELECT source, local_id, national_id, last_seen_at, next_poll_at FROM mappings"
             f" WHERE source IN ({marks}) AND tracked_by = 'polling' ORDER BY id",
             tuple(sources),
         )
+        return [PolledRow.of(row) for row in rows]
 
     # operator requests (m010) -----------------------------------------------
     # (bridge/sync/requests.py still runs its own SQL on ``db``; these carry the same statements
@@ -1503,16 +1647,18 @@ class Store:
         )
         return int(cursor.lastrowid or 0)
 
-    def operator_request(self, request_id: int) -> dict[str, Any] | None:
-        return self._one("SELECT * FROM operator_requests WHERE id = ?", (request_id,))
+    def operator_request(self, request_id: int) -> OperatorRequestRow | None:
+        row = self._one("SELECT * FROM operator_requests WHERE id = ?", (request_id,))
+        return OperatorRequestRow.of(row) if row is not None else None
 
-    def operator_requests_waiting(self, source: str) -> list[dict[str, Any]]:
+    def operator_requests_waiting(self, source: str) -> list[OperatorRequestRow]:
         """A source's requests not finished (queued or running), oldest first."""
-        return self._all(
+        rows = self._all(
             "SELECT * FROM operator_requests WHERE source = ? AND state IN ('queued', 'running')"
             " ORDER BY id",
             (source,),
         )
+        return [OperatorRequestRow.of(row) for row in rows]
 
     def claim_operator_request(self, request_id: int, by: str) -> None:
         self.db.execute(
@@ -1606,6 +1752,85 @@ OVERDUE = (
 OPEN_ON_LAPOR = "COALESCE(national_canonical, status, '') NOT IN ('done', 'rejected')"
 #: a closed quarantine entry's ``raw``: nothing (JSON ``null``; the column is NOT NULL)
 PURGED_RAW = "null"
+
+# what ``status`` counts (bridge/reports/status.py), in SQL both databases read -----------
+#: a source's open complaints followed by id (:class:`OpenView`), its one parameter the source
+OPEN_VIEW = (
+    "SELECT COUNT(*), MIN(last_seen_at),"
+    " COALESCE(SUM(CASE WHEN last_seen_at IS NULL THEN 1 ELSE 0 END), 0)"
+    " FROM mappings WHERE source = ? AND national_id IS NOT NULL AND duplicate_of IS NULL"
+    f" AND COALESCE(tracked_by, '') != 'inbox' AND {OPEN_ON_LAPOR}"
+)
+
+
+def _rank(column: str) -> str:
+    """A canonical status column's rank in SQL (bridge/core/model.py), NULL when unknown."""
+    return (
+        f"CASE {column} WHEN 'submitted' THEN 0 WHEN 'verified' THEN 1"
+        " WHEN 'in_progress' THEN 2 WHEN 'done' THEN 3 WHEN 'rejected' THEN 3 END"
+    )
+
+
+_LOCAL_RANK, _NATIONAL_RANK = _rank("m.local_canonical"), _rank("m.national_canonical")
+#: an inbox complaint the city rejected and the bridge handed back to LAPOR
+_HANDED_BACK = (
+    "m.local_canonical = 'rejected' AND m.origin = 'national' AND EXISTS (SELECT 1 FROM"
+    " followups f WHERE f.source = m.source AND f.local_id = m.local_id"
+    " AND f.direction = 'to_national' AND f.kind = 'reject' AND f.state = 'done')"
+)
+_NO_PENDING = (
+    "NOT EXISTS (SELECT 1 FROM followups f WHERE f.source = m.source"
+    " AND f.local_id = m.local_id AND f.state = 'pending')"
+)
+#: a follow-up LAPOR refused because its complaint is closed there (done or archived):
+#: nothing anyone can do about it, so a note, not an error (a photo's refusal is a photo
+#: given up, counted there)
+_CLOSED_ON_LAPOR = (
+    "f.direction = 'to_national' AND EXISTS (SELECT 1 FROM mappings m WHERE m.source ="
+    " f.source AND m.local_id = f.local_id AND m.national_canonical IN ('done', 'rejected'))"
+)
+
+
+def backlog_queries(import_queued: str) -> dict[str, str]:
+    """The counts of :class:`BacklogCounts` but the oldest, each a query whose one parameter
+    is the source; ``import_queued`` is the database's spelling of :data:`IMPORT_QUEUED`."""
+    refused = "SELECT COUNT(*) FROM followups f WHERE f.source = ? AND f.state = 'failed'"
+    return {
+        "conflicts": "SELECT COUNT(*) FROM mappings WHERE source = ? AND conflict = 1",
+        "drift": "SELECT COUNT(*) FROM mappings m WHERE m.source = ? AND m.conflict = 0"
+        f" AND {_NATIONAL_RANK} > {_LOCAL_RANK}",
+        "refused": f"{refused} AND f.kind != 'photo' AND NOT ({_CLOSED_ON_LAPOR})",
+        "refused_closed": f"{refused} AND f.kind != 'photo' AND {_CLOSED_ON_LAPOR}",
+        "waiting_verification": "SELECT COUNT(*) FROM followups f WHERE f.source = ?"
+        f" AND NOT ({FOLLOWUP_IN_DOUBT}) AND {FOLLOWUP_WAITING_VERIFICATION}",
+        "waiting_city": "SELECT COUNT(*) FROM intents WHERE source = ? AND state = 'pending'"
+        f" AND {import_queued}",
+        "waiting_lapor_close": "SELECT COUNT(*) FROM mappings m WHERE m.source = ?"
+        " AND m.conflict = 0 AND m.local_canonical IN ('done', 'rejected')"
+        f" AND {_NATIONAL_RANK} < 3 AND {_NO_PENDING} AND NOT ({_HANDED_BACK})",
+    }
+
+
+#: the oldest local complaint not yet on LAPOR, by when the bridge first saw it: a create
+#: not yet sent or in doubt, or a local record in quarantine that has no national complaint
+#: (parameters: the source, twice)
+OLDEST_UNSYNCED = (
+    "SELECT MIN(t) FROM (SELECT created_at AS t FROM intents WHERE source = ?"
+    " AND kind = 'create' AND state = 'pending'"
+    " UNION ALL SELECT q.first_seen FROM quarantine q WHERE q.source = ? AND q.state = 'open'"
+    " AND q.local_id NOT LIKE '#%' AND NOT EXISTS (SELECT 1 FROM mappings m"
+    " WHERE m.source = q.source AND m.local_id = q.local_id AND m.national_id IS NOT NULL))"
+    " AS unsynced"
+)
+#: records naming a national complaint, table by table (:meth:`Store.records_of_national`;
+#: parameters: the national id, the ``#N`` of an import not yet a record, the id, the id)
+RECORDS_OF_NATIONAL = (
+    "SELECT source, local_id FROM intents WHERE national_id = ? ORDER BY id",
+    "SELECT source, local_id FROM quarantine WHERE local_id = ? ORDER BY id",
+    "SELECT source, local_id FROM followups WHERE national_id = ? ORDER BY id",
+    "SELECT source, local_id FROM events WHERE national_id = ? AND source IS NOT NULL"
+    " AND local_id IS NOT NULL ORDER BY id",
+)
 
 
 # data only, registered after m007 (above); it can move up next to it

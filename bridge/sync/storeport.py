@@ -10,8 +10,9 @@ versioned by named migrations (m001…) — and one test suite holds both to the
 (tests/test_store_contract.py). Each implementation is checked against this protocol by
 mypy (the assignment at the end of its module).
 
-Rows are frozen dataclasses of the tables' columns (``LedgerRow``, ``MappingRow`` …), times
-ISO-8601 text in UTC, flags 0/1.
+Rows are frozen dataclasses of the tables' columns (``LedgerRow``, ``MappingRow``, …, each
+with ``.of(row)``), times ISO-8601 text in UTC, flags 0/1.
+
 Modules that still run SQL on the SQLite connection (``store.db``) are listed in
 docs/postgresql.md: they are what ties the engine to SQLite today.
 """
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,324 @@ class IntentRow:
         return cls(**values)
 
 
+_Note = TypeVar("_Note", "QuarantineNote", "IntentNote", "FollowupNote", "LatePhotoNote")
+
+
+def _columns(cls: type[Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row's values of the dataclass's fields (a column the query left out takes the
+    field's default)."""
+    return {f.name: row[f.name] for f in fields(cls) if f.name in row}
+
+
+@dataclass(frozen=True)
+class InDoubtRow:
+    """A remote write that may have been applied but whose answer was lost: a create
+    (``type`` create, ``id`` its intent's) or a follow-up to LAPOR (``type`` followup, ``id``
+    its ledger row's). Fields of the other type are None. Times ISO-8601 text."""
+
+    type: str  # create | followup
+    id: int
+    source: str
+    local_id: str
+    attempts: int
+    created_at: str
+    last_error: str | None = None
+    #: an operator's word waiting for the next pass (``indoubt resolve``)
+    decision: str | None = None
+    # a create's
+    account: str | None = None
+    tag: str | None = None
+    sent_at: str | None = None
+    deadline: str | None = None
+    evidence: str | None = None
+    # a follow-up's
+    national_id: int | None = None
+    kind: str | None = None
+    updated_at: str | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> InDoubtRow:
+        """From a database row (its columns by name, with ``type``)."""
+        return cls(**_columns(cls, row))
+
+
+@dataclass(frozen=True)
+class QuarantineRow:
+    """A record the bridge could not process, kept with its raw payload (JSON text; ``null``
+    once the entry is closed) and the reason; ``state`` open → resolved or dropped."""
+
+    id: int
+    source: str
+    local_id: str
+    raw: str
+    reason: str
+    state: str
+    attempts: int  # sightings
+    first_seen: str
+    last_seen: str
+    #: the number the citizen sees, when the app has one besides the id (m009)
+    display_id: str | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> QuarantineRow:
+        """From a database row (its columns by name)."""
+        return cls(**_columns(cls, row))
+
+
+@dataclass(frozen=True)
+class PolledRow:
+    """A complaint the bridge follows by reading it by id (``tracked_by`` polling)."""
+
+    source: str
+    local_id: str
+    national_id: int
+    last_seen_at: str | None = None
+    next_poll_at: str | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> PolledRow:
+        """From a database row (its columns by name)."""
+        return cls(**_columns(cls, row))
+
+
+@dataclass(frozen=True)
+class TrackingView:
+    """An account's open complaints followed by id (:meth:`StateStore.tracking_view`)."""
+
+    open: int
+    due: int
+    #: the oldest view: the last read, or the mapping for one never read (ISO-8601 text)
+    oldest_view_at: str | None
+    #: the requests an hour the schedule wants
+    wanted_per_hour: float
+
+
+#: the states an operator request ends in
+REQUEST_FINISHED = ("done", "failed")
+
+
+@dataclass(frozen=True)
+class OperatorRequestRow:
+    """An action an operator asked for on one record (``operator_requests``, m010):
+    ``state`` queued → running → done or failed. ``params`` decoded from its JSON text."""
+
+    id: int
+    action: str
+    source: str
+    local_id: str | None
+    params: dict[str, Any]
+    requested_by: str
+    requested_at: str
+    state: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    carried_out_by: str | None = None  # pass | command
+    outcome: str | None = None
+
+    @property
+    def record(self) -> str:
+        return f"{self.source}:{self.local_id}" if self.local_id is not None else self.source
+
+    @property
+    def finished(self) -> bool:
+        return self.state in REQUEST_FINISHED
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> OperatorRequestRow:
+        """From a database row (its columns by name; the params as JSON text)."""
+        values = _columns(cls, row)
+        if isinstance(values.get("params"), str):
+            values["params"] = json.loads(values["params"] or "{}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class DedupeDecisionRow:
+    """One rule (3) decision on a record: the rule, its score, whether it merged, and the
+    record it was weighed against (``candidate_of``); ``inputs`` holds fingerprints only."""
+
+    id: int
+    at: str
+    source: str
+    local_id: str
+    rule: str
+    score: float
+    merged: int  # 0/1
+    inputs: str
+    candidate_of: str | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> DedupeDecisionRow:
+        """From a database row (its columns by name)."""
+        return cls(**_columns(cls, row))
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """An entry of the audit log (append-only). ``detail`` is JSON text, holding no personal
+    data; an event of an earlier version may hold plain text."""
+
+    id: int
+    at: str
+    kind: str
+    source: str | None = None
+    local_id: str | None = None
+    national_id: int | None = None
+    detail: str | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> EventRow:
+        """From a database row (its columns by name)."""
+        return cls(**_columns(cls, row))
+
+
+@dataclass(frozen=True)
+class PassRow:
+    """The last pass of a source or an account (``name`` ``source:NAME``/``account:NAME``):
+    when it started and finished, when one last went through, and its error."""
+
+    name: str
+    kind: str  # source | account
+    started_at: str | None = None
+    finished_at: str | None = None
+    ok_at: str | None = None
+    last_error: str | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> PassRow:
+        """From a database row (its columns by name)."""
+        return cls(**_columns(cls, row))
+
+
+@dataclass(frozen=True)
+class OpenView:
+    """The freshness of the bridge's view of a source's open complaints followed by id
+    (LAPOR's side neither done nor rejected as last seen; not those the inbox brings)."""
+
+    open: int
+    #: the oldest time one was last read (ISO-8601 text); None when none was ever read
+    oldest_seen_at: str | None
+    #: those never read since they were created
+    never_read: int
+
+
+@dataclass(frozen=True)
+class UnknownStatusName:
+    """A LAPOR status name the bridge did not know when it read it (events
+    ``unknown_status_name``): on how many complaints, and when last seen."""
+
+    name: str | None
+    complaints: int
+    last_seen_at: str | None
+
+
+@dataclass(frozen=True)
+class BacklogCounts:
+    """What a source's records wait for beyond :meth:`StateStore.counts`, by why
+    (:class:`bridge.runtime.health.Backlog` adds those counts)."""
+
+    #: status conflicts: one side done, the other rejected
+    conflicts: int
+    #: LAPOR ahead of the app (the bridge moves the app at once: this should not last)
+    drift: int
+    #: follow-ups LAPOR refused (photos aside), and those refused because it closed the
+    #: complaint (a note, not an error)
+    refused: int
+    refused_closed: int
+    #: follow-ups held while LAPOR's admin has not disposed the complaint to the agency
+    waiting_verification: int
+    #: imports the home app queued (answered with a token)
+    waiting_city: int
+    #: done (or rejected) in the app, its follow-up on LAPOR: LAPOR closes it later
+    waiting_lapor_close: int
+    #: the oldest local complaint not yet on LAPOR, by when the bridge first saw it: a
+    #: create not yet sent or in doubt, or a quarantined record without a national complaint
+    oldest_unsynced_at: str | None
+
+
+@dataclass(frozen=True)
+class QuarantineNote:
+    """What ``trace`` shows of a quarantine entry: not its raw record, only whether it is
+    still kept."""
+
+    id: int
+    state: str
+    reason: str
+    attempts: int
+    first_seen: str
+    last_seen: str
+    display_id: str | None
+    raw_kept: bool
+
+
+@dataclass(frozen=True)
+class IntentNote:
+    """What ``trace`` shows of a create or an import: not its body; the number the citizen
+    sees (from a create's summary) and whether it is in doubt."""
+
+    id: int
+    kind: str
+    state: str
+    attempts: int
+    tag: str | None
+    national_id: int | None
+    account: str | None
+    sent_at: str | None
+    deadline: str | None
+    answered_at: str | None
+    last_error: str | None
+    evidence: str | None
+    decision: str | None
+    created_at: str
+    updated_at: str
+    display_id: str | None
+    in_doubt: bool
+
+
+@dataclass(frozen=True)
+class FollowupNote:
+    """What ``trace`` shows of a row of the follow-ups ledger, and whether it is in doubt."""
+
+    id: int
+    direction: str
+    kind: str
+    state: str
+    author: str | None
+    content: str
+    origin_id: str
+    remote_id: str | None
+    attempts: int
+    last_error: str | None
+    decision: str | None
+    created_at: str
+    updated_at: str
+    in_doubt: bool
+
+
+@dataclass(frozen=True)
+class LatePhotoNote:
+    """What ``trace`` shows of a late photo: not its reference."""
+
+    photo_index: int
+    state: str
+    attempts: int
+    reason: str | None
+    next_try_at: str
+    followup_id: int | None
+    created_at: str
+    updated_at: str
+
+
+def note(cls: type[_Note], row: Mapping[str, Any]) -> _Note:
+    """A ``trace`` note from a database row: flags (``raw_kept``, ``in_doubt``) as booleans,
+    whether the database gave 0/1 (SQLite) or a boolean (PostgreSQL)."""
+    values = _columns(cls, row)
+    for flag in ("raw_kept", "in_doubt"):
+        if flag in values:
+            values[flag] = bool(values[flag])
+    return cls(**values)
+
+
 class StateStore(Protocol):
     """The bridge's state: one connection, used by one thread at a time."""
 
@@ -221,7 +540,7 @@ class StateStore(Protocol):
 
     def events_for(
         self, source: str | None, local_id: str | None, national_id: int | None
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[EventRow]: ...
 
     def mapping(self, source: str, local_id: str) -> MappingRow | None: ...
 
@@ -231,7 +550,7 @@ class StateStore(Protocol):
 
     def update_mapping(self, source: str, local_id: str, **fields: Any) -> None: ...
 
-    def dedupe_decisions(self, source: str, local_id: str) -> list[dict[str, Any]]: ...
+    def dedupe_decisions(self, source: str, local_id: str) -> list[DedupeDecisionRow]: ...
 
     def delete_mapping(self, source: str, local_id: str) -> None:
         """Only for an operator's correction; the audit log keeps what it was."""
@@ -312,7 +631,7 @@ class StateStore(Protocol):
 
     def scrub_intent(self, intent_id: int) -> None: ...
 
-    def in_doubt(self, source: str | None = None) -> list[dict[str, Any]]:
+    def in_doubt(self, source: str | None = None) -> list[InDoubtRow]:
         """Creates sent whose answer was lost, and follow-ups likewise (bridge.md, indoubt)."""
         ...
 
@@ -383,9 +702,58 @@ class StateStore(Protocol):
         """An operator undid a merge of this record: it is never merged by rule again."""
         ...
 
-    def quarantined(self, source: str | None = None) -> list[dict[str, Any]]: ...
+    def quarantined(self, source: str | None = None) -> list[QuarantineRow]: ...
 
-    def quarantine_entry(self, entry_id: int) -> dict[str, Any] | None: ...
+    def quarantine_entry(self, entry_id: int) -> QuarantineRow | None: ...
+
+    # what ``status`` reads (bridge/reports/status.py)
+    def tracking_view(self, sources: list[str], now: str) -> TrackingView:
+        """The sources' open complaints followed by id: how many, how many due at ``now``,
+        the oldest view, and the requests an hour their schedule wants."""
+        ...
+
+    def open_view(self, source: str) -> OpenView: ...
+
+    def unknown_status_names(self) -> list[UnknownStatusName]:
+        """Every status name LAPOR showed that the bridge did not know, last seen first."""
+        ...
+
+    def backlog_counts(self, source: str) -> BacklogCounts: ...
+
+    def cursor_times(self) -> dict[str, str]:
+        """When each cursor was last stored, by name: a running pass's last sign of life."""
+        ...
+
+    def tracking_spent(self, account: str, since: str) -> list[tuple[str, int]]:
+        """``(at, requests)`` of the account's reads by id after ``since`` (m012)."""
+        ...
+
+    def tracking_pace(self, account: str) -> str | None: ...
+
+    def charge_tracking(self, account: str, at: str, requests: int, paced_until: str) -> None: ...
+
+    # what ``trace`` reads (bridge/reports/trace.py)
+    def records_of_national(self, national_id: int) -> list[tuple[str, str]]:
+        """``(source, local_id)`` named with a national complaint by an intent, a quarantine
+        entry (``#N``: an import not yet a record), a follow-up or an audit event, in that
+        order, each oldest first, repeats kept. (Its mappings: :meth:`mappings_for_national`.)"""
+        ...
+
+    def records_numbered(self, number: str, source: str | None) -> list[tuple[str, str]]:
+        """``(source, local_id)`` of records (of ``source``, or any) whose visible number or
+        own id is ``number`` (the number also upper-cased), by mapping, quarantine entry,
+        create (its summary's number), follow-up and audit event, in that order."""
+        ...
+
+    def quarantine_notes(self, source: str, local_id: str) -> list[QuarantineNote]: ...
+
+    def intent_notes(self, source: str, local_id: str, national_id: int | None) -> list[IntentNote]:
+        """The record's creates and imports, and the imports of ``national_id``."""
+        ...
+
+    def followup_notes(self, source: str, local_id: str) -> list[FollowupNote]: ...
+
+    def late_photo_notes(self, source: str, local_id: str) -> list[LatePhotoNote]: ...
 
     def pass_started(self, name: str, kind: str) -> None: ...
 
@@ -393,7 +761,7 @@ class StateStore(Protocol):
 
     def pass_stopped(self, name: str) -> None: ...
 
-    def passes(self) -> dict[str, dict[str, Any]]: ...
+    def passes(self) -> dict[str, PassRow]: ...
 
     def account_pending(self, account: str) -> int:
         """National complaints of this account waiting to reach their home app."""
@@ -460,7 +828,7 @@ class StateStore(Protocol):
 
     def due_for_polling(self, sources: list[str], now: str, limit: int) -> list[MappingRow]: ...
 
-    def tracked_by_polling(self, sources: list[str]) -> list[dict[str, Any]]: ...
+    def tracked_by_polling(self, sources: list[str]) -> list[PolledRow]: ...
 
     def category_fallbacks(self, source: str) -> dict[str, str]: ...
 
@@ -470,9 +838,9 @@ class StateStore(Protocol):
         self, action: str, source: str, local_id: str | None, params: str, by: str
     ) -> int: ...
 
-    def operator_request(self, request_id: int) -> dict[str, Any] | None: ...
+    def operator_request(self, request_id: int) -> OperatorRequestRow | None: ...
 
-    def operator_requests_waiting(self, source: str) -> list[dict[str, Any]]: ...
+    def operator_requests_waiting(self, source: str) -> list[OperatorRequestRow]: ...
 
     def claim_operator_request(self, request_id: int, by: str) -> None: ...
 

@@ -910,7 +910,7 @@ def audit(region: Region, database: Path) -> Audit:
 
     count["quarantined"] = len(quarantined)
     for q in quarantined:
-        problem(f"quarantined: {q['source']}:{q['local_id']}: {q['reason']}")
+        problem(f"quarantined: {q.source}:{q.local_id}: {q.reason}")
     count["in_doubt"] = len(intents)
     for i in intents:
         problem(f"left pending: {i['kind']} {i['source']}:{i['local_id']}")

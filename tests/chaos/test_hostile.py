@@ -660,7 +660,7 @@ def run_feed(
 
         store = Store(tmp / "bridge.db")
         try:
-            quarantined = {(q["source"], q["local_id"]): q for q in store.quarantined()}
+            quarantined = {(q.source, q.local_id): q for q in store.quarantined()}
             for local_id in good:
                 mapping = store.mapping(app.name, local_id)
                 assert mapping is not None and mapping.national_id, f"{local_id} not synced"
@@ -817,7 +817,7 @@ def assert_page_survives(config: Path, valid: list[str], poisoned: str) -> None:
         for local_id in valid:
             assert store.mapping("tanjak", local_id) is not None, f"{local_id} not synced"
         handled = store.mapping("tanjak", poisoned) or [
-            q for q in store.quarantined("tanjak") if q["local_id"] == poisoned
+            q for q in store.quarantined("tanjak") if q.local_id == poisoned
         ]
         assert handled, "the poisoned record is neither synced nor quarantined"
     finally:
