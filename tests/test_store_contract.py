@@ -448,6 +448,42 @@ def test_mappings_due_for_polling_oldest_first(store: StateStore) -> None:
     assert [(t.local_id, t.national_id) for t in tracked] == [("1", 101), ("2", 102)]
 
 
+def test_polling_reads_the_stale_first_then_the_most_overdue_against_its_interval(
+    store: StateStore,
+) -> None:
+    """bridge/core/tracking.py's order: views older than the bound first (oldest first, up
+    to the stale share), then never scheduled, never read, and the most overdue relative to
+    its own interval (not the earliest due). A time naming no offset reads as UTC."""
+    seen = "2025-06-01T00:00:00+00:00"
+    # due an hour ago after a 1-hour interval: overdue x2
+    _mapping(store, "a", 1, last_seen_at=seen, next_poll_at="2025-06-01T01:00:00+00:00")
+    # due 2 hours ago after a 1-day interval: overdue x(26/24), though due earlier than a
+    _mapping(
+        store,
+        "b",
+        2,
+        last_seen_at="2025-05-31T00:00:00+00:00",
+        next_poll_at="2025-06-01T00:00:00+00:00",
+    )
+    # due 6 minutes ago after a 3-minute interval (naive: UTC): overdue x3
+    _mapping(store, "c", 3, last_seen_at="2025-06-01T01:51:00", next_poll_at="2025-06-01T01:54:00")
+    _mapping(store, "d", 4, next_poll_at="2025-06-01T00:30:00+00:00")  # never read
+    _mapping(
+        store,
+        "e",
+        5,
+        last_seen_at="2025-05-20T00:00:00+00:00",
+        next_poll_at="2025-06-01T00:00:00+00:00",
+    )  # a view 12 days old
+    now = "2025-06-01T02:00:00+00:00"
+    due = store.due_for_polling(["tanjak"], now, 10)
+    assert [m.local_id for m in due] == ["d", "c", "a", "b", "e"]
+    stale = store.due_for_polling(
+        ["tanjak"], now, 3, stale_before="2025-05-25T00:00:00+00:00", stale_share=0.3
+    )
+    assert [m.local_id for m in stale] == ["e", "d", "c"]
+
+
 def test_catch_up_flags_are_set_with_the_mapping_and_cleared_once(store: StateStore) -> None:
     _mapping(store, "2", 102, catch_up=1)
     _mapping(store, "1", 101)
@@ -583,16 +619,33 @@ def test_a_quarantined_record_counts_its_sightings_and_is_forgotten_when_release
 # what status and trace read --------------------------------------------------------------
 def test_the_views_of_complaints_followed_by_id(store: StateStore) -> None:
     utc = "+00:00"
-    _mapping(store, "1", 101, national_canonical="in_progress",
-             last_seen_at=f"2025-01-01T00:00:00{utc}", next_poll_at=f"2025-01-01T06:00:00{utc}")
+    _mapping(
+        store,
+        "1",
+        101,
+        national_canonical="in_progress",
+        last_seen_at=f"2025-01-01T00:00:00{utc}",
+        next_poll_at=f"2025-01-01T06:00:00{utc}",
+    )
     _mapping(store, "2", 102)  # never read nor scheduled
-    _mapping(store, "3", 103, national_canonical="done",  # closed: read, not open
-             last_seen_at=f"2025-01-01T00:00:00{utc}", next_poll_at=f"2025-01-02T00:00:00{utc}")
+    _mapping(
+        store,
+        "3",
+        103,
+        national_canonical="done",  # closed: read, not open
+        last_seen_at=f"2025-01-01T00:00:00{utc}",
+        next_poll_at=f"2025-01-02T00:00:00{utc}",
+    )
     _mapping(store, "4", 104, tracked_by="inbox", last_seen_at="2024-01-01T00:00:00+00:00")
     _mapping(store, "5", 101, duplicate_of="tanjak:1", last_seen_at="2024-01-01T00:00:00+00:00")
     # 2 hours apart: an offset of its own, and a time written without one (UTC)
-    _mapping(store, "6", 106, last_seen_at="2025-01-01T07:00:00+07:00",
-             next_poll_at=f"2025-01-01T02:00:00{utc}")
+    _mapping(
+        store,
+        "6",
+        106,
+        last_seen_at="2025-01-01T07:00:00+07:00",
+        next_poll_at=f"2025-01-01T02:00:00{utc}",
+    )
     _mapping(store, "7", 107, last_seen_at="2025-06-30T00:00:00",
              next_poll_at=f"2025-07-01T00:00:00{utc}")  # fmt: skip
     view = store.tracking_view(["tanjak", "ujar"], f"2025-06-01T00:00:00{utc}")
@@ -650,7 +703,9 @@ def test_unknown_status_names_last_seen_first_and_cursor_times(store: StateStore
     store.event("status", "tanjak", "1", 100, name="Selesai")
     names = store.unknown_status_names()
     assert [(n.name, n.complaints) for n in names] == [("Ditunda", 1), ("Dibatalkan", 2)]
-    assert names[0].last_seen_at is not None and names[0].last_seen_at > (names[1].last_seen_at or "")
+    assert names[0].last_seen_at is not None and names[0].last_seen_at > (
+        names[1].last_seen_at or ""
+    )
     assert store.cursor_times() == {}
     store.set_cursor("source:tanjak", "v1")
     store.set_cursor("account:kota", None)
@@ -693,7 +748,12 @@ def test_what_trace_reads_of_a_record(store: StateStore) -> None:
     store.followup_attempt(followup.id, "answer lost: timeout")
     assert store.followup_notes("tanjak", "1")[0].in_doubt is True
     (photo,) = store.late_photo_notes("tanjak", "1")
-    assert (photo.photo_index, photo.state, photo.attempts, photo.reason) == (0, "waiting", 1, "503")
+    assert (photo.photo_index, photo.state, photo.attempts, photo.reason) == (
+        0,
+        "waiting",
+        1,
+        "503",
+    )
 
 
 def test_a_records_duplicate_checks_are_read_typed_in_order(backend: Backend) -> None:
@@ -724,7 +784,9 @@ def test_events_are_appended_and_read_by_record_or_complaint(store: StateStore) 
     store.commit_held()
     kinds = [e.kind for e in store.events_for("tanjak", "1", 100)]
     assert kinds == ["created", "status", "category_fallback"]
-    assert json.loads(store.events_for("tanjak", "1", None)[0].detail or "") == {"category": "JALAN"}
+    assert json.loads(store.events_for("tanjak", "1", None)[0].detail or "") == {
+        "category": "JALAN"
+    }
     assert store.was_split("tanjak", "2") and not store.was_split("tanjak", "1")
     assert store.category_fallbacks("tanjak") == {"BANJIR": "TOPIK LAINNYA"}
 
@@ -749,7 +811,11 @@ def test_an_operator_request_goes_queued_running_done(store: StateStore) -> None
         second = store.add_operator_request("resync", "tanjak", None, "{}", "ops")
     queued = store.operator_request(first)
     assert queued is not None
-    assert (queued.state, queued.params, queued.requested_by) == ("queued", {"national_id": 100}, "ops")
+    assert (queued.state, queued.params, queued.requested_by) == (
+        "queued",
+        {"national_id": 100},
+        "ops",
+    )
     assert (queued.action, queued.local_id, queued.record) == ("mapping_link", "1", "tanjak:1")
     assert [r.id for r in store.operator_requests_waiting("tanjak")] == [first, second]
     store.claim_operator_request(first, "command")

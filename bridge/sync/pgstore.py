@@ -117,6 +117,12 @@ def _instant(column: str) -> str:
     )
 
 
+def _utc_instant(text: str) -> datetime:
+    """An ISO-8601 text as an instant; one naming no offset is UTC (as :func:`_instant`)."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 # migrations: the SQLite store's, one for one, in PostgreSQL's dialect ---------------------
 _Migration = Callable[[psycopg.Connection[Any]], None]
 MIGRATIONS: list[tuple[str, _Migration]] = []
@@ -1525,17 +1531,53 @@ class PgStore:
         rows = self._all("SELECT * FROM mappings WHERE display_id = ? ORDER BY id", (display_id,))
         return [MappingRow.of(row) for row in rows]
 
-    def due_for_polling(self, sources: list[str], now: str, limit: int) -> list[MappingRow]:
-        if not sources:
+    def due_for_polling(
+        self,
+        sources: list[str],
+        now: str,
+        limit: int,
+        *,
+        stale_before: str | None = None,
+        stale_share: float = 1.0,
+    ) -> list[MappingRow]:
+        """As :meth:`bridge.sync.store.Store.due_for_polling`: the stale first, then the
+        never scheduled, the never read, the most overdue; intervals in seconds where
+        SQLite counts days (the floor of one minute is SQLite's ``1.0 / 1440``)."""
+        if not sources or limit <= 0:
             return []
         marks = ", ".join("?" for _ in sources)
-        rows = self._all(
-            f"SELECT * FROM mappings WHERE source IN ({marks}) AND national_id IS NOT NULL"
-            " AND duplicate_of IS NULL AND (next_poll_at IS NULL OR next_poll_at <= ?)"
-            # ties by id (in SQLite their order is the query plan's: by link_state today)
-            " ORDER BY next_poll_at IS NOT NULL, next_poll_at, id LIMIT ?",
-            (*sources, now, limit),
+        due = (
+            f"source IN ({marks}) AND national_id IS NOT NULL AND duplicate_of IS NULL"
+            " AND (next_poll_at IS NULL OR next_poll_at <= ?)"
         )
+        view = "COALESCE(last_seen_at, first_synced_at)"
+        stale: list[dict[str, Any]] = []
+        if stale_before is not None:
+            stale = self._all(
+                f"SELECT * FROM mappings WHERE {due} AND {view} <= ? ORDER BY {view}, id LIMIT ?",
+                (*sources, now, stale_before, limit),
+            )
+        fresh_only = f" AND {view} > ?" if stale_before is not None else ""
+        seen = _instant("last_seen_at")
+        overdue = (
+            f"EXTRACT(EPOCH FROM (?::timestamptz - {seen}))"  # now: an instant, UTC if naive
+            f" / GREATEST(EXTRACT(EPOCH FROM ({_instant('next_poll_at')} - {seen})), 60)"
+        )
+        ranked = self._all(
+            f"SELECT * FROM mappings WHERE {due}{fresh_only}"
+            " ORDER BY next_poll_at IS NOT NULL, last_seen_at IS NOT NULL,"
+            f" {overdue} DESC NULLS LAST, next_poll_at, id LIMIT ?",
+            (
+                *sources,
+                now,
+                *((stale_before,) if stale_before is not None else ()),
+                _utc_instant(now),
+                limit,
+            ),
+        )
+        first = stale[: max(1, int(limit * stale_share))] if stale else []
+        chosen = first + ranked[: limit - len(first)]
+        rows = chosen + stale[len(first) : len(first) + limit - len(chosen)]
         return [MappingRow.of(row) for row in rows]
 
     def tracked_by_polling(self, sources: list[str]) -> list[PolledRow]:

@@ -826,7 +826,15 @@ class StateStore(Protocol):
 
     def mappings_by_display_id(self, display_id: str) -> list[MappingRow]: ...
 
-    def due_for_polling(self, sources: list[str], now: str, limit: int) -> list[MappingRow]: ...
+    def due_for_polling(
+        self,
+        sources: list[str],
+        now: str,
+        limit: int,
+        *,
+        stale_before: str | None = None,
+        stale_share: float = 1.0,
+    ) -> list[MappingRow]: ...
 
     def tracked_by_polling(self, sources: list[str]) -> list[PolledRow]: ...
 
