@@ -48,8 +48,7 @@ from bridge.sync import requests as operator_requests
 from bridge.sync.dedupe import DedupeIndex
 from bridge.sync.gate import Gate, GatedNational, GatedSource
 from bridge.sync.inflight import DEFAULT_MAX_IN_FLIGHT, Flights
-from bridge.sync.store import Store
-from bridge.sync.storeport import IntentRow, LatePhotoRow
+from bridge.sync.storeport import IntentRow, LatePhotoRow, StateStore
 from bridge.sync.twoway import PairReport, TwoWay, poll_interval
 
 log = get_logger("bridge.engine")
@@ -131,7 +130,7 @@ class Engine:
 
     def __init__(
         self,
-        store: Store,
+        store: StateStore,
         sources: Mapping[str, LocalSource],
         nationals: Mapping[str, National],
         *,

@@ -45,7 +45,7 @@ from bridge.core.errors import Ambiguous, Rejected, Unavailable
 from bridge.core.model import Status
 from bridge.core.ports import RawRecord
 from bridge.sync.store import Store, StoreError
-from bridge.sync.storeport import MappingRow, OperatorRequestRow
+from bridge.sync.storeport import MappingRow, OperatorRequestRow, StateStore
 
 if TYPE_CHECKING:
     from bridge.sync.engine import Engine, SourceReport
@@ -73,7 +73,7 @@ class RequestFailed(Exception):
 
 # the queue ------------------------------------------------------------------------------
 def enqueue(
-    store: Store,
+    store: StateStore,
     action: str,
     source: str,
     local_id: str | None,
@@ -102,18 +102,18 @@ def enqueue(
     return found
 
 
-def get(store: Store, request_id: int) -> OperatorRequest | None:
+def get(store: StateStore, request_id: int) -> OperatorRequest | None:
     return store.operator_request(request_id)
 
 
-def waiting(store: Store, source: str) -> list[OperatorRequest]:
+def waiting(store: StateStore, source: str) -> list[OperatorRequest]:
     """A source's requests not finished, oldest first. ``running`` ones are included: only
     the writer-lock holder carries requests out, so one left running was cut short (a
     kill) and is carried out again."""
     return store.operator_requests_waiting(source)
 
 
-def claim(store: Store, request: OperatorRequest, by: str) -> OperatorRequest:
+def claim(store: StateStore, request: OperatorRequest, by: str) -> OperatorRequest:
     """Mark the request running (``by``: ``pass`` or ``command``)."""
     with store.atomic():
         store.claim_operator_request(request.id, by)
@@ -122,7 +122,7 @@ def claim(store: Store, request: OperatorRequest, by: str) -> OperatorRequest:
     return claimed
 
 
-def finish(store: Store, request: OperatorRequest, ok: bool, outcome: str) -> OperatorRequest:
+def finish(store: StateStore, request: OperatorRequest, ok: bool, outcome: str) -> OperatorRequest:
     """Record the outcome (done or failed) and its audit event."""
     state = "done" if ok else "failed"
     with store.atomic():

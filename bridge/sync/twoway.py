@@ -36,8 +36,8 @@ from bridge.core.timefmt import parse_rfc3339, utcnow
 from bridge.core.tracking import COST, POLL_MAX, STALE_SHARE, Spending, Tracking, poll_interval
 from bridge.runtime.http import counting_requests
 from bridge.runtime.logs import get_logger
-from bridge.sync.store import NOT_DISPOSED, Store
-from bridge.sync.storeport import IntentRow, LedgerRow, MappingRow
+from bridge.sync.store import NOT_DISPOSED
+from bridge.sync.storeport import IntentRow, LedgerRow, MappingRow, StateStore
 
 log = get_logger("bridge.twoway")
 
@@ -98,7 +98,7 @@ class TwoWay:
 
     def __init__(
         self,
-        store: Store,
+        store: StateStore,
         sources: Mapping[str, LocalSource],
         nationals: Mapping[str, National],
         crash: Callable[[str], None],
