@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import psycopg
 import typer
 
 from adapters import registry
@@ -33,10 +34,10 @@ from bridge.core.text import clean
 from bridge.core.timefmt import display, parse_rfc3339, utcnow
 from bridge.reports import status as status_mod
 from bridge.reports import trace as trace_mod
-from bridge.runtime import logs, memory
+from bridge.runtime import logs, memory, stores
 from bridge.runtime.health import sync_exit_code
 from bridge.runtime.http import RetryPolicy
-from bridge.runtime.service import DatabaseLock, ListenError, LockedError
+from bridge.runtime.service import ListenError, LockedError
 from bridge.runtime.settings import (
     CAPABILITIES,
     ConfigError,
@@ -47,7 +48,7 @@ from bridge.runtime.settings import (
 from bridge.sync import requests as operator_requests
 from bridge.sync.engine import Engine, SourceReport
 from bridge.sync.store import DatabaseMissing, Store, StoreError, file_identity, is_disk_full
-from bridge.sync.storeport import InDoubtRow, QuarantineRow
+from bridge.sync.storeport import InDoubtRow, QuarantineRow, StateStore
 
 app = typer.Typer(
     name="lapor-bridge",
@@ -110,15 +111,18 @@ def _quiet_records(conf: Settings, verbose: bool) -> None:
 
 @contextmanager
 def writer_lock(conf: Settings) -> Iterator[None]:
-    """One writer per database: a second ``run``/``sync``/``resync`` gets a clear message."""
+    """One writer per database: a second ``run``/``sync``/``resync`` gets a clear message
+    (a file lock beside SQLite's file, an advisory lock in PostgreSQL)."""
     try:
-        lock = DatabaseLock(conf.bridge.database)
+        lock = stores.writer_lock(conf.bridge.database)
         lock.acquire()
     except LockedError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    except StoreError as exc:  # PostgreSQL cannot be reached
+        raise _store_failed(exc) from None
     except OSError as exc:  # the lock file beside the database cannot be made
-        typer.echo(database_place_error(Path(conf.bridge.database), exc), err=True)
+        typer.echo(database_place_error(Path(str(conf.bridge.database)), exc), err=True)
         raise typer.Exit(1) from None
     try:
         yield
@@ -190,11 +194,11 @@ def _store_failed(error: StoreError) -> typer.Exit:
 
 
 @contextmanager
-def open_store(conf: Settings) -> Iterator[Store]:
-    """The store for a command that writes: created (0600) and migrated when needed. A
-    file that cannot be opened is one message and exit 1."""
+def open_store(conf: Settings) -> Iterator[StateStore]:
+    """The store for a command that writes: created (a SQLite file 0600) and migrated when
+    needed. A database that cannot be opened is one message and exit 1."""
     try:
-        store = Store(conf.bridge.database)
+        store = stores.open_store(conf.bridge.database)
     except StoreError as exc:
         raise _store_failed(exc) from None
     try:
@@ -204,7 +208,7 @@ def open_store(conf: Settings) -> Iterator[Store]:
 
 
 @contextmanager
-def open_existing(conf: Settings, *, write: bool = False) -> Iterator[Store]:
+def open_existing(conf: Settings, *, write: bool = False) -> Iterator[StateStore]:
     """The store, never created (bridge.md: a command that only reads never creates a
     database): on a missing one, one message and exit 1; likewise on a file or folder this
     user cannot read, or a schema older than the code (a read does not migrate).
@@ -212,15 +216,14 @@ def open_existing(conf: Settings, *, write: bool = False) -> Iterator[Store]:
     Read-only (SQLite ``mode=ro``; a copy in a folder nobody may write is read as an
     immutable snapshot) unless ``write``: a command that records a decision in an
     existing database (``indoubt resolve``) opens it as a writer, still never creating
-    it. SQLite's busy timeout waits out a writer (the daemon) instead of failing."""
-    path = Path(conf.bridge.database)
+    it. SQLite's busy timeout waits out a writer (the daemon) instead of failing. In
+    PostgreSQL a read-only session; a writer's migrates a database the bridge has not
+    used yet (the database itself is the server's: nothing creates it)."""
+    path = stores.sqlite_path(conf.bridge.database)
     try:
-        if write:
-            if file_identity(path) is None:
-                raise DatabaseMissing(f"no database at {path}; has the bridge run?")
-            store = Store(path)
-        else:
-            store = Store(path, readonly=True)
+        if write and path is not None and file_identity(path) is None:
+            raise DatabaseMissing(f"no database at {path}; has the bridge run?")
+        store = stores.open_store(conf.bridge.database, readonly=not write)
     except StoreError as exc:
         raise _store_failed(exc) from None
     except OSError as exc:  # file_identity: a folder this user may not enter
@@ -230,6 +233,23 @@ def open_existing(conf: Settings, *, write: bool = False) -> Iterator[Store]:
         yield store
     finally:
         store.close()
+
+
+@contextmanager
+def open_for_reports(conf: Settings, command: str) -> Iterator[Store]:
+    """The SQLite store, read-only, for the reconciliation and SLA reports: they still read
+    SQLite's connection themselves (their move behind the store's interface is under way,
+    docs/postgresql.md). On PostgreSQL, one message and exit 1, before connecting."""
+    if stores.sqlite_path(conf.bridge.database) is None:
+        typer.echo(
+            f"error: {command} is not on PostgreSQL yet: the reconciliation and SLA reports"
+            " still read a SQLite database only (status, trace and mapping show work)",
+            err=True,
+        )
+        raise typer.Exit(1)
+    with open_existing(conf) as store:
+        assert isinstance(store, Store)  # a path opens the SQLite store
+        yield store
 
 
 def version() -> str:
@@ -575,7 +595,7 @@ def _submit(
     *,
     wait: bool,
     timeout: float,
-    check: Callable[[Store], None] = lambda store: None,
+    check: Callable[[StateStore], None] = lambda store: None,
     at_once: bool = True,
 ) -> tuple[operator_requests.OperatorRequest | None, int]:
     """Record an operator request and see it carried out (bridge/sync/requests.py).
@@ -589,9 +609,11 @@ def _submit(
     if source not in conf.sources:
         message = f"no [sources.{source}] section in the configuration"
         raise fail_config(ConfigError("SOURCE", message))
-    lock = DatabaseLock(conf.bridge.database)
+    lock = stores.writer_lock(conf.bridge.database)
     try:
         lock.acquire()
+    except StoreError as exc:
+        raise _store_failed(exc) from None
     except LockedError:
         with open_existing(conf, write=True) as store:
             check(store)
@@ -602,7 +624,9 @@ def _submit(
         typer.echo(f"{queued}, request #{request.id}")
         if not wait:
             return request, 0
-        last = operator_requests.wait_for(conf.bridge.database, request.id, timeout)
+        last = operator_requests.wait_for(
+            lambda: stores.open_store(conf.bridge.database, readonly=True), request.id, timeout
+        )
         return last, _request_exit(last, timeout)
     if not at_once:  # left to the next pass (indoubt resolve without --wait)
         lock.release()
@@ -651,7 +675,7 @@ def quarantine_list() -> None:
         )
 
 
-def _entry(store: Store, entry_id: int) -> QuarantineRow:
+def _entry(store: StateStore, entry_id: int) -> QuarantineRow:
     entry = store.quarantine_entry(entry_id)
     if entry is None:
         typer.echo(f"no quarantine entry {entry_id}", err=True)
@@ -772,7 +796,7 @@ def _followup_next(national_id: int | None, kind: str | None, decision: str | No
     return f"{tracking}'s follow-ups are read; it is posted again only if it is not among them"
 
 
-def _last_decisions(store: Store, items: list[InDoubtRow]) -> dict[tuple[str, str], Any]:
+def _last_decisions(store: StateStore, items: list[InDoubtRow]) -> dict[tuple[str, str], Any]:
     """Who recorded each waiting decision and when: the last ``indoubt_decision`` event of
     the record (of the follow-up's row, for a follow-up)."""
     found: dict[tuple[str, str], Any] = {}
@@ -792,7 +816,7 @@ def _last_decisions(store: Store, items: list[InDoubtRow]) -> dict[tuple[str, st
     return found
 
 
-def _indoubt_rows(store: Store, items: list[InDoubtRow]) -> list[dict[str, Any]]:
+def _indoubt_rows(store: StateStore, items: list[InDoubtRow]) -> list[dict[str, Any]]:
     """``indoubt list``'s rows: what an operator needs to look on LAPOR and decide."""
     decided = _last_decisions(store, items)
     rows: list[dict[str, Any]] = []
@@ -1031,7 +1055,12 @@ def _not_in_doubt(message: str) -> typer.Exit:
 
 
 def _decide_create(
-    store: Store, source: str, local_id: str, decision: str, national_id: int | None, user: str
+    store: StateStore,
+    source: str,
+    local_id: str,
+    decision: str,
+    national_id: int | None,
+    user: str,
 ) -> list[str]:
     ref = shown(f"{source}:{local_id}")
     item = next(
@@ -1081,7 +1110,7 @@ def _decide_create(
     return lines
 
 
-def _decide_followup(store: Store, row_id: int, decision: str, user: str) -> list[str]:
+def _decide_followup(store: StateStore, row_id: int, decision: str, user: str) -> list[str]:
     row = store.followup_row(row_id)
     if row is None:
         raise _not_in_doubt(f"no follow-up f{row_id}")
@@ -1166,7 +1195,7 @@ def export(
         known = ", ".join(sorted(conf.sources)) or "none configured"
         typer.echo(f"--source: no source {shown(unknown[0])} (known: {known})", err=True)
         raise typer.Exit(2)
-    with open_existing(conf) as store, _output(out) as stream:
+    with open_for_reports(conf, "export") as store, _output(out) as stream:
         count = exports.export(
             store,
             fmt,
@@ -1223,7 +1252,7 @@ def report_sla(
     if year is not None:
         first, last = sla.year_range(year)
     rules = sla.Rules.from_settings(conf)
-    with open_existing(conf) as store:
+    with open_for_reports(conf, "report sla") as store:
         try:
             scope = sla.resolve_scope(
                 store,
@@ -1601,7 +1630,7 @@ def mapping_split(
     conf = settings()
     source, local_id = _record_ref(ref)
 
-    def merged(store: Store) -> None:
+    def merged(store: StateStore) -> None:
         mapping = store.mapping(source, local_id)
         if mapping is None or not mapping.duplicate_of:
             typer.echo(f"{shown(ref)} is not merged into another record", err=True)
@@ -1674,7 +1703,7 @@ def conflict_resolve(
     conf = settings()
     source, local_id = _record_ref(ref)
 
-    def in_conflict(store: Store) -> None:
+    def in_conflict(store: StateStore) -> None:
         mapping = store.mapping(source, local_id)
         if mapping is None:
             typer.echo(f"{shown(ref)}: no such mapping", err=True)
@@ -1836,7 +1865,14 @@ def backup_command(
     1 no database, 2 a bad PATH (an existing one without --force)."""
     from bridge.runtime.backup import BackupError, backup
 
-    database = Path(settings().bridge.database)
+    database = stores.sqlite_path(settings().bridge.database)
+    if database is None:
+        typer.echo(
+            "error: backup copies a SQLite file; this state is in PostgreSQL: use pg_dump"
+            " or the server's own backups (base backups, WAL archiving)",
+            err=True,
+        )
+        raise typer.Exit(1)
     try:
         made = backup(database, path, force=force)
     except BackupError as exc:
@@ -1890,7 +1926,7 @@ typer.core.TyperArgument.display_type_rich = _no_argument_type  # type: ignore[m
 def main() -> None:
     """The entry point: every error an operator can act on is one message, never a
     traceback: 2 for a bad configuration, 1 for a database that cannot be opened, that
-    went away under the daemon, or a full disk."""
+    went away under the daemon (or, PostgreSQL, its server went away), or a full disk."""
     memory.tune()  # before any thread: the daemon's memory stays flat over a drain
     try:
         app()
@@ -1899,6 +1935,13 @@ def main() -> None:
         sys.exit(2)
     except StoreError as exc:  # opened outside open_store, or lost under the daemon
         typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except psycopg.OperationalError as exc:  # the PostgreSQL server went away mid-command
+        typer.echo(
+            f"error: the PostgreSQL state database failed: {shown(exc, redact=True)}; what was"
+            " committed is kept (the rest is done again on the next run)",
+            err=True,
+        )
         sys.exit(1)
     except (sqlite3.Error, OSError) as exc:
         if not is_disk_full(exc):

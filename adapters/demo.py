@@ -21,6 +21,7 @@ from bridge.reports import exports, sla
 from bridge.reports import status as status_mod
 from bridge.runtime import logs
 from bridge.runtime.settings import load_settings
+from bridge.runtime.stores import open_store
 from bridge.sync.engine import Engine, PassReport
 from bridge.sync.store import Store
 
@@ -30,7 +31,7 @@ def _pass(config: Path, title: str) -> tuple[PassReport, dict[str, Any]]:
     settings = load_settings(config)
     sources = registry.connect_sources(settings)
     nationals = registry.connect_nationals(settings)
-    store = Store(settings.bridge.database)
+    store = open_store(settings.bridge.database)  # the demo's: a SQLite file
     try:
         engine = Engine(
             store, sources, nationals, **registry.engine_options(settings), poll_floor=timedelta(0)

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -32,9 +30,12 @@ from bridge.runtime.health import LIVENESS, Backlog, Health, Level, Reason, olde
 from bridge.runtime.http import on_each_request
 from bridge.runtime.logs import get_logger
 from bridge.runtime.service import HealthServer, Metrics, notify, watchdog_interval
+from bridge.runtime.settings import StateDatabase
+from bridge.runtime.stores import open_store, sqlite_path
 from bridge.sync.engine import AccountReport, Engine, SourceReport
 from bridge.sync.inflight import DEFAULT_MAX_IN_FLIGHT
-from bridge.sync.store import Store, StoreError, file_identity, is_disk_full
+from bridge.sync.store import StoreError, file_identity, is_disk_full
+from bridge.sync.storeport import STATE_ERRORS, StateStore
 
 log = get_logger("bridge.daemon")
 
@@ -62,7 +63,7 @@ class Worker:
 class Daemon:
     def __init__(
         self,
-        database: Path,
+        database: StateDatabase,
         sources: Mapping[str, LocalSource],
         nationals: Mapping[str, National],
         homes: Mapping[str, str | None],
@@ -134,7 +135,7 @@ class Daemon:
             return False, {"stale": [], "database": problem, "health": "error",
                            "reasons": [reason.as_dict()]}  # fmt: skip
         try:
-            store = Store(self.database, readonly=True)
+            store = open_store(self.database, readonly=True)
         except StoreError as exc:
             reason = Reason(Level.ERROR, "database", "database", str(exc))
             return False, {"stale": [], "database": str(exc), "health": "error",
@@ -158,7 +159,7 @@ class Daemon:
             "reasons": model["reasons"],
         }
 
-    def _assess(self, store: Store) -> tuple[Health, dict[str, Backlog]]:
+    def _assess(self, store: StateStore) -> tuple[Health, dict[str, Backlog]]:
         """The health model over ``store``, each worker's heartbeat as its sign of life."""
         now = utcnow()
         mono = time.monotonic()
@@ -183,23 +184,29 @@ class Daemon:
         return str(self.fatal)
 
     def database_problem(self) -> str | None:
-        """Why the path no longer names the database the daemon opened, or None."""
+        """Why the path no longer names the database the daemon opened, or None (always
+        None in PostgreSQL: the server keeps its files, a lost connection is an error of
+        the pass that had it)."""
+        path = sqlite_path(self.database)
+        if path is None:
+            return None
         try:
-            now = file_identity(self.database)
+            now = file_identity(path)
         except OSError as exc:  # the folder itself made unreadable
-            return f"cannot check the database at {self.database}: {exc.strerror}"
+            return f"cannot check the database at {path}: {exc.strerror}"
         if now is None:
-            return f"the database file {self.database} was deleted while the daemon ran"
+            return f"the database file {path} was deleted while the daemon ran"
         if self._opened is not None and now != self._opened:
-            return f"the database file {self.database} was replaced while the daemon ran"
+            return f"the database file {path} was replaced while the daemon ran"
         return None
 
     def _watch_database(self) -> None:
         """Stop the daemon when its database file is deleted or replaced (see :meth:`health`)."""
-        if self._opened is None:
-            return  # nothing opened to compare with
+        path = sqlite_path(self.database)
+        if self._opened is None or path is None:
+            return  # nothing opened to compare with, or no file (PostgreSQL)
         try:
-            if file_identity(self.database) == self._opened:
+            if file_identity(path) == self._opened:
                 return
         except OSError:
             return  # the folder unreadable for a moment: /healthz says so; the files are open
@@ -228,7 +235,8 @@ class Daemon:
     # the loop ---------------------------------------------------------------
     def run(self) -> int:
         self._install_signals()
-        self._opened = file_identity(self.database)  # what `lapor-bridge run` opened
+        path = sqlite_path(self.database)
+        self._opened = None if path is None else file_identity(path)  # what `run` opened
         if self.http_listen:
             self.health_server = HealthServer(self.http_listen, self.health, self.metrics)
             self.health_server.start()
@@ -271,7 +279,7 @@ class Daemon:
         signal.signal(signal.SIGINT, handler)
 
     def _work(self, worker: Worker) -> None:
-        store = Store(self.database)
+        store = open_store(self.database)
 
         def should_stop() -> bool:
             worker.beat = time.monotonic()
@@ -330,7 +338,11 @@ class Daemon:
             self.stop.wait(min(left, 1.0))
 
     def _observe(
-        self, worker: Worker, report: SourceReport | AccountReport, seconds: float, store: Store
+        self,
+        worker: Worker,
+        report: SourceReport | AccountReport,
+        seconds: float,
+        store: StateStore,
     ) -> None:
         m = self.metrics
         stopped = isinstance(report, SourceReport) and report.stopped
@@ -360,7 +372,7 @@ class Daemon:
         m = self.metrics
         level = Level.ERROR
         try:
-            store = Store(self.database, readonly=True)
+            store: StateStore | None = open_store(self.database, readonly=True)
         except StoreError:
             store = None
         if store is not None and self.fatal is None:
@@ -377,7 +389,7 @@ class Daemon:
                             self.tracking,
                             now,
                         )
-            except sqlite3.Error:
+            except STATE_ERRORS:
                 backlogs = {}
             else:
                 level = verdict.level

@@ -1,6 +1,7 @@
 """What makes the bridge a well-behaved Linux service: lock, notify, health, metrics.
 
-* :class:`DatabaseLock` — one writer per database (``run``, ``sync``, ``resync``);
+* :class:`DatabaseLock` — one writer per database (``run``, ``sync``, ``resync``), and
+  :class:`PgWriterLock`, the same for a PostgreSQL database;
 * :func:`notify` — systemd's notify protocol over ``$NOTIFY_SOCKET``;
 * :class:`Metrics` and :class:`HealthServer` — ``GET /healthz`` and ``GET /metrics``.
 """
@@ -19,12 +20,16 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bridge import __version__
+from bridge.sync.store import StoreError
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 class LockedError(Exception):
@@ -70,6 +75,70 @@ class DatabaseLock:
             self._fd = None
 
     def __enter__(self) -> DatabaseLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+#: the key of the session-level advisory lock the one writing process holds in PostgreSQL
+#: (not the migrations' transaction-level key, bridge.sync.pgstore)
+WRITER_LOCK_KEY = 0x1A9_0B1D6F
+#: the holder of that lock, from another session (a bigint key is split in two for pg_locks)
+_LOCK_HOLDER = (
+    "SELECT a.application_name FROM pg_locks l"
+    " JOIN pg_stat_activity a ON a.pid = l.pid"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s"
+    " AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database"
+    " WHERE datname = current_database())"
+)
+
+
+class PgWriterLock:
+    """The one writer of a PostgreSQL state database: ``pg_try_advisory_lock`` on a
+    connection of the lock's own, held until :meth:`release` (or the process ends: the
+    server drops a session's locks with its connection).
+
+    Its own connection, not a store's: ``run`` opens a store per worker and closes the one
+    that migrated, and the lock must outlive them all. The session is named
+    ``lapor-bridge pid N on HOST`` (``application_name``), which the refusal shows.
+    """
+
+    def __init__(self, conninfo: str, *, shown: str) -> None:
+        self._conninfo = conninfo
+        self.shown = shown
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def acquire(self) -> None:
+        import psycopg
+
+        name = f"lapor-bridge pid {os.getpid()} on {socket.gethostname()}"[:63]
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=True, application_name=name)
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"cannot connect to the PostgreSQL state database: {exc}") from None
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK_KEY,)).fetchone()
+        if row is None or not row[0]:
+            holder = conn.execute(
+                _LOCK_HOLDER, (WRITER_LOCK_KEY >> 32, WRITER_LOCK_KEY & 0xFFFFFFFF)
+            ).fetchone()
+            conn.close()
+            who = holder[0] if holder and holder[0] else "another lapor-bridge"
+            raise LockedError(
+                f"the PostgreSQL state database {self.shown} is in use by {who}; stop it"
+                " first (systemctl stop lapor-bridge) or wait for it to finish (one process"
+                " at a time: several replicas are not supported yet)"
+            )
+        self._conn = conn
+
+    def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()  # the session's advisory lock ends with it
+            self._conn = None
+
+    def __enter__(self) -> PgWriterLock:
         self.acquire()
         return self
 

@@ -22,10 +22,11 @@ import re
 import stat
 import tomllib
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -45,7 +46,9 @@ from bridge.core.tags import SOURCE_NAME
 from bridge.core.tracking import COST, HOUR, MAX_VIEW_AGE, TRACKING_PER_HOUR, Tracking
 from bridge.sync.inflight import DEFAULT_MAX_IN_FLIGHT
 
-SECRET_KEYS = frozenset({"api_secret", "token", "api_key", "client_secret", "password"})
+SECRET_KEYS = frozenset(
+    {"api_secret", "token", "api_key", "client_secret", "password", "database_password"}
+)
 #: read by the service and the operator's CLI alike unless --config or $LAPOR_BRIDGE_CONFIG
 DEFAULT_PATH = Path("/etc/lapor-bridge/config.toml")
 ENV_PATH = "LAPOR_BRIDGE_CONFIG"
@@ -156,8 +159,51 @@ def parse_listen(value: str) -> tuple[str, int]:
     return str(address), port
 
 
+#: the URL schemes naming a PostgreSQL state database (libpq's); anything else is a path
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+@dataclass(frozen=True)
+class PostgresDatabase:
+    """A PostgreSQL state database: ``url`` (libpq's URI, never carrying a password) and the
+    password read from ``database_password`` or ``database_password_file``.
+
+    Shown (``str``) as its URL: a message naming the database never names the password.
+    """
+
+    url: str
+    password: SecretStr | None = None
+
+    def __str__(self) -> str:
+        return self.url
+
+
+#: where the state lives: a SQLite file, or a PostgreSQL database
+StateDatabase = Path | PostgresDatabase
+
+
+def _postgres_url(value: str) -> PostgresDatabase:
+    """``value`` as a :class:`PostgresDatabase`; ``ValueError`` worded for the operator when it
+    is malformed or carries a password (the configuration is no place for one)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- urlsplit checks the port only when asked
+    except ValueError as exc:
+        raise ValueError(f"not a PostgreSQL URL ({exc})") from None
+    query = parse_qs(parts.query)
+    if parts.password is not None or "password" in query:
+        raise ValueError(
+            "a PostgreSQL URL must not carry the password: remove it from the URL and give"
+            ' database_password_file = "/path" (a file only the bridge\'s user reads)'
+        )
+    return PostgresDatabase(value)
+
+
 class BridgeSection(_Section):
-    database: Path = Path("bridge.db")
+    #: a path to a SQLite file (the default), or a ``postgresql://`` URL without a password
+    database: StateDatabase = Path("bridge.db")
+    #: the PostgreSQL database's password (best as ``database_password_file``)
+    database_password: SecretStr | None = None
     poll_interval_seconds: float = Field(default=60, gt=0)
     http_listen: str = "127.0.0.1:9464"
     log_level: LogLevel = "info"
@@ -165,6 +211,27 @@ class BridgeSection(_Section):
     #: the bridge's own promise (``report sla``, clock ``delivery``): filed in the app →
     #: created on LAPOR, in working days
     delivery_promise_days: float = Field(default=1, gt=0, le=365)
+
+    @field_validator("database", mode="before")
+    @classmethod
+    def _database(cls, value: Any) -> Any:
+        scheme, colon, rest = value.partition(":") if isinstance(value, str) else ("", "", "")
+        if colon and scheme.lower() in POSTGRES_SCHEMES:
+            return _postgres_url(scheme.lower() + colon + rest)  # libpq reads it lowercase
+        return value
+
+    @model_validator(mode="after")
+    def _database_password(self) -> Self:
+        if self.database_password is None:
+            return self
+        if not isinstance(self.database, PostgresDatabase):
+            raise _KeyError(
+                "bridge.database_password",
+                'only for a PostgreSQL database (database = "postgresql://…"); a SQLite'
+                " file has no password",
+            )
+        self.database = PostgresDatabase(self.database.url, self.database_password)
+        return self
 
     @field_validator("http_listen")
     @classmethod

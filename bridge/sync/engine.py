@@ -13,7 +13,6 @@ else an operator's decision (``lapor-bridge indoubt resolve``).
 
 from __future__ import annotations
 
-import sqlite3
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -48,7 +47,7 @@ from bridge.sync import requests as operator_requests
 from bridge.sync.dedupe import DedupeIndex
 from bridge.sync.gate import Gate, GatedNational, GatedSource
 from bridge.sync.inflight import DEFAULT_MAX_IN_FLIGHT, Flights
-from bridge.sync.storeport import IntentRow, LatePhotoRow, StateStore
+from bridge.sync.storeport import STATE_ERRORS, IntentRow, LatePhotoRow, StateStore
 from bridge.sync.twoway import PairReport, TwoWay, poll_interval
 
 log = get_logger("bridge.engine")
@@ -60,15 +59,19 @@ LOST_IN_A_ROW = 3
 SCAN_MEMORY = 20_000
 WRITE_BACK_BATCH = 100  # tracking ids written back per commit
 #: errors that fail a pass (retried as a whole later), never a record's quarantine
-PASS_FAILURES = (
+PASS_FAILURES: tuple[type[BaseException], ...] = (
     Unavailable,
     Ambiguous,
     Rejected,
-    sqlite3.Error,
+    *STATE_ERRORS,
     httpx.HTTPError,
     OSError,
     MemoryError,
 )
+
+
+#: what stops every pass, not one source's: the state itself failing, or memory
+UNRECOVERABLE: tuple[type[BaseException], ...] = (*STATE_ERRORS, MemoryError)
 
 
 #: a store write a worker thread leaves to the pass's thread (``_photos``, ``_upload``)
@@ -242,7 +245,7 @@ class Engine:
         except (Unavailable, Ambiguous, Rejected) as exc:
             report.error = str(exc)
             log.warning("pass_failed", source=name, error=report.error)
-        except (sqlite3.Error, MemoryError):
+        except UNRECOVERABLE:
             raise  # the state itself: nothing else can go on either
         except Exception as exc:
             # a bug met outside any one record (a feed page the bridge cannot read, say):

@@ -1,9 +1,10 @@
 """The bridge's state in PostgreSQL: the same interface and guarantees as the SQLite store.
 
 :class:`PgStore` implements :class:`bridge.sync.storeport.StateStore` with psycopg 3, on one
-connection of its own or one taken from a :mod:`psycopg_pool` pool. It is not selectable by
-configuration yet (docs/postgresql.md says what is left before it is); the shared test
-suite (tests/test_store_contract.py) holds it to what the SQLite store does.
+connection of its own or one taken from a :mod:`psycopg_pool` pool. ``[bridge] database =
+"postgresql://…"`` selects it (bridge.runtime.stores; one process: docs/postgresql.md says
+what remains); the shared test suite (tests/test_store_contract.py) holds it to what the
+SQLite store does.
 
 What is kept as in SQLite, on purpose:
 

@@ -35,17 +35,15 @@ What ``conflict resolve`` does (a conflict: one side ``done``, the other ``rejec
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bridge.core.errors import Ambiguous, Rejected, Unavailable
 from bridge.core.model import Status
 from bridge.core.ports import RawRecord
-from bridge.sync.store import Store, StoreError
-from bridge.sync.storeport import MappingRow, OperatorRequestRow, StateStore
+from bridge.sync.store import StoreError
+from bridge.sync.storeport import STATE_ERRORS, MappingRow, OperatorRequestRow, StateStore
 
 if TYPE_CHECKING:
     from bridge.sync.engine import Engine, SourceReport
@@ -164,7 +162,7 @@ def run(engine: Engine, request: OperatorRequest, by: str) -> OperatorRequest:
         return finish(engine.store, request, False, str(exc))
     except REMOTE_FAILURES as exc:
         return finish(engine.store, request, False, f"{type(exc).__name__.lower()}: {exc}")
-    except sqlite3.Error:
+    except STATE_ERRORS:
         raise  # the state itself: the pass fails, the request is carried out again
     except Exception as exc:  # a bug met on this record must not stop every later pass
         return finish(engine.store, request, False, f"internal error: {type(exc).__name__}")
@@ -366,7 +364,7 @@ def _conflict_resolve(engine: Engine, request: OperatorRequest, report: SourceRe
 
 # waiting ----------------------------------------------------------------------------------
 def wait_for(
-    database: Path,
+    open_store: Callable[[], StateStore],
     request_id: int,
     timeout: float,
     *,
@@ -374,13 +372,14 @@ def wait_for(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> OperatorRequest | None:
-    """Poll the request's row (read-only) until it is finished or ``timeout`` seconds
-    passed; the request as last read (``None`` if it cannot be read)."""
+    """Poll the request's row until it is finished or ``timeout`` seconds passed; the
+    request as last read (``None`` if it cannot be read). ``open_store`` opens the state
+    read-only, afresh for each look (the command's, from its configuration)."""
     end = clock() + timeout
     last: OperatorRequest | None = None
     while True:
         try:
-            store = Store(database, readonly=True)
+            store = open_store()
         except StoreError:
             store = None
         if store is not None:

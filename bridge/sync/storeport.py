@@ -1,7 +1,7 @@
 """The state store's interface: what the engine, the reports and the commands may ask of it.
 
 Two implementations: :class:`bridge.sync.store.Store` (SQLite, the embedded default) and
-:class:`bridge.sync.pgstore.PgStore` (PostgreSQL, not selectable by configuration yet:
+:class:`bridge.sync.pgstore.PgStore` (PostgreSQL, selected by ``[bridge] database = "postgresql://…"``;
 docs/postgresql.md). Both keep the same guarantees — an intent committed (``durable``)
 before the request it announces, the mapping after the answer, a cursor after its data,
 one mapping per local record and one owning mapping per national complaint (unique
@@ -20,11 +20,18 @@ docs/postgresql.md: they are what ties the engine to SQLite today.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
+
+import psycopg
+
+#: what a store raises when the state itself fails (SQLite's errors, PostgreSQL's): a pass
+#: stops on them and is retried whole, never a record quarantined for the database's sake
+STATE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
 
 
 @dataclass(frozen=True)
