@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,3 +154,25 @@ def test_an_unreachable_server_is_one_message(pg_world: PgWorld, pg_server: PgSe
         assert code == 1, out
         assert out.startswith("error: cannot connect to the PostgreSQL state database")
         assert PASSWORD not in out
+
+
+def test_the_daemon_runs_on_postgresql(pg_world: PgWorld) -> None:
+    """``run``: READY, a pass that creates, ``/healthz`` 200 and ``/metrics`` read from
+    PostgreSQL, a second writer refused while it runs, SIGTERM exits 0."""
+    from tests.test_daemon import Run, _wait_http
+
+    world = pg_world.world
+    aduan = world.tanjak.add_aduan(isi="Lampu jalan mati di Jl. Pramuka sejak seminggu.")
+    run = Run(world)
+    try:
+        run.wait_for("READY=1", seconds=30)
+        run.wait_for("STATUS=", seconds=30)
+        assert _wait_http(run, "/healthz", 200).json() == {"status": "ok"}
+        assert 'lapor_bridge_health{level="ok"} 1.0' in run.get("/metrics").text
+        assert len(world.national_for(aduan["id"])) == 1
+        code, out = pg_world.cli("sync")
+        assert code == 1 and "is in use by lapor-bridge pid" in out
+        run.proc.send_signal(signal.SIGTERM)
+        assert run.proc.wait(timeout=15) == 0
+    finally:
+        run.close()
