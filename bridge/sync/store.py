@@ -24,6 +24,7 @@ from sqlite_utils.migrations import Migrations
 
 from bridge.core.model import CATCH_ALL_TOPIC
 from bridge.runtime.health import STOPPED
+from bridge.sync.report_reads import ReportReads
 from bridge.sync.storeport import IntentRow, LatePhotoRow, LedgerRow, MappingRow
 
 if TYPE_CHECKING:
@@ -498,7 +499,7 @@ def _open_writable(path: Path) -> Database:
     return db
 
 
-class Store:
+class Store(ReportReads):
     """One connection to the state database. Use one per thread."""
 
     def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
