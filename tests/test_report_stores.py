@@ -1,4 +1,4 @@
-"""The SLA report on both stores (issue 20: the reports through
+"""The reconciliation report and the SLA report on both stores (issue 20: the reports through
 the store's interface, bridge/sync/report_reads.py and pg_report_reads.py).
 
 One history is recorded through the store's interface, at times a fake clock gives, into a
@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from bridge.core.timefmt import WIB
-from bridge.reports import sla
+from bridge.reports import exports, report, sla
+from bridge.reports.report import Filters, ReportRow
 from bridge.sync import pgstore, store
 from bridge.sync.pgstore import PgStore
 from bridge.sync.store import Store
@@ -236,6 +237,120 @@ def _unmapped(s: StateStore, clock: Clock) -> None:
             national_id=103)  # fmt: skip
     _intent(s, clock, "2023-12-20T02:00:00+00:00", "import", "sambat", "#901",
             {"complaint": {"status_code": "20"}}, national_id=901)  # fmt: skip
+
+
+# --- the reconciliation report -------------------------------------------------------------
+
+FILTERS = {
+    "all": Filters(),
+    "tanjak": Filters(("tanjak",)),
+    "sambat and ujar": Filters(("sambat", "ujar")),
+    "2024 in WIB": Filters((), *YEAR_2024),
+    "2023 in WIB": Filters((), _wib(2023, 1, 1), _wib(2024, 1, 1)),
+    "tanjak, March": Filters(("tanjak",), _wib(2024, 3, 1), _wib(2024, 4, 1)),
+    "since June, WIB": Filters((), _wib(2024, 6, 1), None),
+}
+#: each filter's rows, in the report's order, by hand (national-only rows by tracking id)
+EXPECTED_KEYS = {
+    "all": [
+        "tanjak:1", "tanjak:2", "tanjak:3", "tanjak:4", "tanjak:5", "tanjak:6", "ujar:U-1",
+        "ujar:U-2", "sambat:S-1", "sambat:S-2", "sambat:S-3", "sambat:S-4", "ujar:U-3",
+        "ujar:U-9", ":#777", "tanjak:Q-3", "tanjak:C-1", "ujar:C-2", ":#900", ":#901",
+    ],
+    "tanjak": [
+        "tanjak:1", "tanjak:2", "tanjak:3", "tanjak:4", "tanjak:5", "tanjak:6", ":#777",
+        "tanjak:Q-3", "tanjak:C-1",
+    ],
+    "sambat and ujar": [
+        "ujar:U-1", "ujar:U-2", "sambat:S-1", "sambat:S-2", "sambat:S-3", "sambat:S-4",
+        "ujar:U-3", "ujar:U-9", "ujar:C-2", ":#900", ":#901",
+    ],
+    "2024 in WIB": [
+        "tanjak:1", "tanjak:2", "tanjak:4", "tanjak:5", "ujar:U-1", "sambat:S-1", "sambat:S-2",
+        "sambat:S-3", "sambat:S-4", "ujar:U-3", "ujar:U-9", ":#777", "tanjak:Q-3", "tanjak:C-1",
+        ":#900",
+    ],
+    "2023 in WIB": ["tanjak:3", "tanjak:6", "ujar:C-2", ":#901"],
+    "tanjak, March": ["tanjak:1", "tanjak:4"],
+    "since June, WIB": ["ujar:U-1"],
+}  # fmt: skip
+
+
+def _key(row: ReportRow) -> str:
+    return f"{row.source}:{row.local_id or row.tracking_id}"
+
+
+@pytest.mark.parametrize("name", list(FILTERS))
+def test_the_report_rows_are_the_same_on_both_stores(stores: Stores, name: str) -> None:
+    filters = FILTERS[name]
+    tested = list(report.rows(stores.tested, filters))
+    assert [_key(r) for r in tested] == EXPECTED_KEYS[name]
+    assert tested == list(report.rows(stores.reference, filters))
+
+
+def test_each_row_says_what_the_history_says(stores: Stores) -> None:
+    rows = {_key(r): r for r in report.rows(stores.tested)}
+    one, two = rows["tanjak:1"], rows["tanjak:2"]
+    assert (one.verified_at, one.first_response_at, one.closed_at) == (
+        "2024-03-05T09:00:00+07:00",
+        "2024-03-07T09:00:00+07:00",
+        "2024-03-12T09:00:00+07:00",
+    )
+    assert one.in_sync and one.national_status == 60 and one.tracking_id == "#100"
+    # the move back to submitted is not a verification; the first move past it is
+    assert two.verified_at == "2024-04-08T09:00:00+07:00" and two.closed_at == ""
+    assert two.problem == "follow-ups pending: 2; follow-ups failed: 1"
+    assert rows["tanjak:3"].problem == "not linked; waiting on LAPOR: not verified"
+    assert rows["tanjak:4"].problem == "duplicate of tanjak:1"
+    assert rows["tanjak:5"].created_at == "2024-01-01T00:00:00+07:00"
+    assert rows["sambat:S-1"].verified_at == "2024-02-01T12:00:00+07:00"
+    assert rows["sambat:S-2"].problem == "conflict"
+    assert rows["sambat:S-2"].closed_at == "2024-02-20T09:00:00+07:00"  # the local side's time
+    assert rows["sambat:S-3"].problem == "kept local by operator (national rejected)"
+    assert rows["sambat:S-3"].closed_at == "2024-02-21T09:00:00+07:00"  # LAPOR's side's time
+    # handed back: no drift (LAPOR waits for another agency), only LAPOR's verification
+    assert rows["sambat:S-4"].problem == "waiting on LAPOR: not verified"
+    u3 = rows["ujar:U-3"]
+    assert u3.problem == "quarantined: status kosong; hubungi [redacted]; in doubt"
+    assert u3.confidential and u3.anonymous
+    assert rows["tanjak:Q-3"].problem == "quarantined: foto terlalu besar; in doubt"
+    assert rows[":#777"].problem == "quarantined: the home app refused it"
+    assert rows[":#900"].problem == "no local record"
+    assert rows["tanjak:C-1"].problem == rows["ujar:C-2"].problem == "in doubt"
+    national = rows[":#900"]
+    assert (national.national_status, national.confidential, national.created_at) == (
+        10,
+        True,
+        "2024-02-10T08:00:00+07:00",
+    )
+    assert rows[":#901"].national_status == 20 and rows[":#901"].created_at == ""
+
+
+def test_the_exports_are_byte_for_byte_the_same(stores: Stores) -> None:
+    for fmt in ("csv", "json", "html"):
+        outputs = []
+        for s in (stores.tested, stores.reference):
+            out = io.StringIO()
+            exports.export(s, fmt, out, now=NOW, rules=RULES, since=YEAR_2024[0])
+            outputs.append(out.getvalue())
+        assert outputs[0] == outputs[1], fmt
+    assert "teks warga" not in outputs[0]
+
+
+def test_a_record_moving_during_the_report_appears_once(stores: Stores) -> None:
+    """The report's reads share one snapshot: a record mapped (and released from quarantine)
+    by another connection while the mappings stream is still quarantined in this report."""
+    rows = report.rows(stores.tested, Filters(("ujar",)))
+    first = next(rows)
+    assert _key(first) == "ujar:U-1"
+    writer = stores.open_other()
+    with writer.atomic():
+        _mapping(writer, "ujar", "U-9", 999, created_at=_utc(5, 1))
+        writer.release_quarantine("ujar", "U-9")
+    seen = [first, *rows]
+    assert [r.tracking_id for r in seen if _key(r) == "ujar:U-9"] == [""]  # still quarantined
+    after = [r for r in report.rows(stores.tested, Filters(("ujar",))) if _key(r) == "ujar:U-9"]
+    assert [r.tracking_id for r in after] == ["#999"]
 
 
 # --- the SLA report ------------------------------------------------------------------------
