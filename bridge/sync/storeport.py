@@ -498,8 +498,8 @@ class StateStore(Protocol):
         ...
 
 
-# --- the reports' rows: what the reports' reads above stream. Frozen and slotted like the
-# rows above, built by position from the database's row (a million of them for a report);
+# --- the reports' rows: what the reports' reads above stream. Frozen like the rows above,
+# and slotted: built by position from the database's row, a million of them for a report;
 # times as stored, flags 0/1 as stored, counts as numbers.
 
 
