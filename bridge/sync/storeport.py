@@ -13,8 +13,8 @@ mypy (the assignment at the end of its module).
 Rows are frozen dataclasses of the tables' columns (``LedgerRow``, ``MappingRow``, …, each
 with ``.of(row)``), times ISO-8601 text in UTC, flags 0/1.
 
-Modules that still run SQL on the SQLite connection (``store.db``) are listed in
-docs/postgresql.md: they are what ties the engine to SQLite today.
+No module outside the two stores runs SQL: the engine, two-way, the duplicate check, the
+operator requests and the reports all ask through this interface (docs/postgresql.md).
 """
 
 from __future__ import annotations
