@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from adapters import registry
+from adapters.local.common import STATUS_GLOSSES, status_names
 
 #: each app's raw statuses as the auditor reads them in the HTML report, to the letter
 STATUS_NAMES = {
@@ -52,3 +53,20 @@ def test_each_app_names_its_statuses_for_the_auditor_as_before(kind: str) -> Non
     names = registry.KINDS[kind].status_names
     assert dict(names) == STATUS_NAMES[kind]
     assert list(names) == list(STATUS_NAMES[kind])  # and in the same order
+
+
+def test_status_names_gloss_each_word_whatever_its_case_and_key() -> None:
+    assert status_names({"diproses": "diproses", "Ditolak": "Ditolak"}) == {
+        "diproses": "Diproses (in progress)",
+        "Ditolak": "Ditolak (rejected)",
+    }
+    assert status_names({1: "TERVERIFIKASI", 9: "ditolak"}) == {
+        "1": "Terverifikasi (verified)",  # keys as the report's local_status holds them
+        "9": "Ditolak (rejected)",
+    }
+
+
+def test_status_names_refuse_a_word_without_a_gloss() -> None:
+    assert "dibatalkan" not in STATUS_GLOSSES
+    with pytest.raises(KeyError):
+        status_names({"dibatalkan": "dibatalkan"})

@@ -13,6 +13,18 @@ from pydantic import ValidationError
 from bridge.core.errors import NormalizeError, Rejected
 from bridge.runtime.http import Endpoint
 
+#: the words the city apps show for a status (any case), each with the English gloss an
+#: auditor reads beside it in the report (:func:`status_names`)
+STATUS_GLOSSES = {
+    "baru": "new",
+    "menunggu": "waiting",
+    "diverifikasi": "verified",
+    "terverifikasi": "verified",
+    "diproses": "in progress",
+    "selesai": "done",
+    "ditolak": "rejected",
+}
+
 
 def text_field(value: Any, field: str) -> str:
     """A text field: ``None`` reads as empty; anything else but text is an error naming it."""
@@ -84,6 +96,17 @@ def number_field(value: Any) -> float | None:
     else:
         return None
     return number if math.isfinite(number) else None
+
+
+def status_names(words: Mapping[Any, str]) -> dict[str, str]:
+    """An app's raw statuses as an auditor reads them in the report: each key (as text, the
+    way the report's ``local_status`` holds it) → its Indonesian word (the value),
+    capitalised, with the English gloss of :data:`STATUS_GLOSSES`: ``Diproses (in progress)``.
+    """
+    return {
+        str(raw): f"{word.capitalize()} ({STATUS_GLOSSES[word.lower()]})"
+        for raw, word in words.items()
+    }
 
 
 def invalid(exc: ValidationError) -> NormalizeError:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from adapters.local.common import app_category, invalid, number_field
+from adapters.local.common import app_category, invalid, number_field, status_names
 from bridge.core.errors import NormalizeError
 from bridge.core.model import (
     CATCH_ALL_TOPIC,
@@ -43,13 +43,7 @@ STATUSES = {
 }
 LOCAL_STATUS = {status: name for name, status in STATUSES.items()}
 #: each status as an auditor reads it in the report (Indonesian, English gloss)
-STATUS_NAMES = {
-    "Menunggu": "Menunggu (waiting)",
-    "Diverifikasi": "Diverifikasi (verified)",
-    "Diproses": "Diproses (in progress)",
-    "Selesai": "Selesai (done)",
-    "Ditolak": "Ditolak (rejected)",
-}
+STATUS_NAMES = status_names({name: name for name in STATUSES})
 
 #: Sambat kategori → LAPOR topic path. Within one LAPOR topic the most general
 #: kategori comes first: the reverse map falls back on the first one of a topic.

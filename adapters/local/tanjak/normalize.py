@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from adapters.local.common import app_category, invalid
+from adapters.local.common import app_category, invalid, status_names
 from adapters.local.common import bool_field as _bool
 from adapters.local.common import text_field as _text
 from bridge.core.errors import NormalizeError
@@ -37,13 +37,7 @@ STATUSES = {
 }
 LOCAL_STATUS = {status: name for name, status in STATUSES.items()}
 #: each status as an auditor reads it in the report (Indonesian, English gloss)
-STATUS_NAMES = {
-    "baru": "Baru (new)",
-    "diverifikasi": "Diverifikasi (verified)",
-    "diproses": "Diproses (in progress)",
-    "selesai": "Selesai (done)",
-    "ditolak": "Ditolak (rejected)",
-}
+STATUS_NAMES = status_names({name: name for name in STATUSES})
 
 #: Tanjak kategori → LAPOR topic path
 CATEGORIES = {

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from adapters.local.common import app_category, invalid
+from adapters.local.common import app_category, invalid, status_names
 from adapters.local.common import bool_field as _bool
 from adapters.local.common import text_field as _text
 from bridge.core.errors import NormalizeError
@@ -42,15 +42,11 @@ STATUSES = {
     9: Status.REJECTED,
 }
 LOCAL_STATUS = {status: code for code, status in STATUSES.items()}
+#: each ``statusCode`` as an Indonesian status word (ujar.md names them in English only)
+STATUS_WORDS = {0: "baru", 1: "terverifikasi", 2: "diproses", 3: "selesai", 9: "ditolak"}
 #: each ``statusCode`` as an auditor reads it in the report (ujar.md; Indonesian, English
 #: gloss): the report's ``local_status`` holds the bare code
-STATUS_NAMES = {
-    "0": "Baru (new)",
-    "1": "Terverifikasi (verified)",
-    "2": "Diproses (in progress)",
-    "3": "Selesai (done)",
-    "9": "Ditolak (rejected)",
-}
+STATUS_NAMES = status_names(STATUS_WORDS)
 
 #: Ujar categoryCode → LAPOR topic path
 CATEGORIES = {
