@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -115,6 +116,17 @@ def invalid(exc: ValidationError) -> NormalizeError:
     first = exc.errors(include_url=False, include_input=False)[0]
     where = ".".join(str(p) for p in first["loc"])
     return NormalizeError(f"{where}: {first['msg']}")
+
+
+@contextmanager
+def model_refusals() -> Iterator[None]:
+    """Where a normalizer builds its ``Complaint``: a value the canonical model refuses
+    leaves as :func:`invalid`'s ``NormalizeError`` (the quarantine's reason), not as
+    pydantic's error."""
+    try:
+        yield
+    except ValidationError as exc:
+        raise invalid(exc) from None
 
 
 def app_category(

@@ -49,9 +49,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
-from adapters.local.common import invalid, number_field
+from adapters.local.common import model_refusals, number_field
 from adapters.local.common import text_field as _text
 from bridge.core.errors import NormalizeError
 from bridge.core.model import CATCH_ALL_TOPIC, Attachment, Complaint, FollowUp, Location, Status
@@ -454,7 +452,7 @@ def normalize(
     # empty, blank, null or missing is missing (Toronto: <updated_datetime/>)
     updated_at = created_at if missing else _time(updated, "updated_datetime")
     agency = agency_of(request.get("agency_responsible"))
-    try:
+    with model_refusals():
         follow_ups = follow_ups_of(updates, agency or CITY_AUTHOR, created_at)
         latest = max([updated_at, *(f.at for f in follow_ups)])
         return Complaint(
@@ -480,8 +478,6 @@ def normalize(
             created_at=created_at,
             updated_at=latest,
         )
-    except ValidationError as exc:
-        raise invalid(exc) from None
 
 
 # writing ------------------------------------------------------------------------------

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
-from adapters.local.common import app_category, invalid, number_field, status_names
+from adapters.local.common import app_category, model_refusals, number_field, status_names
 from bridge.core.errors import NormalizeError
 from bridge.core.model import (
     CATCH_ALL_TOPIC,
@@ -288,7 +288,7 @@ def normalize(
         raise NormalizeError("isi_sambat is empty: the record has no text")
     kategori = text_of(payload.get("kategori"), "kategori").strip()
     updated_at = time_of(payload.get("tgl_update"), "tgl_update")
-    try:
+    with model_refusals():
         return Complaint(
             source=source,
             local_id=local_id,
@@ -308,5 +308,3 @@ def normalize(
             created_at=time_of(payload.get("tgl_masuk"), "tgl_masuk"),
             updated_at=updated_at,
         )
-    except ValidationError as exc:
-        raise invalid(exc) from None

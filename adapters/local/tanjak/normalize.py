@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
-from adapters.local.common import app_category, invalid, status_names
+from adapters.local.common import app_category, model_refusals, status_names
 from adapters.local.common import bool_field as _bool
 from adapters.local.common import text_field as _text
 from bridge.core.errors import NormalizeError
@@ -183,7 +183,7 @@ def normalize(
     mapping = {**CATEGORIES, **(categories or {})}
     anonymous = _bool(payload.get("anonim"), "anonim")
     opd = payload.get("opd")
-    try:
+    with model_refusals():
         return Complaint(
             source=source,
             local_id=str(local_id),
@@ -206,8 +206,6 @@ def normalize(
             created_at=_time(payload.get("dibuat_pada"), "dibuat_pada"),
             updated_at=_time(payload.get("diperbarui_pada"), "diperbarui_pada"),
         )
-    except ValidationError as exc:
-        raise invalid(exc) from None
 
 
 def local_category(path: str, overrides: Mapping[str, str] | None = None) -> str:

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
-from adapters.local.common import app_category, invalid, status_names
+from adapters.local.common import app_category, model_refusals, status_names
 from adapters.local.common import bool_field as _bool
 from adapters.local.common import text_field as _text
 from bridge.core.errors import NormalizeError
@@ -252,7 +252,7 @@ def normalize(
     code = _text(payload.get("categoryCode"), "categoryCode").strip()
     anonymous = _bool(payload.get("anonymous"), "anonymous")
     follow_ups = follow_ups_of(payload.get("responses"))
-    try:
+    with model_refusals():
         return Complaint(
             source=source,
             local_id=ticket_no,
@@ -273,8 +273,6 @@ def normalize(
             created_at=time_of(payload.get("createdAt"), "createdAt"),
             updated_at=time_of(payload.get("updatedAt"), "updatedAt"),
         )
-    except ValidationError as exc:
-        raise invalid(exc) from None
 
 
 def local_category(path: str, overrides: Mapping[str, str] | None = None) -> str:
