@@ -3,15 +3,28 @@ adapter must keep saying the same way while it leans on it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
+import httpx
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from adapters import registry
-from adapters.local.common import STATUS_GLOSSES, model_refusals, status_names
-from bridge.core.errors import NormalizeError
-from bridge.core.model import Complaint, Status
+from adapters.local.common import (
+    STATUS_GLOSSES,
+    AppSource,
+    get_photo,
+    model_refusals,
+    rate_limiter,
+    status_names,
+)
+from bridge.core.errors import NormalizeError, NotFound, Rejected
+from bridge.core.model import Attachment, Complaint, Status
+from bridge.core.ports import RawRecord
+from bridge.runtime.http import Endpoint, make_client
+from tests.kits import FAST
 
 #: each app's raw statuses as the auditor reads them in the HTML report, to the letter
 STATUS_NAMES = {
@@ -115,3 +128,107 @@ def test_model_refusals_name_the_field_of_any_model() -> None:
 
     with pytest.raises(NormalizeError, match=r"^n: "), model_refusals():
         Other.model_validate({"n": "many"})
+
+
+def test_rate_limiter_bursts_one_seconds_worth() -> None:
+    assert (rate_limiter(10.0).rate, rate_limiter(10.0).burst) == (10.0, 10)
+    assert rate_limiter(2.5).burst == 2
+    assert rate_limiter(0.2).burst == 1  # a slow app still sends one at a time
+
+
+# AppSource: a made-up app on a mock transport ---------------------------------------
+
+
+class _Config(BaseModel):
+    account: str = "kota"
+    base_url: str = "https://app.example/api"
+    location_id: int = 34
+    categories: dict[str, str] = Field(default_factory=lambda: {"x": "KESEHATAN"})
+
+
+def _normalize(
+    payload: Mapping[str, Any],
+    *,
+    source: str,
+    region: str,
+    categories: Mapping[str, str] | None = None,
+) -> Complaint:
+    return _complaint(
+        source=source, region=region, local_id=str(payload["id"]), category=(categories or {})["x"]
+    )
+
+
+class _App(AppSource[_Config]):
+    def _record(self, local_id: str) -> RawRecord:
+        response = self.endpoint.send("GET", f"/records/{local_id}")
+        if response.status_code == 404:
+            raise NotFound(404, "no such record")
+        return RawRecord(local_id, response.json())
+
+
+class _KeylessApp(_App):
+    sends_credentials = False
+
+
+def _app(cls: type[_App] = _App) -> tuple[_App, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/api/records/7":
+            return httpx.Response(200, json={"id": 7})
+        if "/media/" in request.url.path:
+            return httpx.Response(200, content=b"jpeg")
+        return httpx.Response(404, json={})
+
+    config = _Config()
+    client = make_client(config.base_url, transport=httpx.MockTransport(handler))
+    endpoint = Endpoint("app", client, rate_limiter(1000.0), FAST)
+    return cls("city", config, endpoint, _normalize), seen
+
+
+def test_app_source_has_its_name_and_its_configs_account() -> None:
+    app, _ = _app()
+    assert (app.name, app.account, app.config.location_id) == ("city", "kota", 34)
+
+
+def test_app_source_fetch_answers_none_for_a_record_the_app_does_not_have() -> None:
+    app, _ = _app()
+    assert app.fetch("7") == RawRecord("7", {"id": 7})
+    assert app.fetch("8") is None
+
+
+def test_app_source_normalizes_with_its_name_region_and_categories() -> None:
+    app, _ = _app()
+    raw = app.fetch("7")
+    assert raw is not None
+    complaint = app.normalize(raw)
+    assert (complaint.source, complaint.region, complaint.local_id) == ("city", "34", "7")
+    assert complaint.category == "KESEHATAN"
+
+
+@pytest.mark.parametrize(
+    ("cls", "said"), [(_App, "credentials go nowhere else"), (_KeylessApp, "not fetched")]
+)
+def test_app_source_fetches_photos_only_from_its_origin(cls: type[_App], said: str) -> None:
+    app, seen = _app(cls)
+    assert app.fetch_attachment(Attachment(url="https://app.example/media/1.jpg")) == b"jpeg"
+    assert app.fetch_attachment(Attachment(url="/media/2.jpg")) == b"jpeg"
+    assert len(seen) == 2
+    with pytest.raises(Rejected, match=said):
+        app.fetch_attachment(Attachment(url="http://app.example/media/1.jpg"))
+    assert len(seen) == 2  # nothing sent off the origin
+
+
+def test_app_source_creates_synchronously_and_closes_its_client() -> None:
+    app, _ = _app()
+    assert app.poll_created("any token") is None
+    app.close()
+    assert app.endpoint.client.is_closed
+
+
+def test_get_photo_refuses_an_error_answer() -> None:
+    app, _ = _app()
+    assert get_photo(app.endpoint, "/media/3.jpg") == b"jpeg"
+    with pytest.raises(Rejected, match="photo answered HTTP 404"):
+        get_photo(app.endpoint, "/elsewhere.jpg")

@@ -1,18 +1,21 @@
-"""Small pieces every city adapter needs the same way."""
+"""Small pieces every city adapter needs the same way, and :class:`AppSource`, the part of
+a city app's client that every app has alike."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import ValidationError
 
-from bridge.core.errors import NormalizeError, Rejected
-from bridge.runtime.http import Endpoint
+from bridge.core.errors import NormalizeError, NotFound, Rejected
+from bridge.core.model import Attachment, Complaint
+from bridge.core.ports import RawRecord
+from bridge.runtime.http import Endpoint, RateLimiter
 
 #: the words the city apps show for a status (any case), each with the English gloss an
 #: auditor reads beside it in the report (:func:`status_names`)
@@ -53,6 +56,12 @@ def fetch_photo(endpoint: Endpoint, host: str, url: str) -> bytes:
     relative = url.startswith("/") and not url.startswith("//")
     if not relative and urlsplit(url).netloc != host:
         raise Rejected(0, "photo URL is not on the app's host; not fetched")
+    return get_photo(endpoint, url)
+
+
+def get_photo(endpoint: Endpoint, url: str) -> bytes:
+    """A photo's bytes from a URL already found on the app's origin; an error answer is
+    ``Rejected``."""
     response = endpoint.send("GET", url)
     if response.status_code >= 400:
         raise Rejected(response.status_code, f"photo answered HTTP {response.status_code}")
@@ -151,3 +160,103 @@ def app_category(
         [k for k, v in targets.items() if v.split("/", 1)[0] == topic],
     ]
     return next((found[0] for found in steps if found), fallback)
+
+
+def rate_limiter(requests_per_second: float) -> RateLimiter:
+    """An app's rate limit: bursts of one second's worth of requests (at least one)."""
+    return RateLimiter(requests_per_second, burst=max(1, int(requests_per_second)))
+
+
+class AppConfig(Protocol):
+    """The ``[sources.NAME]`` keys every city app's configuration has."""
+
+    @property
+    def account(self) -> str: ...
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def location_id(self) -> int: ...  # LAPOR's region id
+
+    @property
+    def categories(self) -> Mapping[str, str]: ...
+
+
+class Normalizer(Protocol):
+    """An app's ``normalize``: one record's payload as a canonical complaint; a bad record
+    raises ``NormalizeError`` naming the field."""
+
+    def __call__(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        source: str,
+        region: str,
+        categories: Mapping[str, str] | None = None,
+    ) -> Complaint: ...
+
+
+ConfigT = TypeVar("ConfigT", bound=AppConfig)
+
+
+class AppSource(Generic[ConfigT]):
+    """The part of a city app's ``bridge.core.ports.LocalSource`` every app has alike.
+
+    An app's client subclasses it, passes its normalizer, and writes what differs: its
+    feed, its writes, its creates, and these hooks:
+
+    * :meth:`_record`: one record, raising ``NotFound`` when the app has none
+      (:meth:`fetch` answers ``None`` then);
+    * :attr:`sends_credentials`: whether the app's requests carry a secret;
+    * :meth:`fetch_attachment`, :meth:`poll_created` and :meth:`close`, where the app
+      does more than the default.
+    """
+
+    #: the app's requests carry a secret (a key, a login, a token): a photo off the app's
+    #: origin is refused saying it goes nowhere else
+    sends_credentials: ClassVar[bool] = True
+
+    def __init__(
+        self, name: str, config: ConfigT, endpoint: Endpoint, normalizer: Normalizer
+    ) -> None:
+        self.name = name
+        self.account = config.account
+        self.config = config
+        self.endpoint = endpoint
+        self._normalizer = normalizer
+
+    def _record(self, local_id: str) -> RawRecord:
+        """One record as the app shows it now; ``NotFound`` when it has none (each app's)."""
+        raise NotImplementedError
+
+    def fetch(self, local_id: str) -> RawRecord | None:
+        """One record as the app shows it now; ``None`` when the app has no such record."""
+        try:
+            return self._record(local_id)
+        except NotFound:
+            return None
+
+    def normalize(self, raw: RawRecord) -> Complaint:
+        """A record as a canonical complaint: the app's normalizer with this source's name,
+        LAPOR region and category map."""
+        return self._normalizer(
+            raw.payload,
+            source=self.name,
+            region=str(self.config.location_id),
+            categories=self.config.categories,
+        )
+
+    def fetch_attachment(self, attachment: Attachment) -> bytes:
+        """The photo, with the app's credentials if it sends any: only from ``base_url``'s
+        scheme, host and port (:func:`require_same_origin`, then :func:`fetch_photo`)."""
+        base_url = self.config.base_url
+        require_same_origin(base_url, attachment.url, credentials=self.sends_credentials)
+        return fetch_photo(self.endpoint, urlsplit(base_url).netloc, attachment.url)
+
+    def poll_created(self, token: str) -> str | None:
+        """``None``: an app that creates synchronously never hands out tokens."""
+        return None
+
+    def close(self) -> None:
+        self.endpoint.client.close()

@@ -23,7 +23,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from adapters.local.common import require_same_origin
+from adapters.local.common import AppSource, get_photo, rate_limiter, require_same_origin
 from adapters.local.ujar.normalize import (
     LAPOR_SYSTEM,
     LOCAL_STATUS,
@@ -34,9 +34,9 @@ from adapters.local.ujar.normalize import (
     to_ms,
 )
 from bridge.core.errors import NormalizeError, NotFound, Rejected, Transient, Unavailable
-from bridge.core.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
+from bridge.core.model import Attachment, FollowUp, NationalComplaint, Status
 from bridge.core.ports import Created, Page, RawRecord
-from bridge.runtime.http import Endpoint, RateLimiter, RetryPolicy, json_of, make_client
+from bridge.runtime.http import Endpoint, RetryPolicy, json_of, make_client
 from bridge.runtime.logs import get_logger, redact_text
 
 log = get_logger("adapters.ujar")
@@ -233,7 +233,7 @@ def _digest(item: Mapping[str, Any]) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()[:16]
 
 
-class UjarSource:
+class UjarSource(AppSource[UjarConfig]):
     """An Ujar app as a ``bridge.core.ports.LocalSource``."""
 
     def __init__(
@@ -244,10 +244,7 @@ class UjarSource:
         credentials: ClientCredentials,
         token_endpoint: Endpoint,
     ) -> None:
-        self.name = name
-        self.account = config.account
-        self.config = config
-        self.endpoint = endpoint
+        super().__init__(name, config, endpoint, normalize)
         self.credentials = credentials
         self._token_endpoint = token_endpoint
         #: how often an expired cursor made the feed start again (logged each time)
@@ -316,30 +313,14 @@ class UjarSource:
                 return
             current = next_cursor
 
-    def fetch(self, local_id: str) -> RawRecord | None:
-        try:
-            item = self._call("GET", self._ticket_path(local_id))
-        except NotFound:
-            return None
-        return _raw(item)
-
-    def normalize(self, raw: RawRecord) -> Complaint:
-        return normalize(
-            raw.payload,
-            source=self.name,
-            region=str(self.config.location_id),
-            categories=self.config.categories,
-        )
+    def _record(self, local_id: str) -> RawRecord:
+        return _raw(self._call("GET", self._ticket_path(local_id)))
 
     def fetch_attachment(self, attachment: Attachment) -> bytes:
         """The photo's bytes, with the bearer token: only from ``base_url``'s scheme,
         host and port (a relative URL is on it)."""
-        target = attachment.url
-        require_same_origin(self.config.base_url, target)
-        response = self.endpoint.send("GET", target)
-        if response.status_code >= 400:
-            raise Rejected(response.status_code, f"photo answered HTTP {response.status_code}")
-        return response.content
+        require_same_origin(self.config.base_url, attachment.url)
+        return get_photo(self.endpoint, attachment.url)
 
     def link_national(self, local_id: str, national_id: int) -> None:
         body = {"system": LAPOR_SYSTEM, "ref": str(national_id)}
@@ -367,9 +348,6 @@ class UjarSource:
             raise Unavailable("Ujar answered a create without a ticketNo")
         return Created(ticket_no)
 
-    def poll_created(self, token: str) -> str | None:
-        return None  # Ujar creates synchronously and never hands out tokens
-
     def find_created(self, national_id: int, since: datetime) -> str | None:
         """Scan the feed from its start for a ticket linked to ``national_id``.
 
@@ -382,7 +360,7 @@ class UjarSource:
         return None
 
     def close(self) -> None:
-        self.endpoint.client.close()
+        super().close()
         self._token_endpoint.client.close()
 
 
@@ -474,7 +452,7 @@ def connect(
     clock: Callable[[], float] = time.monotonic,
 ) -> UjarSource:
     """An Ujar source: one rate limit shared by the API and its token endpoint."""
-    limiter = RateLimiter(config.requests_per_second, burst=max(1, int(config.requests_per_second)))
+    limiter = rate_limiter(config.requests_per_second)
     policy = policy or RetryPolicy()
     token_client = make_client(config.base_url, timeout=config.timeout_seconds, transport=transport)
     token_endpoint = Endpoint(f"Ujar ({name}) token endpoint", token_client, limiter, policy)
