@@ -9,11 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from adapters import registry
 from adapters.local.common import (
     STATUS_GLOSSES,
+    AppConfig,
     AppSource,
     get_photo,
     model_refusals,
@@ -139,13 +140,6 @@ def test_rate_limiter_bursts_one_seconds_worth() -> None:
 # AppSource: a made-up app on a mock transport ---------------------------------------
 
 
-class _Config(BaseModel):
-    account: str = "kota"
-    base_url: str = "https://app.example/api"
-    location_id: int = 34
-    categories: dict[str, str] = Field(default_factory=lambda: {"x": "KESEHATAN"})
-
-
 def _normalize(
     payload: Mapping[str, Any],
     *,
@@ -158,7 +152,7 @@ def _normalize(
     )
 
 
-class _App(AppSource[_Config]):
+class _App(AppSource[AppConfig]):
     def _record(self, local_id: str) -> RawRecord:
         response = self.endpoint.send("GET", f"/records/{local_id}")
         if response.status_code == 404:
@@ -181,7 +175,12 @@ def _app(cls: type[_App] = _App) -> tuple[_App, list[httpx.Request]]:
             return httpx.Response(200, content=b"jpeg")
         return httpx.Response(404, json={})
 
-    config = _Config()
+    config = AppConfig(
+        account="kota",
+        base_url="https://app.example/api",
+        location_id=34,
+        categories={"x": "KESEHATAN"},
+    )
     client = make_client(config.base_url, transport=httpx.MockTransport(handler))
     endpoint = Endpoint("app", client, rate_limiter(1000.0), FAST)
     return cls("city", config, endpoint, _normalize), seen
@@ -232,3 +231,10 @@ def test_get_photo_refuses_an_error_answer() -> None:
     assert get_photo(app.endpoint, "/media/3.jpg") == b"jpeg"
     with pytest.raises(Rejected, match="photo answered HTTP 404"):
         get_photo(app.endpoint, "/elsewhere.jpg")
+
+
+def test_app_config_refuses_a_key_the_app_does_not_know() -> None:
+    with pytest.raises(ValueError, match="rate_boost"):
+        AppConfig.model_validate(
+            {"account": "a", "base_url": "https://x", "location_id": 1, "rate_boost": 2}
+        )

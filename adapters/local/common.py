@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bridge.core.errors import NormalizeError, NotFound, Rejected
 from bridge.core.model import Attachment, Complaint
@@ -167,20 +167,18 @@ def rate_limiter(requests_per_second: float) -> RateLimiter:
     return RateLimiter(requests_per_second, burst=max(1, int(requests_per_second)))
 
 
-class AppConfig(Protocol):
-    """The ``[sources.NAME]`` keys every city app's configuration has."""
+class AppConfig(BaseModel):
+    """The ``[sources.NAME]`` keys every city app has; each app's model adds its own (the
+    settings have checked the shared ones already: ``bridge.runtime.settings.SourceSection``)."""
 
-    @property
-    def account(self) -> str: ...
+    model_config = ConfigDict(extra="forbid")
 
-    @property
-    def base_url(self) -> str: ...
-
-    @property
-    def location_id(self) -> int: ...  # LAPOR's region id
-
-    @property
-    def categories(self) -> Mapping[str, str]: ...
+    account: str
+    base_url: str
+    location_id: int  # LAPOR's region id; the LAPOR side sends it
+    categories: dict[str, str] = Field(default_factory=dict)
+    requests_per_second: float = Field(default=10.0, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
 
 
 class Normalizer(Protocol):

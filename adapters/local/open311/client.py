@@ -70,9 +70,9 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AwareDatetime, Field, SecretStr
 
-from adapters.local.common import AppSource, rate_limiter
+from adapters.local.common import AppConfig, AppSource, rate_limiter
 from adapters.local.open311 import wire
 from adapters.local.open311.normalize import (
     STATUS_NOTES,
@@ -127,20 +127,12 @@ SHOWN_FOR = 60.0
 log = get_logger("adapters.open311")
 
 
-class Open311Config(BaseModel):
+class Open311Config(AppConfig):
     """``[sources.NAME]`` keys of an Open311 source."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    account: str
-    base_url: str
     api_key: SecretStr
     jurisdiction_id: str | None = None
     default_service_code: str = Field(min_length=1)
-    location_id: int  # LAPOR's region id; the LAPOR side sends it
-    categories: dict[str, str] = Field(default_factory=dict)
-    requests_per_second: float = Field(default=10.0, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
     #: records per page: the engine commits the cursor between pages
     page_size: int = Field(default=100, ge=1)
     #: the longest window a request may ask for (the standard's limit is 90 days)

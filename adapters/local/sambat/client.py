@@ -27,9 +27,9 @@ from typing import IO, Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from adapters.local.common import AppSource, rate_limiter, require_same_origin
+from adapters.local.common import AppConfig, AppSource, rate_limiter, require_same_origin
 from adapters.local.sambat.normalize import (
     LOCAL_STATUS,
     absent,
@@ -87,23 +87,15 @@ PESAN_MAX = 160
 NO_PESAN = "no pesan given"
 
 
-class SambatConfig(BaseModel):
+class SambatConfig(AppConfig):
     """``[sources.NAME]`` keys of a Sambat source.
 
     ``base_url`` is the back end's root; the API is under ``{base_url}/api``
     (a ``base_url`` that already ends in ``/api`` is taken as the API root).
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    account: str
-    base_url: str
     username: str = Field(min_length=1)
     password: SecretStr
-    location_id: int  # LAPOR's region id; the LAPOR side sends it
-    categories: dict[str, str] = Field(default_factory=dict)
-    requests_per_second: float = Field(default=10.0, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
     page_size: int = Field(default=100, ge=1, le=100)
 
 

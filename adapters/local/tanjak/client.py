@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from adapters.local.common import AppSource, rate_limiter
+from adapters.local.common import AppConfig, AppSource, rate_limiter
 from adapters.local.tanjak.normalize import (
     LOCAL_STATUS,
     display_id_of,
@@ -30,18 +30,10 @@ EPOCH = "1970-01-01T07:00:00+07:00"
 OVERLAP = timedelta(minutes=5)
 
 
-class TanjakConfig(BaseModel):
+class TanjakConfig(AppConfig):
     """``[sources.NAME]`` keys of a Tanjak source."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    account: str
-    base_url: str
     api_key: SecretStr
-    location_id: int  # LAPOR's region id; the LAPOR side sends it
-    categories: dict[str, str] = Field(default_factory=dict)
-    requests_per_second: float = 10.0
-    timeout_seconds: float = 30.0
     page_size: int = Field(default=100, ge=1, le=100)
 
 

@@ -21,9 +21,9 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
-from adapters.local.common import AppSource, get_photo, rate_limiter, require_same_origin
+from adapters.local.common import AppConfig, AppSource, get_photo, rate_limiter, require_same_origin
 from adapters.local.ujar.normalize import (
     LAPOR_SYSTEM,
     LOCAL_STATUS,
@@ -54,19 +54,12 @@ SEEN_TICKETS = 2000  # a pull's memory of what it yielded: twenty pages of 100
 _ERROR_CODE = re.compile(r"^[a-z0-9_.-]{1,40}$")
 
 
-class UjarConfig(BaseModel):
+class UjarConfig(AppConfig):
     """``[sources.NAME]`` keys of an Ujar source."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    account: str
     base_url: str = Field(pattern=r"^https?://")
     client_id: str = Field(min_length=1)
     client_secret: SecretStr
-    location_id: int  # LAPOR's region id; the LAPOR side sends it
-    categories: dict[str, str] = Field(default_factory=dict)
-    requests_per_second: float = Field(default=10.0, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
     page_size: int = Field(default=100, ge=1, le=200)
 
     @field_validator("client_secret")
