@@ -17,6 +17,7 @@ from adapters.local.common import (
     AppConfig,
     AppSource,
     get_photo,
+    list_field,
     model_refusals,
     rate_limiter,
     status_names,
@@ -238,3 +239,11 @@ def test_app_config_refuses_a_key_the_app_does_not_know() -> None:
         AppConfig.model_validate(
             {"account": "a", "base_url": "https://x", "location_id": 1, "rate_boost": 2}
         )
+
+
+def test_list_field_reads_null_as_empty_and_refuses_anything_else() -> None:
+    assert list_field(None, "foto") == []
+    assert list_field(["a", 1], "foto") == ["a", 1]
+    for value in ("a.jpg", {"url": "a.jpg"}, ("a.jpg",), ""):
+        with pytest.raises(NormalizeError, match=r"^foto is not a list$"):
+            list_field(value, "foto")

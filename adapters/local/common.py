@@ -39,6 +39,15 @@ def text_field(value: Any, field: str) -> str:
     return value
 
 
+def list_field(value: Any, field: str) -> list[Any]:
+    """A list field: ``None`` reads as empty; anything else but a list is an error naming it."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise NormalizeError(f"{field} is not a list")
+    return value
+
+
 def bool_field(value: Any, field: str) -> bool:
     """A true/false field: ``None`` reads as false; anything else but a bool is an error."""
     if value is None:

@@ -49,7 +49,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.local.common import model_refusals, number_field
+from adapters.local.common import list_field, model_refusals, number_field
 from adapters.local.common import text_field as _text
 from bridge.core.errors import NormalizeError
 from bridge.core.model import CATCH_ALL_TOPIC, Attachment, Complaint, FollowUp, Location, Status
@@ -393,11 +393,7 @@ def category_of(service_code: str, overrides: Mapping[str, str] | None) -> str:
 
 
 def _updates(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    updates = payload.get("updates")
-    if updates is None:
-        return []
-    if not isinstance(updates, list):
-        raise NormalizeError("updates is not a list")
+    updates = list_field(payload.get("updates"), "updates")
     for index, update in enumerate(updates):
         if not isinstance(update, Mapping):
             raise NormalizeError(f"updates[{index}] is not an object")

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from adapters.local.common import app_category, model_refusals, status_names
+from adapters.local.common import app_category, list_field, model_refusals, status_names
 from adapters.local.common import bool_field as _bool
 from adapters.local.common import text_field as _text
 from bridge.core.errors import NormalizeError
@@ -125,12 +125,8 @@ def reporter_of(value: Any, anonymous: bool) -> Reporter | None:
 
 
 def follow_ups_of(value: Any) -> tuple[FollowUp, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise NormalizeError("tanggapan is not a list")
     out = []
-    for item in value:
+    for item in list_field(value, "tanggapan"):
         if not isinstance(item, Mapping) or "id" not in item:
             raise NormalizeError("a tanggapan entry is malformed")
         out.append(
@@ -146,11 +142,8 @@ def follow_ups_of(value: Any) -> tuple[FollowUp, ...]:
 
 
 def attachments_of(value: Any) -> tuple[Attachment, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise NormalizeError("foto is not a list")
-    return tuple(Attachment(url=url) for url in value if isinstance(url, str) and url)
+    urls = list_field(value, "foto")
+    return tuple(Attachment(url=url) for url in urls if isinstance(url, str) and url)
 
 
 def display_id_of(payload: Any) -> str | None:

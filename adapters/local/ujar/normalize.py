@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from adapters.local.common import app_category, model_refusals, status_names
+from adapters.local.common import app_category, list_field, model_refusals, status_names
 from adapters.local.common import bool_field as _bool
 from adapters.local.common import text_field as _text
 from bridge.core.errors import NormalizeError
@@ -149,11 +149,7 @@ def tracking_id_of(value: Any) -> int | None:
 
 def national_id_of(value: Any) -> int | None:
     """The tracking id in ``external``'s ``lapor`` link, if there is one."""
-    if value is None:
-        return None
-    if not isinstance(value, list):
-        raise NormalizeError("external is not a list")
-    for link in value:
+    for link in list_field(value, "external"):
         if not isinstance(link, Mapping):
             raise NormalizeError("an external entry is malformed")
         system = link.get("system")
@@ -164,12 +160,8 @@ def national_id_of(value: Any) -> int | None:
 
 def follow_ups_of(value: Any) -> tuple[FollowUp, ...]:
     """``responses`` (oldest first), each keeping its ``clientRef`` as the writer's ref."""
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise NormalizeError("responses is not a list")
     out = []
-    for item in value:
+    for item in list_field(value, "responses"):
         if not isinstance(item, Mapping) or item.get("id") in (None, ""):
             raise NormalizeError("a responses entry is malformed")
         ref = item.get("clientRef")
@@ -196,12 +188,8 @@ def agency_of(follow_ups: tuple[FollowUp, ...]) -> str | None:
 
 def attachments_of(value: Any) -> tuple[Attachment, ...]:
     """``photos`` as attachments; an entry without a URL is skipped."""
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise NormalizeError("photos is not a list")
     out = []
-    for item in value:
+    for item in list_field(value, "photos"):
         if isinstance(item, str) and item:
             out.append(Attachment(url=item))
         elif isinstance(item, Mapping) and isinstance(item.get("url"), str) and item["url"]:
