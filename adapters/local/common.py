@@ -214,7 +214,8 @@ class AppSource(Generic[ConfigT]):
     feed, its writes, its creates, and these hooks:
 
     * :meth:`_record`: one record, raising ``NotFound`` when the app has none
-      (:meth:`fetch` answers ``None`` then);
+      (:meth:`fetch` answers ``None`` then; Open311, whose record is a request read
+      with all its updates, writes :meth:`fetch` itself);
     * :attr:`sends_credentials`: whether the app's requests carry a secret;
     * :meth:`fetch_attachment`, :meth:`poll_created` and :meth:`close`, where the app
       does more than the default.
