@@ -27,15 +27,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import pq
 
-from bridge.sync.report_reads import AGENCY_ON_LAPOR
-from bridge.sync.storeport import (
-    ReportInDoubt,
-    ReportMapping,
-    ReportNationalOnly,
-    ReportQuarantined,
-    SlaMapping,
-    SlaRecord,
-)
+from bridge.sync.report_reads import ReportQuestions, ReportSql
 
 _Row = TypeVar("_Row")
 
@@ -217,23 +209,23 @@ def where(
     return " AND ".join(parts)
 
 
-def _national_only(
-    source: str, national_id: int | None, seen_at: str, code: Any, filed: Any, confidential: Any
-) -> ReportNationalOnly:
-    """A national-only row from the payload's JSON values (SQLite's, once decoded)."""
-    return ReportNationalOnly(
-        source,
-        national_id,
-        seen_at,
-        int(code) if code is not None else None,
-        filed,
-        int(bool(confidential)),
-    )
+POSTGRESQL = ReportSql(
+    mappings=REPORT_MAPPINGS_SQL,
+    quarantined=REPORT_QUARANTINED_SQL,
+    in_doubt=REPORT_IN_DOUBT_SQL,
+    national_only=REPORT_NATIONAL_ONLY_SQL,
+    national_filed=_NATIONAL_FILED,
+    sla_mappings=SLA_MAPPINGS_SQL,
+    sla_creates_pending=SLA_CREATES_PENDING_SQL,
+    pending_filed=_PENDING_FILED,
+    sla_quarantined=SLA_QUARANTINED_SQL,
+)
 
 
-class PgReportReads:
+class PgReportReads(ReportQuestions):
     """The reports' reads, for :class:`bridge.sync.pgstore.PgStore` (which inherits them)."""
 
+    _SQL = POSTGRESQL
     conn: psycopg.Connection[Any]
     #: names for the server-side cursors, unique on the connection
     _cursor_names = itertools.count()
@@ -271,83 +263,6 @@ class PgReportReads:
             cursor.execute(sql, values)
             for row in cursor:
                 yield make(*row)
-
-    def report_mappings(
-        self,
-        sources: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[ReportMapping]:
-        """Every mapping with the facts of its record, by ``created_at``, in mapping order."""
-        filters = (sources, since, until)
-        columns = ("m.source", "m.created_at")
-        return self._stream(REPORT_MAPPINGS_SQL, ReportMapping, filters, columns)
-
-    def report_quarantined(
-        self,
-        sources: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[ReportQuarantined]:
-        """Open quarantine entries of records never mapped, by ``first_seen``."""
-        filters = (sources, since, until)
-        columns = ("q.source", "q.first_seen")
-        return self._stream(REPORT_QUARANTINED_SQL, ReportQuarantined, filters, columns)
-
-    def report_in_doubt(
-        self,
-        sources: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[ReportInDoubt]:
-        """Creates in doubt of records neither mapped nor quarantined."""
-        filters = (sources, since, until)
-        columns = ("i.source", "i.created_at")
-        return self._stream(REPORT_IN_DOUBT_SQL, ReportInDoubt, filters, columns)
-
-    def report_national_only(
-        self,
-        sources: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[ReportNationalOnly]:
-        """Imports pending of complaints mapped nowhere, by the complaint's filing time."""
-        filters = (sources, since, until)
-        columns = ("i.source", _NATIONAL_FILED)
-        return self._stream(REPORT_NATIONAL_ONLY_SQL, _national_only, filters, columns)
-
-    def sla_mappings(
-        self,
-        sources: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[SlaMapping]:
-        """Owning mappings with their clocks' moments, by ``created_at``."""
-        filters = (sources, since, until)
-        columns = ("m.source", "m.created_at")
-        return self._stream(SLA_MAPPINGS_SQL, SlaMapping, filters, columns, (AGENCY_ON_LAPOR,))
-
-    def sla_creates_pending(
-        self,
-        sources: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[SlaRecord]:
-        """Records with a create pending or in doubt and no mapping, by their filing time."""
-        filters = (sources, since, until)
-        columns = ("i.source", _PENDING_FILED)
-        return self._stream(SLA_CREATES_PENDING_SQL, SlaRecord, filters, columns)
-
-    def sla_quarantined(
-        self,
-        sources: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[SlaRecord]:
-        """Local records quarantined, never mapped nor with a create pending."""
-        filters = (sources, since, until)
-        columns = ("q.source", "q.first_seen")
-        return self._stream(SLA_QUARANTINED_SQL, SlaRecord, filters, columns)
 
     def agencies_seen(self, account: str, sources: Sequence[str]) -> set[str | None]:
         """The agencies on ``account``'s mappings (those without an account: ``sources``')."""

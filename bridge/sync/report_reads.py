@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from sqlite_utils import Database
 
@@ -204,9 +205,135 @@ def _national_only(
     )
 
 
-class ReportReads:
+@dataclass(frozen=True)
+class ReportSql:
+    """One dialect's SQL for the reports' reads: each a template with ``{where}`` for the
+    filters, and the expressions of the filing times some of them filter on."""
+
+    mappings: str
+    quarantined: str
+    in_doubt: str
+    national_only: str
+    national_filed: str
+    sla_mappings: str
+    sla_creates_pending: str
+    pending_filed: str
+    sla_quarantined: str
+
+
+SQLITE = ReportSql(
+    mappings=REPORT_MAPPINGS_SQL,
+    quarantined=REPORT_QUARANTINED_SQL,
+    in_doubt=REPORT_IN_DOUBT_SQL,
+    national_only=REPORT_NATIONAL_ONLY_SQL,
+    national_filed=_NATIONAL_FILED,
+    sla_mappings=SLA_MAPPINGS_SQL,
+    sla_creates_pending=SLA_CREATES_PENDING_SQL,
+    pending_filed=_PENDING_FILED,
+    sla_quarantined=SLA_QUARANTINED_SQL,
+)
+
+
+class ReportQuestions:
+    """The reports' questions, asked the same way of either store: its dialect's SQL
+    (``_SQL``), streamed by its ``_stream`` with the filters applied in SQL."""
+
+    _SQL: ClassVar[ReportSql]
+
+    def _stream(
+        self,
+        template: str,
+        make: Callable[..., _Row],
+        filters: tuple[Sequence[str], datetime | None, datetime | None],
+        columns: tuple[str, str],
+        params: tuple[Any, ...] = (),
+    ) -> Iterator[_Row]:
+        raise NotImplementedError
+
+    def report_mappings(
+        self,
+        sources: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[ReportMapping]:
+        """Every mapping with the facts of its record, by ``created_at``, in mapping order."""
+        filters = (sources, since, until)
+        columns = ("m.source", "m.created_at")
+        return self._stream(self._SQL.mappings, ReportMapping, filters, columns)
+
+    def report_quarantined(
+        self,
+        sources: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[ReportQuarantined]:
+        """Open quarantine entries of records never mapped, by ``first_seen``."""
+        filters = (sources, since, until)
+        columns = ("q.source", "q.first_seen")
+        return self._stream(self._SQL.quarantined, ReportQuarantined, filters, columns)
+
+    def report_in_doubt(
+        self,
+        sources: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[ReportInDoubt]:
+        """Creates in doubt of records neither mapped nor quarantined."""
+        filters = (sources, since, until)
+        columns = ("i.source", "i.created_at")
+        return self._stream(self._SQL.in_doubt, ReportInDoubt, filters, columns)
+
+    def report_national_only(
+        self,
+        sources: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[ReportNationalOnly]:
+        """Imports pending of complaints mapped nowhere, by the complaint's filing time."""
+        filters = (sources, since, until)
+        columns = ("i.source", self._SQL.national_filed)
+        return self._stream(self._SQL.national_only, _national_only, filters, columns)
+
+    def sla_mappings(
+        self,
+        sources: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[SlaMapping]:
+        """Owning mappings with their clocks' moments, by ``created_at``."""
+        filters = (sources, since, until)
+        columns = ("m.source", "m.created_at")
+        return self._stream(
+            self._SQL.sla_mappings, SlaMapping, filters, columns, (AGENCY_ON_LAPOR,)
+        )
+
+    def sla_creates_pending(
+        self,
+        sources: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[SlaRecord]:
+        """Records with a create pending or in doubt and no mapping, by their filing time."""
+        filters = (sources, since, until)
+        columns = ("i.source", self._SQL.pending_filed)
+        return self._stream(self._SQL.sla_creates_pending, SlaRecord, filters, columns)
+
+    def sla_quarantined(
+        self,
+        sources: Sequence[str] = (),
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[SlaRecord]:
+        """Local records quarantined, never mapped nor with a create pending."""
+        filters = (sources, since, until)
+        columns = ("q.source", "q.first_seen")
+        return self._stream(self._SQL.sla_quarantined, SlaRecord, filters, columns)
+
+
+class ReportReads(ReportQuestions):
     """The reports' reads, for :class:`bridge.sync.store.Store` (which inherits them)."""
 
+    _SQL = SQLITE
     db: Database
 
     @contextmanager
@@ -244,83 +371,6 @@ class ReportReads:
                     yield make(*row)
             finally:
                 cursor.close()
-
-    def report_mappings(
-        self,
-        sources: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[ReportMapping]:
-        """Every mapping with the facts of its record, by ``created_at``, in mapping order."""
-        filters = (sources, since, until)
-        columns = ("m.source", "m.created_at")
-        return self._stream(REPORT_MAPPINGS_SQL, ReportMapping, filters, columns)
-
-    def report_quarantined(
-        self,
-        sources: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[ReportQuarantined]:
-        """Open quarantine entries of records never mapped, by ``first_seen``."""
-        filters = (sources, since, until)
-        columns = ("q.source", "q.first_seen")
-        return self._stream(REPORT_QUARANTINED_SQL, ReportQuarantined, filters, columns)
-
-    def report_in_doubt(
-        self,
-        sources: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[ReportInDoubt]:
-        """Creates in doubt of records neither mapped nor quarantined."""
-        filters = (sources, since, until)
-        columns = ("i.source", "i.created_at")
-        return self._stream(REPORT_IN_DOUBT_SQL, ReportInDoubt, filters, columns)
-
-    def report_national_only(
-        self,
-        sources: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[ReportNationalOnly]:
-        """Imports pending of complaints mapped nowhere, by the complaint's filing time."""
-        filters = (sources, since, until)
-        columns = ("i.source", _NATIONAL_FILED)
-        return self._stream(REPORT_NATIONAL_ONLY_SQL, _national_only, filters, columns)
-
-    def sla_mappings(
-        self,
-        sources: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[SlaMapping]:
-        """Owning mappings with their clocks' moments, by ``created_at``."""
-        filters = (sources, since, until)
-        columns = ("m.source", "m.created_at")
-        return self._stream(SLA_MAPPINGS_SQL, SlaMapping, filters, columns, (AGENCY_ON_LAPOR,))
-
-    def sla_creates_pending(
-        self,
-        sources: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[SlaRecord]:
-        """Records with a create pending or in doubt and no mapping, by their filing time."""
-        filters = (sources, since, until)
-        columns = ("i.source", _PENDING_FILED)
-        return self._stream(SLA_CREATES_PENDING_SQL, SlaRecord, filters, columns)
-
-    def sla_quarantined(
-        self,
-        sources: Sequence[str] = (),
-        since: datetime | None = None,
-        until: datetime | None = None,
-    ) -> Iterator[SlaRecord]:
-        """Local records quarantined, never mapped nor with a create pending."""
-        filters = (sources, since, until)
-        columns = ("q.source", "q.first_seen")
-        return self._stream(SLA_QUARANTINED_SQL, SlaRecord, filters, columns)
 
     def agencies_seen(self, account: str, sources: Sequence[str]) -> set[str | None]:
         """The agencies on ``account``'s mappings (those without an account: ``sources``')."""
