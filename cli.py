@@ -47,7 +47,7 @@ from bridge.runtime.settings import (
 )
 from bridge.sync import requests as operator_requests
 from bridge.sync.engine import Engine, SourceReport
-from bridge.sync.store import DatabaseMissing, Store, StoreError, file_identity, is_disk_full
+from bridge.sync.store import DatabaseMissing, StoreError, file_identity, is_disk_full
 from bridge.sync.storeport import InDoubtRow, QuarantineRow, StateStore
 
 app = typer.Typer(
@@ -233,23 +233,6 @@ def open_existing(conf: Settings, *, write: bool = False) -> Iterator[StateStore
         yield store
     finally:
         store.close()
-
-
-@contextmanager
-def open_for_reports(conf: Settings, command: str) -> Iterator[Store]:
-    """The SQLite store, read-only, for the reconciliation and SLA reports: they still read
-    SQLite's connection themselves (their move behind the store's interface is under way,
-    docs/postgresql.md). On PostgreSQL, one message and exit 1, before connecting."""
-    if stores.sqlite_path(conf.bridge.database) is None:
-        typer.echo(
-            f"error: {command} is not on PostgreSQL yet: the reconciliation and SLA reports"
-            " still read a SQLite database only (status, trace and mapping show work)",
-            err=True,
-        )
-        raise typer.Exit(1)
-    with open_existing(conf) as store:
-        assert isinstance(store, Store)  # a path opens the SQLite store
-        yield store
 
 
 def version() -> str:
@@ -1195,7 +1178,7 @@ def export(
         known = ", ".join(sorted(conf.sources)) or "none configured"
         typer.echo(f"--source: no source {shown(unknown[0])} (known: {known})", err=True)
         raise typer.Exit(2)
-    with open_for_reports(conf, "export") as store, _output(out) as stream:
+    with open_existing(conf) as store, _output(out) as stream:
         count = exports.export(
             store,
             fmt,
@@ -1252,7 +1235,7 @@ def report_sla(
     if year is not None:
         first, last = sla.year_range(year)
     rules = sla.Rules.from_settings(conf)
-    with open_for_reports(conf, "report sla") as store:
+    with open_existing(conf) as store:
         try:
             scope = sla.resolve_scope(
                 store,

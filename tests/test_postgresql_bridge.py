@@ -139,10 +139,28 @@ def test_what_is_about_a_sqlite_file_is_refused_in_one_line(pg_world: PgWorld) -
     code, out = pg_world.cli("backup", str(pg_world.world.tmp / "copy.db"))
     assert (code, out.count("\n")) == (1, 1)
     assert "pg_dump" in out
-    for command in (["export", "--format", "csv"], ["report", "sla"]):
-        code, out = pg_world.cli(*command)
-        assert (code, out.count("\n")) == (1, 1), out
-        assert "not on PostgreSQL yet" in out
+
+
+def test_the_reports_read_postgresql(pg_world: PgWorld) -> None:
+    """The reconciliation export and the SLA report on the PostgreSQL state: every complaint
+    synced is a row, and the SLA counts them."""
+    world = pg_world.world
+    ids = [
+        world.tanjak.add_aduan(isi=f"Drainase tersumbat di gang {n}, air meluap ke rumah warga.")[
+            "id"
+        ]
+        for n in range(3)
+    ]
+    assert pg_world.cli("sync")[0] == 0
+    exported, sla_json = world.tmp / "report.json", world.tmp / "sla.json"
+    code, out = pg_world.cli("export", "--format", "json", "--out", str(exported))
+    assert code == 0, out
+    rows = json.loads(exported.read_text(encoding="utf-8"))
+    mapped = {str(row["local_id"]) for row in rows if row.get("tracking_id")}
+    assert {str(i) for i in ids} <= mapped, rows
+    code, out = pg_world.cli("report", "sla", "--format", "json", "--out", str(sla_json))
+    assert code == 0, out
+    assert json.loads(sla_json.read_text(encoding="utf-8")), out
 
 
 def test_an_unreachable_server_is_one_message(pg_world: PgWorld, pg_server: PgServer) -> None:

@@ -16,11 +16,11 @@ from bridge.core.timefmt import utcnow
 from bridge.reports import sla
 from bridge.reports.report import FORMATS, Filters, rows, write_csv, write_json
 from bridge.reports.report_html import write_html
-from bridge.sync.store import Store
+from bridge.sync.storeport import StateStore
 
 
 def export(
-    store: Store,
+    store: StateStore,
     fmt: str,
     out: TextIO,
     *,

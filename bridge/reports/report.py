@@ -3,8 +3,9 @@
 One row per local record the bridge knows — mapped, quarantined, or with a
 create in doubt — plus one per national complaint that has no local record
 yet (an import still pending, or one the home app refused). Rows are read
-with SQLite cursors and written as they come: a million rows never sit in
-memory at once. All sections are read in one transaction, so a record that
+through the store's interface (:class:`bridge.sync.storeport.StateStore`: SQLite or
+PostgreSQL), streamed and written as they come: a million rows never sit in
+memory at once. All sections are read in one snapshot, so a record that
 moves from quarantine to a mapping while the report runs appears once.
 
 Privacy: the report reads no column that can hold personal data
@@ -20,18 +21,24 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sqlite3
 from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO
+from typing import NamedTuple, TextIO
 
 from bridge.core.model import Status
 from bridge.core.text import spreadsheet_safe
 from bridge.core.timefmt import display, parse_rfc3339
 from bridge.runtime.logs import redact_text
-from bridge.sync.store import PRIVATE_MODE, Store
+from bridge.sync.store import PRIVATE_MODE
+from bridge.sync.storeport import (
+    ReportInDoubt,
+    ReportMapping,
+    ReportNationalOnly,
+    ReportQuarantined,
+    StateStore,
+)
 
 #: the report's columns, in order: bridge.md's first, then what auditors asked for
 COLUMNS: tuple[str, ...] = (
@@ -273,116 +280,8 @@ _WIB_OFFSET = timedelta(hours=7)
 
 
 # --- reading the store ----------------------------------------------------------------
-
-# the unary ``+`` keeps SQLite on the (source, local_id) index: the ledger's index on
-# (state, direction, source) would scan a whole source's answers for every row
-_FOLLOWUPS = "SELECT {expr} FROM followups f WHERE f.source = m.source AND f.local_id = m.local_id"
-_EVENTS = (
-    "SELECT MIN(e.at) FROM events e"
-    " WHERE e.source = m.source AND e.local_id = m.local_id AND ({cond})"
-)
-_VERIFIED = (
-    "(e.kind IN ('local_status_moved', 'national_status_moved')"
-    " AND json_extract(e.detail, '$.new') IN ('verified', 'in_progress', 'done'))"
-    " OR e.kind = 'imported'"
-)
-_CLOSED = (
-    "(e.kind IN ('local_status_moved', 'national_status_moved')"
-    " AND json_extract(e.detail, '$.new') IN ('done', 'rejected'))"
-    " OR (e.kind = 'followup_sent' AND json_extract(e.detail, '$.item') IN ('complete', 'reject'))"
-)
-
-MAPPED_SQL = f"""
-SELECT m.source, m.local_id, m.national_id, m.origin, m.local_status, m.national_status,
-    m.status, m.duplicate_of, m.created_at, m.first_synced_at, m.last_synced_at, m.agency,
-    m.category, m.confidential, m.anonymous, m.local_canonical, m.national_canonical,
-    m.conflict, m.link_state, m.local_updated_at, m.national_updated_at,
-    (SELECT q.reason FROM quarantine q
-        WHERE q.source = m.source AND q.local_id = m.local_id AND q.state = 'open') AS quarantine,
-    EXISTS (SELECT 1 FROM intents i WHERE i.source = m.source AND i.local_id = m.local_id
-        AND i.kind = 'create' AND i.state = 'pending') AS in_doubt,
-    ({_FOLLOWUPS.format(expr="COUNT(*)")} AND +f.state = 'pending') AS pending,
-    ({_FOLLOWUPS.format(expr="COUNT(*)")} AND +f.state = 'failed') AS failed,
-    EXISTS ({_FOLLOWUPS.format(expr="1")} AND +f.direction = 'to_national'
-        AND +f.kind = 'reject' AND +f.state = 'done') AS handed_back,
-    ({_FOLLOWUPS.format(expr="MIN(f.updated_at)")} AND +f.direction = 'to_national'
-        AND +f.state = 'done') AS first_response_at,
-    ({_EVENTS.format(cond=_VERIFIED)}) AS verified_at,
-    CASE WHEN m.status IN ('done', 'rejected') THEN ({_EVENTS.format(cond=_CLOSED)}) END
-        AS closed_at,
-    m.conflict_kept
-FROM mappings m
-WHERE {{where}}
-ORDER BY m.id
-"""
-
-QUARANTINED_SQL = """
-SELECT q.source, q.local_id, q.reason, q.first_seen,
-    EXISTS (SELECT 1 FROM intents i WHERE i.source = q.source AND i.local_id = q.local_id
-        AND i.kind = 'create' AND i.state = 'pending') AS in_doubt
-FROM quarantine q
-WHERE q.state = 'open'
-    AND NOT EXISTS (SELECT 1 FROM mappings m WHERE m.source = q.source AND m.local_id = q.local_id)
-    AND {where}
-ORDER BY q.id
-"""
-
-IN_DOUBT_SQL = """
-SELECT i.source, i.local_id, i.created_at
-FROM intents i
-WHERE i.kind = 'create' AND i.state = 'pending'
-    AND NOT EXISTS (SELECT 1 FROM mappings m WHERE m.source = i.source AND m.local_id = i.local_id)
-    AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source = i.source
-        AND q.local_id = i.local_id AND q.state = 'open')
-    AND {where}
-ORDER BY i.id
-"""
-
-# only three scalar keys of the payload are read: never the complaint's text
-NATIONAL_ONLY_SQL = """
-SELECT i.source, i.national_id, i.created_at AS seen_at,
-    json_extract(i.payload, '$.complaint.status_code') AS status_code,
-    json_extract(i.payload, '$.complaint.created_at') AS filed_at,
-    json_extract(i.payload, '$.complaint.confidential') AS confidential
-FROM intents i
-WHERE i.kind = 'import' AND i.state = 'pending'
-    AND NOT EXISTS (SELECT 1 FROM mappings m WHERE m.national_id = i.national_id)
-    AND {where}
-ORDER BY i.id
-"""
-
-
-def _where(filters: Filters, source_col: str, time_expr: str, params: list[Any]) -> str:
-    """The SQL condition for ``filters`` on one section; appends its parameters."""
-    parts = ["1"]
-    if filters.sources:
-        parts.append(f"{source_col} IN ({', '.join('?' for _ in filters.sources)})")
-        params.extend(filters.sources)
-    if filters.since is not None:
-        parts.append(f"julianday({time_expr}) >= julianday(?)")
-        params.append(filters.since.isoformat())
-    if filters.until is not None:
-        parts.append(f"julianday({time_expr}) < julianday(?)")
-        params.append(filters.until.isoformat())
-    return " AND ".join(parts)
-
-
-def _query(
-    conn: sqlite3.Connection,
-    template: str,
-    filters: Filters,
-    source_col: str,
-    time_expr: str,
-    *,
-    named: bool = True,
-) -> Iterator[Any]:
-    """The section's rows from a cursor, one at a time: ``sqlite3.Row`` or plain tuples."""
-    params: list[Any] = []
-    cursor = conn.cursor()
-    if named:
-        cursor.row_factory = sqlite3.Row
-    cursor.execute(template.format(where=_where(filters, source_col, time_expr, params)), params)
-    yield from cursor
+# The SQL is the store's (StateStore's "reports' reads": bridge/sync/report_reads.py for
+# SQLite, pg_report_reads.py for PostgreSQL); the report turns its rows into lines.
 
 
 def closed_at(
@@ -408,88 +307,56 @@ def closed_at(
     return rfc(last_synced_at)
 
 
-def mapped_row(r: tuple[Any, ...]) -> ReportRow:
+def mapped_row(r: ReportMapping) -> ReportRow:
     """A row for a mapping (a local record with, or on its way to, a national complaint).
 
-    ``r`` is a row of :data:`MAPPED_SQL`, unpacked by position: a million of
-    them go through here.
+    ``r`` is the store's row (:meth:`StateStore.report_mappings`).
     """
-    (
-        source,
-        local_id,
-        national_id,
-        origin,
-        local_status,
-        national_status,
-        status,
-        duplicate_of,
-        created_at,
-        first_synced_at,
-        last_synced_at,
-        agency,
-        category,
-        confidential,
-        anonymous,
-        local_canonical,
-        national_canonical,
-        conflict,
-        link_state,
-        local_updated_at,
-        national_updated_at,
-        quarantine,
-        in_doubt,
-        pending,
-        failed,
-        handed_back,
-        first_response_at,
-        verified_at,
-        closed_event_at,
-        conflict_kept,
-    ) = r
+    quarantine = r.quarantine_reason
     facts = Facts(
-        conflict=bool(conflict),
+        conflict=bool(r.conflict),
         quarantine_reason=clean_reason(quarantine) if quarantine is not None else None,
-        in_doubt=bool(in_doubt),
-        duplicate_of=duplicate_of,
-        local_canonical=local_canonical,
-        national_canonical=national_canonical,
-        national_origin=origin == "national",
-        pending_followups=pending,
-        failed_followups=failed,
-        handed_back=bool(handed_back),
-        mapped=national_id is not None,
-        linked=link_state == "done",
-        conflict_kept=conflict_kept,
+        in_doubt=bool(r.in_doubt),
+        duplicate_of=r.duplicate_of,
+        local_canonical=r.local_canonical,
+        national_canonical=r.national_canonical,
+        national_origin=r.origin == "national",
+        pending_followups=r.pending_followups,
+        failed_followups=r.failed_followups,
+        handed_back=bool(r.handed_back),
+        mapped=r.national_id is not None,
+        linked=r.link_state == "done",
+        conflict_kept=r.conflict_kept,
     )
     problem = problem_text(facts)
     return ReportRow(
-        source,
-        local_id,
-        f"#{national_id}" if national_id is not None else "",
-        origin or "local",
-        local_status or "",
-        national_status,
-        status or "",
+        r.source,
+        r.local_id,
+        f"#{r.national_id}" if r.national_id is not None else "",
+        r.origin or "local",
+        r.local_status or "",
+        r.national_status,
+        r.status or "",
         not problem,
-        duplicate_of or "",
-        rfc(created_at),
-        rfc(first_synced_at),
-        rfc(last_synced_at),
+        r.duplicate_of or "",
+        rfc(r.created_at),
+        rfc(r.first_synced_at),
+        rfc(r.last_synced_at),
         problem,
-        agency or "",
-        category or "",
-        bool(confidential),
-        bool(anonymous),
-        rfc(verified_at),
-        rfc(first_response_at),
+        r.agency or "",
+        r.category or "",
+        bool(r.confidential),
+        bool(r.anonymous),
+        rfc(r.verified_at),
+        rfc(r.first_response_at),
         closed_at(
-            status,
-            closed_event_at,
-            local_canonical,
-            local_updated_at,
-            national_canonical,
-            national_updated_at,
-            last_synced_at,
+            r.status,
+            r.closed_event_at,
+            r.local_canonical,
+            r.local_updated_at,
+            r.national_canonical,
+            r.national_updated_at,
+            r.last_synced_at,
         ),
     )
 
@@ -530,71 +397,61 @@ def _bare_row(
     )
 
 
-def quarantined_row(r: sqlite3.Row) -> ReportRow:
+def quarantined_row(r: ReportQuarantined) -> ReportRow:
     """A quarantined record that was never mapped.
 
     One whose id is ``#N`` is a national complaint its home app refused:
     a national-only row.
     """
-    local_id: str = r["local_id"]
-    national = local_id.startswith("#")
+    national = r.local_id.startswith("#")
     facts = Facts(
-        quarantine_reason=clean_reason(r["reason"]),
-        in_doubt=bool(r["in_doubt"]),
+        quarantine_reason=clean_reason(r.reason),
+        in_doubt=bool(r.in_doubt),
         national_origin=national,
         mapped=False,
     )
     if national:  # bridge.md: source and local_id empty for national-only rows
-        return _bare_row("", "", facts, tracking_id=local_id)
-    return _bare_row(r["source"], local_id, facts)
+        return _bare_row("", "", facts, tracking_id=r.local_id)
+    return _bare_row(r.source, r.local_id, facts)
 
 
-def in_doubt_row(r: sqlite3.Row) -> ReportRow:
+def in_doubt_row(r: ReportInDoubt) -> ReportRow:
     """A local record whose create was sent and never answered."""
-    return _bare_row(r["source"], r["local_id"], Facts(in_doubt=True, mapped=False))
+    return _bare_row(r.source, r.local_id, Facts(in_doubt=True, mapped=False))
 
 
-def national_only_row(r: sqlite3.Row) -> ReportRow:
+def national_only_row(r: ReportNationalOnly) -> ReportRow:
     """A national complaint from the agency's inbox not yet created in its home app.
 
     bridge.md: ``source`` and ``local_id`` are empty for national-only rows.
     """
-    code = r["status_code"]
     return _bare_row(
         "",
         "",
         Facts(national_origin=True, mapped=False),
-        tracking_id=f"#{r['national_id']}",
-        national_status=int(code) if code is not None else None,
-        created_at=rfc(r["filed_at"]),
-        confidential=bool(r["confidential"]),
+        tracking_id=f"#{r.national_id}",
+        national_status=r.status_code,
+        created_at=rfc(r.filed_at),
+        confidential=bool(r.confidential),
     )
 
 
-def rows(store: Store, filters: Filters | None = None) -> Generator[ReportRow, None, None]:
+def rows(store: StateStore, filters: Filters | None = None) -> Generator[ReportRow, None, None]:
     """Every row of the report, streamed: mapped records, then the unmapped, then national-only.
 
-    The four reads share one snapshot (a read transaction) when the store's
-    connection is not already inside one.
+    The four reads share one snapshot (:meth:`StateStore.report_snapshot`), so a record
+    that moves from quarantine to a mapping while the report runs appears once.
     """
-    filters = filters or Filters()
-    conn = store.db.conn
-    own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")
-    try:
-        for r in _query(conn, MAPPED_SQL, filters, "m.source", "m.created_at", named=False):
-            yield mapped_row(r)
-        for r in _query(conn, QUARANTINED_SQL, filters, "q.source", "q.first_seen"):
-            yield quarantined_row(r)
-        for r in _query(conn, IN_DOUBT_SQL, filters, "i.source", "i.created_at"):
-            yield in_doubt_row(r)
-        national_time = "COALESCE(json_extract(i.payload, '$.complaint.created_at'), i.created_at)"
-        for r in _query(conn, NATIONAL_ONLY_SQL, filters, "i.source", national_time):
-            yield national_only_row(r)
-    finally:
-        if own and conn.in_transaction:
-            conn.execute("ROLLBACK")
+    chosen = filters or Filters()
+    with store.report_snapshot():
+        for mapping in store.report_mappings(*chosen):
+            yield mapped_row(mapping)
+        for entry in store.report_quarantined(*chosen):
+            yield quarantined_row(entry)
+        for intent in store.report_in_doubt(*chosen):
+            yield in_doubt_row(intent)
+        for national in store.report_national_only(*chosen):
+            yield national_only_row(national)
 
 
 # --- writing --------------------------------------------------------------------------

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -45,7 +44,7 @@ from bridge.core.text import clean, spreadsheet_safe
 from bridge.core.timefmt import WIB, display, parse_rfc3339, utcnow
 from bridge.reports.agencies import NOT_ASSIGNED, AgencyNames
 from bridge.reports.workdays import LocalDays, WorkCalendar, national_days_off, read_local_days
-from bridge.sync.store import Store
+from bridge.sync.storeport import SlaMapping, SlaRecord, StateStore
 
 if TYPE_CHECKING:
     from bridge.runtime.settings import Settings
@@ -86,8 +85,6 @@ CLOCK_SPANS = {
     "city_response": ("filed in the city app", "the first response in the app"),
     "done": ("filed in the city app", "done"),
 }
-#: how the ledger names a follow-up an agency wrote on LAPOR (bridge.core.plan.NATIONAL_AUTHORS)
-_AGENCY_ON_LAPOR = "Instansi (via LAPOR-SP4N)"
 
 
 # --- the rules: each account's agencies, calendar and promises -----------------------------
@@ -433,71 +430,8 @@ class SlaTally:
 
 
 # --- reading the store ---------------------------------------------------------------------
-
-_EV = "SELECT {expr} FROM events e WHERE e.source = m.source AND e.local_id = m.local_id AND "
-_FU = "SELECT {expr} FROM followups f WHERE f.source = m.source AND f.local_id = m.local_id AND "
-_MOVED = "e.kind IN ('national_status_moved', 'local_status_moved')"
-
-MAPPED_SQL = f"""
-SELECT m.source, m.local_id, m.national_id, m.origin, m.account, m.agency, m.status,
-    m.created_at, m.first_synced_at, m.national_canonical, m.local_canonical,
-    m.local_updated_at, m.national_updated_at, m.last_synced_at,
-    ({_EV.format(expr="MIN(e.at)")} e.kind = 'national_status_moved'
-        AND json_extract(e.detail, '$.new') <> 'submitted') AS verified_at,
-    ({_EV.format(expr="MIN(e.at)")} e.kind = 'imported') AS imported_at,
-    ({_EV.format(expr="MIN(json_extract(e.detail, '$.said_at'))")}
-        e.kind = 'response_seen') AS said_at,
-    ({_FU.format(expr="MIN(f.created_at)")} (+f.direction = 'to_national'
-        OR (+f.direction = 'to_local' AND f.author = '{_AGENCY_ON_LAPOR}'))) AS answered_at,
-    ({_EV.format(expr="MIN(e.at)")} (({_MOVED}
-            AND json_extract(e.detail, '$.new') IN ('done', 'rejected'))
-        OR (e.kind = 'followup_sent'
-            AND json_extract(e.detail, '$.item') IN ('complete', 'reject')))) AS closed_event_at,
-    ({_FU.format(expr="MIN(f.created_at)")} +f.direction = 'to_national'
-        AND +f.kind IN ('complete', 'reject')) AS closed_in_app_at
-FROM mappings m
-WHERE m.duplicate_of IS NULL AND {{where}}
-ORDER BY m.id
-"""
-
-# creates pending or in doubt: the summary keeps the filing time and agency (no personal data)
-PENDING_SQL = """
-SELECT i.source, i.local_id, i.account,
-    COALESCE(json_extract(i.payload, '$.summary.created_at'), i.created_at) AS filed,
-    json_extract(i.payload, '$.summary.agency') AS agency
-FROM intents i
-WHERE i.kind = 'create' AND i.state = 'pending'
-    AND NOT EXISTS (SELECT 1 FROM mappings m WHERE m.source = i.source AND m.local_id = i.local_id)
-    AND {where}
-ORDER BY i.id
-"""
-
-QUARANTINED_SQL = """
-SELECT q.source, q.local_id, q.first_seen AS filed
-FROM quarantine q
-WHERE q.state = 'open' AND substr(q.local_id, 1, 1) <> '#'
-    AND NOT EXISTS (SELECT 1 FROM mappings m WHERE m.source = q.source AND m.local_id = q.local_id)
-    AND NOT EXISTS (SELECT 1 FROM intents i WHERE i.source = q.source
-        AND i.local_id = q.local_id AND i.kind = 'create' AND i.state = 'pending')
-    AND {where}
-ORDER BY q.id
-"""
-
-
-def _where(scope: Scope, source_col: str, time_expr: str, params: list[Any]) -> str:
-    parts = [f"julianday({time_expr}) >= julianday(?)", f"julianday({time_expr}) < julianday(?)"]
-    params += [scope.since.isoformat(), scope.until.isoformat()]
-    if scope.sources:
-        parts.append(f"{source_col} IN ({', '.join('?' for _ in scope.sources)})")
-        params.extend(scope.sources)
-    return " AND ".join(parts)
-
-
-def _query(conn: sqlite3.Connection, sql: str, scope: Scope, source: str, when: str) -> Any:
-    params: list[Any] = []
-    cursor = conn.cursor()
-    cursor.row_factory = sqlite3.Row
-    return cursor.execute(sql.format(where=_where(scope, source, when, params)), params)
+# The SQL is the store's (StateStore's "reports' reads": bridge/sync/report_reads.py for
+# SQLite, pg_report_reads.py for PostgreSQL); the report measures and sums up its rows.
 
 
 def _t(text: str | None) -> datetime | None:
@@ -509,30 +443,31 @@ def _t(text: str | None) -> datetime | None:
         return None
 
 
-def mapped_moments(r: Mapping[str, Any], account: str, agency: str) -> Moments | None:
-    """A mapping's moments (``r`` a row of :data:`MAPPED_SQL`); ``None`` without a filing time."""
-    filed = _t(r["created_at"])
+def mapped_moments(r: SlaMapping, account: str, agency: str) -> Moments | None:
+    """A mapping's moments (``r`` the store's row: :meth:`StateStore.sla_mappings`);
+    ``None`` without a filing time."""
+    filed = _t(r.created_at)
     if filed is None:
         return None
-    national = r["origin"] == "national"
-    on_lapor = filed if national else _t(r["first_synced_at"]) if r["national_id"] else None
-    imported = _t(r["imported_at"]) or _t(r["first_synced_at"]) if national else None
-    responded = _earliest(_t(r["said_at"]), _t(r["answered_at"]))
-    status = r["status"]
+    national = r.origin == "national"
+    on_lapor = filed if national else _t(r.first_synced_at) if r.national_id else None
+    imported = _t(r.imported_at) or _t(r.first_synced_at) if national else None
+    responded = _earliest(_t(r.said_at), _t(r.answered_at))
+    status = r.status
     closed = _closed(r) if status in ("done", "rejected") else None
-    verified = _t(r["verified_at"])
+    verified = _t(r.verified_at)
     return Moments(
         account=account,
-        source=r["source"],
-        local_id=r["local_id"],
-        tracking_id=f"#{r['national_id']}" if r["national_id"] is not None else "",
+        source=r.source,
+        local_id=r.local_id,
+        tracking_id=f"#{r.national_id}" if r.national_id is not None else "",
         agency=agency,
         filed=filed,
         in_app=imported if national else filed,
         on_lapor=on_lapor,
         delivers=not national,
         verified=verified,
-        unverified=verified is None and r["national_canonical"] in (None, "submitted"),
+        unverified=verified is None and r.national_canonical in (None, "submitted"),
         agency_start=imported if national else None,
         responded=responded,
         closed=closed,
@@ -540,49 +475,51 @@ def mapped_moments(r: Mapping[str, Any], account: str, agency: str) -> Moments |
     )
 
 
-def _closed(r: Mapping[str, Any]) -> datetime | None:
+def _closed(r: SlaMapping) -> datetime | None:
     """When a final mapping became final: the audit log or the ledger, else the time of the
     side that shows it final, else its last sync (as the reconciliation report's
     ``closed_at``)."""
-    status = r["status"]
-    found = _earliest(_t(r["closed_event_at"]), _t(r["closed_in_app_at"]))
-    if found is None and r["local_canonical"] == status:
-        found = _t(r["local_updated_at"])
-    if found is None and r["national_canonical"] == status:
-        found = _t(r["national_updated_at"])
-    return found or _t(r["last_synced_at"])
+    status = r.status
+    found = _earliest(_t(r.closed_event_at), _t(r.closed_in_app_at))
+    if found is None and r.local_canonical == status:
+        found = _t(r.local_updated_at)
+    if found is None and r.national_canonical == status:
+        found = _t(r.national_updated_at)
+    return found or _t(r.last_synced_at)
 
 
-def moments(store: Store, rules: Rules, scope: Scope) -> Iterator[Moments]:
-    """Every complaint in ``scope``, streamed from one read snapshot of the store."""
-    conn = store.db.conn
-    own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN")
-    try:
-        for r in _query(conn, MAPPED_SQL, scope, "m.source", "m.created_at"):
-            account = r["account"] or rules.sources.get(r["source"], "")
-            found = _scoped(rules, scope, account, r["agency"])
+def moments(store: StateStore, rules: Rules, scope: Scope) -> Iterator[Moments]:
+    """Every complaint in ``scope``, streamed from one read snapshot of the store
+    (:meth:`StateStore.report_snapshot`)."""
+    where = (scope.sources, scope.since, scope.until)
+    with store.report_snapshot():
+        for r in store.sla_mappings(*where):
+            account = r.account or rules.sources.get(r.source, "")
+            found = _scoped(rules, scope, account, r.agency)
             if found is not None:
                 m = mapped_moments(r, account, found)
                 if m is not None:
                     yield m
-        filed_expr = "COALESCE(json_extract(i.payload, '$.summary.created_at'), i.created_at)"
-        for r in _query(conn, PENDING_SQL, scope, "i.source", filed_expr):
-            account = r["account"] or rules.sources.get(r["source"], "")
-            found = _scoped(rules, scope, account, r["agency"])
-            filed = _t(r["filed"])
-            if found is not None and filed is not None:
-                yield Moments(account, r["source"], r["local_id"], "", found, filed, filed)
-        for r in _query(conn, QUARANTINED_SQL, scope, "q.source", "q.first_seen"):
-            account = rules.sources.get(r["source"], "")
-            found = _scoped(rules, scope, account, None)
-            filed = _t(r["filed"])
-            if found is not None and filed is not None:
-                yield Moments(account, r["source"], r["local_id"], "", found, filed, filed)
-    finally:
-        if own and conn.in_transaction:
-            conn.execute("ROLLBACK")
+        for record in store.sla_creates_pending(*where):
+            m = _unmapped_moments(rules, scope, record)
+            if m is not None:
+                yield m
+        for record in store.sla_quarantined(*where):
+            m = _unmapped_moments(rules, scope, record)
+            if m is not None:
+                yield m
+
+
+def _unmapped_moments(rules: Rules, scope: Scope, r: SlaRecord) -> Moments | None:
+    """A record not on LAPOR yet: only its filing (``delivery`` runs); ``None`` when out of
+    scope or without a readable filing time. Its account is its source's unless its create
+    says; a quarantined record's agency is not known."""
+    account = r.account or rules.sources.get(r.source, "")
+    found = _scoped(rules, scope, account, r.agency)
+    filed = _t(r.filed)
+    if found is None or filed is None:
+        return None
+    return Moments(account, r.source, r.local_id, "", found, filed, filed)
 
 
 def _scoped(rules: Rules, scope: Scope, account: str, agency: str | None) -> str | None:
@@ -599,24 +536,16 @@ class UnknownName(ValueError):
     """An ``--account``, ``--source`` or ``--agency`` the bridge does not know."""
 
 
-def known_agencies(store: Store, rules: Rules, account: str) -> set[str]:
+def known_agencies(store: StateStore, rules: Rules, account: str) -> set[str]:
     """The canonical agencies of ``account``: its complaints' and its alias table's."""
     names = rules.account(account).names
     sources = [s for s, a in rules.sources.items() if a == account]
-    marks = ", ".join("?" for _ in sources) or "NULL"
-    found = {
-        names.canonical(agency)
-        for (agency,) in store.db.conn.execute(
-            "SELECT DISTINCT agency FROM mappings WHERE account = ? OR (account IS NULL"
-            f" AND source IN ({marks}))",
-            (account, *sources),
-        )
-    }
+    found = {names.canonical(agency) for agency in store.agencies_seen(account, sources)}
     return found | names.configured() | {NOT_ASSIGNED}
 
 
 def resolve_scope(
-    store: Store,
+    store: StateStore,
     rules: Rules,
     since: datetime,
     until: datetime,
@@ -652,7 +581,9 @@ def resolve_scope(
     return Scope(since, until, tuple(accounts), tuple(sources), tuple(sorted(canonical)))
 
 
-def compute(store: Store, rules: Rules, scope: Scope, now: datetime | None = None) -> SlaSummary:
+def compute(
+    store: StateStore, rules: Rules, scope: Scope, now: datetime | None = None
+) -> SlaSummary:
     """The SLA report of ``scope`` from the store, measured at ``now``."""
     tally = SlaTally(rules, scope, now or utcnow())
     for m in moments(store, rules, scope):
@@ -887,7 +818,7 @@ RENDERERS: dict[str, Callable[[SlaSummary, TextIO], None]] = {
 
 
 def write_report(
-    store: Store,
+    store: StateStore,
     fmt: str,
     out: TextIO,
     *,

@@ -41,6 +41,7 @@ from psycopg_pool import ConnectionPool
 
 from bridge.core.model import CATCH_ALL_TOPIC
 from bridge.runtime.health import STOPPED
+from bridge.sync.pg_report_reads import PgReportReads
 from bridge.sync.store import (
     DEDUPE_BLOCK,
     FOLLOWUP_IN_DOUBT,
@@ -519,7 +520,7 @@ def _sql(sql: str, params: tuple[Any, ...]) -> tuple[str, tuple[Any, ...] | None
     return sql.replace("%", "%%").replace("?", "%s"), values
 
 
-class PgStore:
+class PgStore(PgReportReads):
     """One connection to the state database in PostgreSQL. Use one per thread."""
 
     def __init__(

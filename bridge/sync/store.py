@@ -24,6 +24,7 @@ from sqlite_utils.migrations import Migrations
 
 from bridge.core.model import CATCH_ALL_TOPIC
 from bridge.runtime.health import STOPPED
+from bridge.sync.report_reads import ReportReads
 from bridge.sync.storeport import (
     BacklogCounts,
     DedupeDecisionRow,
@@ -529,7 +530,7 @@ DEDUPE_BLOCK = (
 )
 
 
-class Store:
+class Store(ReportReads):
     """One connection to the state database. Use one per thread."""
 
     def __init__(self, path: Path | str, *, readonly: bool = False) -> None:

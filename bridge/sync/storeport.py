@@ -13,18 +13,18 @@ mypy (the assignment at the end of its module).
 Rows are frozen dataclasses of the tables' columns (``LedgerRow``, ``MappingRow``, …, each
 with ``.of(row)``), times ISO-8601 text in UTC, flags 0/1.
 
-Modules that still run SQL on the SQLite connection (``store.db``) are listed in
-docs/postgresql.md: they are what ties the engine to SQLite today.
+No module outside the two stores runs SQL: the engine, two-way, the duplicate check, the
+operator requests and the reports all ask through this interface (docs/postgresql.md).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import psycopg
@@ -864,3 +864,198 @@ class StateStore(Protocol):
     def applied_migrations(self) -> list[str]:
         """The names of the migrations applied, in the order applied (m001_initial, …)."""
         ...
+
+    # --- the reports' reads
+    # Each read streams its rows (a generator: a report can hold a million) in the order the
+    # report prints them, filtered in the database: ``sources`` (all when empty) and the
+    # row's time in ``[since, until)``, a time the database cannot read being outside any
+    # bound. Alone, a read is consistent; inside :meth:`report_snapshot` all are one.
+
+    def report_snapshot(self) -> AbstractContextManager[None]:
+        """One read-only snapshot for the reads inside: a report that moves no record
+        between its sections while the bridge writes. Inside a transaction already, that
+        transaction's view (nothing is opened or ended)."""
+        ...
+
+    def report_mappings(
+        self, sources: Sequence[str] = (), since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[ReportMapping]:  # fmt: skip
+        """Every mapping with what the reconciliation report needs of it, by its
+        ``created_at``, in the order mapped."""
+        ...
+
+    def report_quarantined(
+        self, sources: Sequence[str] = (), since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[ReportQuarantined]:  # fmt: skip
+        """Open quarantine entries of records never mapped, by ``first_seen``."""
+        ...
+
+    def report_in_doubt(
+        self, sources: Sequence[str] = (), since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[ReportInDoubt]:  # fmt: skip
+        """Creates in doubt of records neither mapped nor quarantined, by the intent's
+        ``created_at``."""
+        ...
+
+    def report_national_only(
+        self, sources: Sequence[str] = (), since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[ReportNationalOnly]:  # fmt: skip
+        """Imports pending whose complaint is mapped nowhere, by the complaint's filing
+        time (else the intent's ``created_at``)."""
+        ...
+
+    def sla_mappings(
+        self, sources: Sequence[str] = (), since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[SlaMapping]:  # fmt: skip
+        """Owning (not merged) mappings with their clocks' moments, by ``created_at``."""
+        ...
+
+    def sla_creates_pending(
+        self, sources: Sequence[str] = (), since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[SlaRecord]:  # fmt: skip
+        """Records with a create pending or in doubt and no mapping, by their filing time
+        (the create's summary, else the intent's ``created_at``)."""
+        ...
+
+    def sla_quarantined(
+        self, sources: Sequence[str] = (), since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> Iterator[SlaRecord]:  # fmt: skip
+        """Local records quarantined, never mapped nor with a create pending, by
+        ``first_seen``."""
+        ...
+
+    def agencies_seen(self, account: str, sources: Sequence[str]) -> set[str | None]:
+        """The agencies on the mappings of ``account`` (or, with no account recorded, of
+        ``sources``); ``None`` for mappings without one."""
+        ...
+
+
+# --- the reports' rows: what the reports' reads above stream. Frozen like the rows above,
+# and slotted: built by position from the database's row, a million of them for a report;
+# times as stored, flags 0/1 as stored, counts as numbers.
+
+
+@dataclass(frozen=True, slots=True)
+class ReportMapping:
+    """A mapping as the reconciliation report reads it: its columns, then what the other
+    tables say of its record (``bridge.reports.report.Facts``) and of its moments."""
+
+    source: str
+    local_id: str
+    national_id: int | None
+    origin: str | None
+    local_status: str | None
+    national_status: int | None
+    status: str | None
+    duplicate_of: str | None
+    created_at: str | None
+    first_synced_at: str | None
+    last_synced_at: str | None
+    agency: str | None
+    category: str | None
+    confidential: int
+    anonymous: int
+    local_canonical: str | None
+    national_canonical: str | None
+    conflict: int
+    link_state: str | None
+    local_updated_at: str | None
+    national_updated_at: str | None
+    #: the open quarantine entry's reason (unscrubbed), if any
+    quarantine_reason: str | None
+    #: a create intent still pending for the record
+    in_doubt: int
+    pending_followups: int
+    failed_followups: int
+    #: a hand-back (``reject``) reached LAPOR
+    handed_back: int
+    #: the first ledger row done toward LAPOR (its ``updated_at``)
+    first_response_at: str | None
+    #: the first status move to verified or beyond, or the import (the audit log)
+    verified_at: str | None
+    #: for a final ``status``: the first move to done or rejected, or completion sent
+    closed_event_at: str | None
+    conflict_kept: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportQuarantined:
+    """An open quarantine entry of a record never mapped (``#N``: a national complaint its
+    home app refused)."""
+
+    source: str
+    local_id: str
+    reason: str
+    first_seen: str
+    in_doubt: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportInDoubt:
+    """A create sent and never answered, its record neither mapped nor quarantined."""
+
+    source: str
+    local_id: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportNationalOnly:
+    """An import pending of a national complaint mapped nowhere: three scalar keys of its
+    payload, never the complaint's text."""
+
+    source: str
+    national_id: int | None
+    seen_at: str
+    status_code: int | None
+    filed_at: str | None
+    confidential: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlaMapping:
+    """An owning mapping with the moments the SLA clocks run between (``bridge.reports.sla``)."""
+
+    source: str
+    local_id: str
+    national_id: int | None
+    origin: str | None
+    account: str | None
+    agency: str | None
+    status: str | None
+    created_at: str | None
+    first_synced_at: str | None
+    national_canonical: str | None
+    local_canonical: str | None
+    local_updated_at: str | None
+    national_updated_at: str | None
+    last_synced_at: str | None
+    #: the first move on LAPOR past submitted (the audit log)
+    verified_at: str | None
+    imported_at: str | None
+    #: the first response the app gave a time to (the audit log's ``response_seen``)
+    said_at: str | None
+    #: the first ledger row toward LAPOR, or from an agency on LAPOR
+    answered_at: str | None
+    closed_event_at: str | None
+    #: the first completion or hand-back toward LAPOR in the ledger
+    closed_in_app_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SlaRecord:
+    """A local record not on LAPOR yet (a create pending or in doubt, or quarantined): when
+    it was filed, and its account and agency when a create's summary says."""
+
+    source: str
+    local_id: str
+    filed: str | None
+    account: str | None = None
+    agency: str | None = None

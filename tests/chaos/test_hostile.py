@@ -681,8 +681,8 @@ def run_feed(
                 handled = entry is not None or (mapping is not None and mapping.national_id)
                 assert handled, f"{local_id} (seen as {seen_as!r}) neither quarantined nor synced"
                 if entry is not None:
-                    assert entry["reason"].strip()
-            crashed = [q["reason"] for q in quarantined.values() if CRASHED in q["reason"]]
+                    assert entry.reason.strip()
+            crashed = [q.reason for q in quarantined.values() if CRASHED in q.reason]
             assert crashed == [], "the bridge crashed on a record (kept, but a bug)"
         finally:
             store.close()

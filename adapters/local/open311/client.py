@@ -67,12 +67,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AwareDatetime, Field, SecretStr
 
-from adapters.local.common import fetch_photo, require_same_origin
+from adapters.local.common import AppConfig, AppSource, rate_limiter
 from adapters.local.open311 import wire
 from adapters.local.open311.normalize import (
     STATUS_NOTES,
@@ -92,12 +92,11 @@ from adapters.local.open311.normalize import (
     with_ref,
 )
 from bridge.core.errors import Ambiguous, NotFound, Rejected, Transient, Unavailable, Unreadable
-from bridge.core.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
+from bridge.core.model import FollowUp, NationalComplaint, Status
 from bridge.core.ports import Created, Page, RawRecord
 from bridge.core.timefmt import rfc3339, utcnow
 from bridge.runtime.http import (
     Endpoint,
-    RateLimiter,
     RetryPolicy,
     answered_at,
     json_of,
@@ -128,20 +127,12 @@ SHOWN_FOR = 60.0
 log = get_logger("adapters.open311")
 
 
-class Open311Config(BaseModel):
+class Open311Config(AppConfig):
     """``[sources.NAME]`` keys of an Open311 source."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    account: str
-    base_url: str
     api_key: SecretStr
     jurisdiction_id: str | None = None
     default_service_code: str = Field(min_length=1)
-    location_id: int  # LAPOR's region id; the LAPOR side sends it
-    categories: dict[str, str] = Field(default_factory=dict)
-    requests_per_second: float = Field(default=10.0, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
     #: records per page: the engine commits the cursor between pages
     page_size: int = Field(default=100, ge=1)
     #: the longest window a request may ask for (the standard's limit is 90 days)
@@ -333,8 +324,11 @@ def _quarantined(request: Mapping[str, Any], reason: str) -> RawRecord:
     )
 
 
-class Open311Source:
+class Open311Source(AppSource[Open311Config]):
     """An Open311 GeoReport v2 city as a ``bridge.core.ports.LocalSource``."""
+
+    #: a photo goes out without the API key (only posts carry it)
+    sends_credentials = False
 
     def __init__(
         self,
@@ -343,12 +337,8 @@ class Open311Source:
         endpoint: Endpoint,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.name = name
-        self.account = config.account
-        self.config = config
-        self.endpoint = endpoint
+        super().__init__(name, config, endpoint, normalize)
         self.clock = clock
-        self._host = urlsplit(config.base_url).netloc
         self._window = timedelta(days=config.window_days)
         self._overlap = timedelta(seconds=config.overlap_seconds)
         #: the server's clock: the earliest ``Date`` it answered with since a pull began
@@ -841,19 +831,6 @@ class Open311Source:
             return None
         return _raw(request, self._history(request))
 
-    def normalize(self, raw: RawRecord) -> Complaint:
-        return normalize(
-            raw.payload,
-            source=self.name,
-            region=str(self.config.location_id),
-            categories=self.config.categories,
-        )
-
-    def fetch_attachment(self, attachment: Attachment) -> bytes:
-        """The photo, only from ``base_url``'s scheme, host and port (no other is fetched)."""
-        require_same_origin(self.config.base_url, attachment.url, credentials=False)
-        return fetch_photo(self.endpoint, self._host, attachment.url)
-
     # writing --------------------------------------------------------------------------
     def link_national(self, local_id: str, national_id: int) -> None:
         """Open311 has no link field: a note, once (``lb-link-<id>``), that keeps the status.
@@ -949,9 +926,6 @@ class Open311Source:
                     return _id_of(item)
         return None
 
-    def close(self) -> None:
-        self.endpoint.client.close()
-
 
 def _raw(request: Mapping[str, Any], updates: list[Mapping[str, Any]]) -> RawRecord:
     return RawRecord(_id_of(request) or "?", {"request": request, "updates": updates})
@@ -1002,6 +976,6 @@ def connect(
     clock: Callable[[], datetime] = utcnow,
 ) -> Open311Source:
     client = make_client(config.base_url, timeout=config.timeout_seconds, transport=transport)
-    limiter = RateLimiter(config.requests_per_second, burst=max(1, int(config.requests_per_second)))
+    limiter = rate_limiter(config.requests_per_second)
     endpoint = Endpoint(f"Open311 ({name})", client, limiter, policy or RetryPolicy())
     return Open311Source(name, config, endpoint, clock)

@@ -49,9 +49,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
-from adapters.local.common import invalid, number_field
+from adapters.local.common import list_field, model_refusals, number_field
 from adapters.local.common import text_field as _text
 from bridge.core.errors import NormalizeError
 from bridge.core.model import CATCH_ALL_TOPIC, Attachment, Complaint, FollowUp, Location, Status
@@ -395,11 +393,7 @@ def category_of(service_code: str, overrides: Mapping[str, str] | None) -> str:
 
 
 def _updates(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    updates = payload.get("updates")
-    if updates is None:
-        return []
-    if not isinstance(updates, list):
-        raise NormalizeError("updates is not a list")
+    updates = list_field(payload.get("updates"), "updates")
     for index, update in enumerate(updates):
         if not isinstance(update, Mapping):
             raise NormalizeError(f"updates[{index}] is not an object")
@@ -454,7 +448,7 @@ def normalize(
     # empty, blank, null or missing is missing (Toronto: <updated_datetime/>)
     updated_at = created_at if missing else _time(updated, "updated_datetime")
     agency = agency_of(request.get("agency_responsible"))
-    try:
+    with model_refusals():
         follow_ups = follow_ups_of(updates, agency or CITY_AUTHOR, created_at)
         latest = max([updated_at, *(f.at for f in follow_ups)])
         return Complaint(
@@ -480,8 +474,6 @@ def normalize(
             created_at=created_at,
             updated_at=latest,
         )
-    except ValidationError as exc:
-        raise invalid(exc) from None
 
 
 # writing ------------------------------------------------------------------------------

@@ -27,9 +27,9 @@ from typing import IO, Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from adapters.local.common import require_same_origin
+from adapters.local.common import AppConfig, AppSource, rate_limiter, require_same_origin
 from adapters.local.sambat.normalize import (
     LOCAL_STATUS,
     absent,
@@ -40,12 +40,11 @@ from adapters.local.sambat.normalize import (
     parse_time,
 )
 from bridge.core.errors import Ambiguous, NormalizeError, NotFound, Rejected, Transient, Unavailable
-from bridge.core.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
+from bridge.core.model import Attachment, FollowUp, NationalComplaint, Status
 from bridge.core.ports import Created, Page, RawRecord
 from bridge.core.timefmt import not_after_now, parse_rfc3339, rfc3339
 from bridge.runtime.http import (
     Endpoint,
-    RateLimiter,
     RetryPolicy,
     answered_at,
     json_of,
@@ -88,23 +87,15 @@ PESAN_MAX = 160
 NO_PESAN = "no pesan given"
 
 
-class SambatConfig(BaseModel):
+class SambatConfig(AppConfig):
     """``[sources.NAME]`` keys of a Sambat source.
 
     ``base_url`` is the back end's root; the API is under ``{base_url}/api``
     (a ``base_url`` that already ends in ``/api`` is taken as the API root).
     """
 
-    model_config = ConfigDict(extra="forbid")
-
-    account: str
-    base_url: str
     username: str = Field(min_length=1)
     password: SecretStr
-    location_id: int  # LAPOR's region id; the LAPOR side sends it
-    categories: dict[str, str] = Field(default_factory=dict)
-    requests_per_second: float = Field(default=10.0, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
     page_size: int = Field(default=100, ge=1, le=100)
 
 
@@ -291,14 +282,11 @@ class _Block:
             yield chunk
 
 
-class SambatSource:
+class SambatSource(AppSource[SambatConfig]):
     """A Sambat Kene Ker back end as a ``bridge.core.ports.LocalSource``."""
 
     def __init__(self, name: str, config: SambatConfig, endpoint: Endpoint) -> None:
-        self.name = name
-        self.account = config.account
-        self.config = config
-        self.endpoint = endpoint
+        super().__init__(name, config, endpoint, normalize)
         self._answered_at: datetime | None = None  # the back end's clock at its last answer
 
     # transport -------------------------------------------------------------------
@@ -458,23 +446,11 @@ class SambatSource:
         bounded = not_after_now(last) if clock is None else min(last, clock)
         return rfc3339(last) if bounded == last else self.cursor_for(bounded)
 
-    def fetch(self, local_id: str) -> RawRecord | None:
-        try:
-            body = self._send("GET", self._ticket(local_id))
-        except NotFound:
-            return None
-        data = body.get("data")
+    def _record(self, local_id: str) -> RawRecord:
+        data = self._send("GET", self._ticket(local_id)).get("data")
         if not isinstance(data, Mapping):
             raise Unavailable("Sambat answered a sambat without its data")
         return _raw(data)
-
-    def normalize(self, raw: RawRecord) -> Complaint:
-        return normalize(
-            raw.payload,
-            source=self.name,
-            region=str(self.config.location_id),
-            categories=self.config.categories,
-        )
 
     def fetch_attachment(self, attachment: Attachment) -> bytes:
         """The photo, with the Basic login: only from ``base_url``'s scheme, host and port."""
@@ -536,9 +512,6 @@ class SambatSource:
             raise Ambiguous("Sambat answered a create without a no_tiket")
         return Created(no_tiket.strip())
 
-    def poll_created(self, token: str) -> str | None:
-        return None  # Sambat creates synchronously and never hands out tokens
-
     def find_created(self, national_id: int, since: datetime) -> str | None:
         """Scan the feed from ``since`` (floored to its minute) for ``id_lapor`` naming it."""
         for page in self.pull(self.cursor_for(since)):
@@ -550,9 +523,6 @@ class SambatSource:
                 if linked == national_id:
                     return raw.local_id
         return None
-
-    def close(self) -> None:
-        self.endpoint.client.close()
 
 
 def connect(
@@ -568,7 +538,7 @@ def connect(
         auth=httpx.BasicAuth(config.username, config.password.get_secret_value()),
         transport=transport,
     )
-    limiter = RateLimiter(config.requests_per_second, burst=max(1, int(config.requests_per_second)))
+    limiter = rate_limiter(config.requests_per_second)
     return SambatSource(
         name, config, Endpoint(f"Sambat ({name})", client, limiter, policy or RetryPolicy())
     )

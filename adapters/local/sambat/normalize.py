@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
-from adapters.local.common import app_category, invalid, number_field
+from adapters.local.common import app_category, model_refusals, number_field, status_names
 from bridge.core.errors import NormalizeError
 from bridge.core.model import (
     CATCH_ALL_TOPIC,
@@ -43,13 +43,7 @@ STATUSES = {
 }
 LOCAL_STATUS = {status: name for name, status in STATUSES.items()}
 #: each status as an auditor reads it in the report (Indonesian, English gloss)
-STATUS_NAMES = {
-    "Menunggu": "Menunggu (waiting)",
-    "Diverifikasi": "Diverifikasi (verified)",
-    "Diproses": "Diproses (in progress)",
-    "Selesai": "Selesai (done)",
-    "Ditolak": "Ditolak (rejected)",
-}
+STATUS_NAMES = status_names({name: name for name in STATUSES})
 
 #: Sambat kategori → LAPOR topic path. Within one LAPOR topic the most general
 #: kategori comes first: the reverse map falls back on the first one of a topic.
@@ -294,7 +288,7 @@ def normalize(
         raise NormalizeError("isi_sambat is empty: the record has no text")
     kategori = text_of(payload.get("kategori"), "kategori").strip()
     updated_at = time_of(payload.get("tgl_update"), "tgl_update")
-    try:
+    with model_refusals():
         return Complaint(
             source=source,
             local_id=local_id,
@@ -314,5 +308,3 @@ def normalize(
             created_at=time_of(payload.get("tgl_masuk"), "tgl_masuk"),
             updated_at=updated_at,
         )
-    except ValidationError as exc:
-        raise invalid(exc) from None

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from adapters.local.common import fetch_photo, require_same_origin
+from adapters.local.common import AppConfig, AppSource, rate_limiter
 from adapters.local.tanjak.normalize import (
     LOCAL_STATUS,
     display_id_of,
@@ -18,17 +17,10 @@ from adapters.local.tanjak.normalize import (
     normalize,
 )
 from bridge.core.errors import NotFound, Rejected, Unavailable
-from bridge.core.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
+from bridge.core.model import FollowUp, NationalComplaint, Status
 from bridge.core.ports import Created, Page, RawRecord
 from bridge.core.timefmt import not_after_now, parse_rfc3339, to_wib
-from bridge.runtime.http import (
-    Endpoint,
-    RateLimiter,
-    RetryPolicy,
-    answered_at,
-    json_of,
-    make_client,
-)
+from bridge.runtime.http import Endpoint, RetryPolicy, answered_at, json_of, make_client
 
 #: where a feed starts when no cursor is stored, written in WIB as every time Tanjak reads
 EPOCH = "1970-01-01T07:00:00+07:00"
@@ -38,18 +30,10 @@ EPOCH = "1970-01-01T07:00:00+07:00"
 OVERLAP = timedelta(minutes=5)
 
 
-class TanjakConfig(BaseModel):
+class TanjakConfig(AppConfig):
     """``[sources.NAME]`` keys of a Tanjak source."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    account: str
-    base_url: str
     api_key: SecretStr
-    location_id: int  # LAPOR's region id; the LAPOR side sends it
-    categories: dict[str, str] = Field(default_factory=dict)
-    requests_per_second: float = 10.0
-    timeout_seconds: float = 30.0
     page_size: int = Field(default=100, ge=1, le=100)
 
 
@@ -63,15 +47,12 @@ def _message(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}"
 
 
-class TanjakSource:
-    """A Tanjak app as a ``bridge.core.ports.LocalSource``."""
+class TanjakSource(AppSource[TanjakConfig]):
+    """A Tanjak app as a ``bridge.core.ports.LocalSource``; its photos come with the API key
+    (:class:`AppSource`)."""
 
     def __init__(self, name: str, config: TanjakConfig, endpoint: Endpoint) -> None:
-        self.name = name
-        self.account = config.account
-        self.config = config
-        self.endpoint = endpoint
-        self._host = urlsplit(config.base_url).netloc
+        super().__init__(name, config, endpoint, normalize)
         self._answered_at: datetime | None = None  # the city's clock at its last answer
 
     def _send(self, method: str, path: str, **kw: Any) -> Any:
@@ -184,25 +165,8 @@ class TanjakSource:
         bounded = not_after_now(moment) if answered is None else min(moment, answered)
         return last if bounded == moment else self.cursor_for(bounded)
 
-    def fetch(self, local_id: str) -> RawRecord | None:
-        try:
-            item = self._send("GET", f"/api/aduan/{local_id}")
-        except NotFound:
-            return None
-        return _raw(item)
-
-    def normalize(self, raw: RawRecord) -> Complaint:
-        return normalize(
-            raw.payload,
-            source=self.name,
-            region=str(self.config.location_id),
-            categories=self.config.categories,
-        )
-
-    def fetch_attachment(self, attachment: Attachment) -> bytes:
-        """The photo, with the API key: only from ``base_url``'s scheme, host and port."""
-        require_same_origin(self.config.base_url, attachment.url)
-        return fetch_photo(self.endpoint, self._host, attachment.url)
+    def _record(self, local_id: str) -> RawRecord:
+        return _raw(self._send("GET", f"/api/aduan/{local_id}"))
 
     def link_national(self, local_id: str, national_id: int) -> None:
         self._send("PATCH", f"/api/aduan/{local_id}", json={"lapor_id": f"#{national_id}"})
@@ -253,9 +217,6 @@ class TanjakSource:
             raise Unavailable("Tanjak answered a create without an aduan id")
         return Created(str(created["id"]))
 
-    def poll_created(self, token: str) -> str | None:
-        return None  # Tanjak creates synchronously and never hands out tokens
-
     def find_created(self, national_id: int, since: datetime) -> str | None:
         wanted = f"#{national_id}"
         start = to_wib(since).isoformat(timespec="seconds")
@@ -265,9 +226,6 @@ class TanjakSource:
                 if value is not None and str(value).lstrip("#") == wanted.lstrip("#"):
                     return raw.local_id
         return None
-
-    def close(self) -> None:
-        self.endpoint.client.close()
 
 
 def _moment(cursor: str | None) -> datetime | None:
@@ -321,7 +279,7 @@ def connect(
         headers={"X-Api-Key": config.api_key.get_secret_value()},
         transport=transport,
     )
-    limiter = RateLimiter(config.requests_per_second, burst=max(1, int(config.requests_per_second)))
+    limiter = rate_limiter(config.requests_per_second)
     return TanjakSource(
         name, config, Endpoint(f"Tanjak ({name})", client, limiter, policy or RetryPolicy())
     )

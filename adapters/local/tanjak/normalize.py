@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
-from adapters.local.common import app_category, invalid
+from adapters.local.common import app_category, list_field, model_refusals, status_names
 from adapters.local.common import bool_field as _bool
 from adapters.local.common import text_field as _text
 from bridge.core.errors import NormalizeError
@@ -37,13 +37,7 @@ STATUSES = {
 }
 LOCAL_STATUS = {status: name for name, status in STATUSES.items()}
 #: each status as an auditor reads it in the report (Indonesian, English gloss)
-STATUS_NAMES = {
-    "baru": "Baru (new)",
-    "diverifikasi": "Diverifikasi (verified)",
-    "diproses": "Diproses (in progress)",
-    "selesai": "Selesai (done)",
-    "ditolak": "Ditolak (rejected)",
-}
+STATUS_NAMES = status_names({name: name for name in STATUSES})
 
 #: Tanjak kategori → LAPOR topic path
 CATEGORIES = {
@@ -131,12 +125,8 @@ def reporter_of(value: Any, anonymous: bool) -> Reporter | None:
 
 
 def follow_ups_of(value: Any) -> tuple[FollowUp, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise NormalizeError("tanggapan is not a list")
     out = []
-    for item in value:
+    for item in list_field(value, "tanggapan"):
         if not isinstance(item, Mapping) or "id" not in item:
             raise NormalizeError("a tanggapan entry is malformed")
         out.append(
@@ -152,11 +142,8 @@ def follow_ups_of(value: Any) -> tuple[FollowUp, ...]:
 
 
 def attachments_of(value: Any) -> tuple[Attachment, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise NormalizeError("foto is not a list")
-    return tuple(Attachment(url=url) for url in value if isinstance(url, str) and url)
+    urls = list_field(value, "foto")
+    return tuple(Attachment(url=url) for url in urls if isinstance(url, str) and url)
 
 
 def display_id_of(payload: Any) -> str | None:
@@ -189,7 +176,7 @@ def normalize(
     mapping = {**CATEGORIES, **(categories or {})}
     anonymous = _bool(payload.get("anonim"), "anonim")
     opd = payload.get("opd")
-    try:
+    with model_refusals():
         return Complaint(
             source=source,
             local_id=str(local_id),
@@ -212,8 +199,6 @@ def normalize(
             created_at=_time(payload.get("dibuat_pada"), "dibuat_pada"),
             updated_at=_time(payload.get("diperbarui_pada"), "diperbarui_pada"),
         )
-    except ValidationError as exc:
-        raise invalid(exc) from None
 
 
 def local_category(path: str, overrides: Mapping[str, str] | None = None) -> str:

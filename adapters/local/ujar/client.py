@@ -21,9 +21,9 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
-from adapters.local.common import require_same_origin
+from adapters.local.common import AppConfig, AppSource, get_photo, rate_limiter, require_same_origin
 from adapters.local.ujar.normalize import (
     LAPOR_SYSTEM,
     LOCAL_STATUS,
@@ -34,9 +34,9 @@ from adapters.local.ujar.normalize import (
     to_ms,
 )
 from bridge.core.errors import NormalizeError, NotFound, Rejected, Transient, Unavailable
-from bridge.core.model import Attachment, Complaint, FollowUp, NationalComplaint, Status
+from bridge.core.model import Attachment, FollowUp, NationalComplaint, Status
 from bridge.core.ports import Created, Page, RawRecord
-from bridge.runtime.http import Endpoint, RateLimiter, RetryPolicy, json_of, make_client
+from bridge.runtime.http import Endpoint, RetryPolicy, json_of, make_client
 from bridge.runtime.logs import get_logger, redact_text
 
 log = get_logger("adapters.ujar")
@@ -54,19 +54,12 @@ SEEN_TICKETS = 2000  # a pull's memory of what it yielded: twenty pages of 100
 _ERROR_CODE = re.compile(r"^[a-z0-9_.-]{1,40}$")
 
 
-class UjarConfig(BaseModel):
+class UjarConfig(AppConfig):
     """``[sources.NAME]`` keys of an Ujar source."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    account: str
     base_url: str = Field(pattern=r"^https?://")
     client_id: str = Field(min_length=1)
     client_secret: SecretStr
-    location_id: int  # LAPOR's region id; the LAPOR side sends it
-    categories: dict[str, str] = Field(default_factory=dict)
-    requests_per_second: float = Field(default=10.0, gt=0)
-    timeout_seconds: float = Field(default=30.0, gt=0)
     page_size: int = Field(default=100, ge=1, le=200)
 
     @field_validator("client_secret")
@@ -233,7 +226,7 @@ def _digest(item: Mapping[str, Any]) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()[:16]
 
 
-class UjarSource:
+class UjarSource(AppSource[UjarConfig]):
     """An Ujar app as a ``bridge.core.ports.LocalSource``."""
 
     def __init__(
@@ -244,10 +237,7 @@ class UjarSource:
         credentials: ClientCredentials,
         token_endpoint: Endpoint,
     ) -> None:
-        self.name = name
-        self.account = config.account
-        self.config = config
-        self.endpoint = endpoint
+        super().__init__(name, config, endpoint, normalize)
         self.credentials = credentials
         self._token_endpoint = token_endpoint
         #: how often an expired cursor made the feed start again (logged each time)
@@ -316,30 +306,14 @@ class UjarSource:
                 return
             current = next_cursor
 
-    def fetch(self, local_id: str) -> RawRecord | None:
-        try:
-            item = self._call("GET", self._ticket_path(local_id))
-        except NotFound:
-            return None
-        return _raw(item)
-
-    def normalize(self, raw: RawRecord) -> Complaint:
-        return normalize(
-            raw.payload,
-            source=self.name,
-            region=str(self.config.location_id),
-            categories=self.config.categories,
-        )
+    def _record(self, local_id: str) -> RawRecord:
+        return _raw(self._call("GET", self._ticket_path(local_id)))
 
     def fetch_attachment(self, attachment: Attachment) -> bytes:
         """The photo's bytes, with the bearer token: only from ``base_url``'s scheme,
         host and port (a relative URL is on it)."""
-        target = attachment.url
-        require_same_origin(self.config.base_url, target)
-        response = self.endpoint.send("GET", target)
-        if response.status_code >= 400:
-            raise Rejected(response.status_code, f"photo answered HTTP {response.status_code}")
-        return response.content
+        require_same_origin(self.config.base_url, attachment.url)
+        return get_photo(self.endpoint, attachment.url)
 
     def link_national(self, local_id: str, national_id: int) -> None:
         body = {"system": LAPOR_SYSTEM, "ref": str(national_id)}
@@ -367,9 +341,6 @@ class UjarSource:
             raise Unavailable("Ujar answered a create without a ticketNo")
         return Created(ticket_no)
 
-    def poll_created(self, token: str) -> str | None:
-        return None  # Ujar creates synchronously and never hands out tokens
-
     def find_created(self, national_id: int, since: datetime) -> str | None:
         """Scan the feed from its start for a ticket linked to ``national_id``.
 
@@ -382,7 +353,7 @@ class UjarSource:
         return None
 
     def close(self) -> None:
-        self.endpoint.client.close()
+        super().close()
         self._token_endpoint.client.close()
 
 
@@ -474,7 +445,7 @@ def connect(
     clock: Callable[[], float] = time.monotonic,
 ) -> UjarSource:
     """An Ujar source: one rate limit shared by the API and its token endpoint."""
-    limiter = RateLimiter(config.requests_per_second, burst=max(1, int(config.requests_per_second)))
+    limiter = rate_limiter(config.requests_per_second)
     policy = policy or RetryPolicy()
     token_client = make_client(config.base_url, timeout=config.timeout_seconds, transport=transport)
     token_endpoint = Endpoint(f"Ujar ({name}) token endpoint", token_client, limiter, policy)

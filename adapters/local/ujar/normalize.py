@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
-from adapters.local.common import app_category, invalid
+from adapters.local.common import app_category, list_field, model_refusals, status_names
 from adapters.local.common import bool_field as _bool
 from adapters.local.common import text_field as _text
 from bridge.core.errors import NormalizeError
@@ -42,15 +42,11 @@ STATUSES = {
     9: Status.REJECTED,
 }
 LOCAL_STATUS = {status: code for code, status in STATUSES.items()}
+#: each ``statusCode`` as an Indonesian status word (ujar.md names them in English only)
+STATUS_WORDS = {0: "baru", 1: "terverifikasi", 2: "diproses", 3: "selesai", 9: "ditolak"}
 #: each ``statusCode`` as an auditor reads it in the report (ujar.md; Indonesian, English
 #: gloss): the report's ``local_status`` holds the bare code
-STATUS_NAMES = {
-    "0": "Baru (new)",
-    "1": "Terverifikasi (verified)",
-    "2": "Diproses (in progress)",
-    "3": "Selesai (done)",
-    "9": "Ditolak (rejected)",
-}
+STATUS_NAMES = status_names(STATUS_WORDS)
 
 #: Ujar categoryCode → LAPOR topic path
 CATEGORIES = {
@@ -153,11 +149,7 @@ def tracking_id_of(value: Any) -> int | None:
 
 def national_id_of(value: Any) -> int | None:
     """The tracking id in ``external``'s ``lapor`` link, if there is one."""
-    if value is None:
-        return None
-    if not isinstance(value, list):
-        raise NormalizeError("external is not a list")
-    for link in value:
+    for link in list_field(value, "external"):
         if not isinstance(link, Mapping):
             raise NormalizeError("an external entry is malformed")
         system = link.get("system")
@@ -168,12 +160,8 @@ def national_id_of(value: Any) -> int | None:
 
 def follow_ups_of(value: Any) -> tuple[FollowUp, ...]:
     """``responses`` (oldest first), each keeping its ``clientRef`` as the writer's ref."""
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise NormalizeError("responses is not a list")
     out = []
-    for item in value:
+    for item in list_field(value, "responses"):
         if not isinstance(item, Mapping) or item.get("id") in (None, ""):
             raise NormalizeError("a responses entry is malformed")
         ref = item.get("clientRef")
@@ -200,12 +188,8 @@ def agency_of(follow_ups: tuple[FollowUp, ...]) -> str | None:
 
 def attachments_of(value: Any) -> tuple[Attachment, ...]:
     """``photos`` as attachments; an entry without a URL is skipped."""
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise NormalizeError("photos is not a list")
     out = []
-    for item in value:
+    for item in list_field(value, "photos"):
         if isinstance(item, str) and item:
             out.append(Attachment(url=item))
         elif isinstance(item, Mapping) and isinstance(item.get("url"), str) and item["url"]:
@@ -256,7 +240,7 @@ def normalize(
     code = _text(payload.get("categoryCode"), "categoryCode").strip()
     anonymous = _bool(payload.get("anonymous"), "anonymous")
     follow_ups = follow_ups_of(payload.get("responses"))
-    try:
+    with model_refusals():
         return Complaint(
             source=source,
             local_id=ticket_no,
@@ -277,8 +261,6 @@ def normalize(
             created_at=time_of(payload.get("createdAt"), "createdAt"),
             updated_at=time_of(payload.get("updatedAt"), "updatedAt"),
         )
-    except ValidationError as exc:
-        raise invalid(exc) from None
 
 
 def local_category(path: str, overrides: Mapping[str, str] | None = None) -> str:
