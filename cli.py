@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import psycopg
 import typer
+from pydantic import SecretStr
 
 from adapters import registry
 from adapters.lapor.client import CapabilityMissing
@@ -41,14 +42,21 @@ from bridge.runtime.service import ListenError, LockedError
 from bridge.runtime.settings import (
     CAPABILITIES,
     ConfigError,
+    PostgresDatabase,
     Settings,
+    StateDatabase,
     config_warnings,
     load_settings,
+    postgres_database,
 )
 from bridge.sync import requests as operator_requests
 from bridge.sync.engine import Engine, SourceReport
-from bridge.sync.store import DatabaseMissing, StoreError, file_identity, is_disk_full
+from bridge.sync.store import DatabaseMissing, Store, StoreError, file_identity, is_disk_full
 from bridge.sync.storeport import InDoubtRow, QuarantineRow, StateStore
+
+if TYPE_CHECKING:
+    from bridge.runtime.statecopy import Copied
+    from bridge.sync.pgstore import PgStore
 
 app = typer.Typer(
     name="lapor-bridge",
@@ -77,6 +85,8 @@ conflict_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(conflict_app, name="conflict")
+store_app = typer.Typer(help="The state database itself: moving it.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
 
 _state: dict[str, Any] = {}
 
@@ -113,8 +123,15 @@ def _quiet_records(conf: Settings, verbose: bool) -> None:
 def writer_lock(conf: Settings) -> Iterator[None]:
     """One writer per database: a second ``run``/``sync``/``resync`` gets a clear message
     (a file lock beside SQLite's file, an advisory lock in PostgreSQL)."""
+    with database_lock(conf.bridge.database):
+        yield
+
+
+@contextmanager
+def database_lock(database: StateDatabase) -> Iterator[None]:
+    """The writer lock of ``database``, or one message and exit 1."""
     try:
-        lock = stores.writer_lock(conf.bridge.database)
+        lock = stores.writer_lock(database)
         lock.acquire()
     except LockedError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -122,7 +139,7 @@ def writer_lock(conf: Settings) -> Iterator[None]:
     except StoreError as exc:  # PostgreSQL cannot be reached
         raise _store_failed(exc) from None
     except OSError as exc:  # the lock file beside the database cannot be made
-        typer.echo(database_place_error(Path(str(conf.bridge.database)), exc), err=True)
+        typer.echo(database_place_error(Path(str(database)), exc), err=True)
         raise typer.Exit(1) from None
     try:
         yield
@@ -189,7 +206,8 @@ def shown_block(text: str) -> str:
 
 
 def _store_failed(error: StoreError) -> typer.Exit:
-    typer.echo(f"error: {error}", err=True)
+    """One line (libpq's messages span several) and exit 1."""
+    typer.echo(f"error: {shown(error)}", err=True)
     return typer.Exit(1)
 
 
@@ -1862,6 +1880,105 @@ def backup_command(
         typer.echo(f"error: {shown(exc)}", err=True)
         raise typer.Exit(exc.code) from None
     typer.echo(f"{shown(database)} backed up to {shown(made.path)} ({made.size} bytes)")
+
+
+def _target_database(url: str, password_file: Path | None) -> PostgresDatabase:
+    """``--to`` with the password of ``--password-file``; a wrong one exits 2."""
+    password = None
+    if password_file is not None:
+        try:
+            password = SecretStr(password_file.read_text(encoding="utf-8").strip())
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or "unreadable"
+            typer.echo(
+                f"error: cannot read --password-file {shown(password_file)} ({why})", err=True
+            )
+            raise typer.Exit(2) from None
+    try:
+        return postgres_database(url, password)
+    except ValueError as exc:
+        typer.echo(f"error: --to: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _source_file(conf: Settings) -> Path:
+    """The configured SQLite file, which must exist; else one message and exit 1."""
+    path = stores.sqlite_path(conf.bridge.database)
+    if path is None:
+        typer.echo(
+            "error: store migrate copies a SQLite state; this configuration's [bridge]"
+            " database is already PostgreSQL",
+            err=True,
+        )
+        raise typer.Exit(1)
+    if file_identity(path) is None:
+        raise _store_failed(DatabaseMissing(f"no database at {path}; has the bridge run?"))
+    return path
+
+
+@contextmanager
+def _both_stores(path: Path, target: PostgresDatabase) -> Iterator[tuple[Store, PgStore]]:
+    """The SQLite store (migrated to this version) and the PostgreSQL one (created and
+    migrated), or one message and exit 1."""
+    try:
+        source = Store(path)
+    except StoreError as exc:
+        raise _store_failed(exc) from None
+    from bridge.sync.pgstore import PgStore
+
+    try:
+        into = PgStore(stores.conninfo(target))
+    except StoreError as exc:
+        source.close()
+        raise _store_failed(exc) from None
+    try:
+        yield source, into
+    finally:
+        into.close()
+        source.close()
+
+
+def _print_copied(copied: Copied) -> None:
+    width = max(len(table) for table in copied.rows)
+    typer.echo(f"{'table':<{width}}  {'rows':>9}")
+    for table, rows in copied.rows.items():
+        typer.echo(f"{table:<{width}}  {rows:>9}")
+    typer.echo(f"mappings checksum (sha256): {copied.checksum}")
+
+
+@store_app.command("migrate")
+def store_migrate(
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", metavar="URL", help="The PostgreSQL database (postgresql://…, no password)."
+        ),
+    ],
+    password_file: Annotated[
+        Path | None,
+        typer.Option("--password-file", metavar="PATH", help="A file holding its password."),
+    ] = None,
+) -> None:
+    """Copy the configured SQLite state into an empty PostgreSQL database, verified (rows per
+    table, a checksum of the mappings) before it commits: 0 copied, 1 not (nothing is
+    written then), 2 a bad URL or password file. Stop the service first."""
+    from bridge.runtime.statecopy import CopyRefused, copy_state
+
+    conf = settings()
+    path = _source_file(conf)
+    target = _target_database(to, password_file)
+    with database_lock(path), database_lock(target), _both_stores(path, target) as stores_:
+        try:
+            copied = copy_state(*stores_)
+        except CopyRefused as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        except psycopg.Error as exc:
+            typer.echo(f"error: PostgreSQL refused the copy: {shown(exc, redact=True)};"
+                       " nothing was written", err=True)  # fmt: skip
+            raise typer.Exit(1) from None
+    typer.echo(f"copied {shown(path)} into {shown(target)}")
+    _print_copied(copied)
 
 
 def _disk_full_message(error: BaseException) -> str:

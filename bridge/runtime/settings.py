@@ -199,6 +199,15 @@ def _postgres_url(value: str) -> PostgresDatabase:
     return PostgresDatabase(value)
 
 
+def postgres_database(value: str, password: SecretStr | None = None) -> PostgresDatabase:
+    """``value`` as a :class:`PostgresDatabase` with ``password``: ``ValueError`` worded for
+    the operator when it is no ``postgresql://`` URL, is malformed or carries a password."""
+    scheme, colon, rest = value.partition(":")
+    if not colon or scheme.lower() not in POSTGRES_SCHEMES:
+        raise ValueError("not a PostgreSQL URL (postgresql://user@host:port/dbname)")
+    return PostgresDatabase(_postgres_url(scheme.lower() + colon + rest).url, password)
+
+
 class BridgeSection(_Section):
     #: a path to a SQLite file (the default), or a ``postgresql://`` URL without a password
     database: StateDatabase = Path("bridge.db")
