@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from bridge.runtime import statecopy
+from bridge.runtime import statecopy, stores
 from cli import app
 from tests.harness import World
 from tests.pg import PgServer
@@ -180,3 +180,12 @@ def test_mistakes_are_one_line(city: City, pg_server: PgServer) -> None:
     city.onto_postgresql()
     code, out = city.migrate()
     assert code == 1 and "already PostgreSQL" in out
+
+
+def test_a_bridge_running_on_the_file_is_refused(city: City) -> None:
+    _history(city)
+    with stores.writer_lock(city.world.tmp / "bridge.db"):
+        code, out = city.migrate()
+    assert (code, out.count("\n")) == (1, 1), out
+    assert "is in use by lapor-bridge" in out and "stop it first" in out
+    assert city.pg("SELECT to_regclass('mappings') IS NULL") == [(True,)]  # not even opened
