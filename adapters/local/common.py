@@ -4,6 +4,7 @@ a city app's client that every app has alike."""
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -207,15 +208,14 @@ class Normalizer(Protocol):
 ConfigT = TypeVar("ConfigT", bound=AppConfig)
 
 
-class AppSource(Generic[ConfigT]):
+class AppSource(ABC, Generic[ConfigT]):
     """The part of a city app's ``bridge.core.ports.LocalSource`` every app has alike.
 
     An app's client subclasses it, passes its normalizer, and writes what differs: its
     feed, its writes, its creates, and these hooks:
 
     * :meth:`_record`: one record, raising ``NotFound`` when the app has none
-      (:meth:`fetch` answers ``None`` then; Open311, whose record is a request read
-      with all its updates, writes :meth:`fetch` itself);
+      (:meth:`fetch` answers ``None`` then);
     * :attr:`sends_credentials`: whether the app's requests carry a secret;
     * :meth:`fetch_attachment`, :meth:`poll_created` and :meth:`close`, where the app
       does more than the default.
@@ -234,9 +234,9 @@ class AppSource(Generic[ConfigT]):
         self.endpoint = endpoint
         self._normalizer = normalizer
 
+    @abstractmethod
     def _record(self, local_id: str) -> RawRecord:
         """One record as the app shows it now; ``NotFound`` when it has none (each app's)."""
-        raise NotImplementedError
 
     def fetch(self, local_id: str) -> RawRecord | None:
         """One record as the app shows it now; ``None`` when the app has no such record."""

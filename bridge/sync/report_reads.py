@@ -12,6 +12,7 @@ Privacy: no read takes a column that can hold personal data (``quarantine.raw``,
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -234,12 +235,13 @@ SQLITE = ReportSql(
 )
 
 
-class ReportQuestions:
+class ReportQuestions(ABC):
     """The reports' questions, asked the same way of either store: its dialect's SQL
     (``_SQL``), streamed by its ``_stream`` with the filters applied in SQL."""
 
     _SQL: ClassVar[ReportSql]
 
+    @abstractmethod
     def _stream(
         self,
         template: str,
@@ -248,7 +250,7 @@ class ReportQuestions:
         columns: tuple[str, str],
         params: tuple[Any, ...] = (),
     ) -> Iterator[_Row]:
-        raise NotImplementedError
+        """Rows of ``template`` (the filters applied in SQL) made by ``make``."""
 
     def report_mappings(
         self,

@@ -824,11 +824,11 @@ class Open311Source(AppSource[Open311Config]):
             last = index == len(groups) - 1
             yield Page(list(group), marks.dump() if last else None)
 
-    def fetch(self, local_id: str) -> RawRecord | None:
+    def _record(self, local_id: str) -> RawRecord:
         """One request with all its updates (the feed is scanned from its creation)."""
         request = self._request(local_id)
         if request is None:
-            return None
+            raise NotFound(404, f"service request {local_id} not found")
         return _raw(request, self._history(request))
 
     # writing --------------------------------------------------------------------------
