@@ -22,6 +22,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.pg import PgServer
 from tests.test_postgresql_bridge import PgWorld, pg_world  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.pg
@@ -238,3 +239,33 @@ def test_status_names_each_units_owner_and_a_clean_stop_frees_them(
     code, out = pg_world.cli("status", "--json")
     state = json.loads(out[out.index("{") :])
     assert {r["replica"]: r["state"] for r in state["cluster"]["replicas"]} == {a_id: "stopped"}
+
+
+def test_when_postgresql_is_unreachable_the_replica_waits_and_recovers_by_itself(
+    cluster: Cluster, pg_server: PgServer
+) -> None:
+    """The database refuses connections and every session of the replica is cut (what a
+    restarted or unreachable server does to it): the replica stays up, loses nothing, and
+    when the database is back takes its units again and creates what was filed meanwhile,
+    once."""
+    a = cluster.start("a")
+    a_id = a.replica_id()
+    cluster.wait_owners(lambda o: set(o) == UNITS, seconds=30)
+    first = cluster.world.tanjak.add_aduan(isi="Lampu jalan mati di Jl. Pramuka sejak seminggu.")
+    _created_once(cluster, first["id"])
+    dbname = cluster.dsn.rsplit("/", 1)[1]
+    with psycopg.connect(pg_server.dsn(), autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {dbname} ALLOW_CONNECTIONS false")
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (dbname,),
+        )
+        during = cluster.world.tanjak.add_aduan(isi="Selokan tersumbat di Jl. Merdeka, meluap.")
+        time.sleep(2 * LEASE)  # its leases run out on its clock; nothing can be committed
+        assert a.proc.poll() is None
+        assert not cluster.world.national_for(str(during["id"]))
+        admin.execute(f"ALTER DATABASE {dbname} ALLOW_CONNECTIONS true")
+    cluster.wait_owners(lambda o: set(o) == UNITS and set(o.values()) == {a_id}, seconds=30)
+    _created_once(cluster, during["id"], seconds=60)
+    assert len(cluster.world.national_for(str(first["id"]))) == 1
+    assert a.events("database_reconnected")

@@ -308,6 +308,22 @@ class Daemon:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
+    def _reopen(self, worker: Worker, store: StateStore) -> StateStore:
+        """``store`` again, or a new one when its PostgreSQL connection was lost (the server
+        restarted, the network cut): the next pass then runs on a fresh connection, instead
+        of failing on a dead one for ever. Not reachable yet: the same, the next pass fails
+        and is retried."""
+        if not isinstance(store, PgStore) or not (store.conn.closed or store.conn.broken):
+            return store
+        try:
+            fresh = open_store(self.database)
+        except StoreError as exc:
+            log.warning("database_unreachable", worker=worker.name, error=str(exc))
+            return store
+        store.close()
+        log.info("database_reconnected", worker=worker.name)
+        return fresh
+
     def _work(self, worker: Worker) -> None:
         store = open_store(self.database)
 
@@ -318,17 +334,20 @@ class Daemon:
         def beat() -> None:  # before each request: a long pass that makes progress is alive
             worker.beat = time.monotonic()
 
-        engine = Engine(
-            store,
-            self.sources,
-            self.nationals,
-            homes=self.homes,
-            should_stop=should_stop,
-            poll_floor=timedelta(seconds=self.interval),
-            scan_limit=self.scan_limit,
-            tracking=self.tracking,
-            max_in_flight=self.max_in_flight,
-        )
+        def make_engine(store: StateStore) -> Engine:
+            return Engine(
+                store,
+                self.sources,
+                self.nationals,
+                homes=self.homes,
+                should_stop=should_stop,
+                poll_floor=timedelta(seconds=self.interval),
+                scan_limit=self.scan_limit,
+                tracking=self.tracking,
+                max_in_flight=self.max_in_flight,
+            )
+
+        engine = make_engine(store)
         book = self.book
 
         def beat_on_lease() -> None:  # a replica: nothing leaves once its lease is not valid
@@ -339,6 +358,8 @@ class Daemon:
         try:
             while not self.stop.is_set():
                 worker.beat = time.monotonic()
+                if engine.store is not (store := self._reopen(worker, store)):
+                    engine = make_engine(store)  # as a restarted process: nothing cached
                 if book is not None and not self._hold(book, worker, store):
                     self._sleep(worker, self._retry_seconds())
                     continue
@@ -357,10 +378,13 @@ class Daemon:
                     if is_disk_full(exc):  # no pass can commit: stop, the transaction rolled back
                         self._stop_for(exc, "disk_full", worker=worker.name, detail=str(exc))
                         break
-                    log.exception("pass_crashed", worker=worker.name)
-                    report = (SourceReport if worker.kind == "source" else AccountReport)(
-                        worker.name, error=f"internal error: {type(exc).__name__}"
-                    )
+                    kind = SourceReport if worker.kind == "source" else AccountReport
+                    if isinstance(exc, STATE_ERRORS):  # the database: retried, no bug of ours
+                        log.warning("pass_failed", worker=worker.name, error=str(exc))
+                        report = kind(worker.name, error=f"state database: {exc}")
+                    else:
+                        log.exception("pass_crashed", worker=worker.name)
+                        report = kind(worker.name, error=f"internal error: {type(exc).__name__}")
                 self._observe(worker, report, time.monotonic() - started, store)
                 if _moved_data(report):
                     memory.trim()  # what the pass freed goes back, not kept as a high-water mark
@@ -489,10 +513,14 @@ class Daemon:
         m.followups.labels("to_local").inc(pair.to_local)
         if isinstance(report, SourceReport):
             m.created.labels(worker.name).inc(report.created)
-            counts = store.counts(worker.name)
-            m.quarantined.labels(worker.name).set(counts["quarantined"])
-            m.in_doubt.labels(worker.name).set(counts["in_doubt"])
-            m.backlog.labels(worker.name).set(counts["pending"])
+            try:
+                counts = store.counts(worker.name)
+            except STATE_ERRORS:  # the database went away: the gauges wait for the next pass
+                counts = None
+            if counts is not None:
+                m.quarantined.labels(worker.name).set(counts["quarantined"])
+                m.in_doubt.labels(worker.name).set(counts["in_doubt"])
+                m.backlog.labels(worker.name).set(counts["pending"])
         else:
             m.imported.labels(worker.name).inc(pair.imported)
             m.tracking_requests.labels(worker.name).inc(pair.tracking_requests)
