@@ -137,6 +137,11 @@ def test_a_commit_after_the_lease_moved_is_refused_and_rolled_back(dsn: str) -> 
         store.set_cursor("source:tanjak", "stale-3")
     with pytest.raises(LeaseLost), store.holding(), store.atomic(durable=True):
         store.set_cursor("source:tanjak", "stale-4")  # an intent: committed at once, or not
+    said: list[str] = []
+    with pytest.raises(LeaseLost), store.holding(), store.atomic():
+        store.set_cursor("source:tanjak", "stale-5")
+        store.after_commit(lambda: said.append("created"))
+    assert said == []  # the log never tells of what the fence refused
     assert not store._in_transaction()
     store.close()
     reader = PgStore(dsn, readonly=True)

@@ -193,6 +193,37 @@ def test_an_error_commits_what_was_held_and_an_interrupt_loses_it(backend: Backe
     assert bridge.cursor("before a kill") is None
 
 
+def test_a_log_line_waits_for_the_commit_of_what_it_tells(backend: Backend) -> None:
+    """``after_commit``: at once outside a transaction, after the held commit inside one,
+    never for a block rolled back (nor for what an interrupt loses)."""
+    bridge = backend.open()
+    said: list[str] = []
+    bridge.after_commit(lambda: said.append("alone"))
+    assert said == ["alone"]
+    with bridge.holding():
+        with bridge.atomic():
+            _write(bridge, "kept")
+            bridge.after_commit(lambda: said.append("kept"))
+        with pytest.raises(ValueError), bridge.atomic():
+            bridge.set_cursor("lost", "x")
+            bridge.after_commit(lambda: said.append("lost"))
+            raise ValueError("a bug")
+        assert said == ["alone"]  # held: not committed yet
+        bridge.commit_held()
+        assert said == ["alone", "kept"]
+        with bridge.atomic():
+            _write(bridge, "with an intent")
+            bridge.after_commit(lambda: said.append("with an intent"))
+        _write(bridge, "intent", durable=True)  # commits the held work: its line with it
+        assert said[-1] == "with an intent"
+    with pytest.raises(CrashPoint), bridge.holding():
+        with bridge.atomic():
+            _write(bridge, "killed")
+            bridge.after_commit(lambda: said.append("killed"))
+        raise CrashPoint("killed")
+    assert said == ["alone", "kept", "with an intent"]
+
+
 def test_outside_holding_every_block_commits(backend: Backend) -> None:
     bridge, other = backend.open(), backend.open()
     _write(bridge, "a")

@@ -40,7 +40,7 @@ from bridge.runtime.settings import PostgresDatabase, StateDatabase
 from bridge.runtime.stores import conninfo, open_store, sqlite_path
 from bridge.sync.engine import AccountReport, Engine, SourceReport
 from bridge.sync.inflight import DEFAULT_MAX_IN_FLIGHT
-from bridge.sync.pgleases import LeaseBook
+from bridge.sync.pgleases import Lease, LeaseBook
 from bridge.sync.pgstore import PgStore
 from bridge.sync.store import StoreError, file_identity, is_disk_full
 from bridge.sync.storeport import STATE_ERRORS, LeaseLost, StateStore
@@ -325,14 +325,13 @@ class Daemon:
         return fresh
 
     def _work(self, worker: Worker) -> None:
-        store = open_store(self.database)
+        """The worker's loop. With SQLite its store is opened once; a replica opens it only
+        while it holds the unit's lease (a replica of a hub holds a connection per unit it
+        works on, not per unit configured) and fences its commits by the lease."""
 
         def should_stop() -> bool:
             worker.beat = time.monotonic()
             return self.stop.is_set()
-
-        def beat() -> None:  # before each request: a long pass that makes progress is alive
-            worker.beat = time.monotonic()
 
         def make_engine(store: StateStore) -> Engine:
             return Engine(
@@ -347,32 +346,54 @@ class Daemon:
                 max_in_flight=self.max_in_flight,
             )
 
-        engine = make_engine(store)
         book = self.book
 
-        def beat_on_lease() -> None:  # a replica: nothing leaves once its lease is not valid
-            worker.beat = time.monotonic()
-            if book is not None:
+        def beat() -> None:  # before each request: a long pass that makes progress is alive;
+            worker.beat = time.monotonic()  # a replica: nothing leaves once its lease is not
+            if book is not None:  # valid on its own clock
                 book.check(worker.unit)
+
+        engine: Engine | None = None if book is not None else make_engine(open_store(self.database))
+
+        def close() -> None:
+            nonlocal engine
+            if engine is not None:
+                engine.store.close()
+                engine = None
 
         try:
             while not self.stop.is_set():
                 worker.beat = time.monotonic()
-                if engine.store is not (store := self._reopen(worker, store)):
+                lease: Lease | None = None
+                if book is not None:
+                    lease = self._hold(book, worker)
+                    if lease is None:
+                        close()
+                        self._sleep(worker, self._retry_seconds())
+                        continue
+                    if engine is None:
+                        try:
+                            engine = make_engine(open_store(self.database))
+                        except StoreError as exc:
+                            log.warning("database_unreachable", worker=worker.name, error=str(exc))
+                            self._sleep(worker, self._retry_seconds())
+                            continue
+                assert engine is not None
+                if engine.store is not (store := self._reopen(worker, engine.store)):
                     engine = make_engine(store)  # as a restarted process: nothing cached
-                if book is not None and not self._hold(book, worker, store):
-                    self._sleep(worker, self._retry_seconds())
-                    continue
+                if lease is not None and isinstance(store, PgStore):
+                    store.fence = lease.fence
                 started = time.monotonic()
                 report: SourceReport | AccountReport
                 try:
-                    with on_each_request(beat_on_lease if book is not None else beat):
+                    with on_each_request(beat):
                         if worker.kind == "source":
                             report = engine.sync_source(worker.name)
                         else:
                             report = engine.sync_account(worker.name)
                 except LeaseLost as exc:  # another replica has it now: no failure of ours
-                    self._lost(worker, store, str(exc))
+                    self._lost(worker, str(exc))
+                    close()
                     continue
                 except Exception as exc:  # a bug must not kill the worker: log, back off
                     if is_disk_full(exc):  # no pass can commit: stop, the transaction rolled back
@@ -390,12 +411,12 @@ class Daemon:
                     memory.trim()  # what the pass freed goes back, not kept as a high-water mark
                     store.fold_wal()  # what the pass forgot leaves the WAL too
                 worker.failures = 0 if report.ok else worker.failures + 1
-                if book is not None:
-                    self._share(book, worker, store)
+                if book is not None and self._share(book, worker):
+                    close()  # given up to another replica: its connection too
                 wait = self.interval * (2 ** min(worker.failures, 10) if worker.failures else 1)
                 self._sleep(worker, min(wait, max(self.interval, MAX_BACKOFF)))
         finally:
-            store.close()
+            close()
 
     # leases (PostgreSQL replicas) -----------------------------------------------------------
     def _retry_seconds(self) -> float:
@@ -404,60 +425,55 @@ class Daemon:
         renewal), never more often than every second nor less often than the interval."""
         return max(1.0, min(self.interval, self.lease_seconds / 4))
 
-    def _hold(self, book: LeaseBook, worker: Worker, store: StateStore) -> bool:
-        """Whether ``worker`` holds its unit's lease, taking it when free and this replica is
-        under its fair share; its store's commits are fenced by it."""
+    def _hold(self, book: LeaseBook, worker: Worker) -> Lease | None:
+        """``worker``'s unit's lease, taken when free and this replica is under its fair
+        share; ``None`` when another replica holds it (or the database cannot be reached)."""
         lease = book.holding(worker.unit)
-        if lease is None:
-            try:
-                acquired = book.acquire(worker.unit)
-            except STATE_ERRORS as exc:
-                worker.summary = "waiting for the database"
-                log.warning("lease_failed", unit=worker.unit, error=str(exc))
-                return False
-            if acquired is None:
-                worker.summary = "held by another replica"
-                return False
-            lease = acquired.lease
-            if acquired.takeover:
-                self.metrics.lease_takeovers.inc()
-            log.info(
-                "lease_acquired",
-                unit=worker.unit,
-                epoch=lease.fence.epoch,
-                takeover=acquired.takeover,
-                previous=acquired.previous,
-            )
-            self.metrics.leases_held.set(book.held())
-        if isinstance(store, PgStore):
-            store.fence = lease.fence
-        return True
+        if lease is not None:
+            return lease
+        try:
+            acquired = book.acquire(worker.unit)
+        except STATE_ERRORS as exc:
+            worker.summary = "waiting for the database"
+            log.warning("lease_failed", unit=worker.unit, error=str(exc))
+            return None
+        if acquired is None:
+            worker.summary = "held by another replica"
+            return None
+        if acquired.takeover:
+            self.metrics.lease_takeovers.inc()
+        log.info(
+            "lease_acquired",
+            unit=worker.unit,
+            epoch=acquired.lease.fence.epoch,
+            takeover=acquired.takeover,
+            previous=acquired.previous,
+        )
+        self.metrics.leases_held.set(book.held())
+        return acquired.lease
 
-    def _lost(self, worker: Worker, store: StateStore, why: str) -> None:
-        """``worker``'s lease went to another replica (or ran out): stop fencing by it."""
-        if isinstance(store, PgStore):
-            store.fence = None
+    def _lost(self, worker: Worker, why: str) -> None:
+        """``worker``'s lease went to another replica (or ran out)."""
         worker.summary = "lease lost"
         self.metrics.leases_lost.inc()
         if self.book is not None:
             self.metrics.leases_held.set(self.book.held())
         log.warning("lease_lost", unit=worker.unit, reason=why)
 
-    def _share(self, book: LeaseBook, worker: Worker, store: StateStore) -> None:
+    def _share(self, book: LeaseBook, worker: Worker) -> bool:
         """After a pass: give the unit up when this replica holds more than its fair share
-        (a replica joined), so the others get work."""
+        (a replica joined), so the others get work; whether it was given up."""
         try:
             if book.held() <= book.fair_share():
-                return
+                return False
             book.release(worker.unit)
         except STATE_ERRORS as exc:
             log.warning("lease_failed", unit=worker.unit, error=str(exc))
-            return
-        if isinstance(store, PgStore):
-            store.fence = None
+            return False
         worker.summary = "released to another replica"
         self.metrics.leases_held.set(book.held())
         log.info("lease_released", unit=worker.unit, reason="over the fair share")
+        return True
 
     def _keep_leases(self) -> None:
         """The keeper: renew the leases and the heartbeat every third of a lease period."""

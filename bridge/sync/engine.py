@@ -1297,7 +1297,15 @@ class Engine:
                 self.dedupe.add(complaint, ticket.id)
         if answered:
             report.created += 1  # one found by evidence counts as recovered (by the caller)
-        log.info("created", source=source.name, local_id=local_id, tracking_id=ticket.tracking_id)
+        self.store.after_commit(  # said once the mapping is kept, not before
+            partial(
+                log.info,
+                "created",
+                source=source.name,
+                local_id=local_id,
+                tracking_id=ticket.tracking_id,
+            )
+        )
 
     # link, record, write back ---------------------------------------------
     def _link(

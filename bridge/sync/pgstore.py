@@ -560,6 +560,7 @@ class PgStore(PgReportReads):
         self._durable = False
         #: the lease this store's commits are fenced by (a replica's worker; None: none)
         self.fence: Fence | None = None
+        self._after: list[Callable[[], None]] = []  # log lines waiting for the commit
         try:
             if pool is not None:
                 self.conn: psycopg.Connection[Any] = pool.getconn()
@@ -622,12 +623,16 @@ class PgStore(PgReportReads):
             if self._in_transaction():
                 savepoint = f"atomic_{self._depth}"
                 conn.execute(f"SAVEPOINT {savepoint}")
+                waiting = len(self._after)
                 try:
                     yield self
                 except BaseException:
+                    del self._after[waiting:]  # what the block's work announced goes with it
                     if self._in_transaction():
                         conn.execute(f"ROLLBACK TO {savepoint}")
                         conn.execute(f"RELEASE {savepoint}")
+                    else:
+                        self._after.clear()
                     raise
                 conn.execute(f"RELEASE {savepoint}")
                 self._durable |= durable
@@ -640,6 +645,7 @@ class PgStore(PgReportReads):
             try:
                 yield self
             except BaseException:
+                self._after.clear()
                 if self._in_transaction():
                     conn.execute("ROLLBACK")
                 raise
@@ -663,6 +669,7 @@ class PgStore(PgReportReads):
             self._holding = False
             if self._depth == 0 and self._in_transaction():
                 self.conn.execute("ROLLBACK")
+                self._after.clear()
             raise
         finally:
             self._holding = False
@@ -680,10 +687,22 @@ class PgStore(PgReportReads):
             try:
                 check_fence(self.conn, self.fence)
             except BaseException:
+                self._after.clear()
                 if self._in_transaction():
                     self.conn.execute("ROLLBACK")
                 raise
         self.conn.execute("COMMIT")
+        announced, self._after = self._after, []
+        for announce in announced:
+            announce()
+
+    def after_commit(self, announce: Callable[[], None]) -> None:
+        """Run ``announce`` once what was written so far is committed, never when it is
+        rolled back or refused by the fence (bridge.sync.store.Store.after_commit)."""
+        if not self._in_transaction():
+            announce()
+            return
+        self._after.append(announce)
 
     # helpers ---------------------------------------------------------------
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> psycopg.Cursor[Any]:

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import stat
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -549,6 +549,7 @@ class Store(ReportReads):
         self._depth = 0  # atomic blocks open
         self._holding = False  # inside holding(): commits wait for commit_held()
         self._durable = False  # a durable block is open: the outermost block commits
+        self._after: list[Callable[[], None]] = []  # log lines waiting for the commit
         if readonly:
             self.db = Database(_open_readonly(self.path))
             self.db.execute("PRAGMA query_only = ON")
@@ -622,18 +623,23 @@ class Store(ReportReads):
             if conn.in_transaction:  # nested, or in a held transaction: a savepoint
                 savepoint = f"atomic_{self._depth}"  # few names: the statements stay cached
                 conn.execute(f"SAVEPOINT {savepoint}")
+                waiting = len(self._after)
                 try:
                     yield self
                 except BaseException:
+                    del self._after[waiting:]  # what the block's work announced goes with it
                     if conn.in_transaction:  # (an error can have ended it already)
                         conn.execute(f"ROLLBACK TO {savepoint}")
                         conn.execute(f"RELEASE {savepoint}")
+                    else:
+                        self._after.clear()
                     raise
                 conn.execute(f"RELEASE {savepoint}")
                 self._durable |= durable
                 if self._durable and self._depth == 1:
                     conn.execute("COMMIT")  # the held work goes with it
                     self._durable = False
+                    self._committed()
                 return
             conn.execute("BEGIN IMMEDIATE")
             self._durable = durable
@@ -641,9 +647,11 @@ class Store(ReportReads):
                 yield self
             except BaseException:
                 conn.rollback()
+                self._after.clear()
                 raise
             if self._durable or not self._holding:
                 conn.execute("COMMIT")
+                self._committed()
             self._durable = False
         finally:
             self._depth -= 1
@@ -672,6 +680,7 @@ class Store(ReportReads):
             self._holding = False
             if self._depth == 0 and self.db.conn.in_transaction:
                 self.db.conn.rollback()
+                self._after.clear()
             raise
         finally:
             self._holding = False
@@ -681,6 +690,22 @@ class Store(ReportReads):
         """Commit what :meth:`holding` kept open; nothing inside an atomic block."""
         if self._depth == 0 and self.db.conn.in_transaction:
             self.db.conn.execute("COMMIT")
+            self._committed()
+
+    def after_commit(self, announce: Callable[[], None]) -> None:
+        """Run ``announce`` (a log line saying what was done) once what was written so far
+        is committed: at once outside a transaction, else after its ``COMMIT``; never when
+        it is rolled back. A held transaction's log lines wait for it, so the log never
+        tells of work the state does not keep."""
+        if not self.db.conn.in_transaction:
+            announce()
+            return
+        self._after.append(announce)
+
+    def _committed(self) -> None:
+        announced, self._after = self._after, []
+        for announce in announced:
+            announce()
 
     # helpers ---------------------------------------------------------------
     # (plain cursors: sqlite-utils' query() wraps every read in a savepoint of its own)

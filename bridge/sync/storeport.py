@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -906,6 +906,12 @@ class StateStore(Protocol):
 
     def applied_migrations(self) -> list[str]:
         """The names of the migrations applied, in the order applied (m001_initial, …)."""
+        ...
+
+    def after_commit(self, announce: Callable[[], None]) -> None:
+        """Run ``announce`` (a log line) once what was written so far is committed: at once
+        outside a transaction, after the ``COMMIT`` inside one, never when it is rolled back
+        (or, on a replica, refused because its lease moved)."""
         ...
 
     def leases(self) -> list[LeaseRow]:
