@@ -34,6 +34,7 @@ Run ``pytest -s tests/chaos/test_replicas.py`` to see the figures.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import random
@@ -66,7 +67,13 @@ from tests.replica_kit import (
     wait_until,
 )
 
-pytestmark = pytest.mark.pg
+#: the replicas with leases of issue 20 (bridge/sync/pgleases.py); before they are in the tree,
+#: a second ``run`` on the same PostgreSQL is refused by the single writer's lock
+LEASES = importlib.util.find_spec("bridge.sync.pgleases") is not None
+pytestmark = [
+    pytest.mark.pg,
+    pytest.mark.skipif(not LEASES, reason="no leases in this tree yet (issue 20)"),
+]
 __all__ = ["quiet_logs"]  # the fixture, imported for the in-process passes' logs
 
 #: the lease period of the replicas: renewed every third, retried every quarter
