@@ -467,7 +467,7 @@ class Replica(DaemonProcess):
         except httpx.HTTPError:
             return None
         for line in text.splitlines():
-            if line.startswith(name) and not line.startswith("#"):
+            if line.startswith((f"{name} ", f"{name}{{")):
                 return float(line.rsplit(" ", 1)[1])
         return None
 
