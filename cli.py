@@ -120,18 +120,19 @@ def _quiet_records(conf: Settings, verbose: bool) -> None:
 
 
 @contextmanager
-def writer_lock(conf: Settings) -> Iterator[None]:
+def writer_lock(conf: Settings, *, replica: bool = False) -> Iterator[None]:
     """One writer per database: a second ``run``/``sync``/``resync`` gets a clear message
-    (a file lock beside SQLite's file, an advisory lock in PostgreSQL)."""
-    with database_lock(conf.bridge.database):
+    (a file lock beside SQLite's file, an advisory lock in PostgreSQL, taken shared by the
+    replicas of ``run``)."""
+    with database_lock(conf.bridge.database, replica=replica):
         yield
 
 
 @contextmanager
-def database_lock(database: StateDatabase) -> Iterator[None]:
+def database_lock(database: StateDatabase, *, replica: bool = False) -> Iterator[None]:
     """The writer lock of ``database``, or one message and exit 1."""
     try:
-        lock = stores.writer_lock(database)
+        lock = stores.writer_lock(database, replica=replica)
         lock.acquire()
     except LockedError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -352,7 +353,7 @@ def run() -> None:
     conf = settings()
     for warning in config_warnings(conf):
         logs.get_logger("bridge.config").warning("config_warning", warning=warning)
-    with writer_lock(conf):
+    with writer_lock(conf, replica=True):
         with open_store(conf):
             pass  # the database opens and migrates before READY=1
         sources = registry.connect_sources(conf)
@@ -367,6 +368,7 @@ def run() -> None:
             tracking=conf.tracking(),
             max_in_flight=registry.engine_options(conf)["max_in_flight"],
             http_listen=conf.bridge.http_listen,
+            lease_seconds=conf.bridge.lease_seconds,
         )
         try:
             code = daemon.run()
@@ -1310,6 +1312,7 @@ def status(
             capabilities=conf.lapor.capabilities,
             tracking_policy=conf.tracking(),
             owners={name: section.account for name, section in conf.sources.items()},
+            lease_seconds=conf.bridge.lease_seconds,
         )
     shown_state = state
     if only:
@@ -1506,6 +1509,7 @@ def _print_status(
         if verbose:
             for sentence in lapor.get("assumptions") or ():
                 say(sentence, "  - ")
+    _print_cluster(state.get("cluster"), now)
     unknown = state.get("unknown_status_names") or []
     if unknown:
         typer.echo("Unknown LAPOR status names seen (they move no status):")
@@ -1522,6 +1526,29 @@ def _print_status(
         say(f"note: {shown(note, redact=True)}", "  ")
     if not verbose:
         typer.echo("(details: lapor-bridge status --verbose, or --source NAME)")
+
+
+def _print_cluster(cluster: dict[str, Any] | None, now: str) -> None:
+    """The replicas of a PostgreSQL state and who holds each unit's lease."""
+    if not cluster:
+        return
+    typer.echo(f"replicas (lease {cluster.get('lease_seconds')} s)")
+    for row in cluster.get("replicas") or ():
+        if row.get("state") == "stopped":
+            continue  # a clean stop: nothing to watch
+        _say(
+            shown(row.get("replica")),
+            f"{shown(row.get('state'))}, heartbeat {row.get('heartbeat_age_seconds')} s ago,"
+            f" {row.get('leases')} lease(s), since {shown(row.get('started_at'))}",
+        )
+    for row in cluster.get("leases") or ():
+        owner = row.get("owner")
+        held = (
+            f"{shown(owner)} since {shown(row.get('since'))} ({_age(row.get('since'), now)})"
+            if owner
+            else "nobody (free: the next replica to look takes it)"
+        )
+        _say(shown(row.get("unit")), f"{held}, epoch {row.get('epoch')}")
 
 
 @app.command()

@@ -12,7 +12,7 @@ from bridge.core.tracking import COST, HOUR, Spending, Tracking
 from bridge.runtime import health as health_mod
 from bridge.runtime.health import Backlog, Health, PassState
 from bridge.runtime.settings import CAPABILITIES
-from bridge.sync.storeport import StateStore
+from bridge.sync.storeport import ReplicaRow, StateStore
 
 #: how many complaints tracked by polling ``status --json`` lists one by one
 POLLED_SHOWN = 100
@@ -236,6 +236,52 @@ def assess(
     return health_mod.assess(passes, backlogs, poll_interval, now)
 
 
+def cluster(store: StateStore, lease_seconds: float) -> dict[str, Any] | None:
+    """``status --json``'s ``cluster`` (PostgreSQL replicas; ``None`` when no replica ever
+    ran: SQLite, or a database only ``sync`` wrote): each replica with its heartbeat's age
+    and ``state`` (``running``; ``stopped``, cleanly; ``silent``, no heartbeat for a lease
+    period: dead, frozen or cut off), and each unit's lease: its ``owner``, ``epoch``, held
+    ``since``, ``expires_at``, ``live``, and the ``takeovers`` it went through."""
+    replicas, leases = store.replicas(), store.leases()
+    if not replicas and not leases:
+        return None
+
+    def state(row: ReplicaRow) -> str:
+        if row.stopped_at is not None:
+            return "stopped"
+        return "running" if row.age < lease_seconds else "silent"
+
+    return {
+        "lease_seconds": lease_seconds,
+        "replicas": [
+            {
+                "replica": r.replica,
+                "host": r.host,
+                "pid": r.pid,
+                "version": r.version,
+                "started_at": display(_time(r.started_at)) or None,
+                "heartbeat_at": display(_time(r.heartbeat_at)) or None,
+                "heartbeat_age_seconds": round(r.age, 1),
+                "state": state(r),
+                "leases": sum(1 for lease in leases if lease.live and lease.owner == r.replica),
+            }
+            for r in replicas
+        ],
+        "leases": [
+            {
+                "unit": lease.unit,
+                "owner": lease.owner if lease.live else None,
+                "epoch": lease.epoch,
+                "since": display(_time(lease.acquired_at)) or None,
+                "expires_at": display(_time(lease.expires_at)) or None,
+                "live": lease.live,
+                "takeovers": lease.takeovers,
+            }
+            for lease in leases
+        ],
+    }
+
+
 def collect(
     store: StateStore,
     sources: Iterable[str],
@@ -246,6 +292,7 @@ def collect(
     capabilities: Iterable[str] = (),
     tracking_policy: Tracking | None = None,
     owners: Mapping[str, str] | None = None,
+    lease_seconds: float = 30.0,
 ) -> dict[str, Any]:
     """The ``status --json`` object of bridge.md, with the health model's verdict.
 
@@ -259,7 +306,8 @@ def collect(
     its ``tracking_policy`` (budgets and bound) and the ``owners`` (source → account), its
     ``tracking`` (:func:`tracking`). And
     the ``lapor`` profile (``capabilities`` as configured) with what it assumes, and the
-    ``unknown_status_names`` LAPOR showed.
+    ``unknown_status_names`` LAPOR showed. With PostgreSQL replicas, the ``cluster``
+    (:func:`cluster`, ``lease_seconds`` as configured).
     """
     now = now or utcnow()
     sources, accounts = list(sources), list(accounts)
@@ -338,4 +386,5 @@ def collect(
         "accounts": account_rows,
         "lapor": lapor_profile(capabilities),
         "unknown_status_names": unknown_status_names(store),
+        **({"cluster": replicas} if (replicas := cluster(store, lease_seconds)) else {}),
     }

@@ -6,6 +6,12 @@ account has its worker, its own database connection and its own back-off
 new work; the request in hand finishes, its result is committed, and the
 process exits within 10 s (a second signal exits at once — every commit is
 atomic, so the database is consistent either way).
+
+On a PostgreSQL state the process is one **replica** of any number sharing the
+database: a worker runs its source's or account's passes only while it holds that
+unit's lease (bridge/sync/pgleases.py); its store's commits are fenced by the lease and
+every request it sends checks it first. A keeper thread renews the leases and the
+replica's heartbeat; a clean stop releases them.
 """
 
 from __future__ import annotations
@@ -30,12 +36,14 @@ from bridge.runtime.health import LIVENESS, Backlog, Health, Level, Reason, olde
 from bridge.runtime.http import on_each_request
 from bridge.runtime.logs import get_logger
 from bridge.runtime.service import HealthServer, Metrics, notify, watchdog_interval
-from bridge.runtime.settings import StateDatabase
-from bridge.runtime.stores import open_store, sqlite_path
+from bridge.runtime.settings import PostgresDatabase, StateDatabase
+from bridge.runtime.stores import conninfo, open_store, sqlite_path
 from bridge.sync.engine import AccountReport, Engine, SourceReport
 from bridge.sync.inflight import DEFAULT_MAX_IN_FLIGHT
+from bridge.sync.pgleases import LeaseBook
+from bridge.sync.pgstore import PgStore
 from bridge.sync.store import StoreError, file_identity, is_disk_full
-from bridge.sync.storeport import STATE_ERRORS, StateStore
+from bridge.sync.storeport import STATE_ERRORS, LeaseLost, StateStore
 
 log = get_logger("bridge.daemon")
 
@@ -59,6 +67,11 @@ class Worker:
     summary: str = "starting"
     thread: threading.Thread | None = None
 
+    @property
+    def unit(self) -> str:
+        """Its lease's unit (PostgreSQL replicas): ``source:NAME`` or ``account:NAME``."""
+        return f"{self.kind}:{self.name}"
+
 
 class Daemon:
     def __init__(
@@ -74,8 +87,12 @@ class Daemon:
         scan_limit: int = 500,
         tracking: Tracking | None = None,
         max_in_flight: int | Mapping[str, int] = DEFAULT_MAX_IN_FLIGHT,
+        lease_seconds: float = 30.0,
     ) -> None:
         self.database = database
+        self.lease_seconds = lease_seconds
+        #: PostgreSQL: this replica's leases (set by ``run``); None with SQLite
+        self.book: LeaseBook | None = None
         self.max_in_flight = max_in_flight
         self.sources = dict(sources)
         self.nationals = dict(nationals)
@@ -237,6 +254,17 @@ class Daemon:
         self._install_signals()
         path = sqlite_path(self.database)
         self._opened = None if path is None else file_identity(path)  # what `run` opened
+        if isinstance(self.database, PostgresDatabase):
+            self.book = LeaseBook(
+                conninfo(self.database),
+                [w.unit for w in self.workers],
+                lease_seconds=self.lease_seconds,
+                version=__version__,
+            )
+            self.book.join()
+            log.info("replica_joined", replica=self.book.name, lease_seconds=self.lease_seconds)
+            keeper = threading.Thread(target=self._keep_leases, name="leases", daemon=True)
+            keeper.start()
         if self.http_listen:
             self.health_server = HealthServer(self.http_listen, self.health, self.metrics)
             self.health_server.start()
@@ -262,6 +290,8 @@ class Daemon:
         for worker in self.workers:
             if worker.thread is not None:
                 worker.thread.join(max(0.0, deadline - time.monotonic()))
+        if self.book is not None:
+            self._leave()
         if self.health_server is not None:
             self.health_server.stop()
         log.info("stopped", clean=all(not (w.thread and w.thread.is_alive()) for w in self.workers))
@@ -299,17 +329,30 @@ class Daemon:
             tracking=self.tracking,
             max_in_flight=self.max_in_flight,
         )
+        book = self.book
+
+        def beat_on_lease() -> None:  # a replica: nothing leaves once its lease is not valid
+            worker.beat = time.monotonic()
+            if book is not None:
+                book.check(worker.unit)
+
         try:
             while not self.stop.is_set():
                 worker.beat = time.monotonic()
+                if book is not None and not self._hold(book, worker, store):
+                    self._sleep(worker, self._retry_seconds())
+                    continue
                 started = time.monotonic()
                 report: SourceReport | AccountReport
                 try:
-                    with on_each_request(beat):
+                    with on_each_request(beat_on_lease if book is not None else beat):
                         if worker.kind == "source":
                             report = engine.sync_source(worker.name)
                         else:
                             report = engine.sync_account(worker.name)
+                except LeaseLost as exc:  # another replica has it now: no failure of ours
+                    self._lost(worker, store, str(exc))
+                    continue
                 except Exception as exc:  # a bug must not kill the worker: log, back off
                     if is_disk_full(exc):  # no pass can commit: stop, the transaction rolled back
                         self._stop_for(exc, "disk_full", worker=worker.name, detail=str(exc))
@@ -323,10 +366,100 @@ class Daemon:
                     memory.trim()  # what the pass freed goes back, not kept as a high-water mark
                     store.fold_wal()  # what the pass forgot leaves the WAL too
                 worker.failures = 0 if report.ok else worker.failures + 1
+                if book is not None:
+                    self._share(book, worker, store)
                 wait = self.interval * (2 ** min(worker.failures, 10) if worker.failures else 1)
                 self._sleep(worker, min(wait, max(self.interval, MAX_BACKOFF)))
         finally:
             store.close()
+
+    # leases (PostgreSQL replicas) -----------------------------------------------------------
+    def _retry_seconds(self) -> float:
+        """How often a worker without its lease tries again: a quarter of a lease period
+        (a dead replica's work is taken within a lease period and a quarter of its last
+        renewal), never more often than every second nor less often than the interval."""
+        return max(1.0, min(self.interval, self.lease_seconds / 4))
+
+    def _hold(self, book: LeaseBook, worker: Worker, store: StateStore) -> bool:
+        """Whether ``worker`` holds its unit's lease, taking it when free and this replica is
+        under its fair share; its store's commits are fenced by it."""
+        lease = book.holding(worker.unit)
+        if lease is None:
+            try:
+                acquired = book.acquire(worker.unit)
+            except STATE_ERRORS as exc:
+                worker.summary = "waiting for the database"
+                log.warning("lease_failed", unit=worker.unit, error=str(exc))
+                return False
+            if acquired is None:
+                worker.summary = "held by another replica"
+                return False
+            lease = acquired.lease
+            if acquired.takeover:
+                self.metrics.lease_takeovers.inc()
+            log.info(
+                "lease_acquired",
+                unit=worker.unit,
+                epoch=lease.fence.epoch,
+                takeover=acquired.takeover,
+                previous=acquired.previous,
+            )
+            self.metrics.leases_held.set(book.held())
+        if isinstance(store, PgStore):
+            store.fence = lease.fence
+        return True
+
+    def _lost(self, worker: Worker, store: StateStore, why: str) -> None:
+        """``worker``'s lease went to another replica (or ran out): stop fencing by it."""
+        if isinstance(store, PgStore):
+            store.fence = None
+        worker.summary = "lease lost"
+        self.metrics.leases_lost.inc()
+        if self.book is not None:
+            self.metrics.leases_held.set(self.book.held())
+        log.warning("lease_lost", unit=worker.unit, reason=why)
+
+    def _share(self, book: LeaseBook, worker: Worker, store: StateStore) -> None:
+        """After a pass: give the unit up when this replica holds more than its fair share
+        (a replica joined), so the others get work."""
+        try:
+            if book.held() <= book.fair_share():
+                return
+            book.release(worker.unit)
+        except STATE_ERRORS as exc:
+            log.warning("lease_failed", unit=worker.unit, error=str(exc))
+            return
+        if isinstance(store, PgStore):
+            store.fence = None
+        worker.summary = "released to another replica"
+        self.metrics.leases_held.set(book.held())
+        log.info("lease_released", unit=worker.unit, reason="over the fair share")
+
+    def _keep_leases(self) -> None:
+        """The keeper: renew the leases and the heartbeat every third of a lease period."""
+        book = self.book
+        assert book is not None
+        every = self.lease_seconds / 3
+        while not self.stop.wait(every):
+            try:
+                lost = book.heartbeat()
+            except STATE_ERRORS as exc:
+                log.warning("lease_renewal_failed", error=str(exc))
+                continue
+            for unit in lost:  # the worker finds out at its next request or commit
+                log.warning("lease_lost", unit=unit, reason="taken before it was renewed")
+            self.metrics.leases_held.set(book.held())
+
+    def _leave(self) -> None:
+        """A clean stop: the leases released, for the other replicas to take at once."""
+        assert self.book is not None
+        try:
+            self.book.leave()
+        except STATE_ERRORS as exc:
+            log.warning("lease_release_failed", error=str(exc))
+            return
+        self.metrics.leases_held.set(0)
+        log.info("replica_left", replica=self.book.name)
 
     def _sleep(self, worker: Worker, seconds: float) -> None:
         end = time.monotonic() + seconds

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import tenacity
@@ -47,6 +47,7 @@ DEADLINE_READS = 4
 _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _thread = threading.local()
+_T = TypeVar("_T")
 
 
 @contextmanager
@@ -73,6 +74,21 @@ def on_each_request(callback: Callable[[], None]) -> Iterator[None]:
         yield
     finally:
         _thread.before_request = previous
+
+
+def with_this_threads_hook(call: Callable[[], _T]) -> Callable[[], _T]:
+    """``call``, to run on another thread (a request in flight) with the callback
+    :func:`on_each_request` set on this one: the daemon's heartbeat, and a replica's check
+    of its lease before each request, hold for requests sent by workers too."""
+    hook: Callable[[], None] | None = getattr(_thread, "before_request", None)
+    if hook is None:
+        return call
+
+    def carried() -> _T:
+        with on_each_request(hook):
+            return call()
+
+    return carried
 
 
 class RequestCount:

@@ -105,9 +105,10 @@ class PgWriterLock:
     ``lapor-bridge pid N on HOST`` (``application_name``), which the refusal shows.
     """
 
-    def __init__(self, conninfo: str, *, shown: str) -> None:
+    def __init__(self, conninfo: str, *, shown: str, shared: bool = False) -> None:
         self._conninfo = conninfo
         self.shown = shown
+        self.shared = shared
         self._conn: psycopg.Connection[Any] | None = None
 
     def acquire(self) -> None:
@@ -118,17 +119,21 @@ class PgWriterLock:
             conn = psycopg.connect(self._conninfo, autocommit=True, application_name=name)
         except psycopg.OperationalError as exc:
             raise StoreError(f"cannot connect to the PostgreSQL state database: {exc}") from None
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK_KEY,)).fetchone()
+        take = "pg_try_advisory_lock_shared" if self.shared else "pg_try_advisory_lock"
+        row = conn.execute(f"SELECT {take}(%s)", (WRITER_LOCK_KEY,)).fetchone()
         if row is None or not row[0]:
-            holder = conn.execute(
+            holders = conn.execute(
                 _LOCK_HOLDER, (WRITER_LOCK_KEY >> 32, WRITER_LOCK_KEY & 0xFFFFFFFF)
-            ).fetchone()
+            ).fetchall()
             conn.close()
-            who = holder[0] if holder and holder[0] else "another lapor-bridge"
+            names = sorted({str(h[0]) for h in holders if h[0]})
+            who = ", ".join(names[:3]) if names else "another lapor-bridge"
+            if len(names) > 3:
+                who += f" and {len(names) - 3} more"
             raise LockedError(
                 f"the PostgreSQL state database {self.shown} is in use by {who}; stop it"
-                " first (systemctl stop lapor-bridge) or wait for it to finish (one process"
-                " at a time: several replicas are not supported yet)"
+                " first (systemctl stop lapor-bridge, on every replica) or wait for it to"
+                " finish (its replicas run together; a one-off writer runs alone)"
             )
         self._conn = conn
 
@@ -324,6 +329,23 @@ class Metrics:
             "Requests an hour the schedule wants, every complaint read at its wanted interval;"
             " above the budget, every interval stretches by wanted / budget",
             ["account"],
+            registry=r,
+        )
+        self.leases_held = Gauge(
+            "lapor_bridge_leases_held",
+            "PostgreSQL replicas: the units (a source's or an account's passes) this replica"
+            " holds the lease of",
+            registry=r,
+        )
+        self.lease_takeovers = Counter(
+            "lapor_bridge_lease_takeovers",
+            "PostgreSQL replicas: leases this replica took over from one that stopped renewing"
+            " them (killed, frozen, cut off)",
+            registry=r,
+        )
+        self.leases_lost = Counter(
+            "lapor_bridge_leases_lost",
+            "PostgreSQL replicas: leases this replica lost before it released them",
             registry=r,
         )
 

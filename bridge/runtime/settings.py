@@ -214,6 +214,9 @@ class BridgeSection(_Section):
     #: the PostgreSQL database's password (best as ``database_password_file``)
     database_password: SecretStr | None = None
     poll_interval_seconds: float = Field(default=60, gt=0)
+    #: PostgreSQL: a replica's lease on a source's or an account's passes lasts this long
+    #: unless renewed (every third of it); a dead replica's work is taken over within two
+    lease_seconds: float = Field(default=30, ge=1, le=3600)
     http_listen: str = "127.0.0.1:9464"
     log_level: LogLevel = "info"
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")

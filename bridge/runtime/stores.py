@@ -50,12 +50,16 @@ def open_store(database: StateDatabase, *, readonly: bool = False) -> StateStore
     return Store(database, readonly=readonly)
 
 
-def writer_lock(database: StateDatabase) -> DatabaseLock | PgWriterLock:
+def writer_lock(database: StateDatabase, *, replica: bool = False) -> DatabaseLock | PgWriterLock:
     """The lock of the one process writing (``run``, ``sync``, ``resync``), not yet taken: a
     ``flock`` beside a SQLite file, a session-level advisory lock in PostgreSQL. Both raise
-    :class:`bridge.runtime.service.LockedError` when another lapor-bridge holds it."""
+    :class:`bridge.runtime.service.LockedError` when another lapor-bridge holds it.
+
+    ``replica`` (``run``): in PostgreSQL the advisory lock is taken shared, so that several
+    replicas run at once (their leases share the work, bridge/sync/pgleases.py) while a
+    one-off writer (``sync``, ``resync``, ``store migrate``) waits for none of them to run."""
     if isinstance(database, PostgresDatabase):
         from bridge.runtime.service import PgWriterLock
 
-        return PgWriterLock(conninfo(database), shown=database.url)
+        return PgWriterLock(conninfo(database), shown=database.url, shared=replica)
     return DatabaseLock(database)

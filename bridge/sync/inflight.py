@@ -25,6 +25,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from bridge.runtime.http import with_this_threads_hook
+
 #: what a pass sends to one destination at once unless configured (``max_in_flight``):
 #: enough to hide 100–300 ms of WAN latency at LAPOR's 5 requests a second
 DEFAULT_MAX_IN_FLIGHT = 8
@@ -118,7 +120,7 @@ class Flights:
                 self.drain()  # the pass fails: what is in flight is committed first
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.limit, thread_name_prefix="in-flight")
-        future = self._pool.submit(self._bounded, call)
+        future = self._pool.submit(self._bounded, with_this_threads_hook(call))
         self._running[future] = then
         future.add_done_callback(self._finished.put)
 

@@ -42,6 +42,14 @@ from psycopg_pool import ConnectionPool
 from bridge.core.model import CATCH_ALL_TOPIC
 from bridge.runtime.health import STOPPED
 from bridge.sync.pg_report_reads import PgReportReads
+from bridge.sync.pgleases import (
+    CLUSTER_MIGRATION_SET,
+    CLUSTER_MIGRATIONS,
+    Fence,
+    check_fence,
+    lease_rows,
+    replica_rows,
+)
 from bridge.sync.store import (
     DEDUPE_BLOCK,
     FOLLOWUP_IN_DOUBT,
@@ -67,6 +75,7 @@ from bridge.sync.storeport import (
     IntentRow,
     LatePhotoNote,
     LatePhotoRow,
+    LeaseRow,
     LedgerRow,
     MappingRow,
     OpenView,
@@ -75,6 +84,7 @@ from bridge.sync.storeport import (
     PolledRow,
     QuarantineNote,
     QuarantineRow,
+    ReplicaRow,
     TrackingView,
     UnknownStatusName,
     note,
@@ -464,13 +474,14 @@ def _migrations_table_exists(conn: psycopg.Connection[Any]) -> bool:
     return row is not None and row[0] is not None
 
 
-def applied(conn: psycopg.Connection[Any]) -> list[str]:
-    """The names of the migrations applied to the database, in the order applied."""
+def applied(conn: psycopg.Connection[Any], migration_set: str = MIGRATION_SET) -> list[str]:
+    """The names of the migrations of ``migration_set`` applied to the database, in the order
+    applied."""
     if not _migrations_table_exists(conn):
         return []
     rows = conn.execute(
         f"SELECT name FROM {MIGRATIONS_TABLE} WHERE migration_set = %s ORDER BY id",
-        (MIGRATION_SET,),
+        (migration_set,),
     ).fetchall()
     return [str(r[0]) for r in rows]
 
@@ -488,18 +499,24 @@ def apply_migrations(conn: psycopg.Connection[Any]) -> list[str]:
             " migration_set TEXT NOT NULL, name TEXT NOT NULL, applied_at TEXT NOT NULL,"
             " UNIQUE (migration_set, name))"
         )
-    for name, fn in MIGRATIONS:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            if name in applied(conn):
-                continue
-            fn(conn)
-            conn.execute(
-                f"INSERT INTO {MIGRATIONS_TABLE} (migration_set, name, applied_at)"
-                " VALUES (%s, %s, %s)",
-                (MIGRATION_SET, name, str(datetime.now(UTC))),
-            )
-            done.append(name)
+    sets: list[tuple[str, list[tuple[str, _Migration]]]] = [
+        (MIGRATION_SET, MIGRATIONS),
+        (CLUSTER_MIGRATION_SET, CLUSTER_MIGRATIONS),
+    ]
+    for migration_set, migrations in sets:
+        for name, fn in migrations:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                if name in applied(conn, migration_set):
+                    continue
+                fn(conn)
+                conn.execute(
+                    f"INSERT INTO {MIGRATIONS_TABLE} (migration_set, name, applied_at)"
+                    " VALUES (%s, %s, %s)",
+                    (migration_set, name, str(datetime.now(UTC))),
+                )
+                if migration_set == MIGRATION_SET:
+                    done.append(name)
     return done
 
 
@@ -541,6 +558,8 @@ class PgStore(PgReportReads):
         self._depth = 0
         self._holding = False
         self._durable = False
+        #: the lease this store's commits are fenced by (a replica's worker; None: none)
+        self.fence: Fence | None = None
         try:
             if pool is not None:
                 self.conn: psycopg.Connection[Any] = pool.getconn()
@@ -613,7 +632,7 @@ class PgStore(PgReportReads):
                 conn.execute(f"RELEASE {savepoint}")
                 self._durable |= durable
                 if self._durable and self._depth == 1:
-                    conn.execute("COMMIT")
+                    self._commit()
                     self._durable = False
                 return
             conn.execute("BEGIN")
@@ -625,7 +644,7 @@ class PgStore(PgReportReads):
                     conn.execute("ROLLBACK")
                 raise
             if self._durable or not self._holding:
-                conn.execute("COMMIT")
+                self._commit()
             self._durable = False
         finally:
             self._depth -= 1
@@ -652,7 +671,19 @@ class PgStore(PgReportReads):
     def commit_held(self) -> None:
         """Commit what :meth:`holding` kept open; nothing inside an atomic block."""
         if self._depth == 0 and self._in_transaction():
-            self.conn.execute("COMMIT")
+            self._commit()
+
+    def _commit(self) -> None:
+        """``COMMIT``, fenced by :attr:`fence` when set: a lease that moved rolls the
+        transaction back and raises ``LeaseLost`` (bridge/sync/pgleases.py)."""
+        if self.fence is not None:
+            try:
+                check_fence(self.conn, self.fence)
+            except BaseException:
+                if self._in_transaction():
+                    self.conn.execute("ROLLBACK")
+                raise
+        self.conn.execute("COMMIT")
 
     # helpers ---------------------------------------------------------------
     def _write(self, sql: str, params: tuple[Any, ...] = ()) -> psycopg.Cursor[Any]:
@@ -661,7 +692,16 @@ class PgStore(PgReportReads):
         (a savepoint), as in SQLite, instead of failing the whole transaction."""
         query, values = _sql(sql, params)
         if not self._in_transaction():
-            return self.conn.execute(query, values)
+            if self.fence is None:
+                return self.conn.execute(query, values)
+            self.conn.execute("BEGIN")  # fenced: the statement and its check, one transaction
+            try:
+                cursor = self.conn.execute(query, values)
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self._commit()
+            return cursor
         self.conn.execute("SAVEPOINT statement")
         try:
             cursor = self.conn.execute(query, values)
@@ -1632,6 +1672,21 @@ class PgStore(PgReportReads):
         )
 
     # schema ----------------------------------------------------------------
+    def leases(self) -> list[LeaseRow]:
+        """Every unit's lease (none before a replica ran: bridge/sync/pgleases.py)."""
+        if not self._has_table("leases"):
+            return []
+        return lease_rows(self.conn)
+
+    def replicas(self) -> list[ReplicaRow]:
+        """The replicas seen, the latest heartbeat first."""
+        if not self._has_table("replicas"):
+            return []
+        return replica_rows(self.conn)
+
+    def _has_table(self, name: str) -> bool:
+        return self._scalar("SELECT to_regclass(?) IS NOT NULL", (name,)) is True
+
     def applied_migrations(self) -> list[str]:
         """The names of the migrations applied to this database, in the order applied."""
         return applied(self.conn)

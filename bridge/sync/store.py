@@ -36,6 +36,7 @@ from bridge.sync.storeport import (
     IntentRow,
     LatePhotoNote,
     LatePhotoRow,
+    LeaseRow,
     LedgerRow,
     MappingRow,
     OpenView,
@@ -44,6 +45,7 @@ from bridge.sync.storeport import (
     PolledRow,
     QuarantineNote,
     QuarantineRow,
+    ReplicaRow,
     TrackingView,
     UnknownStatusName,
     note,
@@ -1678,6 +1680,14 @@ class Store(ReportReads):
     def applied_migrations(self) -> list[str]:
         """The names of the migrations applied to this database, in the order applied."""
         return [m.name for m in migrations.applied(self.db)]
+
+    def leases(self) -> list[LeaseRow]:
+        """None: a SQLite state has one writer, its file lock (docs/postgresql.md)."""
+        return []
+
+    def replicas(self) -> list[ReplicaRow]:
+        """None: a SQLite state has one writer, its file lock."""
+        return []
 
     # counts ----------------------------------------------------------------
     def category_fallbacks(self, source: str) -> dict[str, str]:

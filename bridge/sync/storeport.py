@@ -29,9 +29,19 @@ from typing import Any, Protocol, TypeVar
 
 import psycopg
 
-#: what a store raises when the state itself fails (SQLite's errors, PostgreSQL's): a pass
-#: stops on them and is retried whole, never a record quarantined for the database's sake
-STATE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+
+class LeaseLost(Exception):
+    """A replica's lease on a unit of work (a source's or an account's passes) moved to
+    another replica, or ran out before it was renewed (PostgreSQL with several replicas,
+    bridge/sync/pgleases.py): what the pass held is rolled back, no request leaves, and the
+    pass stops. The successor finds the intents it left as a crash leaves them (in doubt,
+    settled by evidence: lapor.md, "Recovery")."""
+
+
+#: what a store raises when the state itself fails (SQLite's errors, PostgreSQL's, a lease
+#: lost): a pass stops on them and is retried whole, never a record quarantined for the
+#: database's sake
+STATE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error, LeaseLost)
 
 
 @dataclass(frozen=True)
@@ -386,6 +396,39 @@ class PassRow:
     def of(cls, row: Mapping[str, Any]) -> PassRow:
         """From a database row (its columns by name)."""
         return cls(**_columns(cls, row))
+
+
+@dataclass(frozen=True)
+class LeaseRow:
+    """Who holds a unit of work (``source:NAME``/``account:NAME``) among the replicas of a
+    PostgreSQL state (bridge/sync/pgleases.py): ``epoch`` grows at each change of holder;
+    ``live`` while it has not expired nor been released (by the database's clock)."""
+
+    unit: str
+    owner: str
+    epoch: int
+    acquired_at: str
+    renewed_at: str
+    expires_at: str
+    released: bool
+    takeovers: int
+    live: bool
+
+
+@dataclass(frozen=True)
+class ReplicaRow:
+    """A ``lapor-bridge run`` process on a PostgreSQL state: its last heartbeat, and when it
+    stopped cleanly (``None`` while it runs, or when it died). ``age`` is the seconds since
+    its heartbeat, by the database's clock."""
+
+    replica: str
+    host: str
+    pid: int
+    version: str
+    started_at: str
+    heartbeat_at: str
+    stopped_at: str | None
+    age: float
 
 
 @dataclass(frozen=True)
@@ -863,6 +906,14 @@ class StateStore(Protocol):
 
     def applied_migrations(self) -> list[str]:
         """The names of the migrations applied, in the order applied (m001_initial, …)."""
+        ...
+
+    def leases(self) -> list[LeaseRow]:
+        """Every unit's lease, by unit (none with SQLite: one process, no leases)."""
+        ...
+
+    def replicas(self) -> list[ReplicaRow]:
+        """The replicas seen, the latest heartbeat first (none with SQLite)."""
         ...
 
     # --- the reports' reads
