@@ -265,6 +265,44 @@ home_source = "sambat-1"
 # --- PostgreSQL ------------------------------------------------------------------------------
 
 
+#: connections the hub's server allows: every replica opens one per configured unit (its
+#: workers, held or not) plus its lease keeper's and the health reads' — 3 x 22 units is
+#: above the 50 of tests/pg.py's server
+HUB_MAX_CONNECTIONS = 200
+
+
+def start_hub_server() -> PgServer:
+    """A PostgreSQL server of the test's own, as tests/pg.py starts one, allowing
+    :data:`HUB_MAX_CONNECTIONS` (raises tests.pg.NoServer when none can be had)."""
+    import tempfile
+
+    from tests.pg import _free_port, _server_user, find_binaries
+
+    root = Path(tempfile.mkdtemp(prefix="lapor-bridge-hub-pg-"))
+    server = PgServer(find_binaries(), root, _free_port(), _server_user())
+    try:
+        if server.user is not None:
+            os.chown(root, server.user.pw_uid, server.user.pw_gid)
+        done = server._run(
+            "initdb", "-D", str(server.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+            "--locale=C", "--no-sync",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr or done.stdout
+        options = (
+            f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+            f" -c full_page_writes=off -c max_connections={HUB_MAX_CONNECTIONS}"
+        )
+        done = server._run(
+            "pg_ctl", "-D", str(server.data), "-l", str(root / "server.log"), "-w",
+            "-t", "60", "-o", options, "start",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr or done.stdout
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 @dataclass
 class PgDatabase:
     """A fresh database owned by a role of its own, its password in a 0600 file."""
