@@ -108,7 +108,7 @@ class PgServer:
             command, capture_output=True, text=True, timeout=120, check=False, cwd=self.root
         )
 
-    def start(self) -> None:
+    def start(self, max_connections: int = 50) -> None:
         started = time.monotonic()
         if self.user is not None:
             os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
@@ -120,7 +120,7 @@ class PgServer:
             raise RuntimeError(f"initdb failed: {done.stderr or done.stdout}")
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c full_page_writes=off -c max_connections=50"
+            f" -c full_page_writes=off -c max_connections={max_connections}"
         )
         done = self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",

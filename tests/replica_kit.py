@@ -281,22 +281,7 @@ def start_hub_server() -> PgServer:
     root = Path(tempfile.mkdtemp(prefix="lapor-bridge-hub-pg-"))
     server = PgServer(find_binaries(), root, _free_port(), _server_user())
     try:
-        if server.user is not None:
-            os.chown(root, server.user.pw_uid, server.user.pw_gid)
-        done = server._run(
-            "initdb", "-D", str(server.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-            "--locale=C", "--no-sync",
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr or done.stdout
-        options = (
-            f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-            f" -c full_page_writes=off -c max_connections={HUB_MAX_CONNECTIONS}"
-        )
-        done = server._run(
-            "pg_ctl", "-D", str(server.data), "-l", str(root / "server.log"), "-w",
-            "-t", "60", "-o", options, "start",
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr or done.stdout
+        server.start(max_connections=HUB_MAX_CONNECTIONS)
     except BaseException:
         server.stop()
         raise

@@ -34,7 +34,6 @@ Run ``pytest -s tests/chaos/test_replicas.py`` to see the figures.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import random
@@ -69,13 +68,7 @@ from tests.replica_kit import (
     wait_until,
 )
 
-#: the replicas with leases of issue 20 (bridge/sync/pgleases.py); before they are in the tree,
-#: a second ``run`` on the same PostgreSQL is refused by the single writer's lock
-LEASES = importlib.util.find_spec("bridge.sync.pgleases") is not None
-pytestmark = [
-    pytest.mark.pg,
-    pytest.mark.skipif(not LEASES, reason="no leases in this tree yet (issue 20)"),
-]
+pytestmark = pytest.mark.pg
 __all__ = ["quiet_logs"]  # the fixture, imported for the in-process passes' logs
 
 #: the lease period of the replicas: renewed every third, retried every quarter
@@ -435,11 +428,10 @@ def test_a_replica_frozen_past_its_lease_writes_nothing_under_the_leases_it_lost
     frozen_with_an_answer_in_flight(tmp_path, pg_server)
 
 
-# found by the test above: the woken replica's worker logs ``created`` (with the tracking id)
-# for the mapping whose commit the fence then refuses — the engine logs after its atomic
-# block, and inside the pass's ``holding`` section that block's COMMIT (and so the fence) comes
-# later, at ``commit_held``. The state is right; the log says a replica created what it did not.
-@pytest.mark.xfail(strict=True, reason="a fenced replica logs `created` for a rolled-back commit")
+# found by the test above: the woken replica's worker logged ``created`` (with the tracking id)
+# for the mapping whose commit the fence then refused (the engine logged after its atomic block,
+# whose COMMIT inside the pass's ``holding`` section comes later). Fixed: the line waits for the
+# commit (``StateStore.after_commit``).
 @pytest.mark.timeout(240)
 def test_a_frozen_replica_logs_no_created_for_a_commit_the_fence_refused(
     tmp_path: Path, pg_server: PgServer
