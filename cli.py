@@ -51,7 +51,14 @@ from bridge.runtime.settings import (
 )
 from bridge.sync import requests as operator_requests
 from bridge.sync.engine import Engine, SourceReport
-from bridge.sync.store import DatabaseMissing, Store, StoreError, file_identity, is_disk_full
+from bridge.sync.store import (
+    DatabaseMissing,
+    SchemaOutdated,
+    Store,
+    StoreError,
+    file_identity,
+    is_disk_full,
+)
 from bridge.sync.storeport import InDoubtRow, QuarantineRow, StateStore
 
 if TYPE_CHECKING:
@@ -1818,6 +1825,7 @@ def config_check(
                 probes[name] = _probe(national)
         finally:
             national.close()
+    failures += 0 if _check_database(conf) else 1
     for name, source in registry.connect_sources(conf, policy=_CHECK_POLICY).items():
         _checking(f"sources.{name}", getattr(conf.sources[name], "base_url", ""))
         try:
@@ -1831,6 +1839,31 @@ def config_check(
     if probe:
         _print_probes(probes, configured)
     raise typer.Exit(2 if failures else 0)
+
+
+def _check_database(conf: Settings) -> bool:
+    """A PostgreSQL state database reached with its password, its schema's state said; a
+    SQLite file is the service's to create (nothing to reach). Reads only: nothing is
+    created or migrated."""
+    database = conf.bridge.database
+    if not isinstance(database, PostgresDatabase):
+        return True
+    _checking("bridge.database", database.url)
+    try:
+        store = stores.open_store(database, readonly=True)
+    except SchemaOutdated as exc:  # reached: the first start creates or migrates the schema
+        typer.echo(f"bridge.database: reached; {shown(exc)}; the service's start migrates it")
+        return True
+    except StoreError as exc:
+        typer.echo(f"bridge.database: {shown(exc, redact=True)}", err=True)
+        return False
+    try:
+        running = [r for r in store.replicas() if r.stopped_at is None]
+        live = sum(1 for r in running if r.age < conf.bridge.lease_seconds)
+    finally:
+        store.close()
+    typer.echo(f"bridge.database: ok (PostgreSQL; {live} replica(s) running on it now)")
+    return True
 
 
 #: ``config check`` tries each system once: retries with back-off kept a person waiting

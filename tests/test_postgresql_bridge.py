@@ -194,3 +194,27 @@ def test_the_daemon_runs_on_postgresql(pg_world: PgWorld) -> None:
         assert run.proc.wait(timeout=15) == 0
     finally:
         run.close()
+
+
+def test_config_check_reaches_the_database(pg_world: PgWorld, pg_server: PgServer) -> None:
+    """``config check`` reaches PostgreSQL with the password from its file and says the
+    schema's state, creating nothing; a server that refuses is one line and exit 2."""
+    code, out = pg_world.cli("config", "check")
+    assert code == 0, out
+    assert "bridge.database: reached;" in out and "holds no lapor-bridge state" in out
+    with psycopg.connect(pg_world.url) as conn:  # nothing was created
+        assert conn.execute("SELECT to_regclass('mappings')").fetchone() == (None,)
+    assert pg_world.cli("sync")[0] == 0
+    code, out = pg_world.cli("config", "check")
+    assert code == 0 and "bridge.database: ok (PostgreSQL; 0 replica(s) running on it now)" in out
+    dbname = pg_world.url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_server.dsn(), autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE {dbname} ALLOW_CONNECTIONS false")
+    try:
+        code, out = pg_world.cli("config", "check")
+    finally:
+        with psycopg.connect(pg_server.dsn(), autocommit=True) as admin:
+            admin.execute(f"ALTER DATABASE {dbname} ALLOW_CONNECTIONS true")
+    assert code == 2
+    (line,) = [line for line in out.splitlines() if line.startswith("bridge.database:")]
+    assert "cannot connect" in line and PASSWORD not in out
