@@ -92,7 +92,9 @@ conflict_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(conflict_app, name="conflict")
-store_app = typer.Typer(help="The state database itself: moving it.", no_args_is_help=True)
+store_app = typer.Typer(
+    help="The state database itself: moving it, upgrading its schema.", no_args_is_help=True
+)
 app.add_typer(store_app, name="store")
 
 _state: dict[str, Any] = {}
@@ -1942,8 +1944,10 @@ def backup_command(
     typer.echo(f"{shown(database)} backed up to {shown(made.path)} ({made.size} bytes)")
 
 
-def _target_database(url: str, password_file: Path | None) -> PostgresDatabase:
-    """``--to`` with the password of ``--password-file``; a wrong one exits 2."""
+def _target_database(
+    url: str, password_file: Path | None, option: str = "--to"
+) -> PostgresDatabase:
+    """``--to`` (``option``) with the password of ``--password-file``; a wrong one exits 2."""
     password = None
     if password_file is not None:
         try:
@@ -1957,7 +1961,7 @@ def _target_database(url: str, password_file: Path | None) -> PostgresDatabase:
     try:
         return postgres_database(url, password)
     except ValueError as exc:
-        typer.echo(f"error: --to: {exc}", err=True)
+        typer.echo(f"error: {option}: {exc}", err=True)
         raise typer.Exit(2) from None
 
 
@@ -2039,6 +2043,57 @@ def store_migrate(
             raise typer.Exit(1) from None
     typer.echo(f"copied {shown(path)} into {shown(target)}")
     _print_copied(copied)
+
+
+@store_app.command("upgrade")
+def store_upgrade(
+    owner: Annotated[
+        str,
+        typer.Option(
+            "--owner",
+            metavar="URL",
+            help="The same database as the schema's owner (postgresql://owner@…, no password).",
+        ),
+    ],
+    password_file: Annotated[
+        Path | None,
+        typer.Option("--password-file", metavar="PATH", help="A file holding its password."),
+    ] = None,
+) -> None:
+    """PostgreSQL with separate roles: apply the schema's migrations as its owner, then grant
+    the bridge's role ([bridge] database's user) what it needs and no more (the audit log
+    read and appended only, no DDL): 0 done, 1 refused, 2 a bad URL or configuration. Stop
+    the service first."""
+    from bridge.sync.pgstore import PgStore, grant_runtime
+
+    conf = settings()
+    database = conf.bridge.database
+    if not isinstance(database, PostgresDatabase):
+        message = "store upgrade is for a PostgreSQL state; this one is a SQLite file"
+        raise fail_config(ConfigError("bridge.database", message))
+    role = psycopg.conninfo.conninfo_to_dict(stores.conninfo(database)).get("user")
+    if not role:
+        message = "names no user: the role to grant (postgresql://ROLE@host/db)"
+        raise fail_config(ConfigError("bridge.database", message))
+    target = _target_database(owner, password_file, "--owner")
+    with database_lock(target):
+        try:
+            store = PgStore(stores.conninfo(target))  # migrates, as the owner
+        except StoreError as exc:
+            raise _store_failed(exc) from None
+        try:
+            grant_runtime(store.conn, str(role))
+            migrations = len(store.applied_migrations())
+        except psycopg.Error as exc:
+            typer.echo(f"error: PostgreSQL refused: {shown(exc, redact=True)}", err=True)
+            raise typer.Exit(1) from None
+        finally:
+            store.close()
+    typer.echo(
+        f"schema of {shown(target)} current ({migrations} migrations); role {shown(role)}"
+        " may read and write the state, only read and append the audit log, and change no"
+        " table"
+    )
 
 
 def _disk_full_message(error: BaseException) -> str:

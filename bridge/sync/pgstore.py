@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg import pq
+from psycopg import pq, sql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -486,10 +486,60 @@ def applied(conn: psycopg.Connection[Any], migration_set: str = MIGRATION_SET) -
     return [str(r[0]) for r in rows]
 
 
+def _pending(conn: psycopg.Connection[Any]) -> list[str]:
+    """The migrations of both sets not applied yet, by name."""
+    state, cluster = applied(conn), applied(conn, CLUSTER_MIGRATION_SET)
+    return [n for n, _ in MIGRATIONS if n not in state] + [
+        n for n, _ in CLUSTER_MIGRATIONS if n not in cluster
+    ]
+
+
 def apply_migrations(conn: psycopg.Connection[Any]) -> list[str]:
     """Apply the pending migrations, each in a transaction of its own with its record, under
     an advisory lock (another process applying them waits, then finds them applied). The
-    names applied now."""
+    names applied now.
+
+    A schema already current runs no DDL at all, so the bridge may run as a role that owns
+    nothing (``grant_runtime``); a role that may not apply what is pending gets a
+    :class:`StoreError` saying who can (``lapor-bridge store upgrade --owner``)."""
+    if _migrations_table_exists(conn) and not _pending(conn):
+        return []
+    try:
+        return _apply(conn)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        role = conn.info.user
+        pending = ", ".join(_pending(conn)) if _migrations_table_exists(conn) else "all"
+        raise StoreError(
+            f"the PostgreSQL schema is behind this lapor-bridge (pending: {pending}) and role"
+            f" {role} may not change it ({exc.diag.message_primary}): run `lapor-bridge store"
+            " upgrade --owner URL` as the schema's owner, then start again"
+        ) from None
+
+
+def grant_runtime(conn: psycopg.Connection[Any], role: str) -> None:
+    """What the bridge's own role needs on the schema, and no more: read and write the
+    state's tables, never change the audit log (``events``: SELECT and INSERT only, so its
+    rows can be neither updated, deleted nor truncated, and, owning nothing, the role can
+    disable no trigger) nor the migrations' record; no DDL (the owner migrates)."""
+    who = sql.Identifier(role)
+    schema = sql.Identifier(str(_scalar_of(conn, "SELECT current_schema()")))
+    with conn.transaction():
+        for statement in (
+            "GRANT USAGE ON SCHEMA {schema} TO {who}",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {who}",
+            "REVOKE UPDATE, DELETE, TRUNCATE ON events FROM {who}",
+            "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON " + MIGRATIONS_TABLE + " FROM {who}",
+            "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {who}",
+        ):
+            conn.execute(sql.SQL(statement).format(schema=schema, who=who))
+
+
+def _scalar_of(conn: psycopg.Connection[Any], query: str) -> Any:
+    row = conn.execute(query).fetchone()
+    return None if row is None else row[0]
+
+
+def _apply(conn: psycopg.Connection[Any]) -> list[str]:
     done: list[str] = []
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
@@ -574,7 +624,11 @@ class PgStore(PgReportReads):
             self.conn.execute("SET default_transaction_read_only = on")
             self._check_schema()
             return
-        apply_migrations(self.conn)
+        try:
+            apply_migrations(self.conn)
+        except BaseException:
+            self.close()
+            raise
 
     def _check_schema(self) -> None:
         done = applied(self.conn)
