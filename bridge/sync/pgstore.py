@@ -35,7 +35,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from psycopg import pq, sql
+from psycopg import pq
+from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -521,8 +522,8 @@ def grant_runtime(conn: psycopg.Connection[Any], role: str) -> None:
     state's tables, never change the audit log (``events``: SELECT and INSERT only, so its
     rows can be neither updated, deleted nor truncated, and, owning nothing, the role can
     disable no trigger) nor the migrations' record; no DDL (the owner migrates)."""
-    who = sql.Identifier(role)
-    schema = sql.Identifier(str(_scalar_of(conn, "SELECT current_schema()")))
+    who = pgsql.Identifier(role)
+    schema = pgsql.Identifier(str(_scalar_of(conn, "SELECT current_schema()")))
     with conn.transaction():
         for statement in (
             "GRANT USAGE ON SCHEMA {schema} TO {who}",
@@ -531,7 +532,7 @@ def grant_runtime(conn: psycopg.Connection[Any], role: str) -> None:
             "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON " + MIGRATIONS_TABLE + " FROM {who}",
             "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {who}",
         ):
-            conn.execute(sql.SQL(statement).format(schema=schema, who=who))
+            conn.execute(pgsql.SQL(statement).format(schema=schema, who=who))
 
 
 def _scalar_of(conn: psycopg.Connection[Any], query: str) -> Any:
