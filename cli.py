@@ -50,7 +50,7 @@ from bridge.runtime.settings import (
     postgres_database,
 )
 from bridge.sync import requests as operator_requests
-from bridge.sync.engine import Engine, SourceReport
+from bridge.sync.engine import Engine, PassReport, SourceReport
 from bridge.sync.store import (
     DatabaseMissing,
     SchemaOutdated,
@@ -302,6 +302,26 @@ def main_options(
     _state["config"] = config
 
 
+def _print_sync_report(report: PassReport) -> None:
+    """One line per source and per account, what each pass did (``sync``)."""
+    for item in report.sources.values():
+        line = (
+            f"source {item.name}: seen {item.seen}, created {item.created},"
+            f" linked {item.linked}, updated {item.updated}, quarantined {item.quarantined},"
+            f" recovered {item.recovered}"
+        )
+        failed = f" — failed: {shown(item.error, redact=True)}" if item.error else ""
+        typer.echo(shown(line) + failed)
+    for account in report.accounts.values():
+        pair = account.pair
+        line = (
+            f"account {account.name}: imported {pair.imported}, responses {pair.to_local},"
+            f" statuses {pair.statuses}, polled {pair.polled}"
+        )
+        failed = f" — failed: {shown(account.error, redact=True)}" if account.error else ""
+        typer.echo(shown(line) + failed)
+
+
 @app.command()
 def sync(
     source: Annotated[
@@ -322,35 +342,22 @@ def sync(
     except ConfigError as exc:
         raise fail_config(exc) from None
     nationals = registry.connect_nationals(conf)
-    with writer_lock(conf), open_store(conf) as store:
-        engine = Engine(
-            store,
-            sources,
-            nationals,
-            **registry.engine_options(conf),
-            poll_floor=timedelta(seconds=conf.bridge.poll_interval_seconds),
-        )
-        report = engine.sync()
-        for item in report.sources.values():
-            line = (
-                f"source {item.name}: seen {item.seen}, created {item.created},"
-                f" linked {item.linked}, updated {item.updated}, quarantined {item.quarantined},"
-                f" recovered {item.recovered}"
+    try:
+        with writer_lock(conf), open_store(conf) as store:
+            engine = Engine(
+                store,
+                sources,
+                nationals,
+                **registry.engine_options(conf),
+                poll_floor=timedelta(seconds=conf.bridge.poll_interval_seconds),
             )
-            failed = f" — failed: {shown(item.error, redact=True)}" if item.error else ""
-            typer.echo(shown(line) + failed)
-        for account in report.accounts.values():
-            pair = account.pair
-            line = (
-                f"account {account.name}: imported {pair.imported}, responses {pair.to_local},"
-                f" statuses {pair.statuses}, polled {pair.polled}"
-            )
-            failed = f" — failed: {shown(account.error, redact=True)}" if account.error else ""
-            typer.echo(shown(line) + failed)
-        # bridge.md: pending, quarantined or in doubt; never what waits on a person, nor
-        # a conflict alone (the health model, bridge/runtime/health.py)
-        code = sync_exit_code(report.ok, (status_mod.backlog(store, name) for name in sources))
-    registry.close_all(sources, nationals)
+            report = engine.sync()
+            _print_sync_report(report)
+            # bridge.md: pending, quarantined or in doubt; never what waits on a person, nor
+            # a conflict alone (the health model, bridge/runtime/health.py)
+            code = sync_exit_code(report.ok, (status_mod.backlog(store, name) for name in sources))
+    finally:
+        registry.close_all(sources, nationals)
     raise typer.Exit(code)
 
 

@@ -176,6 +176,18 @@ def test_nothing_is_sent_once_the_lease_ran_out_on_the_replicas_clock(dsn: str) 
     clock.now += 0.2  # paused past it (SIGSTOP, a frozen VM)
     with pytest.raises(LeaseLost, match="ran out"):
         a.check("source:tanjak")
+    assert a.valid("source:tanjak") is None
+    # still in the book: the next renewal decides, and says when it is lost
+    assert a.holding("source:tanjak") is not None
+    assert a.heartbeat() == []  # nobody took it meanwhile: renewed, valid again
+    a.check("source:tanjak")
+    clock.now += 30
+    expire(dsn, "source:tanjak")
+    b = book(dsn, "b")
+    assert b.acquire("source:tanjak") is not None
+    with pytest.raises(LeaseLost):
+        a.check("source:tanjak")
+    assert a.heartbeat() == ["source:tanjak"]
     assert a.holding("source:tanjak") is None
 
 

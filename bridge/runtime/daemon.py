@@ -394,6 +394,9 @@ class Daemon:
                 except LeaseLost as exc:  # another replica has it now: no failure of ours
                     self._lost(worker, str(exc))
                     close()
+                    # the keeper's next renewal settles the book (kept, or dropped): not a
+                    # pass a moment after another on a lease the fence refused
+                    self._sleep(worker, self._retry_seconds())
                     continue
                 except Exception as exc:  # a bug must not kill the worker: log, back off
                     if is_disk_full(exc):  # no pass can commit: stop, the transaction rolled back
@@ -428,8 +431,10 @@ class Daemon:
     def _hold(self, book: LeaseBook, worker: Worker) -> Lease | None:
         """``worker``'s unit's lease, taken when free and this replica is under its fair
         share; ``None`` when another replica holds it (or the database cannot be reached)."""
-        lease = book.holding(worker.unit)
-        if lease is not None:
+        if book.holding(worker.unit) is not None:
+            lease = book.valid(worker.unit)
+            if lease is None:  # ran out on this clock (paused): the keeper renews or drops it
+                worker.summary = "waiting for the lease's renewal"
             return lease
         try:
             acquired = book.acquire(worker.unit)
@@ -480,12 +485,17 @@ class Daemon:
         book = self.book
         assert book is not None
         every = self.lease_seconds / 3
+        failing = False
         while not self.stop.wait(every):
             try:
                 lost = book.heartbeat()
             except STATE_ERRORS as exc:
                 log.warning("lease_renewal_failed", error=str(exc))
+                failing = True
                 continue
+            if failing:  # the workers wait for this renewal; they go on from here
+                log.info("database_reconnected", worker="lease keeper")
+                failing = False
             for unit in lost:  # the worker finds out at its next request or commit
                 log.warning("lease_lost", unit=unit, reason="taken before it was renewed")
             self.metrics.leases_held.set(book.held())

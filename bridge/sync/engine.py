@@ -47,7 +47,14 @@ from bridge.sync import requests as operator_requests
 from bridge.sync.dedupe import DedupeIndex
 from bridge.sync.gate import Gate, GatedNational, GatedSource
 from bridge.sync.inflight import DEFAULT_MAX_IN_FLIGHT, Flights
-from bridge.sync.storeport import STATE_ERRORS, IntentRow, LatePhotoRow, StateStore
+from bridge.sync.storeport import (
+    STATE_ERRORS,
+    TRANSIENT_RETRIES,
+    TRANSIENT_STATE_ERRORS,
+    IntentRow,
+    LatePhotoRow,
+    StateStore,
+)
 from bridge.sync.twoway import PairReport, TwoWay, poll_interval
 
 log = get_logger("bridge.engine")
@@ -1271,7 +1278,8 @@ class Engine:
         """
         now = utcnow()
         first_poll = now + poll_interval(timedelta(0), timedelta(0), self.twoway.poll_floor)
-        with self.store.atomic():
+
+        def commit() -> None:
             if answered:  # the intent done in the same statement
                 self.store.create_done(intent_id, ticket.id)
             self.store.insert_mapping(
@@ -1295,6 +1303,8 @@ class Engine:
             self.store.event("created", source.name, local_id, ticket.id, tag=ticket.tags)
             if complaint is not None:
                 self.dedupe.add(complaint, ticket.id)
+
+        self._retrying(commit, source.name, local_id)
         if answered:
             report.created += 1  # one found by evidence counts as recovered (by the caller)
         self.store.after_commit(  # said once the mapping is kept, not before
@@ -1306,6 +1316,26 @@ class Engine:
                 tracking_id=ticket.tracking_id,
             )
         )
+
+    def _retrying(self, block: Callable[[], None], source: str, local_id: str) -> None:
+        """``block`` in one atomic block, run again when PostgreSQL broke it to resolve a
+        deadlock or a serialization conflict (:data:`TRANSIENT_STATE_ERRORS`): the block's
+        savepoint took back all it wrote, and what it holds (an answer) is not lost."""
+        for attempt in range(1, TRANSIENT_RETRIES + 1):
+            try:
+                with self.store.atomic():
+                    block()
+                return
+            except TRANSIENT_STATE_ERRORS as exc:
+                if attempt == TRANSIENT_RETRIES:
+                    raise
+                log.info(
+                    "commit_retried",
+                    source=source,
+                    local_id=local_id,
+                    attempt=attempt,
+                    error=type(exc).__name__,
+                )
 
     # link, record, write back ---------------------------------------------
     def _link(

@@ -308,15 +308,19 @@ class LeaseBook:
         with self._lock:
             return len(self._held)
 
-    def check(self, unit: str) -> None:
-        """Before a request on ``unit``'s behalf: :class:`LeaseLost` unless its lease is
-        held and still valid on this replica's clock."""
+    def valid(self, unit: str) -> Lease | None:
+        """``unit``'s lease when it is held and still valid on this replica's clock."""
         with self._lock:
             lease = self._held.get(unit)
-            if lease is not None and self._clock() < lease.valid_until:
-                return
-            if lease is not None:
-                del self._held[unit]
+            return lease if lease is not None and self._clock() < lease.valid_until else None
+
+    def check(self, unit: str) -> None:
+        """Before a request on ``unit``'s behalf: :class:`LeaseLost` unless its lease is
+        held and still valid on this replica's clock. A lease that ran out stays in the
+        book: the keeper's next renewal either keeps it (the database had not given it to
+        another replica) or drops it and says so (``lease_lost``)."""
+        if self.valid(unit) is not None:
+            return
         raise LeaseLost(
             f"the lease on {unit} ran out before it was renewed (this replica was paused,"
             " or could not reach the database): nothing more is sent for it"

@@ -98,6 +98,8 @@ if TYPE_CHECKING:
 MIGRATION_SET = "lapor-bridge"
 #: the advisory lock taken by the transaction that applies a migration
 _MIGRATION_LOCK = 0x1A9_0B1D6E
+#: the advisory lock a transaction purging the duplicate check's index holds (one at a time)
+_PURGE_LOCK = 0x1A9_0B1D70
 #: the table of applied migrations
 MIGRATIONS_TABLE = "schema_migrations"
 
@@ -1182,13 +1184,26 @@ class PgStore(PgReportReads):
         )
 
     def dedupe_purge(self, before: str, clock: str) -> int:
-        cursor = self._write("DELETE FROM dedupe_index WHERE created_at < ?", (before,))
-        self._write(
-            "INSERT INTO dedupe_meta (name, value) VALUES ('clock', ?) ON CONFLICT (name)"
-            " DO UPDATE SET value = GREATEST(dedupe_meta.value, excluded.value)",
-            (clock,),
-        )
-        return cursor.rowcount
+        """As the SQLite store's, but never waiting on another transaction: the workers of
+        a replica (and the replicas) index records at once, each in a transaction of its
+        own, and a purge that waited on their rows while holding others deadlocked them.
+        One transaction purges at a time (the others skip: their purge is due again at the
+        next step of the clock), and rows another transaction has locked are left for the
+        next purge."""
+        with self.atomic():
+            if not self._scalar("SELECT pg_try_advisory_xact_lock(?)", (_PURGE_LOCK,)):
+                return 0
+            cursor = self._write(
+                "DELETE FROM dedupe_index WHERE (source, local_id) IN (SELECT source, local_id"
+                " FROM dedupe_index WHERE created_at < ? FOR UPDATE SKIP LOCKED)",
+                (before,),
+            )
+            self._write(
+                "INSERT INTO dedupe_meta (name, value) VALUES ('clock', ?) ON CONFLICT (name)"
+                " DO UPDATE SET value = GREATEST(dedupe_meta.value, excluded.value)",
+                (clock,),
+            )
+            return cursor.rowcount
 
     def dedupe_block(self, phone_key: str, start: str, end: str, limit: int) -> list[IndexedRow]:
         rows = self._all(DEDUPE_BLOCK, (phone_key, start, end, limit))

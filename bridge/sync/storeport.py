@@ -43,6 +43,16 @@ class LeaseLost(Exception):
 #: database's sake
 STATE_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error, LeaseLost)
 
+#: the state errors that only say another transaction was in the way (PostgreSQL chose this
+#: one to break a deadlock, or to keep two serializable): the same block, run again on what
+#: is committed now, commits. A block that holds an answer in hand (a create's) is retried on
+#: them (:data:`TRANSIENT_RETRIES` runs in all) rather than leave that answer lost
+TRANSIENT_STATE_ERRORS: tuple[type[Exception], ...] = (
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+)
+TRANSIENT_RETRIES = 3
+
 
 @dataclass(frozen=True)
 class LedgerRow:
