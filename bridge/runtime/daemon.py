@@ -26,6 +26,8 @@ from datetime import timedelta
 from types import FrameType
 from typing import Any
 
+from psycopg_pool import ConnectionPool
+
 from bridge import __version__
 from bridge.core.ports import LocalSource, National
 from bridge.core.timefmt import utcnow
@@ -41,7 +43,7 @@ from bridge.runtime.stores import conninfo, open_store, sqlite_path
 from bridge.sync.engine import AccountReport, Engine, SourceReport
 from bridge.sync.inflight import DEFAULT_MAX_IN_FLIGHT
 from bridge.sync.pgleases import Lease, LeaseBook
-from bridge.sync.pgstore import PgStore
+from bridge.sync.pgstore import PgStore, open_pool
 from bridge.sync.store import StoreError, file_identity, is_disk_full
 from bridge.sync.storeport import STATE_ERRORS, LeaseLost, StateStore
 
@@ -49,6 +51,9 @@ log = get_logger("bridge.daemon")
 
 MAX_BACKOFF = 15 * 60.0
 STOP_GRACE = 9.0
+#: how long a replica's worker waits for a connection of its pool before its pass fails
+#: (and is retried): a database that is down fails passes, never hangs a worker
+POOL_WAIT = 5.0
 
 
 def _moved_data(report: SourceReport | AccountReport) -> bool:
@@ -93,6 +98,8 @@ class Daemon:
         self.lease_seconds = lease_seconds
         #: PostgreSQL: this replica's leases (set by ``run``); None with SQLite
         self.book: LeaseBook | None = None
+        #: PostgreSQL: the workers' connections (set by ``run``); None with SQLite
+        self.pool: ConnectionPool | None = None
         self.max_in_flight = max_in_flight
         self.sources = dict(sources)
         self.nationals = dict(nationals)
@@ -263,6 +270,15 @@ class Daemon:
             )
             self.book.join()
             log.info("replica_joined", replica=self.book.name, lease_seconds=self.lease_seconds)
+            # a worker takes a connection while it holds its unit's lease and gives it back
+            # when the lease goes: at most one per unit, reused as leases move
+            self.pool = open_pool(
+                conninfo(self.database),
+                min_size=1,
+                max_size=len(self.workers),
+                timeout=POOL_WAIT,
+                name="lapor-bridge",
+            )
             keeper = threading.Thread(target=self._keep_leases, name="leases", daemon=True)
             keeper.start()
         if self.http_listen:
@@ -292,6 +308,8 @@ class Daemon:
                 worker.thread.join(max(0.0, deadline - time.monotonic()))
         if self.book is not None:
             self._leave()
+        if self.pool is not None:
+            self.pool.close()
         if self.health_server is not None:
             self.health_server.stop()
         log.info("stopped", clean=all(not (w.thread and w.thread.is_alive()) for w in self.workers))
@@ -308,6 +326,12 @@ class Daemon:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
+    def _open(self) -> StateStore:
+        """A worker's store: on a connection of the replica's pool (PostgreSQL), or its own."""
+        if self.pool is not None:
+            return PgStore(pool=self.pool)
+        return open_store(self.database)
+
     def _reopen(self, worker: Worker, store: StateStore) -> StateStore:
         """``store`` again, or a new one when its PostgreSQL connection was lost (the server
         restarted, the network cut): the next pass then runs on a fresh connection, instead
@@ -316,7 +340,7 @@ class Daemon:
         if not isinstance(store, PgStore) or not (store.conn.closed or store.conn.broken):
             return store
         try:
-            fresh = open_store(self.database)
+            fresh = self._open()
         except StoreError as exc:
             log.warning("database_unreachable", worker=worker.name, error=str(exc))
             return store
@@ -373,7 +397,7 @@ class Daemon:
                         continue
                     if engine is None:
                         try:
-                            engine = make_engine(open_store(self.database))
+                            engine = make_engine(self._open())
                         except StoreError as exc:
                             log.warning("database_unreachable", worker=worker.name, error=str(exc))
                             self._sleep(worker, self._retry_seconds())

@@ -573,11 +573,27 @@ def _apply(conn: psycopg.Connection[Any]) -> list[str]:
     return done
 
 
-def open_pool(conninfo: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPool:
+def open_pool(
+    conninfo: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 4,
+    timeout: float = 30.0,
+    name: str | None = None,
+) -> ConnectionPool:
     """A pool of connections for :class:`PgStore` (autocommit: the store opens its own
-    transactions)."""
+    transactions). Each connection is checked as it is handed out (a server restarted
+    since leaves broken connections in a pool); ``timeout``: how long a store waits for
+    one before :class:`StoreError` (psycopg-pool's ``PoolTimeout``)."""
     return ConnectionPool(
-        conninfo, min_size=min_size, max_size=max_size, kwargs={"autocommit": True}, open=True
+        conninfo,
+        min_size=min_size,
+        max_size=max_size,
+        kwargs={"autocommit": True},
+        check=ConnectionPool.check_connection,
+        timeout=timeout,
+        name=name,
+        open=True,
     )
 
 
@@ -658,12 +674,16 @@ class PgStore(PgReportReads):
         if self._pool is None:
             self.conn.close()
             return
-        if not self.conn.closed:
-            if self._in_transaction():
-                self.conn.execute("ROLLBACK")
-            if self.readonly:
-                self.conn.execute("RESET default_transaction_read_only")
-        self._pool.putconn(self.conn)
+        try:
+            if not (self.conn.closed or self.conn.broken):
+                if self._in_transaction():
+                    self.conn.execute("ROLLBACK")
+                if self.readonly:
+                    self.conn.execute("RESET default_transaction_read_only")
+        except psycopg.Error:
+            pass  # a connection that failed now: the pool discards it, as a broken one
+        finally:
+            self._pool.putconn(self.conn)
 
     # transactions ------------------------------------------------------------
     def _in_transaction(self) -> bool:
