@@ -92,6 +92,7 @@ class PgServer:
     user: pwd.struct_passwd | None
     startup_seconds: float = 0.0
     _names: itertools.count[int] = field(default_factory=itertools.count)
+    _options: str = ""
 
     @property
     def data(self) -> Path:
@@ -118,13 +119,17 @@ class PgServer:
         )  # fmt: skip
         if done.returncode != 0:
             raise RuntimeError(f"initdb failed: {done.stderr or done.stdout}")
-        options = (
+        self._options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
             f" -c full_page_writes=off -c max_connections={max_connections}"
         )
+        self._pg_ctl_start()
+        self.startup_seconds = time.monotonic() - started
+
+    def _pg_ctl_start(self) -> None:
         done = self._run(
             "pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
-            "-t", "60", "-o", options, "start",
+            "-t", "60", "-o", self._options, "start",
         )  # fmt: skip
         if done.returncode != 0:
             log = self.root / "server.log"
@@ -132,7 +137,17 @@ class PgServer:
                 f"pg_ctl start failed: {done.stderr or done.stdout}"
                 + (log.read_text(errors="replace") if log.exists() else "")
             )
-        self.startup_seconds = time.monotonic() - started
+
+    def halt(self) -> None:
+        """Stop the server as its operator would (``pg_ctl stop -m fast``: every session cut),
+        keeping its data for :meth:`restart`."""
+        done = self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        if done.returncode != 0:
+            raise RuntimeError(f"pg_ctl stop failed: {done.stderr or done.stdout}")
+
+    def restart(self) -> None:
+        """Start again a server :meth:`halt` stopped, on the same port and data."""
+        self._pg_ctl_start()
 
     def stop(self) -> None:
         if self.data.exists():

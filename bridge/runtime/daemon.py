@@ -71,6 +71,8 @@ class Worker:
     failures: int = 0
     summary: str = "starting"
     thread: threading.Thread | None = None
+    #: its last try to take its lease failed on the database (said once, not every retry)
+    lease_failing: bool = False
 
     @property
     def unit(self) -> str:
@@ -464,8 +466,11 @@ class Daemon:
             acquired = book.acquire(worker.unit)
         except STATE_ERRORS as exc:
             worker.summary = "waiting for the database"
-            log.warning("lease_failed", unit=worker.unit, error=str(exc))
+            if not worker.lease_failing:  # a database down: one line per unit, not a second
+                log.warning("lease_failed", unit=worker.unit, error=str(exc))
+            worker.lease_failing = True
             return None
+        worker.lease_failing = False
         if acquired is None:
             worker.summary = "held by another replica"
             return None
