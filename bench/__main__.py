@@ -9,8 +9,9 @@
 * ``bench.memory`` — peak RSS of a sync (requests in flight) over a small and a large
   backlog.
 
-The dedupe measurements (``bench.dedupe_eval``, ``bench.dedupe_check``) and the export
-benchmark run alone. Run a module alone for its flags (``python -m bench.backfill
+The dedupe measurements (``bench.dedupe_eval``, ``bench.dedupe_check``), the export
+benchmark and the hub on PostgreSQL (``bench.hub``: it needs PostgreSQL's server binaries,
+as the tests do) run alone. Run a module alone for its flags (``python -m bench.backfill
 --n 2000``). Exit status 1 when any goal is missed.
 """
 

@@ -15,6 +15,7 @@ from bridge.runtime.http import RetryPolicy
 from bridge.runtime.settings import Settings, load_settings
 from bridge.sync.engine import Engine, PassReport
 from bridge.sync.store import Store
+from bridge.sync.storeport import StateStore
 
 LAPOR_SECRET = "sandbox-secret-tpi"
 LAPOR_TOKEN = "{6f1c2a9e-1b7d-4c1e-9d51-2b1f0c7e8a11}"
@@ -55,17 +56,22 @@ def operator_resolves(lapor: LaporSandbox, database: Path) -> int:
     (recorded for the next pass). Returns how many were resolved."""
     store = Store(database)
     try:
-        doubts = [d for d in store.in_doubt() if d.type == "create"]
-        with store.atomic():
-            for doubt in doubts:
-                found = lapor.complaint_by_marker(f"[{doubt.tag}]")
-                decision = f"tracking:{min(c['id'] for c in found)}" if found else "not_created"
-                store.decide(doubt.id, decision)
-                store.event("indoubt_decision", doubt.source, doubt.local_id,
-                            decision=decision, by="test")  # fmt: skip
-        return len(doubts)
+        return resolve_doubts(lapor, store)
     finally:
         store.close()
+
+
+def resolve_doubts(lapor: LaporSandbox, store: StateStore) -> int:
+    """:func:`operator_resolves` on an open store (either kind)."""
+    doubts = [d for d in store.in_doubt() if d.type == "create"]
+    with store.atomic():
+        for doubt in doubts:
+            found = lapor.complaint_by_marker(f"[{doubt.tag}]")
+            decision = f"tracking:{min(c['id'] for c in found)}" if found else "not_created"
+            store.decide(doubt.id, decision)
+            store.event("indoubt_decision", doubt.source, doubt.local_id,
+                        decision=decision, by="test")  # fmt: skip
+    return len(doubts)
 
 
 def config_text(

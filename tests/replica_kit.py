@@ -26,7 +26,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,21 +58,18 @@ from bridge.runtime import stores
 from bridge.runtime.settings import load_settings
 from bridge.sync.engine import Engine, PassReport
 from tests.chaos.test_chaos import (
-    COMPLETION_NOTE,
     FAULT_RATE,
     FAULTS,
-    INSTITUTIONS,
-    LAPOR_STATUS,
-    RANK,
     SAMBAT_FAULTS,
+    Audit,
     DaemonProcess,
     LocalRecord,
+    StateRows,
     admin_verifies_everything,
-    ext_tag,
-    followup_text,
+    audit_state,
     local_records,
 )
-from tests.harness import FAST
+from tests.harness import FAST, resolve_doubts
 from tests.pg import PgServer
 
 #: a Region's name of each app → the prefix of the hub's sources of that app
@@ -573,19 +570,10 @@ def converge(hub: Hub, config: Path, state: PgState, most: int = 20) -> int:
 
 
 def operator_resolves(hub: Hub, config: Path) -> int:
-    """tests.harness.operator_resolves on the PostgreSQL store: each create in doubt looked
-    up on LAPOR by its marker and decided."""
+    """tests.harness.operator_resolves on the PostgreSQL store."""
     store = stores.open_store(load_settings(config).bridge.database)
     try:
-        doubts = [d for d in store.in_doubt() if d.type == "create"]
-        with store.atomic():
-            for doubt in doubts:
-                found = hub.lapor.complaint_by_marker(f"[{doubt.tag}]")
-                decision = f"tracking:{min(c['id'] for c in found)}" if found else "not_created"
-                store.decide(doubt.id, decision)
-                store.event("indoubt_decision", doubt.source, doubt.local_id,
-                            decision=decision, by="test")  # fmt: skip
-        return len(doubts)
+        return resolve_doubts(hub.lapor, store)
     finally:
         store.close()
 
@@ -593,144 +581,33 @@ def operator_resolves(hub: Hub, config: Path) -> int:
 # --- the audit ------------------------------------------------------------------------------
 
 
-@dataclass
-class Audit:
-    counts: Counter[str] = field(default_factory=Counter)
-    problems: list[str] = field(default_factory=list)
-
-    def problem(self, text: str) -> None:
-        self.problems.append(text)
-
-
 def audit_hub(hub: Hub, state: PgState) -> Audit:
-    """tests/chaos/test_chaos.audit over the hub: the sandboxes' own stores against the
-    state PostgreSQL holds (read with psycopg, not through the bridge)."""
-    inbox = "inbox" in hub.capabilities
-    result = Audit()
-    count, problem = result.counts, result.problem
-    national = {c["id"]: c for c in hub.lapor.complaints()}
-    agency = {name: hub.lapor.institution_id(i) for name, i in INSTITUTIONS.items()}
-    records = hub.records()
-    mappings = {(m["source"], m["local_id"]): m for m in state.rows("SELECT * FROM mappings")}
-    intents = state.rows("SELECT * FROM intents WHERE state = 'pending'")
-    pending = state.rows("SELECT * FROM followups WHERE state = 'pending'")
-    quarantined = state.rows("SELECT * FROM quarantine WHERE state = 'open'")
-    for row in state.rows(
-        "SELECT kind, COUNT(*) AS n FROM events WHERE kind IN ('create_in_doubt', 'create_found')"
-        " GROUP BY kind"
-    ):
-        count[f"events_{row['kind']}"] = row["n"]
-    sources = set(hub.sources)
-
-    # every local record mapped exactly once; no mapping without its record
-    present = {(r.source, r.local_id) for r in records}
-    for key in sorted(set(mappings) - present):
-        if key[0] in sources:
-            problem(f"mapping without a local record: {key}")
-    owners: Counter[int] = Counter()
-    for r in records:
-        count["records"] += 1
-        m = mappings.get((r.source, r.local_id))
-        if m is None or m["national_id"] is None:
-            problem(f"{r.source}:{r.local_id} is not mapped")
-            continue
-        count["mapped"] += 1
-        if m["duplicate_of"] is None:
-            owners[int(m["national_id"])] += 1
-        else:
-            count["merged_as_duplicates"] += 1
-        if m["national_id"] not in national:
-            problem(f"{r.source}:{r.local_id} maps to #{m['national_id']}, unknown to LAPOR")
-        if not r.source.startswith("open311-") and r.link != m["national_id"]:
-            problem(f"{r.source}:{r.local_id} names #{r.link}, mapped to #{m['national_id']}")
-    for national_id, n in owners.items():
-        if n > 1:
-            problem(f"#{national_id} is owned by {n} local records")
-
-    # one national complaint per tag; the bridge's complaints all carry theirs
-    tags = Counter(t for c in national.values() for t in c["tags"] if t.startswith("ext-"))
-    count["ext_tags"] = len(tags)
-    for tag, n in tags.items():
-        if n > 1:
-            problem(f"{n} national complaints tagged #{tag}")
-    for (source, local_id), m in mappings.items():
-        complaint = national.get(m["national_id"])
-        own = m["origin"] == "local" and m["duplicate_of"] is None and complaint is not None
-        if own and ext_tag(source, local_id) not in complaint["tags"]:
-            problem(f"#{m['national_id']} lacks the tag of {source}:{local_id}")
-    linked = Counter(r.link for r in records if r.link is not None)
-    for c in national.values():
-        if c["user_id"] is not None:
-            count["national_by_bridge"] += 1
-            continue
-        count["national_by_citizens"] += 1
-        if not inbox:
-            continue
-        if c["disposition_id"] in agency.values() or c["id"] in owners:
-            count["imported"] += 1
-            if linked[c["id"]] != 1 or owners[c["id"]] != 1:
-                problem(f"#{c['id']} filed on LAPOR: {linked[c['id']]} local records name it")
-
-    # follow-ups both ways, as multisets, per ticket
-    for r in records:
-        m = mappings.get((r.source, r.local_id))
-        if m is None or m["duplicate_of"] is not None or m["national_id"] not in national:
-            continue
-        complaint = national[m["national_id"]]
-        if complaint["disposition_id"] != agency.get(m["account"] or ""):
-            count["handed_back"] += 1
-            continue
-        items = hub.lapor.followups(complaint["id"], disposition_events=False)
-        institution = INSTITUTIONS[m["account"]]
-        theirs = [f["content"] for f in items if f["institution_from_name"] != institution]
-        refs = [ref for ref, _ in r.copied]
-        count["responses_copied_to_apps"] += len(refs)
-        if len(refs) != len(set(refs)):
-            problem(f"{r.source}:{r.local_id}: a LAPOR follow-up copied twice: {refs}")
-        if Counter(t.strip() for _, t in r.copied) != Counter(t.strip() for t in theirs):
-            problem(
-                f"{r.source}:{r.local_id} (#{complaint['id']}, tracked by {m['tracked_by']}, "
-                f"next poll {m['next_poll_at']}): copied {sorted(t for _, t in r.copied)} "
-                f"but LAPOR has {sorted(theirs)}"
+    """tests/chaos/test_chaos.audit_state over the hub: the sandboxes' own stores against
+    the state PostgreSQL holds (read with psycopg, not through the bridge)."""
+    rows = StateRows(
+        mappings={(m["source"], m["local_id"]): m for m in state.rows("SELECT * FROM mappings")},
+        intents=state.rows("SELECT * FROM intents WHERE state = 'pending'"),
+        pending=state.rows("SELECT * FROM followups WHERE state = 'pending'"),
+        quarantined=[
+            (q["source"], q["local_id"], q["reason"])
+            for q in state.rows("SELECT * FROM quarantine WHERE state = 'open'")
+        ],
+        events={
+            str(r["kind"]): int(r["n"])
+            for r in state.rows(
+                "SELECT kind, COUNT(*) AS n FROM events"
+                " WHERE kind IN ('create_in_doubt', 'create_found') GROUP BY kind"
             )
-        mine = [f["content"] for f in items if f["institution_from_name"] == institution]
-        notes = [t for t in mine if t.startswith(COMPLETION_NOTE)]
-        sent = Counter(t for t in mine if not t.startswith(COMPLETION_NOTE))
-        count["followups_on_lapor"] += sum(sent.values())
-        if sent != Counter(followup_text(t, None) for t in r.city):
-            problem(
-                f"{r.source}:{r.local_id} (#{complaint['id']}): city wrote {sorted(r.city)},"
-                f" LAPOR has {sorted(sent.elements())}"
-            )
-        if len(notes) > 1:
-            problem(f"#{complaint['id']}: {len(notes)} completion notes")
-        local, remote = r.status, LAPOR_STATUS[complaint["status_code"]]
-        pair = {local, remote}
-        if m["conflict"]:
-            count["conflicts"] += 1
-            if pair != {"done", "rejected"}:
-                problem(f"{r.source}:{r.local_id}: conflict recorded for {local}/{remote}")
-        elif pair == {"done", "rejected"}:
-            problem(f"{r.source}:{r.local_id}: {local} here, {remote} on LAPOR, no conflict")
-        elif RANK[local] < RANK[remote]:
-            problem(f"{r.source}:{r.local_id}: {local} behind LAPOR's {remote}")
-        elif local == "done" and remote != "done" and not (remote == "in_progress" and notes):
-            problem(f"{r.source}:{r.local_id}: done here, {remote} on LAPOR")
-
-    count["quarantined"] = len(quarantined)
-    for q in quarantined:
-        problem(f"quarantined: {q['source']}:{q['local_id']}: {q['reason']}")
-    count["in_doubt"] = len(intents)
-    for i in intents:
-        problem(f"left pending: {i['kind']} {i['source']}:{i['local_id']}")
-    for row in pending:
-        complaint = national.get(row["national_id"])
-        account = (mappings.get((row["source"], row["local_id"])) or {}).get("account")
-        if complaint is not None and complaint["disposition_id"] == agency.get(account or ""):
-            problem(f"follow-up left pending: {row['direction']} {row['source']}:{row['local_id']}")
-        else:
-            count["held_for_handed_back"] += 1
-    return result
+        },
+    )
+    return audit_state(
+        hub.lapor,
+        hub.records(),
+        rows,
+        inbox="inbox" in hub.capabilities,
+        keeps_link=lambda source: not source.startswith("open311-"),
+        sources=set(hub.sources),
+    )
 
 
 @contextlib.contextmanager

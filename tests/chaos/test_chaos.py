@@ -75,6 +75,7 @@ import structlog
 from adapters import registry
 from adapters.local import sample
 from adapters.local.open311.normalize import split_ref
+from adapters.sandbox.lapor import LaporSandbox
 from adapters.sandbox.region import (
     MLG,
     OPEN311_KEY,
@@ -779,38 +780,76 @@ class Audit:
         self.problems.append(text)
 
 
+@dataclass
+class StateRows:
+    """What the audit reads of the bridge's state, from whichever store holds it."""
+
+    mappings: dict[tuple[str, str], dict[str, Any]]
+    intents: list[dict[str, Any]]  # left pending
+    pending: list[dict[str, Any]]  # follow-ups left pending
+    quarantined: list[tuple[str, str, str]]  # (source, local_id, reason), still open
+    events: dict[str, int]  # create_in_doubt, create_found: how many
+
+
 def audit(region: Region, database: Path) -> Audit:
     """The end state against the sandboxes' own stores (the module docstring); what the
     profile cannot do (without ``inbox``, complaints filed on LAPOR are not imported;
     without ``mark_completed``, LAPOR closes a complaint later, on its own) is counted."""
-    inbox = "inbox" in region.capabilities
-    result = Audit()
-    count, problem = result.counts, result.problem
-    national = {c["id"]: c for c in region.lapor.complaints()}
-    agency = {name: region.lapor.institution_id(i) for name, i in INSTITUTIONS.items()}
-    records = local_records(region)
     store = Store(database)
     try:
-        mappings = {
-            (m["source"], m["local_id"]): m for m in store.db.query("SELECT * FROM mappings")
-        }
-        intents = list(store.db.query("SELECT * FROM intents WHERE state = 'pending'"))
-        pending = list(store.db.query("SELECT * FROM followups WHERE state = 'pending'"))
-        quarantined = store.quarantined()
-        # lapor.md, Recovery: how lost creates were settled (the audit log, not the bridge's
-        # word: each is checked below against LAPOR's own store)
-        for kind, n in store.db.execute(
-            "SELECT kind, COUNT(*) FROM events WHERE kind IN ('create_in_doubt', 'create_found')"
-            " GROUP BY kind"
-        ):
-            count[f"events_{kind}"] = n
+        rows = StateRows(
+            mappings={
+                (m["source"], m["local_id"]): m for m in store.db.query("SELECT * FROM mappings")
+            },
+            intents=list(store.db.query("SELECT * FROM intents WHERE state = 'pending'")),
+            pending=list(store.db.query("SELECT * FROM followups WHERE state = 'pending'")),
+            quarantined=[(q.source, q.local_id, q.reason) for q in store.quarantined()],
+            # lapor.md, Recovery: how lost creates were settled (the audit log, not the
+            # bridge's word: each is checked against LAPOR's own store)
+            events=dict(
+                store.db.execute(
+                    "SELECT kind, COUNT(*) FROM events"
+                    " WHERE kind IN ('create_in_doubt', 'create_found') GROUP BY kind"
+                ).fetchall()
+            ),
+        )
     finally:
         store.close()
+    return audit_state(
+        region.lapor,
+        local_records(region),
+        rows,
+        inbox="inbox" in region.capabilities,
+        keeps_link=lambda source: source != "kota-contoh",  # Open311 keeps no national id
+    )
+
+
+def audit_state(
+    lapor: LaporSandbox,
+    records: list[LocalRecord],
+    state: StateRows,
+    *,
+    inbox: bool,
+    keeps_link: Callable[[str], bool],
+    sources: set[str] | None = None,
+) -> Audit:
+    """The audit proper, shared by the one-process chaos test and the replicas' (on
+    PostgreSQL, tests/replica_kit.py): ``records`` (every app's, read from the sandboxes)
+    and LAPOR's own store against ``state``. ``keeps_link``: whether a source's app stores
+    the national id; ``sources``: the sources a mapping may belong to (None: any)."""
+    result = Audit()
+    count, problem = result.counts, result.problem
+    national = {c["id"]: c for c in lapor.complaints()}
+    agency = {name: lapor.institution_id(i) for name, i in INSTITUTIONS.items()}
+    mappings, intents, pending = state.mappings, state.intents, state.pending
+    for kind, n in state.events.items():
+        count[f"events_{kind}"] = n
 
     # every local record mapped exactly once; no mapping without its record
     present = {(r.source, r.local_id) for r in records}
     for key in sorted(set(mappings) - present):
-        problem(f"mapping without a local record: {key}")
+        if sources is None or key[0] in sources:
+            problem(f"mapping without a local record: {key}")
     owners: Counter[int] = Counter()
     for r in records:
         count[f"records_{r.source}"] += 1
@@ -821,9 +860,11 @@ def audit(region: Region, database: Path) -> Audit:
         count["mapped"] += 1
         if m["duplicate_of"] is None:
             owners[int(m["national_id"])] += 1
+        else:
+            count["merged_as_duplicates"] += 1
         if m["national_id"] not in national:
             problem(f"{r.source}:{r.local_id} maps to #{m['national_id']}, unknown to LAPOR")
-        if r.source != "kota-contoh" and r.link != m["national_id"]:
+        if keeps_link(r.source) and r.link != m["national_id"]:
             problem(f"{r.source}:{r.local_id} names #{r.link}, mapped to #{m['national_id']}")
     for national_id, n in owners.items():
         if n > 1:
@@ -865,7 +906,7 @@ def audit(region: Region, database: Path) -> Audit:
             # polls it on its back-off schedule
             count["handed_back"] += 1
             continue
-        items = region.lapor.followups(complaint["id"], disposition_events=False)
+        items = lapor.followups(complaint["id"], disposition_events=False)
         institution = INSTITUTIONS[m["account"]]
         theirs = [f["content"] for f in items if f["institution_from_name"] != institution]
         refs = [ref for ref, _ in r.copied]
@@ -908,9 +949,9 @@ def audit(region: Region, database: Path) -> Audit:
         if local == "done" and remote == "done" and complaint["status_code"] == 60:
             count["completed_on_lapor"] += 1
 
-    count["quarantined"] = len(quarantined)
-    for q in quarantined:
-        problem(f"quarantined: {q.source}:{q.local_id}: {q.reason}")
+    count["quarantined"] = len(state.quarantined)
+    for source, local_id, reason in state.quarantined:
+        problem(f"quarantined: {source}:{local_id}: {reason}")
     count["in_doubt"] = len(intents)
     for i in intents:
         problem(f"left pending: {i['kind']} {i['source']}:{i['local_id']}")
