@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -69,8 +70,9 @@ def test_the_replicas_outlive_a_stopped_server_and_recover_by_themselves(
         text = replica.log.read_text(encoding="utf-8", errors="replace")
         assert "Traceback" not in text, text[-3000:]
         assert replica.events("lease_renewal_failed")  # it saw the server go
-        # a worker trying to take a lease says once that the database failed, not each retry
-        failed = [str(e["unit"]) for e in replica.events("lease_failed")]
-        assert len(failed) == len(set(failed))
+        # a worker trying to take a lease says once that the database failed, not at each
+        # retry (every second here: nine a unit); once more if a try between went through
+        failed = Counter(str(e["unit"]) for e in replica.events("lease_failed"))
+        assert all(n <= 2 for n in failed.values()), failed
         assert replica.events("database_reconnected")  # and come back
         assert replica.proc.poll() is None
