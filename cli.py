@@ -2029,10 +2029,17 @@ def store_migrate(
         Path | None,
         typer.Option("--password-file", metavar="PATH", help="A file holding its password."),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Copy and verify, then roll back: no row is left in the target."
+        ),
+    ] = False,
 ) -> None:
     """Copy the configured SQLite state into an empty PostgreSQL database, verified (rows per
-    table, a checksum of the mappings) before it commits: 0 copied, 1 not (nothing is
-    written then), 2 a bad URL or password file. Stop the service first."""
+    table, a checksum of the mappings) before it commits: 0 copied (or, --dry-run, it would
+    be), 1 not (nothing is written then), 2 a bad URL or password file. Stop the service
+    first."""
     from bridge.runtime.statecopy import CopyRefused, copy_state
 
     conf = settings()
@@ -2040,7 +2047,7 @@ def store_migrate(
     target = _target_database(to, password_file)
     with database_lock(path), database_lock(target), _both_stores(path, target) as stores_:
         try:
-            copied = copy_state(*stores_)
+            copied = copy_state(*stores_, dry_run=dry_run)
         except CopyRefused as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
@@ -2048,7 +2055,14 @@ def store_migrate(
             typer.echo(f"error: PostgreSQL refused the copy: {shown(exc, redact=True)};"
                        " nothing was written", err=True)  # fmt: skip
             raise typer.Exit(1) from None
-    typer.echo(f"copied {shown(path)} into {shown(target)}")
+    if dry_run:
+        typer.echo(
+            f"dry run: {shown(path)} copied into {shown(target)} and verified, then rolled"
+            " back; no row was left there (its schema is created, as the bridge's first start"
+            " would)"
+        )
+    else:
+        typer.echo(f"copied {shown(path)} into {shown(target)}")
     _print_copied(copied)
 
 

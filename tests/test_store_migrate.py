@@ -143,6 +143,23 @@ def test_a_city_moves_into_postgresql_and_carries_on(city: City) -> None:
     assert len(city.world.lapor.complaints()) == 4
 
 
+def test_a_dry_run_copies_and_verifies_then_leaves_no_row(city: City) -> None:
+    _history(city)
+    code, dry = city.migrate("--dry-run")
+    assert code == 0, dry
+    assert dry.startswith("dry run: ") and "rolled back" in dry
+    for table in ("mappings", "events", "intents", "quarantine", "dedupe_index"):
+        assert city.pg(f"SELECT count(*) FROM {table}") == [(0,)], table
+    # the real copy after it: the same rows and checksum as the dry run printed
+    code, out = city.migrate()
+    assert code == 0, out
+    assert dry.splitlines()[1:] == out.splitlines()[1:]
+    assert city.pg("SELECT count(*) FROM mappings") == [(3,)]
+    # a dry run against a target holding state says what the copy would say
+    code, out = city.migrate("--dry-run")
+    assert code == 1 and "already holds lapor-bridge state" in out
+
+
 def test_a_target_holding_state_is_refused(city: City) -> None:
     _history(city)
     assert city.migrate()[0] == 0

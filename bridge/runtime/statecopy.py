@@ -61,16 +61,21 @@ class Copied:
     checksum: str
 
 
-def copy_state(source: Store, target: PgStore) -> Copied:
+def copy_state(source: Store, target: PgStore, *, dry_run: bool = False) -> Copied:
     """Copy every table of ``source`` into ``target`` (opened, so migrated) in one
     transaction, verified before it commits. :class:`CopyRefused` when the target already
     holds bridge state, when its tables differ, or when the verification fails (rolled
-    back); ``psycopg.Error`` when the server refuses a row (rolled back too)."""
+    back); ``psycopg.Error`` when the server refuses a row (rolled back too).
+
+    ``dry_run``: the same copy and verification, then rolled back whatever the outcome:
+    what the copy would do, proved on the target, with no row left there. (The identity
+    sequences stay moved: PostgreSQL never takes ``setval`` back; a later copy sets them
+    again, and a gap in ids is harmless.)"""
     tables = _tables(source.db.conn)
     _same_columns(source.db.conn, target.conn, tables)
     source.db.conn.execute("BEGIN")  # one snapshot of the file, whatever else reads it
     try:
-        with target.conn.transaction():
+        with target.conn.transaction(force_rollback=dry_run):
             _refuse_state(target.conn, tables)
             target.conn.execute(f"DELETE FROM {REPLACED}")
             for table in tables:
