@@ -176,11 +176,16 @@ def test_without_a_bracket_the_record_waits_for_the_operator(world: World) -> No
     world.lapor.faults.inject("drop_after_write", method="POST", path=r"/complaints/complaint$")
     world.sync()
     world.sync()  # no earlier create: nothing bounds a scan; never posted on a guess
+    world.sync()
+    world.sync()
     assert len(world.national_for(lost)) == 1
     store = world.store()
     try:
         [doubt] = store.in_doubt("tanjak")
         assert doubt.local_id == lost and "no scan" in (doubt.evidence or "")
+        # looked at on each pass, the same finding: one line in the audit log, not one a pass
+        checked = [e for e in store.events_for("tanjak", lost, None) if e.kind == "indoubt_checked"]
+        assert len(checked) == 1, checked
         with store.atomic():
             store.decide(doubt.id, f"tracking:{world.national_for(lost)[0]['id']}")
     finally:

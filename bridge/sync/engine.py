@@ -1140,9 +1140,15 @@ class Engine:
         )
 
     def _noted(self, intent: IntentRow, evidence: str) -> None:
+        """Keep what the last look found, and when; the audit log gets a line when it says
+        something new (a create in doubt is looked at every pass: the same "no scan yet" a
+        minute apart, for days, is one line, not one a pass)."""
         with self.store.atomic():
-            self.store.note_evidence(intent.id, evidence)
-            self.store.event("indoubt_checked", intent.source, intent.local_id, evidence=evidence)
+            self.store.note_evidence(intent.id, evidence)  # and when it was looked at
+            if evidence != intent.evidence:
+                self.store.event(
+                    "indoubt_checked", intent.source, intent.local_id, evidence=evidence
+                )
 
     def _operator_found(
         self,
