@@ -137,10 +137,32 @@ def test_the_hook_runs_before_every_attempt_in_its_block_only() -> None:
     endpoint = _endpoint(handler, [])
     with on_each_request(lambda: events.append("hook")):
         endpoint.send("GET", "/x")
-    assert events == ["hook", "request", "hook", "request"]  # the retry too
+    # as each attempt is prepared and again as it leaves; the retry too
+    assert events == ["hook", "hook", "request", "hook", "hook", "request"]
     events.clear()
     endpoint.send("GET", "/x")
     assert events == ["request"]
+
+
+def test_the_hook_runs_again_after_a_wait_just_before_the_request_leaves() -> None:
+    """A replica checks its lease in the hook: a check made before a ``Retry-After`` pause
+    says nothing about the lease once the pause is over (the replica may have been frozen
+    meanwhile), so the last check comes after every wait."""
+    events: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        events.append("request")
+        return httpx.Response(200)
+
+    client = make_client("http://app.test", transport=httpx.MockTransport(handler))
+    limiter = RateLimiter(1000, 100)
+    endpoint = Endpoint("app", client, limiter, RetryPolicy(2, 0.01, 0.02),
+                        sleep=lambda seconds: events.append(f"wait {seconds:.0f}"))  # fmt: skip
+    limiter.hold(5)  # another sender was told Retry-After: 5
+    with on_each_request(lambda: events.append("hook")):
+        endpoint.send("GET", "/x")
+    assert events[-2:] == ["hook", "request"]
+    assert events.index("wait 5") < len(events) - 2
 
 
 def test_a_failing_first_attempt_is_counted_once() -> None:

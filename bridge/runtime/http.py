@@ -53,7 +53,8 @@ _T = TypeVar("_T")
 @contextmanager
 def on_each_request(callback: Callable[[], None]) -> Iterator[None]:
     """Run ``callback`` before each request this thread sends inside the block, retries
-    included.
+    included: once as the request is prepared and again after any wait for its turn (a
+    ``Retry-After`` pause, the rate limit), just before it leaves.
 
     The daemon's heartbeat: a worker whose pass is still sending is alive, however long
     the pass. (The engine's commit before a request is not here but at its ports,
@@ -305,6 +306,10 @@ class Endpoint:
                 if paused > 0:  # another sender was told Retry-After: so is this one
                     self.sleep(paused)
             self.limiter.acquire()
+            if before is not None:
+                # again after the waits, as the request leaves: what the hook checks (a
+                # replica's lease) may have run out while this thread waited for its turn
+                before()
             self.stats.requests += 1
             for count in getattr(_thread, "counters", ()):
                 if count.destination == self.name:
