@@ -20,7 +20,7 @@ import pytest
 
 from adapters.local.tanjak.client import TanjakSource
 from bridge.runtime.http import Endpoint, RateLimiter, RetryPolicy
-from bridge.sync.inflight import WINDOW, Flights
+from bridge.sync.inflight import PROBE, WINDOW, Flights
 from bridge.sync.store import Store
 from tests.harness import World
 
@@ -256,5 +256,30 @@ def test_calls_go_in_line_on_a_wire_faster_than_the_pass_and_back_when_it_slows(
             flights.submit(call, busy_pass)
         flights.drain()
         assert not flights.inline
+    finally:
+        flights.close()
+
+
+@pytest.mark.parametrize(("delay", "inline"), [(0.0, True), (0.01, False)])
+def test_calls_only_waited_for_start_in_line_and_go_to_workers_on_a_slow_wire(
+    delay: float, inline: bool
+) -> None:
+    """Write-backs (the pass only waits for them) are made in-line from the first on a fast
+    wire; after the probe's calls on a slow one, on workers, in flight again."""
+    threads: list[str] = []
+
+    def call() -> None:
+        threads.append(threading.current_thread().name)
+        time.sleep(delay)
+
+    flights = Flights("test:probe", 8, before_wait=lambda: None, heartbeat=lambda: None, probe=True)
+    try:
+        for _ in range(PROBE + 6):
+            flights.submit(call, lambda result, error: None)
+        flights.drain()
+        assert flights.inline is inline
+        here = threading.current_thread().name
+        assert threads[:PROBE] == [here] * PROBE
+        assert (set(threads[PROBE:]) == {here}) is inline
     finally:
         flights.close()

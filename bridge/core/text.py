@@ -17,6 +17,8 @@ TITLE_MIN, TITLE_MAX = 10, 150
 CONTENT_MIN, CONTENT_MAX = 20, 5000
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+#: the control characters :func:`clean` keeps, as spaces: what else is left is printable
+_KEPT_CONTROLS = str.maketrans("\n\t", "  ")
 
 
 def clean(text: str | None) -> str:
@@ -25,7 +27,10 @@ def clean(text: str | None) -> str:
         return ""
     if text.isprintable():  # the common case: no control character (nor newline) at all
         return _SPACES.sub(" ", text).strip()
-    kept = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    if text.translate(_KEPT_CONTROLS).isprintable():
+        kept = text  # lines and tabs only (a composed content): no control character to remove
+    else:
+        kept = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     lines = [_SPACES.sub(" ", line).strip() for line in kept.splitlines()]
     return "\n".join(line for line in lines if line)
 

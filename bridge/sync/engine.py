@@ -319,13 +319,19 @@ class Engine:
             return max(1, self.max_in_flight)
         return max(1, self.max_in_flight.get(destination, DEFAULT_MAX_IN_FLIGHT))
 
-    def _flights(self, destination: str) -> Flights | None:
-        """Workers for ``destination``, for one pass; ``None`` at one request at a time."""
+    def _flights(self, destination: str, *, probe: bool = False) -> Flights | None:
+        """Workers for ``destination``, for one pass; ``None`` at one request at a time.
+        ``probe``: calls the pass's thread only waits for, made in-line on a fast wire
+        from the first (:class:`Flights`)."""
         limit = self.in_flight(destination)
         if limit <= 1:
             return None
         return Flights(
-            destination, limit, before_wait=self.store.commit_held, heartbeat=self._should_stop
+            destination,
+            limit,
+            before_wait=self.store.commit_held,
+            heartbeat=self._should_stop,
+            probe=probe,
         )
 
     # one page, concurrently -------------------------------------------------
@@ -1422,7 +1428,8 @@ class Engine:
         commit per ``WRITE_BACK_BATCH``, and whatever is done when the pass stops): a crash
         in between only writes a few ids again.
         """
-        flights = self._flights(f"source:{source.name}")
+        # this thread only waits for the write-backs: in-line on a fast wire (Flights)
+        flights = self._flights(f"source:{source.name}", probe=True)
         if flights is not None:
             try:
                 self._write_back_in_flight(source, flights)

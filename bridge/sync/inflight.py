@@ -39,6 +39,9 @@ FAST_WIRE = 0.003
 IDLE_SHARE = 0.1
 #: calls handled before the mode is judged again
 WINDOW = 64
+#: in-line calls a :class:`Flights` that starts in-line (``probe``) makes before it judges
+#: the wire (a WAN pays for each, one at a time: 2 cost a backfill at 150 ms about 1 %)
+PROBE = 1
 
 _slots: dict[str, threading.BoundedSemaphore] = {}
 _slots_lock = threading.Lock()
@@ -74,6 +77,14 @@ class Flights:
     own work, loopback or a LAN), the calls are made in-line, one at a time, as a
     sequential pass does, until they take longer than :data:`FAST_WIRE` on average.
     The outcomes are handled by the same ``then`` either way.
+
+    A pass that has nothing to do but wait for the calls (the write-backs at its
+    end) never stops waiting, so the watch above would keep them on workers on
+    any wire: such a ``probe`` Flights starts in-line instead, and hands the calls
+    to workers once none of its first :data:`PROBE` calls was faster than
+    :data:`FAST_WIRE` (a WAN pays for those calls one at a time), or later as
+    above. A first call that was slow for another reason (a new connection, a
+    pause) costs only that: the write-backs go on workers, as they always did.
     """
 
     def __init__(
@@ -83,10 +94,11 @@ class Flights:
         *,
         before_wait: Callable[[], None],
         heartbeat: Callable[[], object],
+        probe: bool = False,
     ) -> None:
         """``before_wait`` runs before this thread blocks on the wire (the store commits
         what it holds: its write lock is never held across a wait); ``heartbeat`` while
-        it waits."""
+        it waits; ``probe``: start in-line, for calls this thread only waits for."""
         self.limit = max(1, limit)
         self._slots = slots(destination, self.limit)
         self._before_wait = before_wait
@@ -95,7 +107,8 @@ class Flights:
         self._running: dict[Future[Any], Then] = {}
         self._finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
         self._failed: Exception | None = None
-        self.inline = False  # calls made on this thread (a fast wire)
+        self.inline = probe  # calls made on this thread (a fast wire)
+        self._probing = probe  # in-line until the first calls have shown the wire
         self._took: collections.deque[float] = collections.deque(maxlen=32)  # in-line calls
         self._calls = 0  # handled since the window started
         self._window_from = time.monotonic()
@@ -139,8 +152,12 @@ class Flights:
         self._took.append(time.monotonic() - started)
         self._run(then, result, error)
         # the median: one slow answer (a pause, a page read) does not make a wire slow
-        if len(self._took) >= 8 and statistics.median(self._took) > FAST_WIRE:
-            self.inline = False  # the wire is slow: requests in flight hide it again
+        slow = len(self._took) >= 8 and statistics.median(self._took) > FAST_WIRE
+        if self._probing and len(self._took) >= PROBE:
+            self._probing = False
+            slow = slow or min(self._took) > FAST_WIRE
+        if slow:
+            self.inline = self._probing = False  # requests in flight hide the wire again
             self._restart_window()
         if self._failed is not None:
             self.drain()
