@@ -44,6 +44,7 @@ from tests.replica_kit import (
     hub_config,
     new_pg_database,
     start_hub_server,
+    wait_until,
 )
 
 SEED = 2026
@@ -67,17 +68,6 @@ class Run:
     @property
     def throughput(self) -> float:
         return self.records / self.seconds if self.seconds > 0 else 0.0
-
-
-def _wait(done: object, seconds: float, every: float = 0.2) -> float:
-    """Seconds until ``done()`` is true (raises when it never is)."""
-    assert callable(done)
-    started = time.monotonic()
-    while not done():
-        if time.monotonic() - started > seconds:
-            raise TimeoutError(f"not done in {seconds:.0f} s")
-        time.sleep(every)
-    return time.monotonic() - started
 
 
 def _cpu(who: int) -> float:
@@ -120,7 +110,7 @@ def backfill(
             assert state is not None
             return state.mapped() if state.has_table("mappings") else 0  # before the schema
 
-        _wait(lambda: mapped() >= expected, 1800)
+        wait_until(lambda: mapped() >= expected, 1800, 0.2, "every record mapped")
         seconds = time.monotonic() - began  # from the first start: a replica's start counts
         run = Run(replicas, expected, seconds, len(hub.doubled_tags()), 0)
         run.sandbox_cpu = _cpu(resource.RUSAGE_SELF) - cpu_began
@@ -142,7 +132,7 @@ def backfill(
                 now = state.leases()
                 return all(now[u].live and now[u].pid in others for u in held)
 
-            _wait(taken, 10 * lease, every=0.05)
+            wait_until(taken, 10 * lease, 0.05, "the victim's units held by the others")
             run.takeover = time.monotonic() - killed
             run.taken_units = len(held)
         return run

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import settings
 
 from tests.harness import World
-from tests.pg import NoServer, PgServer, start_server
+from tests.pg import PgServer, start_server_or_skip
 
 # CI runs the property tests on a fixed sequence of examples (the same run, every time: a red
 # CI names a change, not a roll of the dice); run without it, they explore new examples.
@@ -42,12 +42,7 @@ def pg_server() -> Iterator[PgServer]:
     """A real PostgreSQL server for the session (tests/pg.py); the tests that use it are
     marked ``pg``. Skipped where no server can be had, saying why — except in CI
     (``LAPOR_BRIDGE_CI=1``), which must have one."""
-    try:
-        server = start_server()
-    except NoServer as exc:
-        if os.environ.get("LAPOR_BRIDGE_CI") == "1":
-            pytest.fail(f"CI must have a PostgreSQL server: {exc}", pytrace=False)
-        pytest.skip(str(exc))
+    server = start_server_or_skip()
     try:
         yield server
     finally:

@@ -181,3 +181,16 @@ def start_server() -> PgServer:
         server.stop()
         raise
     return server
+
+
+def start_server_or_skip() -> PgServer:
+    """:func:`start_server` for a fixture: skipped with the reason where no server can be
+    had, except in CI (``LAPOR_BRIDGE_CI=1``), which must have one."""
+    import pytest
+
+    try:
+        return start_server()
+    except NoServer as exc:
+        if os.environ.get("LAPOR_BRIDGE_CI") == "1":
+            pytest.fail(f"CI must have a PostgreSQL server: {exc}", pytrace=False)
+        pytest.skip(str(exc))

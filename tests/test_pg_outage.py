@@ -10,14 +10,13 @@ stops it; the rest of the session's tests share theirs.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 
-from tests.pg import NoServer, PgServer, start_server
+from tests.pg import PgServer, start_server_or_skip
 from tests.test_postgresql_bridge import PgWorld, pg_world  # noqa: F401  (the fixture)
 from tests.test_replicas_pg import LEASE, UNITS, Cluster, _created_once, cluster  # noqa: F401
 
@@ -27,12 +26,7 @@ pytestmark = pytest.mark.pg
 @pytest.fixture
 def pg_server() -> Iterator[PgServer]:
     """A server for this test alone (it is stopped and started again)."""
-    try:
-        server = start_server()
-    except NoServer as exc:
-        if os.environ.get("LAPOR_BRIDGE_CI") == "1":
-            pytest.fail(f"CI must have a PostgreSQL server: {exc}", pytrace=False)
-        pytest.skip(str(exc))
+    server = start_server_or_skip()
     try:
         yield server
     finally:
