@@ -681,7 +681,7 @@ class PgStore(PgReportReads):
                 if self.readonly:
                     self.conn.execute("RESET default_transaction_read_only")
         except psycopg.Error:
-            pass  # a connection that failed now: the pool discards it, as a broken one
+            self.conn.close()  # failed as it was given back: closed, the pool discards it
         finally:
             self._pool.putconn(self.conn)
 
