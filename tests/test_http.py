@@ -177,3 +177,25 @@ def test_a_failing_first_attempt_is_counted_once() -> None:
     with pytest.raises(Unavailable, match="gave up after 3 attempts"):
         _endpoint(handler, slept, attempts=3).send("GET", "/x")
     assert len(calls) == 3 and len(slept) == 2
+
+
+def test_a_cookie_a_server_sets_is_never_sent_back() -> None:
+    """The bridge authenticates with what its config names; a server's cookie is not kept."""
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Cookie"))
+        return httpx.Response(200, headers={"Set-Cookie": "session=abc; Path=/"}, json={})
+
+    slept: list[float] = []
+    endpoint = _endpoint(handler, slept)
+    endpoint.send("GET", "/login")
+    endpoint.send("GET", "/x")
+    assert seen == [None, None]
+    with pytest.raises(TypeError):
+        endpoint.client.cookies = {"session": "abc"}
+    # what plain httpx would have done: the check above can fail
+    plain = httpx.Client(base_url="http://app.test", transport=httpx.MockTransport(handler))
+    plain.get("/login")
+    plain.get("/x")
+    assert seen[-1] == "session=abc"

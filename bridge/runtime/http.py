@@ -151,6 +151,35 @@ def _without_lone_surrogates(value: Any) -> Any:
     return value
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing a server sets."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _Client(httpx.Client):
+    """``httpx.Client`` without a cookie jar.
+
+    The bridge authenticates with what its config names (headers, a token it asks
+    for), never with a cookie: one set by a server would otherwise be kept and sent
+    back with every later request to it, state nobody configured. Not parsing
+    ``Set-Cookie`` also saves the jar's work on every answer (docs/benchmarks.md).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._kept = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._kept
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        raise TypeError("the bridge's HTTP clients keep no cookies")
+
+
 def make_client(
     base_url: str,
     *,
@@ -159,8 +188,9 @@ def make_client(
     auth: httpx.Auth | tuple[str, str] | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
-    """An ``httpx.Client`` with the bridge's defaults: TLS verified, timeouts, user agent."""
-    return httpx.Client(
+    """An ``httpx.Client`` with the bridge's defaults: TLS verified, timeouts, user agent,
+    no cookies kept."""
+    return _Client(
         base_url=base_url,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
