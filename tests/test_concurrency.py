@@ -283,3 +283,31 @@ def test_calls_only_waited_for_start_in_line_and_go_to_workers_on_a_slow_wire(
         assert (set(threads[PROBE:]) == {here}) is inline
     finally:
         flights.close()
+
+
+@pytest.mark.parametrize(("cpu", "wall", "inline"), [(0.010, 0.0105, True), (0.001, 0.010, False)])
+def test_only_the_wait_for_the_wire_sends_calls_to_workers(
+    cpu: float, wall: float, inline: bool
+) -> None:
+    """A call slow because of the pass's own CPU (a loaded machine, a big answer to parse)
+    stays in-line: workers would only add their hand-over to it. One that keeps the thread
+    waiting as long goes to workers. (Clocks stepped by the call, not measured.)"""
+    now = {"wall": 0.0, "cpu": 0.0}
+
+    def call() -> None:
+        now["wall"] += wall
+        now["cpu"] += cpu
+
+    flights = Flights(
+        "test:wait", 8, before_wait=lambda: None, heartbeat=lambda: None, probe=True,
+        clock=lambda: now["wall"], cpu_clock=lambda: now["cpu"],
+    )  # fmt: skip
+    try:
+        for _ in range(PROBE + 8):
+            flights.submit(call, lambda result, error: None)
+            if not flights.inline:
+                break
+        flights.drain()
+        assert flights.inline is inline
+    finally:
+        flights.close()

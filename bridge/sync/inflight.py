@@ -31,7 +31,8 @@ from bridge.runtime.http import with_this_threads_hook
 #: enough to hide 100–300 ms of WAN latency at LAPOR's 5 requests a second
 DEFAULT_MAX_IN_FLIGHT = 8
 
-#: a wire that answers within this (seconds, median of the last calls) is faster than a
+#: a wire that answers within this (seconds the pass's thread waited for an in-line call,
+#: its own CPU for the call not counted; median of the last calls) is faster than a
 #: hand-over to a worker and back is worth: calls are made in-line (see :class:`Flights`)
 FAST_WIRE = 0.003
 #: the share of its time the pass's thread may spend waiting for answers before in-flight
@@ -75,8 +76,11 @@ class Flights:
     changing hands), which a pass's own work competes for. Where the pass's thread
     hardly ever waits for an answer (answers wait for it: a wire faster than its
     own work, loopback or a LAN), the calls are made in-line, one at a time, as a
-    sequential pass does, until they take longer than :data:`FAST_WIRE` on average.
-    The outcomes are handled by the same ``then`` either way.
+    sequential pass does, until the wire keeps it waiting longer than
+    :data:`FAST_WIRE` (the median of the last calls). What a call costs the thread
+    itself (building the request, parsing the answer: CPU, slower on a loaded
+    machine) is not waiting and does not count: workers would not hide it, only
+    add the hand-over to it. The outcomes are handled by the same ``then`` either way.
 
     A pass that has nothing to do but wait for the calls (the write-backs at its
     end) never stops waiting, so the watch above would keep them on workers on
@@ -95,10 +99,13 @@ class Flights:
         before_wait: Callable[[], None],
         heartbeat: Callable[[], object],
         probe: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         """``before_wait`` runs before this thread blocks on the wire (the store commits
         what it holds: its write lock is never held across a wait); ``heartbeat`` while
-        it waits; ``probe``: start in-line, for calls this thread only waits for."""
+        it waits; ``probe``: start in-line, for calls this thread only waits for;
+        ``clock`` and ``cpu_clock``: this thread's wall and CPU time (tests)."""
         self.limit = max(1, limit)
         self._slots = slots(destination, self.limit)
         self._before_wait = before_wait
@@ -109,9 +116,11 @@ class Flights:
         self._failed: Exception | None = None
         self.inline = probe  # calls made on this thread (a fast wire)
         self._probing = probe  # in-line until the first calls have shown the wire
-        self._took: collections.deque[float] = collections.deque(maxlen=32)  # in-line calls
+        self._clock, self._cpu_clock = clock, cpu_clock
+        # what the last in-line calls kept this thread waiting (seconds)
+        self._took: collections.deque[float] = collections.deque(maxlen=32)
         self._calls = 0  # handled since the window started
-        self._window_from = time.monotonic()
+        self._window_from = clock()
         self._waited = 0.0  # seconds this thread waited for answers in the window
 
     def __len__(self) -> int:
@@ -142,14 +151,16 @@ class Flights:
             return call()
 
     def _in_line(self, call: Callable[[], Any], then: Then) -> None:
-        started = time.monotonic()
+        started, cpu = self._clock(), self._cpu_clock()
         result: Any = None
         error: Exception | None = None
         try:
             result = self._bounded(call)
         except Exception as exc:  # handed to ``then``, as a worker's would be
             error = exc
-        self._took.append(time.monotonic() - started)
+        # the wait alone: the wire's time, and the machine's other processes'
+        waited = (self._clock() - started) - (self._cpu_clock() - cpu)
+        self._took.append(max(0.0, waited))
         self._run(then, result, error)
         # the median: one slow answer (a pause, a page read) does not make a wire slow
         slow = len(self._took) >= 8 and statistics.median(self._took) > FAST_WIRE
@@ -167,14 +178,14 @@ class Flights:
         self._calls += 1
         if self._calls < WINDOW:
             return
-        elapsed = time.monotonic() - self._window_from
+        elapsed = self._clock() - self._window_from
         if elapsed > 0 and self._waited / elapsed < IDLE_SHARE:
             self.inline = True
             self._took.clear()
         self._restart_window()
 
     def _restart_window(self) -> None:
-        self._calls, self._waited, self._window_from = 0, 0.0, time.monotonic()
+        self._calls, self._waited, self._window_from = 0, 0.0, self._clock()
 
     def drain(self) -> None:
         """Handle every call in flight; then raise the first error a ``then`` raised."""
@@ -190,14 +201,14 @@ class Flights:
             future = self._finished.get_nowait()
         except queue.Empty:
             self._before_wait()
-            waiting_from = time.monotonic()
+            waiting_from = self._clock()
             while True:
                 try:
                     future = self._finished.get(timeout=1.0)
                     break
                 except queue.Empty:
                     self._heartbeat()  # the daemon's watchdog: waiting on the wire is alive
-            self._waited += time.monotonic() - waiting_from
+            self._waited += self._clock() - waiting_from
         while True:
             self._handle(future)
             try:
