@@ -267,12 +267,16 @@ def test_calls_only_waited_for_start_in_line_and_go_to_workers_on_a_slow_wire(
     """Write-backs (the pass only waits for them) are made in-line from the first on a fast
     wire; after the probe's calls on a slow one, on workers, in flight again."""
     threads: list[str] = []
+    wall = [0.0]  # the pass's clock, stepped by the calls: no scheduler in the way
 
     def call() -> None:
         threads.append(threading.current_thread().name)
-        time.sleep(delay)
+        wall[0] += delay
 
-    flights = Flights("test:probe", 8, before_wait=lambda: None, heartbeat=lambda: None, probe=True)
+    flights = Flights(
+        "test:probe", 8, before_wait=lambda: None, heartbeat=lambda: None, probe=True,
+        clock=lambda: wall[0], cpu_clock=lambda: 0.0,
+    )  # fmt: skip
     try:
         for _ in range(PROBE + 6):
             flights.submit(call, lambda result, error: None)

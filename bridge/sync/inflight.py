@@ -33,8 +33,10 @@ DEFAULT_MAX_IN_FLIGHT = 8
 
 #: a wire that answers within this (seconds the pass's thread waited for an in-line call,
 #: its own CPU for the call not counted; median of the last calls) is faster than a
-#: hand-over to a worker and back is worth: calls are made in-line (see :class:`Flights`)
-FAST_WIRE = 0.003
+#: hand-over to a worker and back is worth: calls are made in-line (see :class:`Flights`).
+#: Loopback waits 0.2–0.4 ms, also on a loaded machine; 1 ms of latency waits 1.5 ms,
+#: where 8 in flight already go 1.7× as fast (docs/benchmarks.md)
+FAST_WIRE = 0.001
 #: the share of its time the pass's thread may spend waiting for answers before in-flight
 #: requests count as hiding latency; below it, answers wait for the pass, not the reverse
 IDLE_SHARE = 0.1
