@@ -294,6 +294,21 @@ def test_follow_ups_without_author_or_id_and_without_disposition_events() -> Non
     assert [f.id for f in got] == [f.id for f in again]  # stable without LAPOR's ids
 
 
+def test_follow_ups_without_id_alike_in_time_writer_template_and_words_are_one() -> None:
+    """lapor.md: an item without ``id`` is identified by those four: two posted alike in one
+    second are one follow-up (copied once); a second later they are two."""
+    note = {"content": "Mohon segera ditindaklanjuti", "created_at": "01-10-2020 09:00:00",
+            "institution_from_name": "Admin Nasional", "template_code": "reply"}  # fmt: skip
+    later = {**note, "created_at": "01-10-2020 09:00:01"}
+    body = {"success": True, "results": {"data": [note, dict(note), later], "next_page_url": None}}
+    account = _connect(lambda _: httpx.Response(200, json=body))
+    try:
+        got = account.follow_ups(1)
+    finally:
+        account.close()
+    assert len(got) == 3 and got[0].id == got[1].id != got[2].id
+
+
 def test_a_next_page_on_another_origin_is_not_followed() -> None:
     page = {"success": True, "results": {"data": [], "next_page_url": "http://evil.test/x?page=2"}}
     account = _connect(lambda _: httpx.Response(200, json=page))

@@ -257,7 +257,10 @@ class People:
 class Actors(threading.Thread):
     """Citizens, city agencies and LAPOR's admin, acting at random through the control APIs."""
 
-    def __init__(self, region: Region, seed: int, per_second: float) -> None:
+    def __init__(self, region: Region, seed: int, per_second: float, first_serial: int = 0) -> None:
+        """``first_serial``: where this actor's numbering starts. Actors sharing one LAPOR
+        number apart: two follow-ups without an id, of one writer, in one second, with the
+        same words are one follow-up (lapor.md), and would be copied once."""
         super().__init__(name="actors", daemon=True)
         self.region = region
         self.rng = random.Random(seed)
@@ -266,7 +269,7 @@ class Actors(threading.Thread):
         self.error: BaseException | None = None
         self.tally: Counter[str] = Counter()
         self.people = People()
-        self.serial = 0
+        self.serial = first_serial
         self.ids: dict[str, list[str]] = {name: [] for name in SOURCES}
         self.national: list[int] = []
         self._actions: list[tuple[float, Callable[[], str | None]]] = [

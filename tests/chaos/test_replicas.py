@@ -236,7 +236,10 @@ def test_three_replicas_sigkill_and_sigstop_nothing_lost_nothing_doubled(
 ) -> None:
     rng = random.Random(SEED)
     hub = Hub(GROUPS, SEED, PROFILE).start()
-    actors = [Actors(region, SEED + g, ACTOR_RATE / GROUPS) for g, region in enumerate(hub.groups)]
+    actors = [
+        Actors(region, SEED + g, ACTOR_RATE / GROUPS, first_serial=100_000 * g)
+        for g, region in enumerate(hub.groups)
+    ]
     replicas: list[Replica] = []
     state: PgState | None = None
     try:
