@@ -195,7 +195,7 @@ def test_a_cookie_a_server_sets_is_never_sent_back() -> None:
     with pytest.raises(TypeError):
         endpoint.client.cookies = {"session": "abc"}
     # what plain httpx would have done: the check above can fail
-    plain = httpx.Client(base_url="http://app.test", transport=httpx.MockTransport(handler))
-    plain.get("/login")
-    plain.get("/x")
+    with httpx.Client(base_url="http://app.test", transport=httpx.MockTransport(handler)) as plain:
+        plain.get("/login")
+        plain.get("/x")
     assert seen[-1] == "session=abc"

@@ -155,7 +155,7 @@ class _NoCookies(httpx.Cookies):
     """A cookie jar that keeps nothing a server sets."""
 
     def extract_cookies(self, response: httpx.Response) -> None:
-        return None
+        """Keeps nothing: ``Set-Cookie`` is not even parsed."""
 
 
 class _Client(httpx.Client):
