@@ -420,6 +420,46 @@ def test_a_mapping_is_written_read_and_updated(store: StateStore) -> None:
     assert store.has_mappings("tanjak") and not store.has_mappings("ujar")
 
 
+def test_a_mapping_read_for_update_holds_off_another_writer_until_the_commit(
+    backend: Backend,
+) -> None:
+    """Two workers' passes on one pair (bridge/sync/twoway.py): the second's change of the
+    row waits for the first's commit, and then lands on what the first wrote."""
+    store, other = backend.open(), backend.open()
+    _mapping(store, "1", 100, local_canonical="in_progress", national_canonical="in_progress")
+    with pytest.raises(AssertionError):
+        store.mapping_for_update("tanjak", "1")  # only inside a transaction
+    started, wrote = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def other_pass() -> None:
+        try:
+            started.wait(10)
+            with other.atomic():
+                row = other.mapping_for_update("tanjak", "1")
+                assert row is not None and row.local_canonical == "done"  # the first's commit
+                other.update_mapping("tanjak", "1", national_canonical="rejected")
+            wrote.set()
+        except BaseException as exc:  # reported by the test's thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=other_pass)
+    worker.start()
+    with store.atomic():
+        row = store.mapping_for_update("tanjak", "1")
+        assert row is not None and row.local_canonical == "in_progress"
+        started.set()
+        assert not wrote.wait(0.5)  # held off while this transaction is open
+        store.update_mapping("tanjak", "1", local_canonical="done")
+    worker.join(15)
+    assert not errors, errors
+    assert wrote.is_set()
+    row = store.mapping("tanjak", "1")
+    assert row is not None and (row.local_canonical, row.national_canonical) == ("done", "rejected")
+    with store.atomic():
+        assert store.mapping_for_update("tanjak", "2") is None
+
+
 def test_a_record_maps_once_and_a_complaint_has_one_owner(store: StateStore) -> None:
     _mapping(store, "1", 100)
     with pytest.raises(INTEGRITY):

@@ -20,6 +20,7 @@ from bridge.core.plan import (
     needs_city_words,
     plan_local_change,
     plan_national_change,
+    restate,
 )
 
 T = datetime(2026, 3, 1, 8, tzinfo=UTC)
@@ -222,3 +223,51 @@ def test_agency_words_are_needed_only_for_an_unknown_agency_follow_up() -> None:
     assert [f.id for f in follow_ups_to_copy(items, set(), set(), None)] == ["1"]
     assert [f.id for f in follow_ups_to_copy(items, set(), set(), {"y" * 12})] == ["1"]
     assert [f.id for f in follow_ups_to_copy(items, set(), set(), set())] == ["1", "2"]
+
+
+# --- the other side recorded meanwhile (bridge/sync/twoway.py, the two passes' workers) ------
+
+
+def test_the_city_closing_while_lapors_rejection_is_written_is_a_conflict() -> None:
+    then = pair(P, P)
+    planned = plan_national_change(then, R, 1001, None, [], set(), PREFIX).status
+    assert (planned.local, planned.conflict) == (R, False)  # blind to the city
+    note = restate(planned, then, pair(D, P), side="national")  # the source's pass: done
+    assert (note.local, note.national, note.conflict, note.new_conflict) == (D, R, True, True)
+    assert note.target == D
+
+
+def test_lapor_rejecting_while_the_citys_close_is_planned_is_a_conflict() -> None:
+    then = pair(P, P)
+    change = plan_local_change(then, (), set(), D, PREFIX)
+    assert change is not None and not change.status.conflict
+    note = restate(change.status, then, pair(P, R), side="local")  # the account's: rejected
+    assert (note.local, note.national, note.conflict, note.new_conflict) == (D, R, True, True)
+
+
+@pytest.mark.parametrize("side", ["local", "national"])
+def test_nothing_recorded_meanwhile_changes_nothing(side: str) -> None:
+    then = pair(V, P)
+    if side == "local":
+        change = plan_local_change(then, (), set(), D, PREFIX)
+        assert change is not None
+        planned = change.status
+    else:
+        planned = plan_national_change(then, D, 1001, None, [], set(), PREFIX).status
+    assert restate(planned, then, then, side=side) == planned  # type: ignore[arg-type]
+
+
+def test_a_conflict_on_record_meanwhile_is_not_reported_again() -> None:
+    then = pair(P, P)
+    planned = plan_national_change(then, R, 1001, None, [], set(), PREFIX).status
+    note = restate(planned, then, pair(D, P, conflict=True), side="national")
+    assert (note.conflict, note.new_conflict) == (True, False)
+
+
+def test_the_same_word_from_the_city_meanwhile_is_no_conflict() -> None:
+    """The account's pass writes rejected, and the source's pass records the app showing
+    rejected (the bridge's own write, read back): the two agree."""
+    then = pair(P, P)
+    planned = plan_national_change(then, R, 1001, None, [], set(), PREFIX).status
+    note = restate(planned, then, pair(R, P), side="national")
+    assert (note.local, note.national, note.conflict) == (R, R, False)

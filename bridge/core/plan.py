@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from bridge.core.model import Complaint, FollowUp, Status
 
@@ -277,6 +278,26 @@ def note_status(pair: Pair, local: Status, national: Status, moves: StatusMoves)
     """The flags a pair takes once each side is where ``moves`` put it."""
     conflict = moves.conflict and not pair.kept_local
     return StatusNote(local, national, moves.target, conflict, conflict and not pair.conflict)
+
+
+def restate(
+    note: StatusNote, then: Pair, now: Pair, *, side: Literal["local", "national"]
+) -> StatusNote:
+    """``note``, planned on ``then``, as it is recorded on ``now`` (the pair at the commit).
+
+    The source's pass and the account's run on workers of their own, and either may
+    record its side between the other's plan and its commit. Each knows its own side's
+    news (``side``: ``"local"`` or ``"national"``) and takes the other's as recorded now;
+    a city's word recorded meanwhile is newer than what the account's pass planned to
+    leave in the app. So ``done`` against ``rejected`` met by the two passes at once is
+    still a conflict, not two notes each blind to the other."""
+    if side == "local":
+        local, national = note.local, now.national
+    else:
+        moved = now.local_canonical != then.local_canonical
+        local, national = (now.local if moved else note.local), note.national
+    moves = converge(local, national, national_origin=now.from_national)
+    return note_status(now, local, national, moves)
 
 
 def plan_local_change(

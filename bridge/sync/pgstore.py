@@ -860,6 +860,16 @@ class PgStore(PgReportReads):
         )
         return MappingRow.of(row) if row is not None else None
 
+    def mapping_for_update(self, source: str, local_id: str) -> MappingRow | None:
+        """:meth:`mapping`, its row locked (``FOR UPDATE``) until the transaction ends:
+        another session's change waits, and one committed meanwhile is the one read."""
+        assert self._in_transaction(), "mapping_for_update outside atomic()"
+        row = self._one(
+            "SELECT * FROM mappings WHERE source = ? AND local_id = ? FOR UPDATE",
+            (source, local_id),
+        )
+        return MappingRow.of(row) if row is not None else None
+
     def mappings_for_national(self, national_id: int) -> list[MappingRow]:
         rows = self._all(
             "SELECT * FROM mappings WHERE national_id = ? ORDER BY duplicate_of IS NOT NULL, id",

@@ -760,6 +760,12 @@ class Store(ReportReads):
         )
         return MappingRow.of(row) if row is not None else None
 
+    def mapping_for_update(self, source: str, local_id: str) -> MappingRow | None:
+        """:meth:`mapping` inside :meth:`atomic`, whose ``BEGIN IMMEDIATE`` holds the
+        write lock: no other connection commits before this transaction ends."""
+        assert self.db.conn.in_transaction, "mapping_for_update outside atomic()"
+        return self.mapping(source, local_id)
+
     def mappings_for_national(self, national_id: int) -> list[MappingRow]:
         rows = self._all(
             "SELECT * FROM mappings WHERE national_id = ? ORDER BY duplicate_of IS NOT NULL, id",

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Literal
 
 from bridge.core.errors import Ambiguous, NormalizeError, Rejected, Unavailable, Unreadable
 from bridge.core.model import FollowUp, NationalComplaint, Status
@@ -29,6 +30,7 @@ from bridge.core.plan import (
     needs_city_words,
     plan_local_change,
     plan_national_change,
+    restate,
 )
 from bridge.core.ports import BRIDGE_REF_PREFIX, LocalSource, National
 from bridge.core.tags import EXT_PREFIX
@@ -140,7 +142,7 @@ class TwoWay:
             return  # the common case of a new record: no response, no status to carry
         with self.store.atomic():
             self._record_entries(pair, "to_national", change.entries, change.said)
-            self._note_status(pair, change.status, report)
+            self._note_status(pair, change.status, report, "local")
         self.flush_to_national(source, national, pair.local_id, report)
 
     def _record_entries(
@@ -375,7 +377,7 @@ class TwoWay:
                     code=complaint.status_code,
                     name=complaint.status_name,
                 )
-            self._note_status(pair, change.status, report)
+            self._note_status(pair, change.status, report, "national")
             self.store.update_mapping(
                 source.name,
                 local_id,
@@ -458,8 +460,16 @@ class TwoWay:
             raise _Hold("the record cannot be read to look for the bridge's responses") from None
         return frozenset(f.ref for f in complaint.follow_ups if f.ref)
 
-    def _note_status(self, pair: Pair, note: StatusNote, report: PairReport) -> None:
-        """Both sides' statuses and the conflict flag on the mapping; a new conflict reported."""
+    def _note_status(
+        self, pair: Pair, note: StatusNote, report: PairReport, side: Literal["local", "national"]
+    ) -> None:
+        """Both sides' statuses and the conflict flag on the mapping; a new conflict reported.
+        Inside a transaction: ``note`` was planned on ``pair``, and the other side's pass may
+        have recorded its own since (:func:`bridge.core.plan.restate`)."""
+        row = self.store.mapping_for_update(pair.source, pair.local_id)
+        if row is not None and row.national_id is not None:
+            note = restate(note, pair, now := pair_of(row), side=side)
+            pair = now
         if note.new_conflict:
             report.conflicts += 1
             self.store.event(
