@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -24,19 +25,17 @@ TANJAK_KEY = "tanjak-test-key"
 FAST = RetryPolicy(attempts=6, initial=0.01, maximum=0.05)
 
 
-def sync_once(
-    config: Path,
-    names: list[str] | None = None,
-    crash_hook: Callable[[str], None] | None = None,
-) -> PassReport:
-    """One pass of the bridge in this process, as ``lapor-bridge sync`` (fast retries, every
-    complaint polled each pass); ``names`` limits it to those sources and accounts."""
+@contextmanager
+def open_engine(config: Path, crash_hook: Callable[[str], None] | None = None) -> Iterator[Engine]:
+    """An engine in this process as ``lapor-bridge sync`` builds it (fast retries, every
+    complaint polled each pass), on a connection and clients of its own, as one worker of
+    the daemon has; closed on leaving."""
     settings = load_settings(config)
     sources = registry.connect_sources(settings, policy=FAST)
     nationals = registry.connect_nationals(settings, policy=FAST)
     store = Store(settings.bridge.database)
     try:
-        engine = Engine(
+        yield Engine(
             store,
             sources,
             nationals,
@@ -44,10 +43,20 @@ def sync_once(
             crash_hook=crash_hook,
             poll_floor=timedelta(0),
         )
-        return engine.sync(names)
     finally:
         store.close()
         registry.close_all(sources, nationals)
+
+
+def sync_once(
+    config: Path,
+    names: list[str] | None = None,
+    crash_hook: Callable[[str], None] | None = None,
+) -> PassReport:
+    """One pass of the bridge in this process, as ``lapor-bridge sync``; ``names`` limits
+    it to those sources and accounts."""
+    with open_engine(config, crash_hook) as engine:
+        return engine.sync(names)
 
 
 def operator_resolves(lapor: LaporSandbox, database: Path) -> int:

@@ -10,59 +10,30 @@ waits; tests/test_twoway_plan.py states the rule for both sides."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
-from adapters import registry
 from bridge.core.model import Status
-from bridge.runtime.stores import open_store
-from bridge.sync.engine import Engine
-from tests.harness import FAST, World
-
-
-@contextmanager
-def _engine(world: World) -> Iterator[Engine]:
-    """An engine on the world's database, as one worker of the daemon has (its own
-    connection and clients); every complaint polled each pass."""
-    settings = world.settings
-    sources = registry.connect_sources(settings, policy=FAST)
-    nationals = registry.connect_nationals(settings, policy=FAST)
-    store = open_store(settings.bridge.database)
-    try:
-        yield Engine(
-            store, sources, nationals, **registry.engine_options(settings), poll_floor=timedelta(0)
-        )
-    finally:
-        store.close()
-        registry.close_all(sources, nationals)
+from tests.harness import World, open_engine
 
 
 def _source_pass(world: World) -> None:
-    with _engine(world) as engine:
+    with open_engine(world.config_path) as engine:
         assert engine.sync_source("tanjak").ok
 
 
 def _account_pass(world: World) -> None:
-    with _engine(world) as engine:
+    with open_engine(world.config_path) as engine:
         assert engine.sync_account("tanjungpinang").ok
-
-
-def _sync(world: World) -> None:
-    """One pass of each, as ``lapor-bridge sync`` (on SQLite or PostgreSQL)."""
-    _source_pass(world)
-    _account_pass(world)
 
 
 def _synced(world: World, isi: str) -> tuple[int, int]:
     aduan = world.tanjak.add_aduan(isi=isi)
-    _sync(world)
+    world.sync()
     return aduan["id"], world.national_for(aduan["id"])[0]["id"]
 
 
 def _conflict(world: World, local_id: int, national_id: int) -> tuple[int, list[str]]:
-    store = open_store(world.settings.bridge.database)
+    store = world.store()
     try:
         mapping = store.mapping("tanjak", str(local_id))
         events = [e.kind for e in store.events_for("tanjak", str(local_id), national_id)]
@@ -78,7 +49,7 @@ def test_the_city_closing_while_lapors_rejection_is_written_back_is_a_conflict(
     local_id, national_id = _synced(world, "Sampah menumpuk di TPS Jl. Ganet sudah tiga hari.")
     world.lapor.archive(national_id, "Bukan pengaduan.")
     done: list[bool] = []
-    with _engine(world) as engine:
+    with open_engine(world.config_path) as engine:
         city = engine.sources["tanjak"]
         real = city.set_status
 
@@ -92,8 +63,8 @@ def test_the_city_closing_while_lapors_rejection_is_written_back_is_a_conflict(
         city.set_status = set_status  # type: ignore[method-assign]
         assert engine.sync_account("tanjungpinang").ok
     assert done, "the account's pass wrote no status into the app"
-    _sync(world)
-    _sync(world)
+    world.sync()
+    world.sync()
     assert world.tanjak.aduan(local_id)["status"] == "selesai"
     assert world.lapor.complaint(national_id)["status_code"] == 90
     conflict, events = _conflict(world, local_id, national_id)
@@ -108,8 +79,8 @@ def test_the_two_passes_one_after_the_other_record_the_same(tmp_path: Path) -> N
         local_id, national_id = _synced(world, "Selokan tersumbat di Jl. Merdeka, meluap.")
         world.lapor.archive(national_id, "Bukan pengaduan.")
         world.tanjak.set_status(local_id, "selesai")
-        _sync(world)
-        _sync(world)
+        world.sync()
+        world.sync()
         conflict, events = _conflict(world, local_id, national_id)
         assert conflict == 1
         assert events.count("status_conflict") == 1
