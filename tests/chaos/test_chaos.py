@@ -794,6 +794,38 @@ class StateRows:
     events: dict[str, int]  # create_in_doubt, create_found: how many
 
 
+def history(region: Region, database: Path, problems: list[str]) -> list[str]:
+    """For a failure's message: what the bridge logged for each record a problem names (its
+    audit log, oldest first) and, for an Open311 request, the updates as the feed shows
+    them, so that a failure seen once in CI can be explained from its output alone."""
+    lines: list[str] = []
+    store = Store(database)
+    try:
+        for text in problems:
+            found = re.match(r"([a-z0-9-]+):(\S+?):", text)
+            if found is None:
+                continue
+            source, local_id = found.groups()
+            rows = store.db.execute(
+                "SELECT at, kind, national_id, detail FROM events"
+                " WHERE source = ? AND local_id = ? ORDER BY id",
+                (source, local_id),
+            ).fetchall()
+            lines.append(f"-- {source}:{local_id}, the bridge's audit log:")
+            lines += [
+                f"   {at} {kind} #{nid} {str(detail)[:160]}" for at, kind, nid, detail in rows
+            ]
+            if source == "kota-contoh":
+                lines.append(f"-- {source}:{local_id}, its updates:")
+                lines += [
+                    f"   {u['updated_datetime']} {u['update_id']} {u['status']}"
+                    for u in _updates_of(region.open311.updates(), local_id)
+                ]
+    finally:
+        store.close()
+    return lines
+
+
 def audit(region: Region, database: Path) -> Audit:
     """The end state against the sandboxes' own stores (the module docstring); what the
     profile cannot do (without ``inbox``, complaints filed on LAPOR are not imported;
@@ -943,7 +975,12 @@ def audit_state(
             if pair != {"done", "rejected"}:
                 problem(f"{r.source}:{r.local_id}: conflict recorded for {local}/{remote}")
         elif pair == {"done", "rejected"}:
-            problem(f"{r.source}:{r.local_id}: {local} here, {remote} on LAPOR, no conflict")
+            recorded = {k: m.get(k) for k in ("origin", "local_canonical", "local_status",
+                        "national_canonical", "status", "national_updated_at", "last_synced_at")}  # fmt: skip
+            problem(
+                f"{r.source}:{r.local_id}: {local} here, {remote} on LAPOR, no conflict"
+                f" (#{complaint['id']}, recorded {recorded})"
+            )
         elif RANK[local] < RANK[remote]:
             problem(f"{r.source}:{r.local_id}: {local} behind LAPOR's {remote}")
         elif local == "done" and remote != "done" and not (remote == "in_progress" and notes):
@@ -1117,7 +1154,9 @@ def kill_nine(
             "log_leaks": len(leaked),
         }
         print("\n[chaos] " + json.dumps(summary, ensure_ascii=False), flush=True)
-        assert not result.problems, "\n".join(result.problems[:40])
+        assert not result.problems, "\n".join(
+            [*result.problems[:40], *history(region, database, result.problems[:3])]
+        )
         assert not leaked, leaked
         assert daemon.kills == kills
         assert sum(faults.values()) > 0 and {"drop_after_write", "429", "html200"} <= set(faults)
